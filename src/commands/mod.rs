@@ -1,0 +1,26 @@
+//! Glue between the command line and the stages: each subcommand loads its input
+//! (parse), builds what it needs (plan), runs it (execute) and reports. Thin by design.
+
+mod inventory;
+mod plan;
+mod run;
+
+use crate::Status;
+use crate::cli::{Cli, Command};
+
+/// Run one invocation of rtmig.
+pub fn run(cli: Cli) -> anyhow::Result<Status> {
+    match cli.command {
+        Command::Inventory(args) => inventory::inventory(&args),
+        Command::Plan(args) => plan::plan(&args),
+        Command::Validate(args) => plan::validate(&args),
+        Command::Run(args) => run::run(&args, cli.verbose),
+        Command::Status(args) => run::status(&args),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "rtmig", &mut std::io::stdout());
+            Ok(Status::Ok)
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Execute: the scheduler that walks the plan, and the task runner.

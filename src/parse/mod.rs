@@ -1,0 +1,169 @@
+//! Parse: turn the operator's files (inventory, playbook, variable files) into typed,
+//! validated values before any host is touched.
+//!
+//! Owns the shared notion of a place in an input file ([`Location`]) and of an input
+//! error ([`InputError`], always `file:line:column: message`). Depends on nothing else
+//! in the crate; `plan`, `execute` and `report` depend on it.
+
+pub mod inventory;
+pub mod playbook;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A place in an input file, 1-based as editors count.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct Location {
+    pub file: PathBuf,
+    pub line: u64,
+    pub column: u64,
+}
+
+impl Location {
+    pub fn new(file: impl Into<PathBuf>, line: u64, column: u64) -> Self {
+        Location { file: file.into(), line, column }
+    }
+
+    /// The location of a value read with `serde_saphyr::Spanned`.
+    pub fn from_saphyr(file: &Path, loc: &serde_saphyr::Location) -> Self {
+        Location::new(file, loc.line(), loc.column())
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+    }
+}
+
+/// Bad input, found before anything runs: names the file (and line and column when
+/// known) and says what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct InputError {
+    pub file: PathBuf,
+    /// Line and column, when the problem has a place inside the file.
+    pub position: Option<(u64, u64)>,
+    pub message: String,
+}
+
+impl InputError {
+    pub fn at(location: &Location, message: impl Into<String>) -> Self {
+        InputError {
+            file: location.file.clone(),
+            position: Some((location.line, location.column)),
+            message: message.into(),
+        }
+    }
+
+    pub fn in_file(file: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        InputError { file: file.into(), position: None, message: message.into() }
+    }
+
+    /// Turn a serde-saphyr error into ours, keeping its line and column and dropping
+    /// its own `error: line N column M:` prefix and source snippet.
+    pub fn from_yaml(file: &Path, err: &serde_saphyr::Error) -> Self {
+        let text = err.without_snippet().to_string();
+        let message = strip_saphyr_prefix(text.trim()).to_string();
+        InputError {
+            file: file.to_path_buf(),
+            position: err.location().map(|l| (l.line(), l.column())),
+            message,
+        }
+    }
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.position {
+            Some((line, col)) => {
+                write!(f, "{}:{}:{}: {}", self.file.display(), line, col, self.message)
+            }
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+/// Every problem found in one validation pass; `validate` prints them all.
+#[derive(Debug, Clone, Default, PartialEq, Eq, thiserror::Error)]
+pub struct InputErrors(pub Vec<InputError>);
+
+impl fmt::Display for InputErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl From<InputError> for InputErrors {
+    fn from(e: InputError) -> Self {
+        InputErrors(vec![e])
+    }
+}
+
+fn strip_saphyr_prefix(text: &str) -> &str {
+    let mut rest = text.strip_prefix("error: ").unwrap_or(text);
+    // "... at line 2, column 3" repeats what the location already says.
+    if let Some(idx) = rest.rfind(" at line ") {
+        if rest[idx + 9..].split(", column ").all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit())) {
+            rest = &rest[..idx];
+        }
+    }
+    // "line 2 column 3: unknown field ..." -> "unknown field ..."
+    if let Some(after_line) = rest.strip_prefix("line ") {
+        if let Some(idx) = after_line.find(": ") {
+            let head = &after_line[..idx];
+            if head.split(" column ").all(|p| p.chars().all(|c| c.is_ascii_digit())) {
+                return &after_line[idx + 2..];
+            }
+        }
+    }
+    rest
+}
+
+/// Read a YAML file into `T`, rejecting duplicate keys (serde-saphyr's default) and
+/// reporting errors at their file:line:column.
+pub fn read_yaml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, InputError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| InputError::in_file(path, format!("cannot read: {e}")))?;
+    yaml_from_str(path, &text)
+}
+
+/// Parse YAML text that came from `path` (used in messages only).
+pub fn yaml_from_str<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, InputError> {
+    serde_saphyr::from_str(text).map_err(|e| InputError::from_yaml(path, &e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Play {
+        hosts: String,
+    }
+
+    #[test]
+    fn unknown_field_names_file_line_column() {
+        let err = yaml_from_str::<Vec<Play>>(Path::new("site.yaml"), "- hosts: all\n  hots: x\n")
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "site.yaml:2:3: unknown field `hots`, expected one of hosts"
+        );
+    }
+
+    #[test]
+    fn duplicate_key_is_rejected() {
+        let err = yaml_from_str::<Vec<Play>>(Path::new("p.yaml"), "- hosts: a\n  hosts: b\n")
+            .unwrap_err();
+        assert_eq!(err.position, Some((2, 3)));
+        assert!(err.message.contains("duplicate mapping key"), "{}", err.message);
+    }
+}

@@ -1,0 +1,1 @@
+//! Playbooks: Ansible-flavoured YAML, a documented subset.

@@ -1,0 +1,1 @@
+//! Report: events and their listeners (progress, per-host logs, journal, JSON).

@@ -1,0 +1,1 @@
+//! Templates and expressions: one minijinja environment with the filters operators need.

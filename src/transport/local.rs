@@ -1,0 +1,113 @@
+//! The local transport: runs commands on the controller with `sh -c`, for
+//! `delegate_to: localhost` and for tests of everything above the transport.
+
+use std::process::Stdio;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::Command;
+
+use super::{BoxFuture, ExecOutput, ExecRequest, Stdin, Stdout, Transport, TransportError};
+
+#[derive(Debug, Default, Clone)]
+pub struct LocalTransport;
+
+impl Transport for LocalTransport {
+    fn exec<'a>(&'a self, req: ExecRequest<'a>) -> BoxFuture<'a, Result<ExecOutput, TransportError>> {
+        Box::pin(async move {
+            let mut child = Command::new("/bin/sh")
+                .arg("-c")
+                .arg(req.command)
+                .stdin(match req.stdin {
+                    Stdin::Null => Stdio::null(),
+                    _ => Stdio::piped(),
+                })
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()?;
+            let mut child_stdin = child.stdin.take();
+            let mut child_stdout = child.stdout.take().ok_or_else(|| std::io::Error::other("no stdout pipe"))?;
+            let mut child_stderr = child.stderr.take().ok_or_else(|| std::io::Error::other("no stderr pipe"))?;
+
+            let feed = async {
+                if let Some(mut pipe) = child_stdin.take() {
+                    let r = match req.stdin {
+                        Stdin::Null => Ok(()),
+                        Stdin::Bytes(b) => pipe.write_all(b).await,
+                        Stdin::Reader(r) => tokio::io::copy(r, &mut pipe).await.map(|_| ()),
+                    };
+                    // A command that exits without reading all its input is not our error.
+                    match r {
+                        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                        other => other,
+                    }
+                } else {
+                    Ok(())
+                }
+            };
+            let drain_out = async {
+                let mut buf = Vec::new();
+                match req.stdout {
+                    Stdout::Capture => {
+                        child_stdout.read_to_end(&mut buf).await?;
+                    }
+                    Stdout::Writer(w) => {
+                        tokio::io::copy(&mut child_stdout, w).await?;
+                        w.flush().await?;
+                    }
+                }
+                Ok::<_, std::io::Error>(buf)
+            };
+            let drain_err = async {
+                let mut buf = Vec::new();
+                child_stderr.read_to_end(&mut buf).await?;
+                Ok::<_, std::io::Error>(buf)
+            };
+            let (fed, out, err) = tokio::join!(feed, drain_out, drain_err);
+            fed?;
+            let status = child.wait().await?;
+            Ok(ExecOutput { status: exit_code(status), stdout: out?, stderr: err? })
+        })
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}
+
+fn exit_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn captures_stdout_stderr_and_status() {
+        let t = LocalTransport;
+        let out = t.exec(ExecRequest::new("echo out; echo err >&2; exit 3")).await.unwrap();
+        assert_eq!(out.status, 3);
+        assert_eq!(out.stdout, b"out\n");
+        assert_eq!(out.stderr, b"err\n");
+    }
+
+    #[tokio::test]
+    async fn streams_stdin_to_a_writer() {
+        let t = LocalTransport;
+        let mut input: &[u8] = b"hello";
+        let mut sink: Vec<u8> = Vec::new();
+        let out = t
+            .exec(ExecRequest {
+                command: "tr a-z A-Z",
+                stdin: Stdin::Reader(&mut input),
+                stdout: Stdout::Writer(&mut sink),
+            })
+            .await
+            .unwrap();
+        assert_eq!(out.status, 0);
+        assert!(out.stdout.is_empty());
+        assert_eq!(sink, b"HELLO");
+    }
+}

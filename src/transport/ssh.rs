@@ -1,0 +1,1 @@
+//! The SSH transport (russh). See the engine issue; built in `transport/ssh/`.
