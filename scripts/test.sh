@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# rtmig's one test command, as the README gives it and CI runs it.
+#
+# On a fresh Debian 12 machine (as root) it first installs what the tests need —
+# OpenSSH, containerd, docker.io, busybox-static, iproute2, sudo — then runs every test:
+# the Rust unit and integration tests (real sshd over real TCP) and the lab's tests
+# (a rehearsal cluster of network-namespace hosts with real dockerd and containerd).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "scripts/test.sh: the tests start sshd, dockerd and containerd in network namespaces; run as root" >&2
+    exit 1
+fi
+
+packages=(openssh-server openssh-client containerd docker.io busybox-static iproute2 sudo python3 jq time)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "==> installing: ${missing[*]}"
+    apt-get update -qq
+    # policy-rc.d keeps the packages from starting their daemons on the host itself.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+echo "==> cargo test"
+cargo test --locked --all-targets
+
+if [ -x lab/tests/run.sh ]; then
+    echo "==> lab tests"
+    lab/tests/run.sh
+fi
