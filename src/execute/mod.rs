@@ -1,1 +1,7 @@
-//! Execute: the scheduler that walks the plan, and the task runner.
+//! Execute: the scheduler that walks the plan, and the task runner that runs one task
+//! on one host over a [`crate::transport::Transport`]. Parallelism limits (forks) live
+//! in the scheduler; steps check the host's state before they act.
+
+pub mod files;
+pub mod remote;
+pub mod shell;

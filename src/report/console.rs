@@ -22,22 +22,27 @@ impl Console {
         let bar = (progress && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
             bar.set_style(
-                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} tasks {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} tasks {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             bar
         });
-        Console { verbosity, bar, running: HashMap::new(), failed: 0 }
+        Console {
+            verbosity,
+            bar,
+            running: HashMap::new(),
+            failed: 0,
+        }
     }
 
     fn line(&self, text: &str) -> std::io::Result<()> {
         match &self.bar {
-            Some(bar) => {
-                bar.suspend(|| {
-                    let mut out = std::io::stdout().lock();
-                    writeln!(out, "{text}")
-                })
-            }
+            Some(bar) => bar.suspend(|| {
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{text}")
+            }),
             None => {
                 let mut out = std::io::stdout().lock();
                 writeln!(out, "{text}")
@@ -49,8 +54,11 @@ impl Console {
         if let Some(bar) = &self.bar {
             let mut hosts: Vec<_> = self.running.iter().collect();
             hosts.sort();
-            let shown: Vec<String> =
-                hosts.iter().take(4).map(|(h, t)| format!("{h}: {t}")).collect();
+            let shown: Vec<String> = hosts
+                .iter()
+                .take(4)
+                .map(|(h, t)| format!("{h}: {t}"))
+                .collect();
             let more = hosts.len().saturating_sub(4);
             let mut msg = format!("| {} running, {} failed", hosts.len(), self.failed);
             if !shown.is_empty() {
@@ -72,20 +80,38 @@ impl Listener for Console {
 
     fn on_event(&mut self, event: &Event) -> std::io::Result<()> {
         match event {
-            Event::RunStarted { run_id, run_dir, check, resumed, .. } => {
+            Event::RunStarted {
+                run_id,
+                run_dir,
+                check,
+                resumed,
+                ..
+            } => {
                 let mode = match (check, resumed) {
                     (true, _) => " (check mode: nothing is changed)",
                     (_, true) => " (resumed)",
                     _ => "",
                 };
-                self.line(&format!("RUN {run_id}{mode}, logs in {}", run_dir.display()))?;
+                self.line(&format!(
+                    "RUN {run_id}{mode}, logs in {}",
+                    run_dir.display()
+                ))?;
             }
-            Event::PlayStarted { name, hosts, batches, .. } => {
+            Event::PlayStarted {
+                name,
+                hosts,
+                batches,
+                ..
+            } => {
                 self.line("")?;
                 if hosts.is_empty() {
                     self.line(&format!("PLAY [{name}] skipping: no hosts matched"))?;
                 } else {
-                    self.line(&format!("PLAY [{name}] {} hosts in {} batches", hosts.len(), batches))?;
+                    self.line(&format!(
+                        "PLAY [{name}] {} hosts in {} batches",
+                        hosts.len(),
+                        batches
+                    ))?;
                 }
             }
             Event::BatchStarted { batch, hosts, .. } => {
@@ -101,12 +127,19 @@ impl Listener for Console {
             Event::CommandStarted { host, command } if self.verbosity >= 2 => {
                 self.line(&format!("<{host}> $ {command}"))?;
             }
-            Event::TaskAlreadyDone { host, name, status, .. } => {
+            Event::TaskAlreadyDone {
+                host, name, status, ..
+            } => {
                 if self.verbosity >= 1 {
-                    self.line(&format!("done before: [{host}] {name} ({})", status.as_str()))?;
+                    self.line(&format!(
+                        "done before: [{host}] {name} ({})",
+                        status.as_str()
+                    ))?;
                 }
             }
-            Event::TaskFinished { host, name, result, .. } => {
+            Event::TaskFinished {
+                host, name, result, ..
+            } => {
                 self.running.remove(host);
                 if let Some(bar) = &self.bar {
                     bar.inc(1);
@@ -135,7 +168,10 @@ impl Listener for Console {
                     for (label, out) in [("stdout", &result.stdout), ("stderr", &result.stderr)] {
                         let out = out.trim_end();
                         if !out.is_empty() && (self.verbosity >= 1 || label == "stderr") {
-                            text.push_str(&format!("\n    {label}: {}", out.replace('\n', "\n            ")));
+                            text.push_str(&format!(
+                                "\n    {label}: {}",
+                                out.replace('\n', "\n            ")
+                            ));
                         }
                     }
                 }
@@ -152,7 +188,12 @@ impl Listener for Console {
             Event::Warning { message } => {
                 self.line(&format!("[WARNING]: {message}"))?;
             }
-            Event::RunFinished { recap, run_dir, interrupted, .. } => {
+            Event::RunFinished {
+                recap,
+                run_dir,
+                interrupted,
+                ..
+            } => {
                 if let Some(bar) = self.bar.take() {
                     bar.finish_and_clear();
                 }
@@ -165,7 +206,10 @@ impl Listener for Console {
                         c.ok, c.changed, c.unreachable, c.failed, c.skipped, c.ignored
                     ))?;
                 }
-                self.line(&format!("\nPer-host logs and journal: {}", run_dir.display()))?;
+                self.line(&format!(
+                    "\nPer-host logs and journal: {}",
+                    run_dir.display()
+                ))?;
                 if *interrupted {
                     self.line("Interrupted: rerun the same command with --resume to continue where each host stopped.")?;
                 }

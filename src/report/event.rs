@@ -29,7 +29,10 @@ impl TaskStatus {
 
     /// Whether the host may go on with its next task.
     pub fn is_success(self) -> bool {
-        matches!(self, TaskStatus::Ok | TaskStatus::Changed | TaskStatus::Skipped)
+        matches!(
+            self,
+            TaskStatus::Ok | TaskStatus::Changed | TaskStatus::Skipped
+        )
     }
 }
 

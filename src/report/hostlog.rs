@@ -16,7 +16,10 @@ pub struct HostLogs {
 impl HostLogs {
     pub fn new(dir: &Path) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        Ok(HostLogs { dir: dir.to_path_buf(), files: HashMap::new() })
+        Ok(HostLogs {
+            dir: dir.to_path_buf(),
+            files: HashMap::new(),
+        })
     }
 
     fn file(&mut self, host: &str) -> std::io::Result<&mut BufWriter<File>> {
@@ -25,14 +28,22 @@ impl HostLogs {
             let f = OpenOptions::new().create(true).append(true).open(path)?;
             self.files.insert(host.to_string(), BufWriter::new(f));
         }
-        self.files.get_mut(host).ok_or_else(|| std::io::Error::other("host log vanished"))
+        self.files
+            .get_mut(host)
+            .ok_or_else(|| std::io::Error::other("host log vanished"))
     }
 }
 
 /// Host names are the operator's; keep them readable but never a path.
 fn sanitize(host: &str) -> String {
     host.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "-_.@".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.@".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -47,23 +58,53 @@ impl Listener for HostLogs {
 
     fn on_event(&mut self, event: &Event) -> std::io::Result<()> {
         match event {
-            Event::TaskStarted { host, play, task, name } => {
+            Event::TaskStarted {
+                host,
+                play,
+                task,
+                name,
+            } => {
                 let f = self.file(host)?;
-                writeln!(f, "{} TASK [{}] (play {}, task {}) started", now(), name, play + 1, task + 1)?;
+                writeln!(
+                    f,
+                    "{} TASK [{}] (play {}, task {}) started",
+                    now(),
+                    name,
+                    play + 1,
+                    task + 1
+                )?;
             }
             Event::CommandStarted { host, command } => {
                 let f = self.file(host)?;
                 writeln!(f, "{} $ {}", now(), command)?;
             }
-            Event::TaskAlreadyDone { host, name, status, .. } => {
+            Event::TaskAlreadyDone {
+                host, name, status, ..
+            } => {
                 let f = self.file(host)?;
-                writeln!(f, "{} TASK [{}] already {} in the interrupted run: not run again", now(), name, status.as_str())?;
+                writeln!(
+                    f,
+                    "{} TASK [{}] already {} in the interrupted run: not run again",
+                    now(),
+                    name,
+                    status.as_str()
+                )?;
                 f.flush()?;
             }
-            Event::TaskFinished { host, name, result, .. } => {
+            Event::TaskFinished {
+                host, name, result, ..
+            } => {
                 let f = self.file(host)?;
                 let ignored = if result.ignored { " (ignored)" } else { "" };
-                write!(f, "{} TASK [{}] {}{} in {} ms", now(), name, result.status.as_str(), ignored, result.duration_ms)?;
+                write!(
+                    f,
+                    "{} TASK [{}] {}{} in {} ms",
+                    now(),
+                    name,
+                    result.status.as_str(),
+                    ignored,
+                    result.duration_ms
+                )?;
                 if let Some(rc) = result.rc {
                     write!(f, ", rc={rc}")?;
                 }

@@ -28,7 +28,12 @@ pub enum Record {
     Run(RunHeader),
     /// A later invocation continued this run.
     Resume { at: String },
-    Start { host: String, play: usize, task: usize, at: String },
+    Start {
+        host: String,
+        play: usize,
+        task: usize,
+        at: String,
+    },
     Done {
         host: String,
         play: usize,
@@ -42,7 +47,11 @@ pub enum Record {
         facts: serde_json::Map<String, serde_json::Value>,
         at: String,
     },
-    End { exit_code: u8, interrupted: bool, at: String },
+    End {
+        exit_code: u8,
+        interrupted: bool,
+        at: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,17 +72,30 @@ pub struct RunHeader {
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
     #[error("cannot write the journal `{}`: {source}", path.display())]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot read the journal `{}`: {source}", path.display())]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}:{line}: the journal is damaged: {message}", path.display())]
-    Corrupt { path: PathBuf, line: usize, message: String },
+    Corrupt {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error("the journal writer stopped")]
     Closed,
 }
 
 enum Cmd {
-    Append(Vec<u8>, Option<tokio::sync::oneshot::Sender<Result<(), String>>>),
+    Append(
+        Vec<u8>,
+        Option<tokio::sync::oneshot::Sender<Result<(), String>>>,
+    ),
 }
 
 /// An open journal. Cheap to share behind an `Arc`.
@@ -86,8 +108,15 @@ pub struct Journal {
 impl Journal {
     /// Start a new journal (the file must not exist) with its header, durably.
     pub fn create(path: &Path, header: &RunHeader) -> Result<Journal, JournalError> {
-        let werr = |source| JournalError::Write { path: path.to_path_buf(), source };
-        let mut file = OpenOptions::new().create_new(true).append(true).open(path).map_err(werr)?;
+        let werr = |source| JournalError::Write {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(path)
+            .map_err(werr)?;
         let line = encode(&Record::Run(header.clone()));
         file.write_all(&line).map_err(werr)?;
         file.sync_data().map_err(werr)?;
@@ -97,7 +126,10 @@ impl Journal {
 
     /// Continue an existing journal (on `--resume`).
     pub fn append_to(path: &Path) -> Result<Journal, JournalError> {
-        let werr = |source| JournalError::Write { path: path.to_path_buf(), source };
+        let werr = |source| JournalError::Write {
+            path: path.to_path_buf(),
+            source,
+        };
         let mut file = OpenOptions::new().append(true).open(path).map_err(werr)?;
         // A torn last line (killed mid-write) must not glue onto the next record.
         let len = file.metadata().map_err(werr)?.len();
@@ -113,7 +145,11 @@ impl Journal {
             .name("rtmig-journal".into())
             .spawn(move || writer_loop(file, rx))
             .ok();
-        Journal { path: path.to_path_buf(), tx, worker }
+        Journal {
+            path: path.to_path_buf(),
+            tx,
+            worker,
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -129,7 +165,9 @@ impl Journal {
     /// Append and wait until it is on disk.
     pub async fn record_durable(&self, rec: &Record) -> Result<(), JournalError> {
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-        self.tx.send(Cmd::Append(encode(rec), Some(done_tx))).map_err(|_| JournalError::Closed)?;
+        self.tx
+            .send(Cmd::Append(encode(rec), Some(done_tx)))
+            .map_err(|_| JournalError::Closed)?;
         match done_rx.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(msg)) => Err(JournalError::Write {
@@ -143,7 +181,9 @@ impl Journal {
     /// Same as [`Journal::record_durable`], for code outside the async runtime.
     pub fn record_durable_blocking(&self, rec: &Record) -> Result<(), JournalError> {
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-        self.tx.send(Cmd::Append(encode(rec), Some(done_tx))).map_err(|_| JournalError::Closed)?;
+        self.tx
+            .send(Cmd::Append(encode(rec), Some(done_tx)))
+            .map_err(|_| JournalError::Closed)?;
         match done_rx.blocking_recv() {
             Ok(Ok(())) => Ok(()),
             Ok(Err(msg)) => Err(JournalError::Write {
@@ -183,7 +223,11 @@ fn writer_loop(mut file: File, rx: mpsc::Receiver<Cmd>) {
         }
         if failed.is_none() {
             let r = file.write_all(&buf).and_then(|_| {
-                if waiters.is_empty() { Ok(()) } else { file.sync_data() }
+                if waiters.is_empty() {
+                    Ok(())
+                } else {
+                    file.sync_data()
+                }
             });
             if let Err(e) = r {
                 failed = Some(e.to_string());
@@ -240,7 +284,10 @@ pub struct Replay {
 
 impl Replay {
     pub fn load(path: &Path) -> Result<Replay, JournalError> {
-        let rerr = |source| JournalError::Read { path: path.to_path_buf(), source };
+        let rerr = |source| JournalError::Read {
+            path: path.to_path_buf(),
+            source,
+        };
         let file = File::open(path).map_err(rerr)?;
         let mut lines = Vec::new();
         for line in BufReader::new(file).split(b'\n') {
@@ -274,8 +321,18 @@ impl Replay {
             match rec {
                 Record::Run(h) => header = Some(h),
                 Record::Resume { .. } => finished = false,
-                Record::Start { host, play, task, .. } => started.push((host, play, task)),
-                Record::Done { host, play, task, status, register, facts, .. } => {
+                Record::Start {
+                    host, play, task, ..
+                } => started.push((host, play, task)),
+                Record::Done {
+                    host,
+                    play,
+                    task,
+                    status,
+                    register,
+                    facts,
+                    ..
+                } => {
                     let entry = vars.entry(host.clone()).or_default();
                     if let Some((name, value)) = register {
                         entry.insert(name, value);
@@ -283,7 +340,9 @@ impl Replay {
                     entry.extend(facts);
                     done.insert((host, play, task), status);
                 }
-                Record::End { exit_code: code, .. } => {
+                Record::End {
+                    exit_code: code, ..
+                } => {
                     finished = true;
                     exit_code = Some(code);
                 }
@@ -294,8 +353,18 @@ impl Replay {
             line: 1,
             message: "no run header".into(),
         })?;
-        let started_not_done = started.into_iter().filter(|k| !done.contains_key(k)).collect();
-        Ok(Replay { header, done, started_not_done, vars, finished, exit_code })
+        let started_not_done = started
+            .into_iter()
+            .filter(|k| !done.contains_key(k))
+            .collect();
+        Ok(Replay {
+            header,
+            done,
+            started_not_done,
+            vars,
+            finished,
+            exit_code,
+        })
     }
 
     /// Whether this host finished this task successfully (ok, changed or skipped) in
@@ -316,7 +385,9 @@ fn is_torn_then_continued(raw: &[u8]) -> bool {
 
 /// UTC time as `2026-11-22T07:15:30.123Z`, without a date crate.
 pub fn timestamp() -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     let secs = now.as_secs() as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
@@ -378,10 +449,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(JOURNAL_FILE);
         let j = Journal::create(&path, &header()).unwrap();
-        j.record(&Record::Start { host: "n1".into(), play: 0, task: 0, at: timestamp() });
-        j.record_durable(&done("n1", 0, TaskStatus::Changed)).await.unwrap();
-        j.record(&Record::Start { host: "n1".into(), play: 0, task: 1, at: timestamp() });
-        j.record_durable(&done("n2", 0, TaskStatus::Failed)).await.unwrap();
+        j.record(&Record::Start {
+            host: "n1".into(),
+            play: 0,
+            task: 0,
+            at: timestamp(),
+        });
+        j.record_durable(&done("n1", 0, TaskStatus::Changed))
+            .await
+            .unwrap();
+        j.record(&Record::Start {
+            host: "n1".into(),
+            play: 0,
+            task: 1,
+            at: timestamp(),
+        });
+        j.record_durable(&done("n2", 0, TaskStatus::Failed))
+            .await
+            .unwrap();
         drop(j);
         let r = Replay::load(&path).unwrap();
         assert_eq!(r.completed("n1", 0, 0), Some(TaskStatus::Changed));
@@ -398,16 +483,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(JOURNAL_FILE);
         let j = Journal::create(&path, &header()).unwrap();
-        j.record_durable(&done("n1", 0, TaskStatus::Ok)).await.unwrap();
+        j.record_durable(&done("n1", 0, TaskStatus::Ok))
+            .await
+            .unwrap();
         drop(j);
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
-        f.write_all(b"{\"t\":\"done\",\"host\":\"n1\",\"pl").unwrap();
+        f.write_all(b"{\"t\":\"done\",\"host\":\"n1\",\"pl")
+            .unwrap();
         drop(f);
         let r = Replay::load(&path).unwrap();
         assert_eq!(r.done.len(), 1);
 
         let j = Journal::append_to(&path).unwrap();
-        j.record_durable(&done("n1", 1, TaskStatus::Ok)).await.unwrap();
+        j.record_durable(&done("n1", 1, TaskStatus::Ok))
+            .await
+            .unwrap();
         drop(j);
         let r = Replay::load(&path).unwrap();
         assert_eq!(r.completed("n1", 0, 1), Some(TaskStatus::Ok));

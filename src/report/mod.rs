@@ -32,7 +32,9 @@ pub struct Reporter {
 
 impl Reporter {
     pub fn new(listeners: Vec<Box<dyn Listener>>) -> Self {
-        Reporter { listeners: Mutex::new(listeners.into_iter().map(Some).collect()) }
+        Reporter {
+            listeners: Mutex::new(listeners.into_iter().map(Some).collect()),
+        }
     }
 
     pub fn emit(&self, event: Event) {
@@ -83,8 +85,12 @@ mod tests {
     fn a_failing_listener_does_not_stop_the_others() {
         let n = Arc::new(Mutex::new(0));
         let r = Reporter::new(vec![Box::new(Failing), Box::new(Counting(n.clone()))]);
-        r.emit(Event::Warning { message: "a".into() });
-        r.emit(Event::Warning { message: "b".into() });
+        r.emit(Event::Warning {
+            message: "a".into(),
+        });
+        r.emit(Event::Warning {
+            message: "b".into(),
+        });
         assert_eq!(*n.lock().unwrap(), 2);
     }
 }

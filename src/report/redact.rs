@@ -50,7 +50,9 @@ impl Redactor {
             Value::String(s) => Value::String(self.redact(s).into_owned()),
             Value::Array(a) => Value::Array(a.iter().map(|v| self.redact_value(v)).collect()),
             Value::Object(m) => Value::Object(
-                m.iter().map(|(k, v)| (k.clone(), self.redact_value(v))).collect(),
+                m.iter()
+                    .map(|(k, v)| (k.clone(), self.redact_value(v)))
+                    .collect(),
             ),
             other => other.clone(),
         }
@@ -66,7 +68,10 @@ mod tests {
         let mut r = Redactor::new();
         r.add("hunter2");
         r.add("hunter2-extended");
-        assert_eq!(r.redact("a hunter2-extended b hunter2"), "a ******** b ********");
+        assert_eq!(
+            r.redact("a hunter2-extended b hunter2"),
+            "a ******** b ********"
+        );
         assert_eq!(r.redact("clean"), "clean");
     }
 
@@ -75,6 +80,9 @@ mod tests {
         let mut r = Redactor::new();
         r.add("s3cret");
         let v = serde_json::json!({"stdout": "pw=s3cret", "n": 1, "l": ["s3cret"]});
-        assert_eq!(r.redact_value(&v), serde_json::json!({"stdout": "pw=********", "n": 1, "l": ["********"]}));
+        assert_eq!(
+            r.redact_value(&v),
+            serde_json::json!({"stdout": "pw=********", "n": 1, "l": ["********"]})
+        );
     }
 }

@@ -31,6 +31,27 @@ pub enum Stdout<'a> {
     Writer(&'a mut (dyn AsyncWrite + Send + Unpin)),
 }
 
+impl Stdin<'_> {
+    /// The same input, borrowed for a shorter time (to build a request around it).
+    pub fn reborrow(&mut self) -> Stdin<'_> {
+        match self {
+            Stdin::Null => Stdin::Null,
+            Stdin::Bytes(b) => Stdin::Bytes(b),
+            Stdin::Reader(r) => Stdin::Reader(&mut **r),
+        }
+    }
+}
+
+impl Stdout<'_> {
+    /// The same output, borrowed for a shorter time.
+    pub fn reborrow(&mut self) -> Stdout<'_> {
+        match self {
+            Stdout::Capture => Stdout::Capture,
+            Stdout::Writer(w) => Stdout::Writer(&mut **w),
+        }
+    }
+}
+
 pub struct ExecRequest<'a> {
     /// A shell command line, run by the login shell of the remote user (as OpenSSH does).
     pub command: &'a str,
@@ -40,7 +61,11 @@ pub struct ExecRequest<'a> {
 
 impl<'a> ExecRequest<'a> {
     pub fn new(command: &'a str) -> Self {
-        ExecRequest { command, stdin: Stdin::Null, stdout: Stdout::Capture }
+        ExecRequest {
+            command,
+            stdin: Stdin::Null,
+            stdout: Stdout::Capture,
+        }
     }
 }
 
@@ -75,14 +100,20 @@ pub enum TransportError {
 impl TransportError {
     /// Whether the host should be counted as unreachable rather than failed.
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, TransportError::Unreachable(_) | TransportError::Refused(_))
+        matches!(
+            self,
+            TransportError::Unreachable(_) | TransportError::Refused(_)
+        )
     }
 }
 
 /// A connection to one host. Implementations must allow several `exec` calls to run
 /// at once (the SSH one caps concurrent channels below sshd's `MaxSessions`).
 pub trait Transport: Send + Sync {
-    fn exec<'a>(&'a self, req: ExecRequest<'a>) -> BoxFuture<'a, Result<ExecOutput, TransportError>>;
+    fn exec<'a>(
+        &'a self,
+        req: ExecRequest<'a>,
+    ) -> BoxFuture<'a, Result<ExecOutput, TransportError>>;
 
     /// Close the connection; later `exec` calls fail as unreachable.
     fn close(&self) -> BoxFuture<'_, ()>;

@@ -1,0 +1,86 @@
+//! One host as the steps see it: its transport, who to become, a time limit, and a hook
+//! that reports every command before it runs (per-host log, `-vv`).
+
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+
+use super::shell::Become;
+use crate::transport::{ExecOutput, ExecRequest, Stdin, Stdout, Transport, TransportError};
+
+pub struct Remote<'a> {
+    pub host: &'a str,
+    pub transport: &'a dyn Transport,
+    pub privilege: Become,
+    /// The SSH login user, when known (becoming that same user needs no sudo).
+    pub login_user: Option<&'a str>,
+    pub timeout: Option<Duration>,
+    pub on_command: &'a (dyn Fn(&str) + Send + Sync),
+}
+
+impl Remote<'_> {
+    /// Run a command, capturing its output.
+    pub async fn run(&self, command: &str) -> Result<ExecOutput, TransportError> {
+        self.run_with(command, Stdin::Null, Stdout::Capture).await
+    }
+
+    /// Run a command with the given input and output, through sudo when `become` asks.
+    pub async fn run_with(
+        &self,
+        command: &str,
+        mut stdin: Stdin<'_>,
+        mut stdout: Stdout<'_>,
+    ) -> Result<ExecOutput, TransportError> {
+        (self.on_command)(command);
+        let (line, preamble) = self.privilege.wrap(command, self.login_user);
+        let fut = async {
+            let stdout = stdout.reborrow();
+            match (preamble, stdin.reborrow()) {
+                (None, stdin) => {
+                    self.transport
+                        .exec(ExecRequest {
+                            command: &line,
+                            stdin,
+                            stdout,
+                        })
+                        .await
+                }
+                // sudo -S reads the password line first; the command then reads the rest.
+                (Some(pw), Stdin::Null) => {
+                    self.transport
+                        .exec(ExecRequest {
+                            command: &line,
+                            stdin: Stdin::Bytes(&pw),
+                            stdout,
+                        })
+                        .await
+                }
+                (Some(mut all), Stdin::Bytes(b)) => {
+                    all.extend_from_slice(b);
+                    self.transport
+                        .exec(ExecRequest {
+                            command: &line,
+                            stdin: Stdin::Bytes(&all),
+                            stdout,
+                        })
+                        .await
+                }
+                (Some(pw), Stdin::Reader(r)) => {
+                    let mut chained = (&pw[..]).chain(r);
+                    let req = ExecRequest {
+                        command: &line,
+                        stdin: Stdin::Reader(&mut chained),
+                        stdout,
+                    };
+                    self.transport.exec(req).await
+                }
+            }
+        };
+        match self.timeout {
+            None => fut.await,
+            Some(limit) => tokio::time::timeout(limit, fut)
+                .await
+                .unwrap_or(Err(TransportError::Timeout(limit))),
+        }
+    }
+}
