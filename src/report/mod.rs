@@ -12,6 +12,7 @@ pub mod hostlog;
 pub mod journal;
 pub mod json;
 pub mod redact;
+pub mod rundir;
 
 pub use event::{Event, Recap, TaskResult, TaskStatus};
 pub use redact::Redactor;
