@@ -4,4 +4,5 @@
 
 pub mod files;
 pub mod remote;
+pub mod scheduler;
 pub mod shell;

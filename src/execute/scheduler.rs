@@ -1,0 +1,679 @@
+//! The scheduler: walks the plan. Plays in order; within a play, batches in order;
+//! within a batch every host runs its tasks one after another, independently of the
+//! other hosts, at most `forks` hosts at once. It owns the rules that span hosts:
+//! `run_once`, `any_errors_fatal`, `max_fail_percentage`, failed hosts leaving later
+//! plays, Ctrl-C, the journal (a host's next task starts only once its last outcome is
+//! on disk) and skipping what an interrupted run already finished.
+//!
+//! What one task does on one host is the [`TaskRunner`]'s business.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{OnceCell, Semaphore};
+
+use crate::report::journal::{Journal, JournalError, Record, Replay, timestamp};
+use crate::report::{Event, Recap, Reporter, TaskResult, TaskStatus};
+
+/// Variables a host gained during the run (registered results, facts).
+pub type HostVars = serde_json::Map<String, serde_json::Value>;
+
+/// What one task did on one host, and the variables it sets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskOutcome {
+    pub result: TaskResult,
+    pub register: Option<(String, serde_json::Value)>,
+    pub facts: HostVars,
+}
+
+impl TaskOutcome {
+    pub fn plain(result: TaskResult) -> Self {
+        TaskOutcome {
+            result,
+            register: None,
+            facts: HostVars::new(),
+        }
+    }
+}
+
+/// Runs one task on one host. Implementations must not panic on host or input errors:
+/// they return a failed or unreachable result.
+pub trait TaskRunner: Send + Sync + 'static {
+    /// Called once per host at the start of each play it takes part in (connect, gather
+    /// facts). `None` when there was nothing to do; a failed or unreachable result stops
+    /// the host for this play.
+    fn prepare_host<'a>(
+        &'a self,
+        host: &'a str,
+        play: usize,
+        vars: HostVars,
+    ) -> crate::transport::BoxFuture<'a, Option<TaskOutcome>>;
+
+    fn run_task<'a>(
+        &'a self,
+        host: &'a str,
+        play: usize,
+        task: usize,
+        vars: HostVars,
+    ) -> crate::transport::BoxFuture<'a, TaskOutcome>;
+}
+
+/// The task index used in events for fact gathering, which the journal does not record.
+pub const GATHER_FACTS: usize = usize::MAX;
+
+#[derive(Debug, Clone)]
+pub struct ScheduledTask {
+    pub index: usize,
+    pub name: String,
+    pub run_once: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ScheduledPlay {
+    pub index: usize,
+    pub name: String,
+    pub hosts: Vec<String>,
+    pub batches: Vec<Vec<String>>,
+    pub tasks: Vec<ScheduledTask>,
+    pub any_errors_fatal: bool,
+    /// Stop the play when more than this percentage of a batch failed (Ansible's rule:
+    /// strictly greater). `None`: stop only when every host of a batch failed.
+    pub max_fail_percentage: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub exit_code: u8,
+    pub interrupted: bool,
+}
+
+struct Shared {
+    runner: Arc<dyn TaskRunner>,
+    reporter: Arc<Reporter>,
+    journal: Arc<Journal>,
+    replay: Option<Replay>,
+    vars: Mutex<HashMap<String, HostVars>>,
+    recap: Mutex<Recap>,
+    stop: Arc<AtomicBool>,
+    fatal: Mutex<Option<JournalError>>,
+}
+
+pub struct Scheduler {
+    shared: Arc<Shared>,
+    forks: usize,
+}
+
+impl Scheduler {
+    pub fn new(
+        runner: Arc<dyn TaskRunner>,
+        reporter: Arc<Reporter>,
+        journal: Arc<Journal>,
+        replay: Option<Replay>,
+        forks: usize,
+        stop: Arc<AtomicBool>,
+    ) -> Self {
+        let vars = replay.as_ref().map(|r| r.vars.clone()).unwrap_or_default();
+        Scheduler {
+            shared: Arc::new(Shared {
+                runner,
+                reporter,
+                journal,
+                replay,
+                vars: Mutex::new(vars),
+                recap: Mutex::new(Recap::default()),
+                stop,
+                fatal: Mutex::new(None),
+            }),
+            forks: forks.max(1),
+        }
+    }
+
+    /// Run every play. An `Err` is fatal (the journal could not be written); host
+    /// failures are in the summary's exit code.
+    pub async fn run(&self, plays: &[ScheduledPlay]) -> Result<(Summary, Recap), JournalError> {
+        let sh = &self.shared;
+        let mut dead: HashSet<String> = HashSet::new();
+        for play in plays {
+            {
+                let mut recap = lock(&sh.recap);
+                for h in &play.hosts {
+                    recap.hosts.entry(h.clone()).or_default();
+                }
+            }
+            sh.reporter.emit(Event::PlayStarted {
+                play: play.index,
+                name: play.name.clone(),
+                hosts: play.hosts.clone(),
+                batches: play.batches.len(),
+            });
+            for (b, batch) in play.batches.iter().enumerate() {
+                if sh.stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let live: Vec<String> = batch
+                    .iter()
+                    .filter(|h| !dead.contains(*h))
+                    .cloned()
+                    .collect();
+                if live.is_empty() {
+                    continue;
+                }
+                sh.reporter.emit(Event::BatchStarted {
+                    play: play.index,
+                    batch: b,
+                    hosts: live.clone(),
+                });
+                let failed = self.run_batch(play, &live).await;
+                if let Some(err) = lock(&sh.fatal).take() {
+                    return Err(err);
+                }
+                let n_failed = failed.len();
+                dead.extend(failed);
+                let abort = if n_failed == 0 {
+                    None
+                } else if play.any_errors_fatal {
+                    Some("a host failed and the play has any_errors_fatal".to_string())
+                } else if let Some(max) = play.max_fail_percentage {
+                    let pct = n_failed as f64 * 100.0 / live.len() as f64;
+                    (pct > max).then(|| {
+                        format!("{n_failed} of {} hosts in the batch failed ({pct:.0}%), more than max_fail_percentage {max}", live.len())
+                    })
+                } else {
+                    (n_failed == live.len()).then(|| "every host in the batch failed".to_string())
+                };
+                if let Some(reason) = abort {
+                    sh.reporter.emit(Event::PlayAborted {
+                        play: play.index,
+                        reason,
+                    });
+                    let recap = lock(&sh.recap).clone();
+                    return Ok((
+                        Summary {
+                            exit_code: exit_code(&recap, false),
+                            interrupted: false,
+                        },
+                        recap,
+                    ));
+                }
+            }
+            if sh.stop.load(Ordering::SeqCst) {
+                break;
+            }
+        }
+        let interrupted = sh.stop.load(Ordering::SeqCst);
+        let recap = lock(&sh.recap).clone();
+        Ok((
+            Summary {
+                exit_code: exit_code(&recap, interrupted),
+                interrupted,
+            },
+            recap,
+        ))
+    }
+
+    /// Run one batch; returns the hosts that failed or were unreachable.
+    async fn run_batch(&self, play: &ScheduledPlay, hosts: &[String]) -> Vec<String> {
+        let sem = Arc::new(Semaphore::new(self.forks));
+        let once: Arc<HashMap<usize, Arc<OnceCell<TaskOutcome>>>> = Arc::new(
+            play.tasks
+                .iter()
+                .filter(|t| t.run_once)
+                .map(|t| (t.index, Arc::new(OnceCell::new())))
+                .collect(),
+        );
+        let batch_abort = Arc::new(AtomicBool::new(false));
+        let play = Arc::new(play.clone());
+        let mut set = tokio::task::JoinSet::new();
+        for host in hosts {
+            let sh = self.shared.clone();
+            let sem = sem.clone();
+            let once = once.clone();
+            let play = play.clone();
+            let host = host.clone();
+            let batch_abort = batch_abort.clone();
+            set.spawn(async move {
+                let _permit = sem.acquire_owned().await;
+                let ok = run_host(&sh, &play, &host, &once, &batch_abort).await;
+                (host, ok)
+            });
+        }
+        let mut failed = Vec::new();
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok((host, false)) => failed.push(host),
+                Ok((_, true)) => {}
+                Err(e) => {
+                    self.shared.reporter.emit(Event::Warning {
+                        message: format!("a host task panicked: {e}"),
+                    });
+                }
+            }
+        }
+        failed.sort_by_key(|h| hosts.iter().position(|x| x == h));
+        failed
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn exit_code(recap: &Recap, interrupted: bool) -> u8 {
+    if interrupted {
+        return crate::Status::Interrupted as u8;
+    }
+    if recap.hosts.values().any(|c| c.failed > 0) {
+        crate::Status::HostFailed as u8
+    } else if recap.hosts.values().any(|c| c.unreachable > 0) {
+        crate::Status::Unreachable as u8
+    } else {
+        crate::Status::Ok as u8
+    }
+}
+
+/// Run a host's tasks of one play. Returns false when the host failed.
+async fn run_host(
+    sh: &Arc<Shared>,
+    play: &ScheduledPlay,
+    host: &str,
+    once: &HashMap<usize, Arc<OnceCell<TaskOutcome>>>,
+    batch_abort: &AtomicBool,
+) -> bool {
+    let host_vars = || lock(&sh.vars).get(host).cloned().unwrap_or_default();
+    let all_done = sh.replay.as_ref().is_some_and(|r| {
+        play.tasks
+            .iter()
+            .all(|t| r.completed(host, play.index, t.index).is_some())
+    });
+    if !all_done {
+        if let Some(outcome) = sh.runner.prepare_host(host, play.index, host_vars()).await {
+            let ok = outcome.result.status.is_success();
+            finish(
+                sh,
+                host,
+                play.index,
+                GATHER_FACTS,
+                "Gathering Facts",
+                outcome,
+                false,
+            )
+            .await;
+            if !ok {
+                return false;
+            }
+        }
+    }
+    for task in &play.tasks {
+        if sh.stop.load(Ordering::SeqCst) || batch_abort.load(Ordering::SeqCst) {
+            return true;
+        }
+        if let Some(status) = sh
+            .replay
+            .as_ref()
+            .and_then(|r| r.completed(host, play.index, task.index))
+        {
+            sh.reporter.emit(Event::TaskAlreadyDone {
+                host: host.to_string(),
+                play: play.index,
+                task: task.index,
+                name: task.name.clone(),
+                status,
+            });
+            continue;
+        }
+        sh.journal.record(&Record::Start {
+            host: host.to_string(),
+            play: play.index,
+            task: task.index,
+            at: timestamp(),
+        });
+        sh.reporter.emit(Event::TaskStarted {
+            host: host.to_string(),
+            play: play.index,
+            task: task.index,
+            name: task.name.clone(),
+        });
+        let outcome = match once.get(&task.index) {
+            Some(cell) => cell
+                .get_or_init(|| {
+                    sh.runner
+                        .run_task(host, play.index, task.index, host_vars())
+                })
+                .await
+                .clone(),
+            None => {
+                sh.runner
+                    .run_task(host, play.index, task.index, host_vars())
+                    .await
+            }
+        };
+        let status = outcome.result.status;
+        let ignored = outcome.result.ignored;
+        if !finish(sh, host, play.index, task.index, &task.name, outcome, true).await {
+            return true;
+        }
+        if !status.is_success() && !ignored {
+            if play.any_errors_fatal {
+                batch_abort.store(true, Ordering::SeqCst);
+            }
+            return false;
+        }
+    }
+    true
+}
+
+/// Record a task's outcome: host variables, journal (durably), recap, events.
+/// Returns false when the journal could not be written (the run must stop).
+async fn finish(
+    sh: &Arc<Shared>,
+    host: &str,
+    play: usize,
+    task: usize,
+    name: &str,
+    outcome: TaskOutcome,
+    journal: bool,
+) -> bool {
+    {
+        let mut vars = lock(&sh.vars);
+        let entry = vars.entry(host.to_string()).or_default();
+        if let Some((k, v)) = &outcome.register {
+            entry.insert(k.clone(), v.clone());
+        }
+        for (k, v) in &outcome.facts {
+            entry.insert(k.clone(), v.clone());
+        }
+    }
+    if journal {
+        let rec = Record::Done {
+            host: host.to_string(),
+            play,
+            task,
+            status: outcome.result.status,
+            register: outcome.register.clone(),
+            facts: outcome.facts.clone(),
+            at: timestamp(),
+        };
+        if let Err(e) = sh.journal.record_durable(&rec).await {
+            sh.stop.store(true, Ordering::SeqCst);
+            let mut fatal = lock(&sh.fatal);
+            if fatal.is_none() {
+                *fatal = Some(e);
+            }
+            return false;
+        }
+    }
+    lock(&sh.recap)
+        .hosts
+        .entry(host.to_string())
+        .or_default()
+        .count(&outcome.result);
+    sh.reporter.emit(Event::TaskFinished {
+        host: host.to_string(),
+        play,
+        task,
+        name: name.to_string(),
+        result: outcome.result,
+    });
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Listener;
+    use crate::report::journal::RunHeader;
+    use crate::transport::BoxFuture;
+
+    /// Fails the given (host, task) pairs; records every call.
+    struct Fake {
+        fail: Vec<(&'static str, usize)>,
+        calls: Mutex<Vec<(String, usize)>>,
+    }
+
+    impl TaskRunner for Fake {
+        fn prepare_host<'a>(
+            &'a self,
+            _: &'a str,
+            _: usize,
+            _: HostVars,
+        ) -> BoxFuture<'a, Option<TaskOutcome>> {
+            Box::pin(async { None })
+        }
+        fn run_task<'a>(
+            &'a self,
+            host: &'a str,
+            _: usize,
+            task: usize,
+            vars: HostVars,
+        ) -> BoxFuture<'a, TaskOutcome> {
+            Box::pin(async move {
+                lock(&self.calls).push((host.to_string(), task));
+                let failed = self.fail.iter().any(|(h, t)| *h == host && *t == task);
+                let mut result = TaskResult::new(if failed {
+                    TaskStatus::Failed
+                } else {
+                    TaskStatus::Changed
+                });
+                result.msg = Some(format!("saw {} vars", vars.len()));
+                TaskOutcome {
+                    result,
+                    register: Some((format!("r{task}"), serde_json::json!(task))),
+                    facts: HostVars::new(),
+                }
+            })
+        }
+    }
+
+    struct Collect(Arc<Mutex<Vec<Event>>>);
+    impl Listener for Collect {
+        fn name(&self) -> &'static str {
+            "collect"
+        }
+        fn on_event(&mut self, e: &Event) -> std::io::Result<()> {
+            lock(&self.0).push(e.clone());
+            Ok(())
+        }
+    }
+
+    fn play(hosts: &[&str], batch: usize, tasks: usize) -> ScheduledPlay {
+        let hosts: Vec<String> = hosts.iter().map(|s| s.to_string()).collect();
+        ScheduledPlay {
+            index: 0,
+            name: "p".into(),
+            batches: hosts.chunks(batch).map(|c| c.to_vec()).collect(),
+            hosts,
+            tasks: (0..tasks)
+                .map(|i| ScheduledTask {
+                    index: i,
+                    name: format!("t{i}"),
+                    run_once: false,
+                })
+                .collect(),
+            any_errors_fatal: false,
+            max_fail_percentage: None,
+        }
+    }
+
+    fn header() -> RunHeader {
+        RunHeader {
+            version: 1,
+            run_id: "r".into(),
+            inventory: "i".into(),
+            playbook: "p".into(),
+            playbook_digest: String::new(),
+            tasks: vec![],
+            limit: None,
+            check: false,
+            started: timestamp(),
+        }
+    }
+
+    async fn run(
+        fake: Arc<Fake>,
+        plays: &[ScheduledPlay],
+        dir: &std::path::Path,
+        replay: Option<Replay>,
+    ) -> (Summary, Recap, Vec<Event>) {
+        let path = dir.join("journal.jsonl");
+        let journal = Arc::new(if path.exists() {
+            Journal::append_to(&path).unwrap()
+        } else {
+            Journal::create(&path, &header()).unwrap()
+        });
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let reporter = Arc::new(Reporter::new(vec![Box::new(Collect(events.clone()))]));
+        let s = Scheduler::new(
+            fake,
+            reporter,
+            journal,
+            replay,
+            10,
+            Arc::new(AtomicBool::new(false)),
+        );
+        let (summary, recap) = s.run(plays).await.unwrap();
+        let ev = lock(&events).clone();
+        (summary, recap, ev)
+    }
+
+    #[tokio::test]
+    async fn a_failed_host_stops_its_own_tasks_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = Arc::new(Fake {
+            fail: vec![("b", 0)],
+            calls: Mutex::new(vec![]),
+        });
+        let (summary, recap, _) = run(
+            fake.clone(),
+            &[play(&["a", "b", "c"], 3, 2)],
+            dir.path(),
+            None,
+        )
+        .await;
+        assert_eq!(summary.exit_code, 2);
+        assert_eq!(recap.hosts["b"].failed, 1);
+        assert_eq!(recap.hosts["a"].changed, 2);
+        let calls = lock(&fake.calls).clone();
+        assert!(
+            !calls.contains(&("b".to_string(), 1)),
+            "b went on after failing: {calls:?}"
+        );
+        assert!(calls.contains(&("c".to_string(), 1)));
+    }
+
+    #[tokio::test]
+    async fn max_fail_percentage_stops_later_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = Arc::new(Fake {
+            fail: vec![("a", 0)],
+            calls: Mutex::new(vec![]),
+        });
+        let mut p = play(&["a", "b", "c", "d"], 2, 1);
+        p.max_fail_percentage = Some(0.0);
+        let (_, _, events) = run(fake.clone(), &[p], dir.path(), None).await;
+        let calls = lock(&fake.calls).clone();
+        assert!(
+            !calls.iter().any(|(h, _)| h == "c" || h == "d"),
+            "a later batch started: {calls:?}"
+        );
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, Event::PlayAborted { .. }))
+        );
+    }
+
+    #[tokio::test]
+    async fn without_max_fail_percentage_a_partly_failed_batch_does_not_stop_the_play() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = Arc::new(Fake {
+            fail: vec![("a", 0)],
+            calls: Mutex::new(vec![]),
+        });
+        let (_, _, _) = run(
+            fake.clone(),
+            &[play(&["a", "b", "c", "d"], 2, 1)],
+            dir.path(),
+            None,
+        )
+        .await;
+        assert!(lock(&fake.calls).iter().any(|(h, _)| h == "d"));
+    }
+
+    #[tokio::test]
+    async fn failed_hosts_leave_later_plays() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = Arc::new(Fake {
+            fail: vec![("a", 0)],
+            calls: Mutex::new(vec![]),
+        });
+        let mut second = play(&["a", "b"], 2, 1);
+        second.index = 1;
+        run(
+            fake.clone(),
+            &[play(&["a", "b"], 2, 1), second],
+            dir.path(),
+            None,
+        )
+        .await;
+        let a_calls = lock(&fake.calls).iter().filter(|(h, _)| h == "a").count();
+        assert_eq!(a_calls, 1);
+    }
+
+    #[tokio::test]
+    async fn run_once_runs_once_and_every_host_gets_its_result() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = Arc::new(Fake {
+            fail: vec![],
+            calls: Mutex::new(vec![]),
+        });
+        let mut p = play(&["a", "b", "c"], 3, 2);
+        p.tasks[0].run_once = true;
+        let (_, recap, _) = run(fake.clone(), &[p], dir.path(), None).await;
+        let t0 = lock(&fake.calls).iter().filter(|(_, t)| *t == 0).count();
+        assert_eq!(t0, 1);
+        assert_eq!(recap.hosts["c"].changed, 2);
+    }
+
+    // Guards the resume promise: a task recorded as finished is never run again, and
+    // what it registered is visible to the tasks that follow.
+    #[tokio::test]
+    async fn resume_skips_finished_tasks_and_restores_registered_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = Arc::new(Fake {
+            fail: vec![("b", 1)],
+            calls: Mutex::new(vec![]),
+        });
+        let (first, _, _) = run(fake, &[play(&["a", "b"], 2, 3)], dir.path(), None).await;
+        assert_eq!(first.exit_code, 2);
+        let replay = Replay::load(&dir.path().join("journal.jsonl")).unwrap();
+        let fake = Arc::new(Fake {
+            fail: vec![],
+            calls: Mutex::new(vec![]),
+        });
+        let (second, _, events) = run(
+            fake.clone(),
+            &[play(&["a", "b"], 2, 3)],
+            dir.path(),
+            Some(replay),
+        )
+        .await;
+        assert_eq!(second.exit_code, 0);
+        let calls = lock(&fake.calls).clone();
+        assert_eq!(calls, vec![("b".to_string(), 1), ("b".to_string(), 2)]);
+        // b's task 1 saw what b's tasks 0 and 1 registered in the first run (a failed
+        // task registers its result too, as in Ansible).
+        let saw = events.iter().find_map(|e| match e {
+            Event::TaskFinished {
+                host,
+                task: 1,
+                result,
+                ..
+            } if host == "b" => result.msg.clone(),
+            _ => None,
+        });
+        assert_eq!(saw.as_deref(), Some("saw 2 vars"));
+        let replay = Replay::load(&dir.path().join("journal.jsonl")).unwrap();
+        assert!(replay.completed("b", 0, 2).is_some());
+    }
+}
