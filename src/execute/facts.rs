@@ -1,0 +1,124 @@
+//! `gather_facts`: a small fact set — hostname, OS release, kernel, CPUs, memory, disk
+//! free — gathered with one remote command and named as Ansible names them.
+
+use serde_json::{Map, Value, json};
+
+use super::remote::Remote;
+use crate::transport::TransportError;
+
+/// One POSIX sh script; prints `key=value` lines. Reads only /proc, /etc/os-release, df.
+const SCRIPT: &str = r#"echo "hostname=$(hostname 2>/dev/null || cat /proc/sys/kernel/hostname)"
+echo "fqdn=$(hostname -f 2>/dev/null || hostname)"
+echo "kernel=$(uname -r)"
+echo "machine=$(uname -m)"
+echo "nproc=$(nproc 2>/dev/null || grep -c ^processor /proc/cpuinfo)"
+awk '/^MemTotal:/ {print "memtotal_kb=" $2} /^MemAvailable:/ {print "memavail_kb=" $2}' /proc/meminfo
+if [ -r /etc/os-release ]; then . /etc/os-release; echo "os_id=$ID"; echo "os_version=$VERSION_ID"; echo "os_name=$NAME"; echo "os_codename=${VERSION_CODENAME:-}"; fi
+df -Pk / /var/lib 2>/dev/null | awk 'NR>1 {print "disk=" $6 " " $2 " " $4}'
+"#;
+
+pub async fn gather(remote: &Remote<'_>) -> Result<Map<String, Value>, TransportError> {
+    let out = remote.run(SCRIPT).await?;
+    Ok(parse(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Turn the script's output into Ansible-style facts: both the `ansible_facts` dict and
+/// the top-level `ansible_*` names playbooks use.
+pub fn parse(text: &str) -> Map<String, Value> {
+    let mut raw: Vec<(&str, &str)> = Vec::new();
+    for line in text.lines() {
+        if let Some((k, v)) = line.split_once('=') {
+            raw.push((k, v));
+        }
+    }
+    let get = |k: &str| {
+        raw.iter()
+            .find(|(key, _)| *key == k)
+            .map(|(_, v)| v.to_string())
+            .unwrap_or_default()
+    };
+    let num = |k: &str| get(k).trim().parse::<u64>().unwrap_or(0);
+    let mounts: Vec<Value> = raw
+        .iter()
+        .filter(|(k, _)| *k == "disk")
+        .filter_map(|(_, v)| {
+            let parts: Vec<&str> = v.split_whitespace().collect();
+            let [mount, size_kb, avail_kb] = parts.as_slice() else {
+                return None;
+            };
+            Some(json!({
+                "mount": mount,
+                "size_total": size_kb.parse::<u64>().unwrap_or(0) * 1024,
+                "size_available": avail_kb.parse::<u64>().unwrap_or(0) * 1024,
+            }))
+        })
+        .collect();
+    let facts = json!({
+        "hostname": get("hostname"),
+        "fqdn": get("fqdn"),
+        "kernel": get("kernel"),
+        "architecture": get("machine"),
+        "processor_vcpus": num("nproc"),
+        "memtotal_mb": num("memtotal_kb") / 1024,
+        "memfree_mb": num("memavail_kb") / 1024,
+        "distribution": get("os_name").split_whitespace().next().unwrap_or_default(),
+        "distribution_version": get("os_version"),
+        "distribution_release": get("os_codename"),
+        "os_family": os_family(&get("os_id")),
+        "mounts": mounts,
+    });
+    let mut out = Map::new();
+    if let Value::Object(f) = &facts {
+        for (k, v) in f {
+            out.insert(format!("ansible_{k}"), v.clone());
+        }
+    }
+    out.insert("ansible_facts".into(), facts);
+    out
+}
+
+fn os_family(id: &str) -> &'static str {
+    match id {
+        "debian" | "ubuntu" => "Debian",
+        "centos" | "rhel" | "rocky" | "almalinux" | "fedora" | "ol" | "tencentos"
+        | "opencloudos" => "RedHat",
+        "sles" | "opensuse-leap" => "Suse",
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::execute::shell::Become;
+    use crate::transport::local::LocalTransport;
+
+    #[test]
+    fn parses_the_script_output() {
+        let f = parse(
+            "hostname=node1\nkernel=6.1.0\nnproc=4\nmemtotal_kb=2048000\nos_id=debian\nos_name=Debian GNU/Linux\nos_version=12\ndisk=/ 1000 500\n",
+        );
+        assert_eq!(f["ansible_hostname"], "node1");
+        assert_eq!(f["ansible_processor_vcpus"], 4);
+        assert_eq!(f["ansible_memtotal_mb"], 2000);
+        assert_eq!(f["ansible_os_family"], "Debian");
+        assert_eq!(f["ansible_distribution"], "Debian");
+        assert_eq!(f["ansible_facts"]["mounts"][0]["size_available"], 512_000);
+    }
+
+    #[tokio::test]
+    async fn gathers_from_a_real_shell() {
+        let t = LocalTransport;
+        let r = Remote {
+            host: "l",
+            transport: &t,
+            privilege: Become::default(),
+            login_user: None,
+            timeout: None,
+            on_command: &|_| {},
+        };
+        let f = gather(&r).await.unwrap();
+        assert!(f["ansible_processor_vcpus"].as_u64().unwrap() >= 1);
+        assert!(!f["ansible_kernel"].as_str().unwrap().is_empty());
+    }
+}
