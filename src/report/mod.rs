@@ -13,6 +13,7 @@ pub mod journal;
 pub mod json;
 pub mod redact;
 pub mod rundir;
+pub mod status;
 
 pub use event::{Event, Recap, TaskResult, TaskStatus};
 pub use redact::Redactor;
