@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{OnceCell, Semaphore};
 
 use crate::report::journal::{Journal, JournalError, Record, Replay, timestamp};
-use crate::report::{Event, Recap, Reporter, TaskResult, TaskStatus};
+use crate::report::{Event, Recap, Reporter, TaskResult};
 
 /// Variables a host gained during the run (registered results, facts).
 pub type HostVars = serde_json::Map<String, serde_json::Value>;
@@ -421,8 +421,8 @@ async fn finish(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::Listener;
     use crate::report::journal::RunHeader;
+    use crate::report::{Listener, TaskStatus};
     use crate::transport::BoxFuture;
 
     /// Fails the given (host, task) pairs; records every call.

@@ -33,7 +33,7 @@ pub fn render(run_dir: &Path, r: &Replay) -> String {
     let width = hosts.keys().map(|h| h.len()).max().unwrap_or(4);
     let _ = writeln!(out);
     for (host, mut done) in hosts {
-        done.sort();
+        done.sort_by_key(|(p, t, _)| (*p, *t));
         let name = |p: usize, t: usize| {
             r.header
                 .tasks
