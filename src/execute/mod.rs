@@ -2,6 +2,7 @@
 //! on one host over a [`crate::transport::Transport`]. Parallelism limits (forks) live
 //! in the scheduler; steps check the host's state before they act.
 
+pub mod actions;
 pub mod facts;
 pub mod files;
 pub mod remote;
