@@ -6,5 +6,7 @@ pub mod actions;
 pub mod facts;
 pub mod files;
 pub mod remote;
+pub mod runner;
 pub mod scheduler;
 pub mod shell;
+pub mod vars;

@@ -16,8 +16,8 @@ use tokio::sync::{OnceCell, Semaphore};
 use crate::report::journal::{Journal, JournalError, Record, Replay, timestamp};
 use crate::report::{Event, Recap, Reporter, TaskResult};
 
-/// Variables a host gained during the run (registered results, facts).
-pub type HostVars = serde_json::Map<String, serde_json::Value>;
+pub use super::vars::HostVars;
+use super::vars::RunVars;
 
 /// What one task did on one host, and the variables it sets.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,7 +93,7 @@ struct Shared {
     reporter: Arc<Reporter>,
     journal: Arc<Journal>,
     replay: Option<Replay>,
-    vars: Mutex<HashMap<String, HostVars>>,
+    vars: Arc<RunVars>,
     recap: Mutex<Recap>,
     stop: Arc<AtomicBool>,
     fatal: Mutex<Option<JournalError>>,
@@ -110,17 +110,17 @@ impl Scheduler {
         reporter: Arc<Reporter>,
         journal: Arc<Journal>,
         replay: Option<Replay>,
+        vars: Arc<RunVars>,
         forks: usize,
         stop: Arc<AtomicBool>,
     ) -> Self {
-        let vars = replay.as_ref().map(|r| r.vars.clone()).unwrap_or_default();
         Scheduler {
             shared: Arc::new(Shared {
                 runner,
                 reporter,
                 journal,
                 replay,
-                vars: Mutex::new(vars),
+                vars,
                 recap: Mutex::new(Recap::default()),
                 stop,
                 fatal: Mutex::new(None),
@@ -280,7 +280,7 @@ async fn run_host(
     once: &HashMap<usize, Arc<OnceCell<TaskOutcome>>>,
     batch_abort: &AtomicBool,
 ) -> bool {
-    let host_vars = || lock(&sh.vars).get(host).cloned().unwrap_or_default();
+    let host_vars = || sh.vars.get(host);
     let all_done = sh.replay.as_ref().is_some_and(|r| {
         play.tasks
             .iter()
@@ -374,16 +374,14 @@ async fn finish(
     outcome: TaskOutcome,
     journal: bool,
 ) -> bool {
-    {
-        let mut vars = lock(&sh.vars);
-        let entry = vars.entry(host.to_string()).or_default();
-        if let Some((k, v)) = &outcome.register {
-            entry.insert(k.clone(), v.clone());
-        }
-        for (k, v) in &outcome.facts {
-            entry.insert(k.clone(), v.clone());
-        }
-    }
+    sh.vars.set(
+        host,
+        outcome
+            .register
+            .clone()
+            .into_iter()
+            .chain(outcome.facts.clone()),
+    );
     if journal {
         let rec = Record::Done {
             host: host.to_string(),
@@ -523,11 +521,15 @@ mod tests {
         });
         let events = Arc::new(Mutex::new(Vec::new()));
         let reporter = Arc::new(Reporter::new(vec![Box::new(Collect(events.clone()))]));
+        let vars = Arc::new(RunVars::new(
+            replay.as_ref().map(|r| r.vars.clone()).unwrap_or_default(),
+        ));
         let s = Scheduler::new(
             fake,
             reporter,
             journal,
             replay,
+            vars,
             10,
             Arc::new(AtomicBool::new(false)),
         );

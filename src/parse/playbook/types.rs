@@ -160,6 +160,9 @@ pub struct Task {
     pub environment: IndexMap<String, Text>,
     /// Keep the task's arguments and results out of every log and output.
     pub no_log: bool,
+    /// Ansible's `check_mode`: `Some(false)` runs the task for real under `--check`
+    /// (read-only probes such as a preflight); `Some(true)` always runs it in check mode.
+    pub check_mode: Option<bool>,
 }
 
 /// `loop:` (or `with_items:`) and `loop_control:`.

@@ -1,0 +1,1162 @@
+//! The task runner: runs one task of the playbook on one host. It assembles the host's
+//! variables (Ansible's precedence), evaluates `when`, renders the action's arguments,
+//! runs the action over the host's connection (or its `delegate_to`), and applies
+//! `loop`, `until`/`retries`, `changed_when`/`failed_when`, `register`, `ignore_errors`
+//! and `no_log`. Connections are opened once per host, on first use, and shared.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+use tokio::sync::OnceCell;
+
+use super::actions::{self, ShellArgs};
+use super::facts;
+use super::files::FileSpec;
+use super::remote::Remote;
+use super::scheduler::{TaskOutcome, TaskRunner};
+use super::shell::{Become, quote, split_words};
+use super::vars::{HostVars, RunVars};
+use crate::parse::inventory::Inventory;
+use crate::parse::playbook::{
+    Action, CopySource, DebugWhat, Expr, Number, Play, Playbook, Task, Text, WaitState, WaitTarget,
+};
+use crate::plan::Plan;
+use crate::report::{Event, Redactor, Reporter, TaskResult, TaskStatus};
+use crate::template::Templates;
+use crate::transport::local::LocalTransport;
+use crate::transport::ssh::{SshConnector, SshTarget};
+use crate::transport::{BoxFuture, Transport, TransportError};
+
+const NO_LOG_MSG: &str =
+    "the output has been hidden due to the fact that 'no_log: true' was specified for this result";
+
+/// Everything a run's tasks need, shared by all hosts.
+pub struct Runner {
+    pub playbook: Arc<Playbook>,
+    pub plan: Arc<Plan>,
+    pub inventory: Arc<Inventory>,
+    pub templates: Arc<Templates>,
+    pub extra_vars: HostVars,
+    pub check: bool,
+    pub diff: bool,
+    pub verbosity: u8,
+    /// `--yes`: `pause` prompts continue without asking.
+    pub assume_yes: bool,
+    pub reporter: Arc<Reporter>,
+    pub redactor: Arc<Redactor>,
+    pub run_vars: Arc<RunVars>,
+    pub connections: Connections,
+    base: Mutex<HashMap<String, Arc<HostVars>>>,
+    play_vars: Mutex<HashMap<(String, usize), Arc<HostVars>>>,
+    mentions_hostvars: Mutex<HashMap<(usize, usize), bool>>,
+    groups: Value,
+}
+
+/// One connection per host, opened on first use; a failure is remembered so an
+/// unreachable host is not retried by every task.
+pub struct Connections {
+    connector: Arc<SshConnector>,
+    inventory: Arc<Inventory>,
+    cache: Mutex<HashMap<String, Arc<OnceCell<Result<Arc<dyn Transport>, String>>>>>,
+}
+
+impl Connections {
+    pub fn new(connector: Arc<SshConnector>, inventory: Arc<Inventory>) -> Self {
+        Connections {
+            connector,
+            inventory,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether `host` runs on the controller: `localhost` (Ansible's implicit one) or
+    /// `ansible_connection: local`.
+    pub fn is_local(&self, host: &str) -> bool {
+        let conn = self.inventory.connection(host);
+        match conn.connection.as_deref() {
+            Some("local") => true,
+            Some(_) => false,
+            None => matches!(host, "localhost" | "127.0.0.1" | "::1") && conn.host.is_none(),
+        }
+    }
+
+    pub fn target(&self, host: &str) -> SshTarget {
+        let c = self.inventory.connection(host);
+        SshTarget {
+            name: host.to_string(),
+            host: c.host.clone().unwrap_or_else(|| host.to_string()),
+            port: c.port,
+            user: c.user.clone(),
+            identity_files: c.private_key_file.iter().cloned().collect(),
+            password: c.password.clone(),
+            proxy_jump: c.proxy_jump.clone(),
+        }
+    }
+
+    pub async fn get(&self, host: &str) -> Result<Arc<dyn Transport>, TransportError> {
+        let cell = {
+            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            cache.entry(host.to_string()).or_default().clone()
+        };
+        let r = cell
+            .get_or_init(|| async {
+                if self.is_local(host) {
+                    return Ok(Arc::new(LocalTransport) as Arc<dyn Transport>);
+                }
+                self.connector
+                    .connect(&self.target(host))
+                    .await
+                    .map(|t| Arc::new(t) as Arc<dyn Transport>)
+                    .map_err(|e| e.to_string())
+            })
+            .await;
+        r.clone().map_err(TransportError::Unreachable)
+    }
+
+    pub async fn close_all(&self) {
+        let cells: Vec<_> = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for cell in cells {
+            if let Some(Ok(t)) = cell.get() {
+                t.close().await;
+            }
+        }
+    }
+}
+
+/// A failure to render or evaluate something the task needs, located in the playbook.
+#[derive(Debug)]
+struct TaskError(String);
+
+type TResult<T> = Result<T, TaskError>;
+
+fn located(loc: &crate::parse::Location, e: impl std::fmt::Display) -> TaskError {
+    TaskError(format!("{loc}: {e}"))
+}
+
+impl Runner {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        playbook: Arc<Playbook>,
+        plan: Arc<Plan>,
+        inventory: Arc<Inventory>,
+        templates: Arc<Templates>,
+        extra_vars: HostVars,
+        reporter: Arc<Reporter>,
+        redactor: Arc<Redactor>,
+        run_vars: Arc<RunVars>,
+        connections: Connections,
+    ) -> Self {
+        let groups = serde_json::to_value(inventory.groups()).unwrap_or(Value::Null);
+        Runner {
+            playbook,
+            plan,
+            inventory,
+            templates,
+            extra_vars,
+            check: false,
+            diff: false,
+            verbosity: 0,
+            assume_yes: false,
+            reporter,
+            redactor,
+            run_vars,
+            connections,
+            base: Mutex::new(HashMap::new()),
+            play_vars: Mutex::new(HashMap::new()),
+            mentions_hostvars: Mutex::new(HashMap::new()),
+            groups,
+        }
+    }
+
+    /// Inventory variables plus the magic ones that never change during a run.
+    fn base_vars(&self, host: &str) -> Arc<HostVars> {
+        if let Some(v) = self
+            .base
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(host)
+        {
+            return v.clone();
+        }
+        let mut v = self.inventory.host_vars(host);
+        v.insert("inventory_hostname".into(), json!(host));
+        v.insert(
+            "inventory_hostname_short".into(),
+            json!(host.split('.').next().unwrap_or(host)),
+        );
+        v.insert(
+            "group_names".into(),
+            json!(self.inventory.group_names(host)),
+        );
+        v.insert("groups".into(), self.groups.clone());
+        v.insert(
+            "playbook_dir".into(),
+            json!(self.playbook.dir.display().to_string()),
+        );
+        v.insert("ansible_check_mode".into(), json!(self.check));
+        v.insert("ansible_diff_mode".into(), json!(self.diff));
+        v.insert("ansible_verbosity".into(), json!(self.verbosity));
+        let v = Arc::new(v);
+        self.base
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(host.to_string(), v.clone());
+        v
+    }
+
+    /// Variables a task sees, lowest precedence first: inventory, play vars, task vars,
+    /// what the run set (facts, registered, set_fact), extra vars.
+    fn task_vars(
+        &self,
+        host: &str,
+        play_idx: usize,
+        task: Option<&Task>,
+        run: &HostVars,
+    ) -> TResult<HostVars> {
+        let play = &self.playbook.plays[play_idx];
+        let mut v: HostVars = (*self.base_vars(host)).clone();
+        if let Some(pp) = self.plan.plays.iter().find(|p| p.index == play_idx) {
+            v.insert("ansible_play_hosts".into(), json!(pp.hosts));
+            v.insert("ansible_play_hosts_all".into(), json!(pp.hosts));
+            v.insert("play_hosts".into(), json!(pp.hosts));
+            if let Some(batch) = pp.batches.iter().find(|b| b.iter().any(|h| h == host)) {
+                v.insert("ansible_play_batch".into(), json!(batch));
+            }
+        }
+        v.extend(
+            run.iter()
+                .filter(|(k, _)| k.starts_with("ansible_"))
+                .map(|(k, x)| (k.clone(), x.clone())),
+        );
+        v.extend(self.extra_vars.clone());
+        let pv = self.rendered_play_vars(host, play_idx, play, &v);
+        v.extend((*pv).clone());
+        if let Some(task) = task {
+            for (k, data) in &task.vars {
+                let val = self
+                    .templates
+                    .render_value(&data.value, &v)
+                    .map_err(|e| located(&data.location, e))?;
+                v.insert(k.clone(), val);
+            }
+        }
+        v.extend(run.clone());
+        v.extend(self.extra_vars.clone());
+        if let Some(task) = task {
+            if self.task_mentions_hostvars(play_idx, task) {
+                v.insert("hostvars".into(), self.hostvars());
+            }
+        }
+        Ok(v)
+    }
+
+    /// Play vars rendered once per host and play. A var whose template cannot be
+    /// rendered yet (it uses something registered later) is kept as written and rendered
+    /// again for each task, as Ansible evaluates play vars lazily.
+    fn rendered_play_vars(
+        &self,
+        host: &str,
+        play_idx: usize,
+        play: &Play,
+        base: &HostVars,
+    ) -> Arc<HostVars> {
+        let key = (host.to_string(), play_idx);
+        if let Some(v) = self
+            .play_vars
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return v.clone();
+        }
+        let mut scope = base.clone();
+        let mut out = HostVars::new();
+        let mut complete = true;
+        for (k, data) in &play.vars {
+            match self.templates.render_value(&data.value, &scope) {
+                Ok(val) => {
+                    scope.insert(k.clone(), val.clone());
+                    out.insert(k.clone(), val);
+                }
+                Err(_) => {
+                    complete = false;
+                    out.insert(k.clone(), data.value.clone());
+                }
+            }
+        }
+        // Extra vars win over play vars.
+        for k in self.extra_vars.keys() {
+            out.remove(k);
+        }
+        let out = Arc::new(out);
+        if complete {
+            self.play_vars
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(key, out.clone());
+        }
+        out
+    }
+
+    fn task_mentions_hostvars(&self, play_idx: usize, task: &Task) -> bool {
+        let key = (play_idx, task.location.line as usize);
+        let mut cache = self
+            .mentions_hostvars
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        *cache.entry(key).or_insert_with(|| {
+            format!("{task:?}").contains("hostvars")
+                || self.playbook.plays[play_idx]
+                    .vars
+                    .values()
+                    .any(|d| d.value.to_string().contains("hostvars"))
+        })
+    }
+
+    fn hostvars(&self) -> Value {
+        let run = self.run_vars.snapshot();
+        let mut all = Map::new();
+        for h in self.inventory.host_names() {
+            let mut v: HostVars = (*self.base_vars(h)).clone();
+            v.remove("groups");
+            if let Some(r) = run.get(h) {
+                v.extend(r.clone());
+            }
+            all.insert(h.to_string(), Value::Object(v));
+        }
+        Value::Object(all)
+    }
+
+    fn text(&self, t: &Text, vars: &HostVars) -> TResult<String> {
+        self.templates
+            .render_str(&t.value, vars)
+            .map_err(|e| located(&t.location, e))
+    }
+
+    fn opt_text(&self, t: &Option<Text>, vars: &HostVars) -> TResult<Option<String>> {
+        t.as_ref().map(|t| self.text(t, vars)).transpose()
+    }
+
+    fn number(&self, n: &Number, vars: &HostVars) -> TResult<u64> {
+        match n {
+            Number::Literal(x) => Ok(*x),
+            Number::Template(t) => {
+                let s = self.text(t, vars)?;
+                s.trim()
+                    .parse::<u64>()
+                    .map_err(|_| located(&t.location, format!("expected a number, got `{s}`")))
+            }
+        }
+    }
+
+    fn condition(&self, exprs: &[Expr], vars: &HostVars) -> TResult<bool> {
+        for e in exprs {
+            let ok = self
+                .templates
+                .eval_condition(&Value::String(e.value.clone()), vars)
+                .map_err(|err| {
+                    located(&e.location, format!("cannot evaluate `{}`: {err}", e.value))
+                })?;
+            if !ok {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn privilege(&self, host: &str, play: &Play, task: &Task, vars: &HostVars) -> TResult<Become> {
+        let conn = self.inventory.connection(host);
+        let enabled = task
+            .become_
+            .or(play.become_)
+            .or(conn.become_)
+            .unwrap_or(false);
+        let user = match (&task.become_user, &play.become_user) {
+            (Some(t), _) | (None, Some(t)) => Some(self.text(t, vars)?),
+            (None, None) => conn.become_user.clone(),
+        };
+        Ok(Become {
+            enabled,
+            user,
+            password: conn.become_password.clone(),
+        })
+    }
+
+    fn emit_command(&self, host: &str, command: &str, no_log: bool) {
+        let command = if no_log {
+            "<hidden by no_log>".to_string()
+        } else {
+            self.redactor.redact(command).into_owned()
+        };
+        self.reporter.emit(Event::CommandStarted {
+            host: host.to_string(),
+            command,
+        });
+    }
+
+    async fn run(
+        &self,
+        host: &str,
+        play_idx: usize,
+        task_idx: usize,
+        run: HostVars,
+    ) -> TaskOutcome {
+        let started = Instant::now();
+        let play = &self.playbook.plays[play_idx];
+        let task = &play.tasks[task_idx];
+        let mut outcome = match self.run_inner(host, play_idx, task, &run).await {
+            Ok(o) => o,
+            Err(TaskError(msg)) => {
+                TaskOutcome::plain(TaskResult::new(TaskStatus::Failed).with_msg(msg))
+            }
+        };
+        let r = &mut outcome.result;
+        if r.status == TaskStatus::Failed && task.ignore_errors {
+            r.ignored = true;
+        }
+        r.duration_ms = started.elapsed().as_millis() as u64;
+        if task.no_log {
+            r.msg = Some(NO_LOG_MSG.into());
+            r.stdout.clear();
+            r.stderr.clear();
+            r.cmd = None;
+            r.diff = None;
+        } else if !self.redactor.is_empty() {
+            r.msg = r
+                .msg
+                .as_deref()
+                .map(|m| self.redactor.redact(m).into_owned());
+            r.stdout = self.redactor.redact(&r.stdout).into_owned();
+            r.stderr = self.redactor.redact(&r.stderr).into_owned();
+            r.cmd = r
+                .cmd
+                .as_deref()
+                .map(|m| self.redactor.redact(m).into_owned());
+            r.diff = r
+                .diff
+                .as_deref()
+                .map(|m| self.redactor.redact(m).into_owned());
+        }
+        if let Some(name) = &task.register {
+            let mut value = std::mem::take(&mut r.registered);
+            if !value.is_object() {
+                value = json!({});
+            }
+            if let Some(obj) = value.as_object_mut() {
+                obj.insert("changed".into(), json!(r.status == TaskStatus::Changed));
+                obj.insert("failed".into(), json!(r.status == TaskStatus::Failed));
+                obj.insert("skipped".into(), json!(r.status == TaskStatus::Skipped));
+                if let Some(msg) = &r.msg {
+                    obj.entry("msg").or_insert(json!(msg));
+                }
+            }
+            outcome.register = Some((name.clone(), self.redactor.redact_value(&value)));
+        }
+        outcome.result.registered = Value::Null;
+        outcome
+    }
+
+    async fn run_inner(
+        &self,
+        host: &str,
+        play_idx: usize,
+        task: &Task,
+        run: &HostVars,
+    ) -> TResult<TaskOutcome> {
+        let mut vars = self.task_vars(host, play_idx, Some(task), run)?;
+        let Some(lp) = &task.loop_ else {
+            if !self.condition(&task.when, &vars)? {
+                return Ok(TaskOutcome::plain(skipped("conditional result was false")));
+            }
+            return self.run_with_retries(host, play_idx, task, &vars).await;
+        };
+        let items = self
+            .templates
+            .render_value(&lp.items.value, &vars)
+            .map_err(|e| located(&lp.items.location, e))?;
+        let mut items = match items {
+            Value::Array(a) => a,
+            Value::Null => vec![],
+            other => {
+                return Err(located(
+                    &lp.items.location,
+                    format!("`loop` needs a list, got {other}"),
+                ));
+            }
+        };
+        if lp.flatten {
+            items = items
+                .into_iter()
+                .flat_map(|i| if let Value::Array(a) = i { a } else { vec![i] })
+                .collect();
+        }
+        let mut results = Vec::new();
+        let mut facts = HostVars::new();
+        let mut any_changed = false;
+        let mut failed: Option<TaskResult> = None;
+        let mut unreachable: Option<TaskResult> = None;
+        let mut stdout = String::new();
+        for item in items {
+            vars.insert(lp.loop_var.clone(), item.clone());
+            if !self.condition(&task.when, &vars)? {
+                results.push(json!({"item": item, "skipped": true, "changed": false}));
+                continue;
+            }
+            let o = self.run_with_retries(host, play_idx, task, &vars).await?;
+            let r = o.result;
+            facts.extend(o.facts);
+            let mut reg = if r.registered.is_object() {
+                r.registered.clone()
+            } else {
+                json!({})
+            };
+            if let Some(obj) = reg.as_object_mut() {
+                obj.insert("item".into(), item.clone());
+                obj.insert("changed".into(), json!(r.status == TaskStatus::Changed));
+                obj.insert("failed".into(), json!(r.status == TaskStatus::Failed));
+            }
+            results.push(reg);
+            if !r.stdout.is_empty() {
+                stdout.push_str(&r.stdout);
+            }
+            any_changed |= r.status == TaskStatus::Changed;
+            match r.status {
+                TaskStatus::Unreachable => {
+                    unreachable = Some(r);
+                    break;
+                }
+                TaskStatus::Failed if failed.is_none() => failed = Some(r),
+                _ => {}
+            }
+        }
+        let all_skipped = results.iter().all(|r| r["skipped"] == json!(true));
+        let mut result = if let Some(r) = unreachable {
+            r
+        } else if let Some(r) = failed {
+            let mut f = TaskResult::new(TaskStatus::Failed);
+            f.msg = Some(format!(
+                "one or more items failed: {}",
+                r.msg.unwrap_or_default()
+            ));
+            f.rc = r.rc;
+            f.stderr = r.stderr;
+            f
+        } else if all_skipped {
+            skipped("all items were skipped")
+        } else {
+            TaskResult::new(if any_changed {
+                TaskStatus::Changed
+            } else {
+                TaskStatus::Ok
+            })
+        };
+        result.stdout = stdout;
+        result.registered =
+            json!({"results": results, "changed": any_changed, "msg": "All items completed"});
+        Ok(TaskOutcome {
+            result,
+            register: None,
+            facts,
+        })
+    }
+
+    async fn run_with_retries(
+        &self,
+        host: &str,
+        play_idx: usize,
+        task: &Task,
+        vars: &HostVars,
+    ) -> TResult<TaskOutcome> {
+        let attempts = if task.until.is_empty() {
+            1
+        } else {
+            task.retries
+                .as_ref()
+                .map(|n| self.number(n, vars))
+                .transpose()?
+                .unwrap_or(3)
+                + 1
+        };
+        let delay = Duration::from_secs(
+            task.delay
+                .as_ref()
+                .map(|n| self.number(n, vars))
+                .transpose()?
+                .unwrap_or(5),
+        );
+        let mut attempt = 1;
+        loop {
+            let mut o = self.run_action(host, play_idx, task, vars).await?;
+            self.judge(task, &mut o.result, vars)?;
+            if task.until.is_empty()
+                || matches!(
+                    o.result.status,
+                    TaskStatus::Unreachable | TaskStatus::Skipped
+                )
+            {
+                return Ok(o);
+            }
+            let mut scope = vars.clone();
+            scope.extend(o.facts.clone());
+            if let Some(name) = &task.register {
+                scope.insert(name.clone(), with_status(&o.result));
+            }
+            if self.condition(&task.until, &scope)? {
+                if let Some(obj) = o.result.registered.as_object_mut() {
+                    obj.insert("attempts".into(), json!(attempt));
+                }
+                return Ok(o);
+            }
+            if attempt >= attempts {
+                o.result.status = TaskStatus::Failed;
+                let conds: Vec<&str> = task.until.iter().map(|e| e.value.as_str()).collect();
+                o.result.msg = Some(format!(
+                    "gave up after {attempt} attempts: `{}` is still false{}",
+                    conds.join(" and "),
+                    o.result
+                        .msg
+                        .as_deref()
+                        .map(|m| format!(" (last result: {m})"))
+                        .unwrap_or_default()
+                ));
+                if let Some(obj) = o.result.registered.as_object_mut() {
+                    obj.insert("attempts".into(), json!(attempt));
+                }
+                return Ok(o);
+            }
+            attempt += 1;
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// `changed_when` and `failed_when`, evaluated with the result under its `register`
+    /// name, as Ansible does.
+    fn judge(&self, task: &Task, r: &mut TaskResult, vars: &HostVars) -> TResult<()> {
+        if matches!(r.status, TaskStatus::Unreachable | TaskStatus::Skipped)
+            || (task.changed_when.is_empty() && task.failed_when.is_empty())
+        {
+            return Ok(());
+        }
+        let mut scope = vars.clone();
+        if let Some(name) = &task.register {
+            scope.insert(name.clone(), with_status(r));
+        }
+        if !task.changed_when.is_empty() && r.status != TaskStatus::Failed {
+            let changed = self.condition(&task.changed_when, &scope)?;
+            r.status = if changed {
+                TaskStatus::Changed
+            } else {
+                TaskStatus::Ok
+            };
+        }
+        if !task.failed_when.is_empty() {
+            let failed = self.condition(&task.failed_when, &scope)?;
+            if failed {
+                r.status = TaskStatus::Failed;
+                let conds: Vec<&str> = task.failed_when.iter().map(|e| e.value.as_str()).collect();
+                if r.msg.is_none() || r.msg.as_deref() == Some("non-zero return code") {
+                    r.msg = Some(format!("failed_when: `{}` is true", conds.join(" and ")));
+                }
+            } else if r.status == TaskStatus::Failed {
+                r.msg = None;
+                r.status = if task.changed_when.is_empty()
+                    || self.condition(&task.changed_when, &scope)?
+                {
+                    TaskStatus::Changed
+                } else {
+                    TaskStatus::Ok
+                };
+            }
+        }
+        Ok(())
+    }
+
+    async fn run_action(
+        &self,
+        host: &str,
+        play_idx: usize,
+        task: &Task,
+        vars: &HostVars,
+    ) -> TResult<TaskOutcome> {
+        let play = &self.playbook.plays[play_idx];
+        // Actions that need no host.
+        match &task.action {
+            Action::Assert(a) => {
+                for e in &a.that {
+                    if !self.condition(std::slice::from_ref(e), vars)? {
+                        let msg = match &a.fail_msg {
+                            Some(t) => self.text(t, vars)?,
+                            None => format!("Assertion failed: `{}`", e.value),
+                        };
+                        let mut r = TaskResult::new(TaskStatus::Failed).with_msg(msg);
+                        r.registered = json!({"assertion": e.value, "evaluated_to": false});
+                        return Ok(TaskOutcome::plain(r));
+                    }
+                }
+                let msg = match &a.success_msg {
+                    Some(t) => self.text(t, vars)?,
+                    None => "All assertions passed".into(),
+                };
+                return Ok(TaskOutcome::plain(
+                    TaskResult::new(TaskStatus::Ok).with_msg(msg),
+                ));
+            }
+            Action::Fail(f) => {
+                let msg = self
+                    .opt_text(&f.msg, vars)?
+                    .unwrap_or_else(|| "Failed as requested from task".into());
+                return Ok(TaskOutcome::plain(
+                    TaskResult::new(TaskStatus::Failed).with_msg(msg),
+                ));
+            }
+            Action::Debug(d) => {
+                if d.verbosity > self.verbosity {
+                    return Ok(TaskOutcome::plain(skipped("verbosity threshold not met")));
+                }
+                let msg = match &d.what {
+                    DebugWhat::Msg(data) => {
+                        match self
+                            .templates
+                            .render_value(&data.value, vars)
+                            .map_err(|e| located(&data.location, e))?
+                        {
+                            Value::String(s) => s,
+                            other => serde_json::to_string_pretty(&other).unwrap_or_default(),
+                        }
+                    }
+                    DebugWhat::Var(e) => {
+                        let v = self
+                            .templates
+                            .eval_expr(&e.value, vars)
+                            .map_err(|err| located(&e.location, err))?;
+                        format!(
+                            "{}: {}",
+                            e.value,
+                            serde_json::to_string_pretty(&v).unwrap_or_default()
+                        )
+                    }
+                };
+                let mut r = TaskResult::new(TaskStatus::Ok).with_msg(msg.clone());
+                r.registered = json!({"msg": msg});
+                return Ok(TaskOutcome::plain(r));
+            }
+            Action::SetFact(sf) => {
+                let mut scope = vars.clone();
+                let mut facts = HostVars::new();
+                for (k, data) in &sf.facts {
+                    let v = self
+                        .templates
+                        .render_value(&data.value, &scope)
+                        .map_err(|e| located(&data.location, e))?;
+                    scope.insert(k.clone(), v.clone());
+                    facts.insert(k.clone(), v);
+                }
+                let mut r = TaskResult::new(TaskStatus::Ok);
+                r.registered = json!({"ansible_facts": facts});
+                return Ok(TaskOutcome {
+                    result: r,
+                    register: None,
+                    facts,
+                });
+            }
+            Action::Pause(p) => return self.pause(p, vars).await,
+            _ => {}
+        }
+
+        // Where it runs: the host, or its delegate.
+        let exec_host = match &task.delegate_to {
+            Some(t) => self.text(t, vars)?,
+            None => host.to_string(),
+        };
+        let transport = match self.connections.get(&exec_host).await {
+            Ok(t) => t,
+            Err(e) => return Ok(TaskOutcome::plain(actions::transport_failure(&e))),
+        };
+        let privilege = self.privilege(&exec_host, play, task, vars)?;
+        let timeout = task
+            .timeout
+            .as_ref()
+            .map(|n| self.number(n, vars))
+            .transpose()?
+            .map(Duration::from_secs);
+        let login_user = self.inventory.connection(&exec_host).user;
+        let no_log = task.no_log;
+        let on_command = |cmd: &str| self.emit_command(host, cmd, no_log);
+        let remote = Remote {
+            host: &exec_host,
+            transport: transport.as_ref(),
+            privilege,
+            login_user: login_user.as_deref(),
+            timeout,
+            on_command: &on_command,
+        };
+        let check = self.check;
+        let result = match &task.action {
+            Action::Shell(c) | Action::Command(c) => {
+                let mut cmd = self.text(&c.cmd, vars)?;
+                if matches!(task.action, Action::Command(_)) {
+                    let words = split_words(&cmd).map_err(|e| located(&c.cmd.location, e))?;
+                    cmd = words.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" ");
+                } else if let Some(exe) = self.opt_text(&c.executable, vars)? {
+                    cmd = format!("{} -c {}", quote(&exe), quote(&cmd));
+                }
+                let mut environment = Vec::new();
+                for (k, v) in &task.environment {
+                    environment.push((k.clone(), self.text(v, vars)?));
+                }
+                let args = ShellArgs {
+                    cmd,
+                    chdir: self.opt_text(&c.chdir, vars)?,
+                    creates: self.opt_text(&c.creates, vars)?,
+                    removes: self.opt_text(&c.removes, vars)?,
+                    stdin: self.opt_text(&c.stdin, vars)?,
+                    environment,
+                };
+                match actions::shell(&remote, &args, check && !self.runs_in_check_mode(task)).await
+                {
+                    Ok((r, _)) => r,
+                    Err(e) => actions::transport_failure(&e),
+                }
+            }
+            Action::Template(t) => {
+                let src = match &t.src_path {
+                    Some(p) => p.clone(),
+                    None => {
+                        let name = self.text(&t.src, vars)?;
+                        crate::parse::playbook::resolve_source(
+                            &self.playbook.dir,
+                            "templates",
+                            &name,
+                        )
+                        .ok_or_else(|| {
+                            located(&t.src.location, format!("template `{name}` not found"))
+                        })?
+                    }
+                };
+                let content = self
+                    .templates
+                    .render_file(&src.display().to_string(), vars)
+                    .map_err(|e| located(&t.src.location, e))?;
+                let spec = FileSpec {
+                    dest: self.text(&t.dest, vars)?,
+                    mode: self.opt_text(&t.mode, vars)?,
+                    owner: self.opt_text(&t.owner, vars)?,
+                    group: self.opt_text(&t.group, vars)?,
+                    backup: t.backup,
+                };
+                actions::put_content(&remote, content.as_bytes(), &spec, check, self.diff).await
+            }
+            Action::Copy(c) => {
+                let spec = FileSpec {
+                    dest: self.text(&c.dest, vars)?,
+                    mode: self.opt_text(&c.mode, vars)?,
+                    owner: self.opt_text(&c.owner, vars)?,
+                    group: self.opt_text(&c.group, vars)?,
+                    backup: c.backup,
+                };
+                match &c.source {
+                    CopySource::Content(t) => {
+                        let content = self.text(t, vars)?;
+                        actions::put_content(&remote, content.as_bytes(), &spec, check, self.diff)
+                            .await
+                    }
+                    CopySource::Src { src, src_path } => {
+                        let path: PathBuf = match src_path {
+                            Some(p) => p.clone(),
+                            None => {
+                                let name = self.text(src, vars)?;
+                                crate::parse::playbook::resolve_source(
+                                    &self.playbook.dir,
+                                    "files",
+                                    &name,
+                                )
+                                .ok_or_else(|| {
+                                    located(&src.location, format!("file `{name}` not found"))
+                                })?
+                            }
+                        };
+                        actions::put_file(&remote, &path, &spec, check, self.diff).await
+                    }
+                }
+            }
+            Action::File(f) => {
+                use crate::parse::playbook::FileState as S;
+                let state = match f.state {
+                    S::File => actions::FileState::File,
+                    S::Directory => actions::FileState::Directory,
+                    S::Absent => actions::FileState::Absent,
+                    S::Touch => actions::FileState::Touch,
+                };
+                let path = self.text(&f.path, vars)?;
+                let mode = self.opt_text(&f.mode, vars)?;
+                let owner = self.opt_text(&f.owner, vars)?;
+                let group = self.opt_text(&f.group, vars)?;
+                actions::file(
+                    &remote,
+                    &path,
+                    state,
+                    mode.as_deref(),
+                    owner.as_deref(),
+                    group.as_deref(),
+                    check,
+                )
+                .await
+            }
+            Action::Fetch(f) => {
+                let src = self.text(&f.src, vars)?;
+                let dest = self.text(&f.dest, vars)?;
+                actions::fetch(&remote, &src, &dest, f.flat, check).await
+            }
+            Action::Transfer(t) => {
+                let from_host = self.text(&t.from, vars)?;
+                if !self.inventory.contains_host(&from_host)
+                    && !self.connections.is_local(&from_host)
+                {
+                    return Err(located(
+                        &t.from.location,
+                        format!("`from: {from_host}` is not a host of the inventory"),
+                    ));
+                }
+                let from_transport = match self.connections.get(&from_host).await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        let mut r = actions::transport_failure(&e);
+                        // The source being down is this task's failure, not this host's.
+                        r.status = TaskStatus::Failed;
+                        r.msg = Some(format!("source host `{from_host}`: {e}"));
+                        return Ok(TaskOutcome::plain(r));
+                    }
+                };
+                let from_login = self.inventory.connection(&from_host).user;
+                let from = Remote {
+                    host: &from_host,
+                    transport: from_transport.as_ref(),
+                    privilege: self.privilege(&from_host, play, task, vars)?,
+                    login_user: from_login.as_deref(),
+                    timeout,
+                    on_command: &on_command,
+                };
+                let src = self.text(&t.src, vars)?;
+                let spec = FileSpec {
+                    dest: self.text(&t.dest, vars)?,
+                    mode: self.opt_text(&t.mode, vars)?,
+                    owner: self.opt_text(&t.owner, vars)?,
+                    group: self.opt_text(&t.group, vars)?,
+                    backup: t.backup,
+                };
+                actions::transfer(&from, &src, &remote, &spec, check).await
+            }
+            Action::WaitFor(w) => {
+                let mut spec = actions::WaitFor {
+                    timeout: Duration::from_secs(
+                        w.timeout
+                            .as_ref()
+                            .map(|n| self.number(n, vars))
+                            .transpose()?
+                            .unwrap_or(300),
+                    ),
+                    delay: Duration::from_secs(
+                        w.delay
+                            .as_ref()
+                            .map(|n| self.number(n, vars))
+                            .transpose()?
+                            .unwrap_or(0),
+                    ),
+                    sleep: Duration::from_secs(
+                        w.sleep
+                            .as_ref()
+                            .map(|n| self.number(n, vars))
+                            .transpose()?
+                            .unwrap_or(1)
+                            .max(1),
+                    ),
+                    absent: matches!(w.state, WaitState::Stopped | WaitState::Absent),
+                    msg: self.opt_text(&w.msg, vars)?,
+                    ..Default::default()
+                };
+                match &w.target {
+                    WaitTarget::Port { host: h, port } => {
+                        spec.host = self.opt_text(h, vars)?;
+                        let p = self.number(port, vars)?;
+                        spec.port = Some(
+                            u16::try_from(p)
+                                .map_err(|_| TaskError(format!("port {p} is out of range")))?,
+                        );
+                    }
+                    WaitTarget::Path { path, search_regex } => {
+                        let path = self.text(path, vars)?;
+                        match self.opt_text(search_regex, vars)? {
+                            Some(re) => {
+                                spec.command =
+                                    Some(format!("grep -Eq {} {}", quote(&re), quote(&path)))
+                            }
+                            None => spec.path = Some(path),
+                        }
+                    }
+                    WaitTarget::Command(c) => spec.command = Some(self.text(c, vars)?),
+                }
+                actions::wait_for(&remote, &spec, check && !self.runs_in_check_mode(task)).await
+            }
+            Action::Assert(_)
+            | Action::Fail(_)
+            | Action::Debug(_)
+            | Action::SetFact(_)
+            | Action::Pause(_) => unreachable_action(),
+        };
+        Ok(TaskOutcome::plain(result))
+    }
+
+    /// Read-only tasks may be marked to run for real in check mode (Ansible's
+    /// `check_mode: false`); see [`Task`].
+    fn runs_in_check_mode(&self, task: &Task) -> bool {
+        task.check_mode == Some(false)
+    }
+
+    async fn pause(
+        &self,
+        p: &crate::parse::playbook::Pause,
+        vars: &HostVars,
+    ) -> TResult<TaskOutcome> {
+        let secs = p
+            .seconds
+            .as_ref()
+            .map(|n| self.number(n, vars))
+            .transpose()?
+            .unwrap_or(0)
+            + 60 * p
+                .minutes
+                .as_ref()
+                .map(|n| self.number(n, vars))
+                .transpose()?
+                .unwrap_or(0);
+        if secs > 0 {
+            tokio::time::sleep(Duration::from_secs(secs)).await;
+            return Ok(TaskOutcome::plain(
+                TaskResult::new(TaskStatus::Ok).with_msg(format!("paused {secs}s")),
+            ));
+        }
+        let prompt = self
+            .opt_text(&p.prompt, vars)?
+            .unwrap_or_else(|| "Press enter to continue".into());
+        if self.assume_yes {
+            return Ok(TaskOutcome::plain(
+                TaskResult::new(TaskStatus::Ok).with_msg(format!("{prompt}: continued (--yes)")),
+            ));
+        }
+        use std::io::IsTerminal;
+        if !std::io::stdin().is_terminal() {
+            return Ok(TaskOutcome::plain(TaskResult::new(TaskStatus::Failed).with_msg(format!(
+                "`pause` asks `{prompt}` but standard input is not a terminal; rerun on a terminal or with --yes"
+            ))));
+        }
+        let answer = tokio::task::spawn_blocking(move || {
+            eprint!("{prompt}: ");
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .map(|_| line.trim_end().to_string())
+        })
+        .await
+        .map_err(|e| TaskError(e.to_string()))?
+        .map_err(|e| TaskError(e.to_string()))?;
+        let mut r = TaskResult::new(TaskStatus::Ok);
+        r.registered = json!({"user_input": answer});
+        Ok(TaskOutcome::plain(r))
+    }
+}
+
+fn unreachable_action() -> TaskResult {
+    TaskResult::new(TaskStatus::Failed).with_msg("internal: controller-only action reached a host")
+}
+
+fn skipped(msg: &str) -> TaskResult {
+    let mut r = TaskResult::new(TaskStatus::Skipped).with_msg(msg);
+    r.registered = json!({"skipped": true, "changed": false, "skip_reason": msg});
+    r
+}
+
+/// The registered value with `changed`/`failed` as they stand, for conditions.
+fn with_status(r: &TaskResult) -> Value {
+    let mut v = if r.registered.is_object() {
+        r.registered.clone()
+    } else {
+        json!({})
+    };
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("changed".into(), json!(r.status == TaskStatus::Changed));
+        obj.insert("failed".into(), json!(r.status == TaskStatus::Failed));
+        obj.insert("skipped".into(), json!(r.status == TaskStatus::Skipped));
+    }
+    v
+}
+
+impl TaskRunner for Runner {
+    fn prepare_host<'a>(
+        &'a self,
+        host: &'a str,
+        play: usize,
+        run: HostVars,
+    ) -> BoxFuture<'a, Option<TaskOutcome>> {
+        Box::pin(async move {
+            let p = &self.playbook.plays[play];
+            if !p.gather_facts || run.contains_key("ansible_facts") {
+                return None;
+            }
+            let started = Instant::now();
+            self.reporter.emit(Event::TaskStarted {
+                host: host.to_string(),
+                play,
+                task: super::scheduler::GATHER_FACTS,
+                name: "Gathering Facts".into(),
+            });
+            let transport = match self.connections.get(host).await {
+                Ok(t) => t,
+                Err(e) => return Some(TaskOutcome::plain(actions::transport_failure(&e))),
+            };
+            let login_user = self.inventory.connection(host).user;
+            let on_command = |cmd: &str| self.emit_command(host, cmd, false);
+            let remote = Remote {
+                host,
+                transport: transport.as_ref(),
+                privilege: Become::default(),
+                login_user: login_user.as_deref(),
+                timeout: Some(Duration::from_secs(60)),
+                on_command: &on_command,
+            };
+            let _ = self.task_vars(host, play, None, &run);
+            let mut result = match facts::gather(&remote).await {
+                Ok(f) => {
+                    let mut r = TaskResult::new(TaskStatus::Ok);
+                    r.duration_ms = started.elapsed().as_millis() as u64;
+                    return Some(TaskOutcome {
+                        result: r,
+                        register: None,
+                        facts: f,
+                    });
+                }
+                Err(e) => actions::transport_failure(&e),
+            };
+            result.duration_ms = started.elapsed().as_millis() as u64;
+            Some(TaskOutcome::plain(result))
+        })
+    }
+
+    fn run_task<'a>(
+        &'a self,
+        host: &'a str,
+        play: usize,
+        task: usize,
+        vars: HostVars,
+    ) -> BoxFuture<'a, TaskOutcome> {
+        Box::pin(self.run(host, play, task, vars))
+    }
+}
