@@ -2,6 +2,7 @@
 //! (parse), builds what it needs (plan), runs it (execute) and reports. Thin by design.
 
 mod inventory;
+mod load;
 mod plan;
 mod run;
 

@@ -3,10 +3,27 @@
 use crate::Status;
 use crate::cli::PlanArgs;
 
-pub fn plan(_args: &PlanArgs) -> anyhow::Result<Status> {
-    anyhow::bail!("`rtmig plan` is not implemented yet")
+pub fn plan(args: &PlanArgs) -> anyhow::Result<Status> {
+    let loaded = super::load::load(args, None)?;
+    print!("{}", loaded.plan);
+    Ok(Status::Ok)
 }
 
-pub fn validate(_args: &PlanArgs) -> anyhow::Result<Status> {
-    anyhow::bail!("`rtmig validate` is not implemented yet")
+pub fn validate(args: &PlanArgs) -> anyhow::Result<Status> {
+    let loaded = super::load::load(args, None)?;
+    let hosts: usize = loaded
+        .plan
+        .plays
+        .iter()
+        .map(|p| p.hosts.len())
+        .max()
+        .unwrap_or(0);
+    println!(
+        "ok: `{}` ({} plays) and `{}` ({} hosts) are valid",
+        args.target.playbook.display(),
+        loaded.playbook.plays.len(),
+        args.target.inventory.display(),
+        loaded.inventory.host_names().len().max(hosts)
+    );
+    Ok(Status::Ok)
 }

@@ -1,11 +1,287 @@
-//! `rtmig run` and `rtmig status`.
+//! `rtmig run` and `rtmig status`: parse and plan, pick or continue a run directory,
+//! wire the listeners, connect, schedule, and turn the outcome into an exit code.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
 
 use crate::Status;
-use crate::cli::{RunArgs, StatusArgs};
-use crate::report::rundir;
+use crate::cli::{OutputFormat, RunArgs, StatusArgs};
+use crate::execute::runner::{Connections, Runner};
+use crate::execute::scheduler::{ScheduledPlay, ScheduledTask, Scheduler};
+use crate::execute::vars::RunVars;
+use crate::report::journal::{JOURNAL_FILE, Journal, Record, RunHeader, timestamp};
+use crate::report::{Event, Listener, Redactor, Reporter, rundir};
+use crate::transport::ssh::{SshConnector, SshOptions};
 
-pub fn run(_args: &RunArgs, _verbose: u8) -> anyhow::Result<Status> {
-    anyhow::bail!("`rtmig run` is not implemented yet")
+pub fn run(args: &RunArgs, verbose: u8) -> anyhow::Result<Status> {
+    let loaded = super::load::load(&args.plan, args.start_at.as_deref())?;
+    let target = &args.plan.target;
+
+    // Secrets from the inventory are masked everywhere from here on.
+    let mut redactor = Redactor::new();
+    for host in loaded.inventory.host_names() {
+        let c = loaded.inventory.connection(host);
+        for secret in [c.password, c.become_password].into_iter().flatten() {
+            redactor.add(&secret);
+        }
+    }
+    let redactor = Arc::new(redactor);
+
+    let playbook_bytes = std::fs::read(&target.playbook)
+        .with_context(|| format!("cannot read `{}`", target.playbook.display()))?;
+    let digest = crate::execute::files::sha256_hex(&playbook_bytes);
+    let task_names: Vec<Vec<String>> = loaded
+        .playbook
+        .plays
+        .iter()
+        .map(|p| {
+            p.tasks
+                .iter()
+                .map(|t| {
+                    t.name
+                        .as_ref()
+                        .map(|n| n.value.clone())
+                        .unwrap_or_else(|| t.action.name().to_string())
+                })
+                .collect()
+        })
+        .collect();
+
+    // A check run never resumes and is never resumed: it changed nothing.
+    let last = if args.check {
+        None
+    } else {
+        rundir::last_run(&target.inventory, &target.playbook)?
+    };
+    let start = if args.check {
+        rundir::Start::New
+    } else {
+        rundir::decide(
+            last.as_ref().map(|(d, r)| (d.as_path(), r)),
+            args.resume,
+            args.fresh,
+        )?
+    };
+
+    if !args.check && !args.yes && !args.resume && std::io::stdin().is_terminal() {
+        let hosts: std::collections::BTreeSet<&String> =
+            loaded.plan.plays.iter().flat_map(|p| &p.hosts).collect();
+        eprint!(
+            "Run `{}` on {} hosts ({} plays)? `rtmig plan` shows every step. [y/N] ",
+            target.playbook.display(),
+            hosts.len(),
+            loaded.plan.plays.len()
+        );
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            eprintln!("not run");
+            return Ok(Status::Invalid);
+        }
+    }
+
+    let (run_dir, journal, replay, resumed, run_id) = match start {
+        rundir::Start::New => {
+            let run_id = rundir::new_run_id();
+            let dir = rundir::runs_dir(&target.inventory).join(&run_id);
+            create_private_dir(&dir)?;
+            let header = RunHeader {
+                version: 1,
+                run_id: run_id.clone(),
+                inventory: rundir::canonical(&target.inventory),
+                playbook: rundir::canonical(&target.playbook),
+                playbook_digest: digest.clone(),
+                tasks: task_names.clone(),
+                limit: target.limit.clone(),
+                check: args.check,
+                started: timestamp(),
+            };
+            let journal = Journal::create(&dir.join(JOURNAL_FILE), &header)?;
+            (dir, journal, None, false, run_id)
+        }
+        rundir::Start::Resume(dir) => {
+            let Some((_, replay)) = last else {
+                bail!("internal: no run to resume")
+            };
+            if replay.header.playbook_digest != digest {
+                let changed = rundir::changed_tasks(&replay.header.tasks, &task_names);
+                if !args.allow_changed_playbook {
+                    let what = if changed.is_empty() {
+                        "  (task names are the same; their contents changed)".to_string()
+                    } else {
+                        changed
+                            .iter()
+                            .map(|c| format!("  {c}"))
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    };
+                    bail!(
+                        "`{}` changed since the interrupted run {}:\n{what}\n\
+                         rerun with --allow-changed-playbook to resume anyway (finished tasks are matched by position), \
+                         or with --fresh to start over",
+                        target.playbook.display(),
+                        replay.header.run_id
+                    );
+                }
+            }
+            let journal = Journal::append_to(&dir.join(JOURNAL_FILE))?;
+            journal.record_durable_blocking(&Record::Resume { at: timestamp() })?;
+            let run_id = replay.header.run_id.clone();
+            (dir, journal, Some(replay), true, run_id)
+        }
+    };
+
+    let mut listeners: Vec<Box<dyn Listener>> = Vec::new();
+    match args.output {
+        OutputFormat::Text => listeners.push(Box::new(crate::report::console::Console::new(
+            verbose, true,
+        ))),
+        OutputFormat::Json => listeners.push(Box::new(crate::report::json::JsonLines::new(
+            std::io::stdout(),
+        ))),
+    }
+    listeners.push(Box::new(crate::report::hostlog::HostLogs::new(
+        &run_dir.join("hosts"),
+    )?));
+    let reporter = Arc::new(Reporter::new(listeners));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+
+    let connector = Arc::new(SshConnector::new(SshOptions {
+        connect_timeout: Duration::from_secs(args.timeout.max(1)),
+        keepalive_interval: Duration::from_secs(5),
+        keepalive_max: 3,
+        known_hosts: Vec::new(),
+        accept_new_host_keys: args.accept_new_host_keys,
+        ssh_config: None,
+        use_agent: std::env::var_os("SSH_AUTH_SOCK").is_some(),
+        max_channels: 8,
+    })?);
+    let run_vars = Arc::new(RunVars::new(
+        replay.as_ref().map(|r| r.vars.clone()).unwrap_or_default(),
+    ));
+    let plan = Arc::new(loaded.plan);
+    let mut runner = Runner::new(
+        loaded.playbook.clone(),
+        plan.clone(),
+        loaded.inventory.clone(),
+        loaded.templates.clone(),
+        loaded.extra_vars.clone(),
+        reporter.clone(),
+        redactor.clone(),
+        run_vars.clone(),
+        Connections::new(connector, loaded.inventory.clone()),
+    );
+    runner.check = args.check;
+    runner.diff = args.diff;
+    runner.verbosity = verbose;
+    runner.assume_yes = args.yes;
+    let runner = Arc::new(runner);
+
+    let plays: Vec<ScheduledPlay> = plan
+        .plays
+        .iter()
+        .map(|p| ScheduledPlay {
+            index: p.index,
+            name: p.name.clone(),
+            hosts: p.hosts.clone(),
+            batches: p.batches.clone(),
+            tasks: p
+                .tasks
+                .iter()
+                .map(|t| ScheduledTask {
+                    index: t.index,
+                    name: t.name.clone(),
+                    run_once: t.run_once,
+                })
+                .collect(),
+            any_errors_fatal: p.any_errors_fatal,
+            max_fail_percentage: p.max_fail_percentage,
+        })
+        .collect();
+    let hosts: std::collections::BTreeSet<&String> =
+        plan.plays.iter().flat_map(|p| &p.hosts).collect();
+    reporter.emit(Event::RunStarted {
+        run_id,
+        playbook: target.playbook.clone(),
+        run_dir: run_dir.clone(),
+        check: args.check,
+        resumed,
+        hosts: hosts.len(),
+    });
+
+    let journal = Arc::new(journal);
+    let scheduler = Scheduler::new(
+        runner.clone(),
+        reporter.clone(),
+        journal.clone(),
+        replay,
+        run_vars,
+        args.forks,
+        stop.clone(),
+    );
+    let outcome = rt.block_on(async {
+        let interrupts = stop.clone();
+        tokio::spawn(async move {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            loop {
+                tokio::select! {
+                    r = tokio::signal::ctrl_c() => { if r.is_err() { break } }
+                    Some(_) = async { match term.as_mut() { Some(t) => t.recv().await, None => std::future::pending().await } } => {}
+                }
+                if interrupts.swap(true, Ordering::SeqCst) {
+                    eprintln!("\nInterrupted again: stopping now. Every finished task is in the journal; rerun with --resume.");
+                    std::process::exit(Status::Interrupted as i32);
+                }
+                eprintln!(
+                    "\nInterrupted: no new task starts; running tasks finish or time out. Press Ctrl-C again to stop at once."
+                );
+            }
+        });
+        let r = scheduler.run(&plays).await;
+        runner.connections.close_all().await;
+        r
+    });
+    let (summary, recap) = outcome?;
+    if !summary.interrupted {
+        journal.record_durable_blocking(&Record::End {
+            exit_code: summary.exit_code,
+            interrupted: false,
+            at: timestamp(),
+        })?;
+    }
+    reporter.emit(Event::RunFinished {
+        recap,
+        exit_code: summary.exit_code,
+        interrupted: summary.interrupted,
+        run_dir: run_dir.clone(),
+    });
+    drop(rt);
+    Ok(match summary.exit_code {
+        0 => Status::Ok,
+        2 => Status::HostFailed,
+        4 => Status::Unreachable,
+        99 => Status::Interrupted,
+        _ => Status::Invalid,
+    })
+}
+
+/// The run directory holds registered results: keep it to its owner.
+fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create the run directory `{}`", dir.display()))
 }
 
 pub fn status(args: &StatusArgs) -> anyhow::Result<Status> {

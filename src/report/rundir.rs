@@ -28,7 +28,7 @@ pub fn new_run_id() -> String {
     format!("{compact}Z-{:04x}", std::process::id() & 0xffff)
 }
 
-/// The newest run of this inventory and playbook, replayed. Runs whose journal cannot
+/// The newest run (not in check mode) of this inventory and playbook, replayed. Runs whose journal cannot
 /// be read are skipped with their error returned alongside, so one damaged old run does
 /// not hide the others.
 pub fn last_run(
@@ -52,6 +52,10 @@ pub fn last_run(
             continue;
         }
         let replay = Replay::load(&journal)?;
+        // A check run changed nothing: it neither blocks nor feeds a resume.
+        if replay.header.check {
+            continue;
+        }
         if canonical(&replay.header.inventory) == want_inv
             && canonical(&replay.header.playbook) == want_pb
         {
