@@ -1,0 +1,155 @@
+//! `rtmig run` end to end through the real binary, on hosts reached with
+//! `ansible_connection: local` (the controller itself): files written, registered
+//! values, failures, check mode, the journal, per-host logs, and resume.
+
+mod support;
+
+use support::Workspace;
+
+fn inventory(ws: &Workspace, hosts: &[&str]) -> std::path::PathBuf {
+    let mut s = String::from("all:\n  vars:\n    ansible_connection: local\n  children:\n    nodes:\n      hosts:\n");
+    for h in hosts {
+        s.push_str(&format!("        {h}:\n"));
+    }
+    ws.write("inventory.yaml", &s)
+}
+
+const SITE: &str = r#"
+- name: configure
+  hosts: nodes
+  gather_facts: false
+  vars:
+    out: "{{ vars_out | default('/nonexistent') }}"
+  tasks:
+    - name: make the host's folder
+      file:
+        path: "{{ out }}/{{ inventory_hostname }}"
+        state: directory
+    - name: write a config from a template
+      template:
+        src: app.conf.j2
+        dest: "{{ out }}/{{ inventory_hostname }}/app.conf"
+        mode: "0640"
+    - name: count runs
+      shell: echo run >> {{ out }}/{{ inventory_hostname }}/count; wc -l < {{ out }}/{{ inventory_hostname }}/count
+      register: counted
+    - name: show it
+      debug:
+        msg: "{{ inventory_hostname }} ran {{ counted.stdout | trim }} times"
+    - name: loop over items
+      shell: echo {{ item }} >> {{ out }}/{{ inventory_hostname }}/items
+      loop: [a, b]
+      when: counted.rc == 0
+"#;
+
+const TEMPLATE: &str = "host = {{ inventory_hostname }}\ngroups = {{ group_names | join(',') }}\n";
+
+#[test]
+fn a_playbook_runs_on_every_host_and_a_rerun_changes_no_file() {
+    let ws = Workspace::new();
+    inventory(&ws, &["n1", "n2", "n3"]);
+    ws.write("templates/app.conf.j2", TEMPLATE);
+    ws.write("site.yaml", &SITE.replace("vars_out | default('/nonexistent')", &format!("'{}'", ws.path("out").display())));
+    let run = ws.rtmig().args(["run", "-i", "inventory.yaml", "site.yaml"]).output().expect_code(0);
+    for h in ["n1", "n2", "n3"] {
+        assert_eq!(ws.read(&format!("out/{h}/app.conf")), format!("host = {h}\ngroups = nodes\n"));
+        assert_eq!(ws.read(&format!("out/{h}/items")), "a\nb\n");
+    }
+    assert!(run.stdout().contains("n2 ran 1 times"), "{}", run.stdout());
+    assert!(run.stdout().contains("PLAY RECAP"));
+
+    let second = ws.rtmig().args(["run", "-i", "inventory.yaml", "site.yaml"]).output().expect_code(0);
+    let out = second.stdout();
+    assert!(out.contains("ok: [n1] write a config from a template"), "{out}");
+    assert!(!out.contains("changed: [n1] write a config from a template"), "{out}");
+}
+
+#[test]
+fn check_mode_changes_nothing_and_shows_the_diff() {
+    let ws = Workspace::new();
+    inventory(&ws, &["n1"]);
+    ws.write("templates/app.conf.j2", TEMPLATE);
+    std::fs::create_dir_all(ws.path("out/n1")).unwrap();
+    ws.write("out/n1/app.conf", "host = old\n");
+    ws.write("site.yaml", &SITE.replace("vars_out | default('/nonexistent')", &format!("'{}'", ws.path("out").display())));
+    let run = ws.rtmig().args(["run", "-i", "inventory.yaml", "site.yaml", "--check", "--diff"]).output().expect_code(0);
+    assert_eq!(ws.read("out/n1/app.conf"), "host = old\n");
+    assert!(!ws.path("out/n1/count").exists(), "a command ran in check mode");
+    let out = run.stdout();
+    assert!(out.contains("-host = old") && out.contains("+host = n1"), "{out}");
+}
+
+const FLAKY: &str = r#"
+- hosts: nodes
+  gather_facts: false
+  tasks:
+    - name: first
+      shell: echo first >> {{ out }}/{{ inventory_hostname }}.log
+    - name: second fails on n2 until fixed
+      shell: echo second >> {{ out }}/{{ inventory_hostname }}.log; test {{ inventory_hostname }} != n2 -o -e {{ out }}/fixed
+      register: second
+    - name: third uses what second registered
+      shell: echo "third rc={{ second.rc }}" >> {{ out }}/{{ inventory_hostname }}.log
+"#;
+
+// Guards the resume promise: after a failure, --resume runs only what did not finish,
+// with registered values restored, and never repeats a finished task.
+#[test]
+fn resume_after_a_failure_runs_only_what_did_not_finish() {
+    let ws = Workspace::new();
+    inventory(&ws, &["n1", "n2"]);
+    std::fs::create_dir_all(ws.path("out")).unwrap();
+    ws.write("site.yaml", &FLAKY.replace("{{ out }}", &ws.path("out").display().to_string()));
+    let first = ws.rtmig().args(["run", "-i", "inventory.yaml", "site.yaml"]).output().expect_code(2);
+    assert!(first.stdout().contains("failed: [n2] second fails on n2 until fixed"), "{}", first.stdout());
+    assert_eq!(ws.read("out/n1.log"), "first\nsecond\nthird rc=0\n");
+    assert_eq!(ws.read("out/n2.log"), "first\nsecond\n");
+
+    // A plain rerun refuses and says how to go on.
+    let refused = ws.rtmig().args(["run", "-i", "inventory.yaml", "site.yaml"]).output().expect_code(1);
+    assert!(refused.stderr().contains("--resume"), "{}", refused.stderr());
+
+    ws.write("out/fixed", "");
+    ws.rtmig().args(["run", "-i", "inventory.yaml", "site.yaml", "--resume"]).output().expect_code(0);
+    assert_eq!(ws.read("out/n1.log"), "first\nsecond\nthird rc=0\n", "n1 ran something twice");
+    assert_eq!(ws.read("out/n2.log"), "first\nsecond\nsecond\nthird rc=0\n");
+
+    let runs = ws.runs();
+    assert_eq!(runs.len(), 1, "resume must continue the same run");
+    let log = std::fs::read_to_string(runs[0].join("hosts/n1.log")).unwrap();
+    assert!(log.contains("already changed in the interrupted run"), "{log}");
+    let status = ws.rtmig().args(["status", "-i", "inventory.yaml", "site.yaml"]).output().expect_code(0);
+    assert!(status.stdout().contains("finished: every host succeeded"), "{}", status.stdout());
+}
+
+#[test]
+fn a_failed_host_exits_2_and_its_log_has_the_command_and_output() {
+    let ws = Workspace::new();
+    inventory(&ws, &["n1"]);
+    ws.write(
+        "site.yaml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: boom\n      shell: echo to-stdout; echo to-stderr >&2; exit 7\n",
+    );
+    let run = ws.rtmig().args(["run", "-i", "inventory.yaml", "site.yaml"]).output().expect_code(2);
+    assert!(run.stdout().contains("(rc=7)"), "{}", run.stdout());
+    let runs = ws.runs();
+    let log = std::fs::read_to_string(runs[0].join("hosts/n1.log")).unwrap();
+    for needle in ["$ echo to-stdout; echo to-stderr >&2; exit 7", "to-stdout", "to-stderr", "rc=7", "failed"] {
+        assert!(log.contains(needle), "missing {needle:?} in\n{log}");
+    }
+    let journal = std::fs::read_to_string(runs[0].join("journal.jsonl")).unwrap();
+    assert!(journal.lines().any(|l| l.contains("\"t\":\"done\"") && l.contains("\"status\":\"failed\"")), "{journal}");
+}
+
+#[test]
+fn json_output_is_one_event_per_line() {
+    let ws = Workspace::new();
+    inventory(&ws, &["n1", "n2"]);
+    ws.write("site.yaml", "- hosts: all\n  gather_facts: false\n  tasks:\n    - debug: {msg: hi}\n");
+    let run = ws.rtmig().args(["run", "-i", "inventory.yaml", "site.yaml", "--output", "json"]).output().expect_code(0);
+    let events: Vec<serde_json::Value> =
+        run.stdout().lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    assert_eq!(events.first().unwrap()["event"], "run_started");
+    assert_eq!(events.last().unwrap()["event"], "run_finished");
+    assert_eq!(events.iter().filter(|e| e["event"] == "task_finished").count(), 2);
+}

@@ -1,0 +1,104 @@
+//! Shared helpers for integration tests: run the real `rtmig` binary in a temp dir.
+#![allow(dead_code)]
+
+pub mod sshd;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A scratch directory holding an inventory, playbooks and whatever the hosts write.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    pub fn new() -> Self {
+        Workspace { dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn write(&self, rel: &str, content: &str) -> PathBuf {
+        let p = self.path(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&p, content).expect("write");
+        p
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
+    }
+
+    pub fn rtmig(&self) -> Rtmig {
+        Rtmig::new(self.dir.path())
+    }
+
+    /// The one run directory under `.rtmig/runs` (panics unless exactly one).
+    pub fn runs(&self) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(self.path(".rtmig/runs"))
+            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+}
+
+pub struct Rtmig {
+    cmd: Command,
+}
+
+impl Rtmig {
+    pub fn new(cwd: &Path) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rtmig"));
+        cmd.current_dir(cwd).env_remove("SSH_AUTH_SOCK").stdin(std::process::Stdio::null());
+        Rtmig { cmd }
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.cmd.args(args);
+        self
+    }
+
+    pub fn env(mut self, k: &str, v: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.cmd.env(k, v);
+        self
+    }
+
+    pub fn output(mut self) -> Run {
+        let out = self.cmd.output().expect("run rtmig");
+        Run { out }
+    }
+
+    pub fn spawn(mut self) -> std::process::Child {
+        self.cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("spawn rtmig")
+    }
+}
+
+pub struct Run {
+    pub out: Output,
+}
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.out.status.code().unwrap_or(-1)
+    }
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.out.stdout).into_owned()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.out.stderr).into_owned()
+    }
+    /// Assert the exit code, showing the output when it differs.
+    pub fn expect_code(self, code: i32) -> Self {
+        assert_eq!(self.code(), code, "exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout(), self.stderr());
+        self
+    }
+}
