@@ -1,0 +1,427 @@
+//! The typed playbook: what [`super::load`] produces and what `plan` and `execute` read.
+//!
+//! Every play, task and user-written string keeps the [`Location`] it came from, so a
+//! template or run-time error can still name `file:line:column`. Strings that are
+//! minijinja templates are [`Text`]; bare expressions (`when`, `until`, `changed_when`,
+//! `failed_when`, `assert.that`) are [`Expr`]; free-shaped values (`vars`, `set_fact`,
+//! `loop`, `debug.msg`) are [`Data`]. Nothing here is rendered yet.
+
+use std::path::PathBuf;
+
+use indexmap::IndexMap;
+
+use crate::parse::Location;
+
+/// A string as written: a minijinja template, rendered at run time with the host's
+/// variables (a string without `{{`/`{%` renders to itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text {
+    pub value: String,
+    pub location: Location,
+}
+
+/// A bare minijinja expression, Ansible-style: `when: result.rc == 0`, without `{{ }}`.
+/// A YAML boolean (`changed_when: false`) is kept as the expression `false`/`true`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expr {
+    pub value: String,
+    pub location: Location,
+}
+
+/// A value of any shape (`vars`, `set_fact`, `loop`, `debug.msg`), as JSON, with every
+/// string leaf it contains listed in `strings` (each a template, rendered at run time).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Data {
+    pub value: serde_json::Value,
+    pub location: Location,
+    /// Every string found in `value` (map values and list items, not map keys), in order.
+    pub strings: Vec<Text>,
+}
+
+/// A non-negative number, literal or a template that must render to one
+/// (`retries: "{{ drain_retries }}"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Number {
+    Literal(u64),
+    Template(Text),
+}
+
+/// Variables in the order written.
+pub type Vars = IndexMap<String, Data>;
+
+/// A whole playbook file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Playbook {
+    /// The file as given on the command line.
+    pub path: PathBuf,
+    /// The directory holding it: `template`/`copy` sources and `vars_files` are
+    /// resolved from here, as Ansible does (`DIR/templates/SRC`, then `DIR/SRC`).
+    pub dir: PathBuf,
+    pub plays: Vec<Play>,
+}
+
+/// One play: a host pattern and the tasks its hosts run, batch after batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Play {
+    /// Where the play's mapping starts (its first key).
+    pub location: Location,
+    /// `name`, or the host pattern when none is given (as Ansible prints `PLAY [all]`).
+    pub name: String,
+    /// The host pattern (`all`, `workers:!node3`, `{{ rtmig_workers_group }}`); a YAML
+    /// list of patterns is joined with `,`.
+    pub hosts: Text,
+    /// `None`: all hosts in one batch.
+    pub serial: Option<Serial>,
+    pub order: Order,
+    /// Stop the play when more than this percentage of a batch failed.
+    pub max_fail_percentage: Option<f64>,
+    pub any_errors_fatal: bool,
+    pub vars: Vars,
+    /// Variable files, relative to [`Playbook::dir`], read at the start of the play.
+    pub vars_files: Vec<Text>,
+    pub become_: Option<bool>,
+    pub become_user: Option<Text>,
+    /// Default `true`, as in Ansible.
+    pub gather_facts: bool,
+    /// Inherited by every task of the play.
+    pub tags: Vec<String>,
+    /// `pre_tasks`, `tasks` and `post_tasks`, in that order (rtmig has no handlers).
+    pub tasks: Vec<Task>,
+}
+
+/// How many hosts each batch takes: `serial: 2`, `serial: "30%"`, `serial: [1, 2, 4]`
+/// (the last value repeats), or a template rendered before batching.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Serial {
+    pub items: Vec<SerialItem>,
+    pub location: Location,
+}
+
+/// One entry of `serial`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SerialItem {
+    /// A host count; 0 means every remaining host.
+    Count(u64),
+    /// A percentage of the play's hosts, rounded down but at least 1 (`"30%"`).
+    Percent(u64),
+    /// A template rendered with play-level variables when the plan is built; must
+    /// give a count, a percentage or a list of them.
+    Template(Text),
+}
+
+/// The order hosts are taken in before batching (Ansible's play `order`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Order {
+    #[default]
+    Inventory,
+    ReverseInventory,
+    Sorted,
+    ReverseSorted,
+    Shuffle,
+}
+
+/// One task: exactly one action plus the keywords that say when, where and how often
+/// it runs and how its result is judged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Task {
+    /// Where the task's mapping starts (its first key).
+    pub location: Location,
+    pub name: Option<Text>,
+    pub action: Action,
+    /// Where the action's key is (`shell:`).
+    pub action_location: Location,
+    /// All must hold (a YAML list is an `and`).
+    pub when: Vec<Expr>,
+    pub register: Option<String>,
+    /// Retry until all hold (needs `retries`, default 3 as in Ansible).
+    pub until: Vec<Expr>,
+    pub retries: Option<Number>,
+    /// Seconds between retries (default 5 as in Ansible).
+    pub delay: Option<Number>,
+    pub ignore_errors: bool,
+    /// Empty: the action decides.
+    pub changed_when: Vec<Expr>,
+    /// Empty: the action decides.
+    pub failed_when: Vec<Expr>,
+    /// Run on this host instead (`localhost` is the controller), with the task host's
+    /// variables.
+    pub delegate_to: Option<Text>,
+    /// Run on the first host of each batch only; its result is given to every host.
+    pub run_once: bool,
+    pub become_: Option<bool>,
+    pub become_user: Option<Text>,
+    /// The task's own tags (the play's are added by the plan).
+    pub tags: Vec<String>,
+    /// Seconds before the action is cut off and the task fails.
+    pub timeout: Option<Number>,
+    pub loop_: Option<Loop>,
+    pub vars: Vars,
+    /// Environment variables for the remote command.
+    pub environment: IndexMap<String, Text>,
+    /// Keep the task's arguments and results out of every log and output.
+    pub no_log: bool,
+}
+
+/// `loop:` (or `with_items:`) and `loop_control:`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loop {
+    /// A list, or a template string that renders to one.
+    pub items: Data,
+    /// `with_items` flattens nested lists one level; `loop` does not.
+    pub flatten: bool,
+    /// `loop_control.loop_var`, default `item`.
+    pub loop_var: String,
+    /// `loop_control.label`: what logs show for each item.
+    pub label: Option<Text>,
+}
+
+/// What a task does. Accepted with or without the `ansible.builtin.` prefix.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Through the remote shell (pipes, redirections, `&&`).
+    Shell(Command),
+    /// Ansible runs `command` without a shell; rtmig quotes its words so the remote shell
+    /// gives the program the same argument list.
+    Command(Command),
+    Template(TemplateFile),
+    Copy(Copy),
+    File(File),
+    Fetch(Fetch),
+    Transfer(Transfer),
+    WaitFor(WaitFor),
+    Assert(Assert),
+    Fail(Fail),
+    Debug(Debug),
+    SetFact(SetFact),
+    Pause(Pause),
+}
+
+impl Action {
+    /// The action's name as written without prefix (`shell`, `wait_for`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Shell(_) => "shell",
+            Action::Command(_) => "command",
+            Action::Template(_) => "template",
+            Action::Copy(_) => "copy",
+            Action::File(_) => "file",
+            Action::Fetch(_) => "fetch",
+            Action::Transfer(_) => "transfer",
+            Action::WaitFor(_) => "wait_for",
+            Action::Assert(_) => "assert",
+            Action::Fail(_) => "fail",
+            Action::Debug(_) => "debug",
+            Action::SetFact(_) => "set_fact",
+            Action::Pause(_) => "pause",
+        }
+    }
+
+    /// Whether the action runs on the controller only (no connection needed).
+    pub fn is_local(&self) -> bool {
+        matches!(
+            self,
+            Action::Assert(_)
+                | Action::Fail(_)
+                | Action::Debug(_)
+                | Action::SetFact(_)
+                | Action::Pause(_)
+        )
+    }
+}
+
+/// `shell` and `command`: free form (`shell: echo hi chdir=/tmp`) or `cmd:` with
+/// arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Command {
+    pub cmd: Text,
+    pub chdir: Option<Text>,
+    /// Skip (ok, not changed) when this path exists on the host.
+    pub creates: Option<Text>,
+    /// Skip when this path does not exist on the host.
+    pub removes: Option<Text>,
+    /// Fed to the command's standard input.
+    pub stdin: Option<Text>,
+    /// The shell to run `shell` with (default `/bin/sh`).
+    pub executable: Option<Text>,
+}
+
+/// `template`: render a local minijinja file and upload it (only when it differs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateFile {
+    pub src: Text,
+    /// `src` found on the controller at parse time (`DIR/templates/SRC`, then `DIR/SRC`);
+    /// `None` when `src` is itself a template, resolved at run time with
+    /// [`super::resolve_source`].
+    pub src_path: Option<PathBuf>,
+    pub dest: Text,
+    /// As chmod takes it (`"0644"`, `"u+x"`); a YAML `0644` is read as the string `0644`.
+    pub mode: Option<Text>,
+    pub owner: Option<Text>,
+    pub group: Option<Text>,
+    /// Keep the replaced file beside it.
+    pub backup: bool,
+}
+
+/// `copy`: upload `content` or a local file `src` (only when it differs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Copy {
+    pub source: CopySource,
+    pub dest: Text,
+    pub mode: Option<Text>,
+    pub owner: Option<Text>,
+    pub group: Option<Text>,
+    pub backup: bool,
+}
+
+/// Where `copy` takes its bytes from: exactly one of `content` and `src`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CopySource {
+    /// A template string, rendered then written as is.
+    Content(Text),
+    /// A controller file (`DIR/files/SRC`, then `DIR/SRC`), sent as is (not rendered).
+    Src {
+        src: Text,
+        src_path: Option<PathBuf>,
+    },
+}
+
+/// `file`: a path's state and attributes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct File {
+    /// Also accepted as `dest` or `name`, as in Ansible.
+    pub path: Text,
+    pub state: FileState,
+    pub mode: Option<Text>,
+    pub owner: Option<Text>,
+    pub group: Option<Text>,
+    /// For `state: directory`: apply owner, group and mode to everything below.
+    pub recurse: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FileState {
+    /// The path must exist as a file; only attributes change (Ansible's default).
+    #[default]
+    File,
+    Directory,
+    Absent,
+    Touch,
+}
+
+/// `fetch`: copy a host's file to the controller. Without `flat`, the file lands at
+/// `DEST/<inventory_hostname>/<src>` as in Ansible.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fetch {
+    pub src: Text,
+    pub dest: Text,
+    pub flat: bool,
+}
+
+/// `transfer` (rtmig's own): copy `src` on host `from` to `dest` on the task's host,
+/// streamed through the controller and verified by sha256 at the end. A destination
+/// that already holds the same content is left alone (ok, not changed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transfer {
+    /// The inventory host streaming the file (a template: `"{{ registry_node }}"`).
+    pub from: Text,
+    /// Path on `from`.
+    pub src: Text,
+    /// Path on the task's host (or its `delegate_to`).
+    pub dest: Text,
+    pub mode: Option<Text>,
+    pub owner: Option<Text>,
+    pub group: Option<Text>,
+    pub backup: bool,
+}
+
+/// `wait_for`: wait until a port, a path, or (rtmig's extension) a command reaches the
+/// wanted state, polling every `sleep` seconds for at most `timeout` seconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WaitFor {
+    pub target: WaitTarget,
+    pub state: WaitState,
+    /// Seconds before giving up (default 300, as in Ansible).
+    pub timeout: Option<Number>,
+    /// Seconds to wait before the first check (default 0).
+    pub delay: Option<Number>,
+    /// Seconds between checks (default 1).
+    pub sleep: Option<Number>,
+    /// The failure message instead of the default one.
+    pub msg: Option<Text>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum WaitTarget {
+    /// A TCP port, checked from the task's host (`host` default `127.0.0.1`).
+    Port { host: Option<Text>, port: Number },
+    /// A path on the task's host; with `search_regex`, the file must contain a match.
+    Path {
+        path: Text,
+        search_regex: Option<Text>,
+    },
+    /// A command run on the task's host until it exits 0 (`state: started`) or
+    /// non-zero (`state: stopped`).
+    Command(Text),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WaitState {
+    /// Port open / command succeeds / path present (Ansible's default).
+    #[default]
+    Started,
+    /// Port closed / command fails.
+    Stopped,
+    Present,
+    Absent,
+}
+
+/// `assert`: every expression must hold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assert {
+    pub that: Vec<Expr>,
+    /// `fail_msg` (or `msg`).
+    pub fail_msg: Option<Text>,
+    pub success_msg: Option<Text>,
+    pub quiet: bool,
+}
+
+/// `fail`: fail the host with a message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fail {
+    /// Default "Failed as requested from task", as in Ansible.
+    pub msg: Option<Text>,
+}
+
+/// `debug`: print a message or a variable.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Debug {
+    pub what: DebugWhat,
+    /// Shown only at this `-v` level or above.
+    pub verbosity: u8,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DebugWhat {
+    /// Any value; its strings are templates. Default "Hello world!".
+    Msg(Data),
+    /// A variable name or expression, printed as `{name: value}`.
+    Var(Expr),
+}
+
+/// `set_fact`: host variables for the rest of the run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetFact {
+    pub facts: Vars,
+    /// Accepted for compatibility; rtmig keeps facts in the journal anyway.
+    pub cacheable: bool,
+}
+
+/// `pause`: wait a while, or ask the operator (refused when not on a terminal).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pause {
+    pub seconds: Option<Number>,
+    pub minutes: Option<Number>,
+    pub prompt: Option<Text>,
+    /// Show what the operator types (default true).
+    pub echo: bool,
+}
