@@ -85,6 +85,8 @@ pub struct Play {
     pub gather_facts: bool,
     /// Inherited by every task of the play.
     pub tags: Vec<String>,
+    /// Environment variables for every task's remote command (a task's own win).
+    pub environment: IndexMap<String, Text>,
     /// `pre_tasks`, `tasks` and `post_tasks`, in that order (rtmig has no handlers).
     pub tasks: Vec<Task>,
 }
