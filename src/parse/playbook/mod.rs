@@ -17,7 +17,7 @@ mod task;
 mod types;
 
 pub use action::ACTIONS;
-pub use play::PLAY_KEYWORDS;
+pub use play::{PLAY_KEYWORDS, parse_serial_word};
 pub use task::TASK_KEYWORDS;
 pub use types::*;
 
