@@ -104,7 +104,9 @@ impl<'de> Deserialize<'de> for Node {
         let spanned = Spanned::<Value>::deserialize(deserializer)?;
         Ok(Node {
             value: spanned.value,
-            pos: Pos::of(&spanned.referenced),
+            // `defined`: a node reached through an alias (`*steps`) or a merge (`<<:`)
+            // is reported where it is written, not at each place that refers to it.
+            pos: Pos::of(&spanned.defined),
         })
     }
 }

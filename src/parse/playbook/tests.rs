@@ -599,3 +599,14 @@ fn loop_control_without_loop() {
         "site.yaml:4:7: `loop_control` needs `loop`"
     );
 }
+
+#[test]
+fn yaml_anchors_share_a_task_list_between_plays() {
+    let pb = parse(
+        "- hosts: workers\n  vars: &v {a: 1}\n  tasks: &steps\n    - name: one\n      shell: echo 1\n- hosts: masters\n  vars: *v\n  tasks: *steps\n",
+    );
+    assert_eq!(pb.plays[1].tasks[0].display_name(), "one");
+    assert_eq!(pb.plays[1].vars["a"].value, serde_json::json!(1));
+    // The shared tasks keep the place where they are written.
+    assert_eq!(pb.plays[1].tasks[0].location, pb.plays[0].tasks[0].location);
+}

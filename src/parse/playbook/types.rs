@@ -328,7 +328,7 @@ pub struct Transfer {
     pub from: Text,
     /// Path on `from`.
     pub src: Text,
-    /// Path on the task's host (or its `delegate_to`).
+    /// Path on the task's host (a `transfer` cannot be delegated).
     pub dest: Text,
     pub mode: Option<Text>,
     pub owner: Option<Text>,
