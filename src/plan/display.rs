@@ -40,6 +40,9 @@ fn write_play(f: &mut fmt::Formatter<'_>, play: &PlayPlan) -> fmt::Result {
         play.pattern,
         plural(play.hosts.len(), "host", "hosts")
     )?;
+    if !play.tags.is_empty() {
+        writeln!(f, "  tags: {}", play.tags.join(", "))?;
+    }
 
     let mut rules = vec![match &play.serial {
         Some(s) => format!("serial: {s}"),
@@ -68,7 +71,10 @@ fn write_play(f: &mut fmt::Formatter<'_>, play: &PlayPlan) -> fmt::Result {
     if play.tasks.is_empty() {
         writeln!(f, "  no tasks")?;
     } else {
-        writeln!(f, "  tasks, in order, on every host of a batch:")?;
+        writeln!(
+            f,
+            "  tasks, in order, on every host of a batch (run_once: on its first host only):"
+        )?;
         let width = play
             .tasks
             .iter()
@@ -78,7 +84,7 @@ fn write_play(f: &mut fmt::Formatter<'_>, play: &PlayPlan) -> fmt::Result {
             .to_string()
             .len();
         for task in &play.tasks {
-            write_task(f, task, width)?;
+            write_task(f, task, &play.tags, width)?;
         }
     }
     if play.skipped_tasks > 0 {
@@ -91,7 +97,14 @@ fn write_play(f: &mut fmt::Formatter<'_>, play: &PlayPlan) -> fmt::Result {
     Ok(())
 }
 
-fn write_task(f: &mut fmt::Formatter<'_>, task: &TaskPlan, width: usize) -> fmt::Result {
+/// One task, and under it what decides where and whether it runs. Tags the play gives
+/// every task are shown once, on the play.
+fn write_task(
+    f: &mut fmt::Formatter<'_>,
+    task: &TaskPlan,
+    play_tags: &[String],
+    width: usize,
+) -> fmt::Result {
     writeln!(
         f,
         "    {:>width$}. {:<9} {}",
@@ -101,7 +114,7 @@ fn write_task(f: &mut fmt::Formatter<'_>, task: &TaskPlan, width: usize) -> fmt:
     )?;
     let mut notes = Vec::new();
     if task.run_once {
-        notes.push("run_once (first host of each batch)".to_string());
+        notes.push("run_once".to_string());
     }
     if let Some(d) = &task.delegate_to {
         notes.push(format!("delegate_to: {d}"));
@@ -109,11 +122,17 @@ fn write_task(f: &mut fmt::Formatter<'_>, task: &TaskPlan, width: usize) -> fmt:
     if !task.when.is_empty() {
         notes.push(format!("when: {}", task.when.join(" and ")));
     }
-    if !task.tags.is_empty() {
-        notes.push(format!("tags: {}", task.tags.join(", ")));
+    let own: Vec<&str> = task
+        .tags
+        .iter()
+        .filter(|t| !play_tags.contains(t))
+        .map(String::as_str)
+        .collect();
+    if !own.is_empty() {
+        notes.push(format!("tags: {}", own.join(", ")));
     }
     if !notes.is_empty() {
-        writeln!(f, "    {:>width$}  {:<9} {}", "", "", notes.join(" | "))?;
+        writeln!(f, "    {:>width$}  {:<9} {}", "", "", notes.join("; "))?;
     }
     Ok(())
 }

@@ -63,6 +63,8 @@ pub struct PlayPlan {
     pub gather_facts: bool,
     pub any_errors_fatal: bool,
     pub max_fail_percentage: Option<f64>,
+    /// The play's own tags (every task has them too).
+    pub tags: Vec<String>,
     pub tasks: Vec<TaskPlan>,
     /// How many of the play's tasks `--tags`, `--skip-tags` or `--start-at` left out.
     pub skipped_tasks: usize,
@@ -191,6 +193,7 @@ pub fn build(
             gather_facts: play.gather_facts,
             any_errors_fatal: play.any_errors_fatal,
             max_fail_percentage: play.max_fail_percentage,
+            tags: play.tags.clone(),
             tasks,
             skipped_tasks,
         });
@@ -419,8 +422,10 @@ fn glob(pattern: &str, text: &str) -> bool {
     p[pi..].iter().all(|c| *c == '*')
 }
 
-/// Hosts held in memory, for tests and for tools that have a plain host list: `all`,
-/// a group name, a host name, or `a,b` lists of those.
+/// Hosts held in memory, for tests and for tools that have a plain host list. Patterns
+/// are lists (`,` or `:`) of `all`, group names, host names and globs, with `&group`
+/// (intersection) and `!group` (exclusion) applied after the plain parts, as Ansible
+/// orders them. Results follow the order of `hosts`.
 #[derive(Debug, Clone, Default)]
 pub struct StaticHosts {
     /// Every host, in inventory order.
@@ -429,42 +434,56 @@ pub struct StaticHosts {
     pub groups: Vec<(String, Vec<String>)>,
 }
 
-impl HostSource for StaticHosts {
-    fn select(&self, pattern: &str, limit: Option<&str>) -> Result<Vec<String>, String> {
-        let matching = |pattern: &str| -> Vec<String> {
-            let mut out: Vec<String> = Vec::new();
-            for part in pattern
-                .split([',', ':'])
-                .map(str::trim)
-                .filter(|p| !p.is_empty())
-            {
-                let found: Vec<String> = if part == "all" || part == "*" {
-                    self.hosts.clone()
-                } else if let Some((_, members)) = self.groups.iter().find(|(g, _)| g == part) {
-                    members.clone()
-                } else {
-                    self.hosts
-                        .iter()
-                        .filter(|h| glob(part, h))
-                        .cloned()
-                        .collect()
-                };
-                for h in found {
-                    if !out.contains(&h) {
-                        out.push(h);
-                    }
-                }
-            }
-            // Inventory order, as Ansible returns hosts.
+impl StaticHosts {
+    fn one(&self, part: &str) -> Vec<String> {
+        if part == "all" || part == "*" {
+            self.hosts.clone()
+        } else if let Some((_, members)) = self.groups.iter().find(|(g, _)| g == part) {
+            members.clone()
+        } else {
             self.hosts
                 .iter()
-                .filter(|h| out.contains(h))
+                .filter(|h| glob(part, h))
                 .cloned()
                 .collect()
-        };
-        let mut hosts = matching(pattern);
+        }
+    }
+
+    fn matching(&self, pattern: &str) -> Vec<String> {
+        let parts: Vec<&str> = pattern
+            .split([',', ':'])
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .collect();
+        let mut out: Vec<String> = Vec::new();
+        for part in parts.iter().filter(|p| !p.starts_with(['!', '&'])) {
+            for h in self.one(part) {
+                if !out.contains(&h) {
+                    out.push(h);
+                }
+            }
+        }
+        for part in parts.iter().filter_map(|p| p.strip_prefix('&')) {
+            let that = self.one(part);
+            out.retain(|h| that.contains(h));
+        }
+        for part in parts.iter().filter_map(|p| p.strip_prefix('!')) {
+            let that = self.one(part);
+            out.retain(|h| !that.contains(h));
+        }
+        self.hosts
+            .iter()
+            .filter(|h| out.contains(h))
+            .cloned()
+            .collect()
+    }
+}
+
+impl HostSource for StaticHosts {
+    fn select(&self, pattern: &str, limit: Option<&str>) -> Result<Vec<String>, String> {
+        let mut hosts = self.matching(pattern);
         if let Some(limit) = limit {
-            let allowed = matching(limit);
+            let allowed = self.matching(limit);
             hosts.retain(|h| allowed.contains(h));
         }
         Ok(hosts)

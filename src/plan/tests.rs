@@ -406,10 +406,11 @@ fn the_printed_plan_shows_batches_and_task_details() {
     - name: Cordon
       shell: kubectl cordon {{ inventory_hostname }}
       delegate_to: \"{{ groups.masters[0] }}\"
-      when: not on_containerd
+      when: not on_containerd | default(false)
     - name: Say hi
       debug: msg=hi
       run_once: true
+      tags: greet
 ";
     let skip = vec!["never_matches".to_string()];
     let p = plan(
@@ -424,15 +425,16 @@ fn the_printed_plan_shows_batches_and_task_details() {
         "\
 PLAY 1 [Workers]
   hosts: workers -> 5 hosts
+  tags: migrate
   3 batches (serial: 1, 2, stop when more than 0% of a batch fails)
     1. worker1
     2. worker2, worker3
     3. worker4, worker5
-  tasks, in order, on every host of a batch:
+  tasks, in order, on every host of a batch (run_once: on its first host only):
     1. shell     Cordon
-                 delegate_to: {{ groups.masters[0] }} | when: not on_containerd | tags: migrate
+                 delegate_to: {{ groups.masters[0] }}; when: not on_containerd | default(false)
     2. debug     Say hi
-                 run_once (first host of each batch) | tags: migrate
+                 run_once; tags: greet
 "
     );
 }
@@ -455,4 +457,205 @@ fn long_batches_wrap_under_the_first_host() {
     assert!(lines[3].starts_with("    1. worker-node-1, "), "{text}");
     assert!(lines[4].starts_with("       worker-node-"), "{text}");
     assert_eq!(text.matches("worker-node-").count(), 30);
+}
+
+#[test]
+fn static_hosts_apply_intersections_and_exclusions_after_unions() {
+    let c = cluster();
+    assert_eq!(
+        c.select("!master0:masters", None).unwrap(),
+        ["master1", "master2"]
+    );
+    assert_eq!(
+        c.select("all:&masters", None).unwrap(),
+        ["master0", "master1", "master2"]
+    );
+    assert_eq!(
+        c.select("worker*:!worker2", Some("worker1,worker2,worker3"))
+            .unwrap(),
+        ["worker1", "worker3"]
+    );
+}
+
+// The migration playbook against the example inventory.
+
+/// The example inventory's groups, hosts and `all` vars, read with a few lines of YAML
+/// walking (the real inventory module lives elsewhere).
+struct Example {
+    hosts: StaticHosts,
+    vars: serde_json::Map<String, serde_json::Value>,
+}
+
+fn example_inventory() -> Example {
+    let text = std::fs::read_to_string("inventory.example.yaml").unwrap();
+    let root: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    fn walk(name: &str, group: &serde_json::Value, out: &mut StaticHosts) -> Vec<String> {
+        let mut members: Vec<String> = group["hosts"]
+            .as_object()
+            .map(|h| h.keys().cloned().collect())
+            .unwrap_or_default();
+        if let Some(children) = group["children"].as_object() {
+            for (child, g) in children {
+                members.extend(walk(child, g, out));
+            }
+        }
+        for h in &members {
+            if !out.hosts.contains(h) {
+                out.hosts.push(h.clone());
+            }
+        }
+        out.groups.push((name.to_string(), members.clone()));
+        members
+    }
+    let mut hosts = StaticHosts::default();
+    walk("all", &root["all"], &mut hosts);
+    let vars = root["all"]["vars"].as_object().unwrap().clone();
+    Example { hosts, vars }
+}
+
+impl HostSource for Example {
+    fn select(&self, pattern: &str, limit: Option<&str>) -> Result<Vec<String>, String> {
+        self.hosts.select(pattern, limit)
+    }
+    /// Play vars over inventory vars, with `groups`. Play vars are rendered in order,
+    /// each seeing the ones before (a var that needs a host, such as one using
+    /// `inventory_hostname`, stays as written), which is what Ansible's lazy templating
+    /// gives at play level.
+    fn render(&self, play: &Play, template: &str) -> Result<String, String> {
+        let mut env = minijinja::Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        let mut ctx = self.vars.clone();
+        let groups: serde_json::Map<String, serde_json::Value> = self
+            .hosts
+            .groups
+            .iter()
+            .map(|(g, h)| (g.clone(), serde_json::json!(h)))
+            .collect();
+        ctx.insert("groups".into(), serde_json::Value::Object(groups));
+        for (k, d) in &play.vars {
+            let value = match &d.value {
+                serde_json::Value::String(t) => {
+                    let now = minijinja::Value::from(minijinja::value::Serde(&ctx));
+                    env.render_str(t, now)
+                        .map_or(d.value.clone(), serde_json::Value::String)
+                }
+                other => other.clone(),
+            };
+            ctx.insert(k.clone(), value);
+        }
+        let ctx = minijinja::Value::from(minijinja::value::Serde(&ctx));
+        env.render_str(template, ctx).map_err(|e| format!("{e:#}"))
+    }
+}
+
+fn migrate_plan() -> Plan {
+    let pb = crate::parse::playbook::load(Path::new("playbooks/migrate.yaml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    build(&pb, &example_inventory(), &PlanOptions::default()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn migrate_playbook_plans_workers_ramped_masters_one_by_one_registry_last() {
+    let plan = migrate_plan();
+    let summary: Vec<(&str, Vec<usize>)> = plan
+        .plays
+        .iter()
+        .map(|p| (p.pattern.as_str(), sizes(&p.batches)))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("masters:workers", vec![10]),
+            // [1, 2, 4, 8] capped by max_unavailable: 2 in the example inventory.
+            ("workers:!master0", vec![1, 2, 2, 2]),
+            ("masters:!master0", vec![1, 1]),
+            ("master1", vec![1]),
+            ("master0", vec![1]),
+        ]
+    );
+    assert_eq!(plan.plays[1].batches[0], ["worker0"]);
+    assert_eq!(plan.plays[2].batches, [vec!["master1"], vec!["master2"]]);
+    // The same steps for every node, from one anchored list.
+    let steps = |i: usize| {
+        plan.plays[i]
+            .tasks
+            .iter()
+            .map(|t| t.name.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(steps(1), steps(2));
+    assert_eq!(steps(1), steps(4));
+    assert!(
+        steps(1).iter().any(|s| s == "Drain the node"),
+        "{:?}",
+        steps(1)
+    );
+    assert!(
+        plan.plays
+            .iter()
+            .skip(1)
+            .all(|p| p.max_fail_percentage == Some(0.0) || p.any_errors_fatal)
+    );
+}
+
+#[test]
+fn migrate_playbook_preflight_runs_whatever_the_tags() {
+    let pb = crate::parse::playbook::load(Path::new("playbooks/migrate.yaml")).unwrap();
+    let only = vec!["masters".to_string()];
+    let plan = build(
+        &pb,
+        &example_inventory(),
+        &PlanOptions {
+            tags: &only,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(plan.plays[0].skipped_tasks, 0);
+    assert!(plan.plays[1].tasks.is_empty());
+    assert!(!plan.plays[2].tasks.is_empty());
+}
+
+#[test]
+fn migrate_templates_render_with_the_example_variables() {
+    let example = example_inventory();
+    let mut vars = example.vars.clone();
+    vars.insert("inventory_hostname".into(), "worker0".into());
+    vars.insert("containerd_systemd_cgroup".into(), true.into());
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    let ctx = minijinja::Value::from(minijinja::value::Serde(&vars));
+    let config = std::fs::read_to_string("templates/containerd-config.toml.j2").unwrap();
+    let out = env
+        .render_str(&config, ctx.clone())
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(out.contains("disabled_plugins = []"), "{out}");
+    assert!(out.contains("SystemdCgroup = true"), "{out}");
+    assert!(
+        out.contains("sandbox_image = \"registry.example.com:5000/pause:3.6\""),
+        "{out}"
+    );
+    assert!(out.contains("[plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.\"docker.io\"]\n          endpoint = [\"https://mirror.example.com\"]"), "{out}");
+    assert!(
+        out.contains("endpoint = [\"http://registry.example.com:5000\"]"),
+        "{out}"
+    );
+    assert!(out.contains("registry.configs.\"registry.example.com:5000\".tls]\n          insecure_skip_verify = true"), "{out}");
+    let crictl = std::fs::read_to_string("templates/crictl.yaml.j2").unwrap();
+    let out = env.render_str(&crictl, ctx).unwrap();
+    assert!(
+        out.contains("runtime-endpoint: unix:///run/containerd/containerd.sock\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn migrate_plan_prints_every_play_with_its_batches() {
+    let text = migrate_plan().to_string();
+    assert!(text.starts_with("PLAY 1 [Preflight (read-only, every node)]\n  hosts: masters:workers -> 10 hosts, facts gathered\n"), "{text}");
+    assert!(text.contains("PLAY 2 [Migrate the workers]\n  hosts: workers:!master0 -> 7 hosts\n  tags: migrate, workers\n  4 batches (serial: 1, 2, 2, 2, stop when more than 0% of a batch fails)\n    1. worker0\n    2. worker1, worker2\n"), "{text}");
+    assert!(
+        text.contains("PLAY 5 [Migrate the registry node, last]\n  hosts: master0 -> 1 host\n"),
+        "{text}"
+    );
 }
