@@ -610,3 +610,70 @@ fn yaml_anchors_share_a_task_list_between_plays() {
     // The shared tasks keep the place where they are written.
     assert_eq!(pb.plays[1].tasks[0].location, pb.plays[0].tasks[0].location);
 }
+
+// The corpus: tests/corpus/playbook/valid/*.yaml must load; each invalid/NAME.yaml must
+// fail with exactly the messages in invalid/NAME.err (`RTMIG_BLESS=1` rewrites them,
+// to be reviewed before committing).
+
+fn corpus(kind: &str) -> Vec<std::path::PathBuf> {
+    let dir = Path::new("tests/corpus/playbook").join(kind);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no playbooks in {}", dir.display());
+    files
+}
+
+#[test]
+fn corpus_valid_playbooks_load() {
+    for path in corpus("valid") {
+        if let Err(e) = load(&path) {
+            panic!("{}:\n{e}", path.display());
+        }
+    }
+}
+
+#[test]
+fn corpus_invalid_playbooks_fail_with_the_expected_messages() {
+    let bless = std::env::var_os("RTMIG_BLESS").is_some();
+    for path in corpus("invalid") {
+        let got = match load(&path) {
+            Ok(_) => panic!("{} loaded without errors", path.display()),
+            Err(e) => format!("{e}\n"),
+        };
+        let expected_path = path.with_extension("err");
+        if bless {
+            std::fs::write(&expected_path, &got).unwrap();
+            continue;
+        }
+        let expected = std::fs::read_to_string(&expected_path)
+            .unwrap_or_else(|e| panic!("{}: {e}", expected_path.display()));
+        assert_eq!(got, expected, "{}", path.display());
+    }
+}
+
+#[test]
+fn corpus_ansible_style_playbook_reads_as_ansible_would() {
+    let pb = load(Path::new("tests/corpus/playbook/valid/ansible-style.yaml")).unwrap();
+    let play = &pb.plays[0];
+    assert_eq!(play.hosts.value, "web:&prod");
+    assert_eq!(
+        play.serial.as_ref().unwrap().items,
+        [SerialItem::Percent(30)]
+    );
+    assert_eq!(play.become_, Some(true));
+    let Action::Template(t) = &play.tasks[2].action else {
+        panic!()
+    };
+    assert_eq!(t.mode.as_ref().unwrap().value, "0640");
+    let check = &play.tasks[6];
+    // `<<: *retry` merged the retry settings into the task.
+    assert_eq!(
+        (check.retries.clone(), check.delay.clone()),
+        (Some(Number::Literal(5)), Some(Number::Literal(2)))
+    );
+    assert_eq!(play.tasks[7].display_name(), "debug");
+}
