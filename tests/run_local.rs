@@ -7,7 +7,9 @@ mod support;
 use support::Workspace;
 
 fn inventory(ws: &Workspace, hosts: &[&str]) -> std::path::PathBuf {
-    let mut s = String::from("all:\n  vars:\n    ansible_connection: local\n  children:\n    nodes:\n      hosts:\n");
+    let mut s = String::from(
+        "all:\n  vars:\n    ansible_connection: local\n  children:\n    nodes:\n      hosts:\n",
+    );
     for h in hosts {
         s.push_str(&format!("        {h}:\n"));
     }
@@ -49,19 +51,42 @@ fn a_playbook_runs_on_every_host_and_a_rerun_changes_no_file() {
     let ws = Workspace::new();
     inventory(&ws, &["n1", "n2", "n3"]);
     ws.write("templates/app.conf.j2", TEMPLATE);
-    ws.write("site.yaml", &SITE.replace("vars_out | default('/nonexistent')", &format!("'{}'", ws.path("out").display())));
-    let run = ws.rtmig().args(["run", "-i", "inventory.yaml", "site.yaml"]).output().expect_code(0);
+    ws.write(
+        "site.yaml",
+        &SITE.replace(
+            "vars_out | default('/nonexistent')",
+            &format!("'{}'", ws.path("out").display()),
+        ),
+    );
+    let run = ws
+        .rtmig()
+        .args(["run", "-i", "inventory.yaml", "site.yaml"])
+        .output()
+        .expect_code(0);
     for h in ["n1", "n2", "n3"] {
-        assert_eq!(ws.read(&format!("out/{h}/app.conf")), format!("host = {h}\ngroups = nodes\n"));
+        assert_eq!(
+            ws.read(&format!("out/{h}/app.conf")),
+            format!("host = {h}\ngroups = nodes\n")
+        );
         assert_eq!(ws.read(&format!("out/{h}/items")), "a\nb\n");
     }
     assert!(run.stdout().contains("n2 ran 1 times"), "{}", run.stdout());
     assert!(run.stdout().contains("PLAY RECAP"));
 
-    let second = ws.rtmig().args(["run", "-i", "inventory.yaml", "site.yaml"]).output().expect_code(0);
+    let second = ws
+        .rtmig()
+        .args(["run", "-i", "inventory.yaml", "site.yaml"])
+        .output()
+        .expect_code(0);
     let out = second.stdout();
-    assert!(out.contains("ok: [n1] write a config from a template"), "{out}");
-    assert!(!out.contains("changed: [n1] write a config from a template"), "{out}");
+    assert!(
+        out.contains("ok: [n1] write a config from a template"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("changed: [n1] write a config from a template"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -71,12 +96,35 @@ fn check_mode_changes_nothing_and_shows_the_diff() {
     ws.write("templates/app.conf.j2", TEMPLATE);
     std::fs::create_dir_all(ws.path("out/n1")).unwrap();
     ws.write("out/n1/app.conf", "host = old\n");
-    ws.write("site.yaml", &SITE.replace("vars_out | default('/nonexistent')", &format!("'{}'", ws.path("out").display())));
-    let run = ws.rtmig().args(["run", "-i", "inventory.yaml", "site.yaml", "--check", "--diff"]).output().expect_code(0);
+    ws.write(
+        "site.yaml",
+        &SITE.replace(
+            "vars_out | default('/nonexistent')",
+            &format!("'{}'", ws.path("out").display()),
+        ),
+    );
+    let run = ws
+        .rtmig()
+        .args([
+            "run",
+            "-i",
+            "inventory.yaml",
+            "site.yaml",
+            "--check",
+            "--diff",
+        ])
+        .output()
+        .expect_code(0);
     assert_eq!(ws.read("out/n1/app.conf"), "host = old\n");
-    assert!(!ws.path("out/n1/count").exists(), "a command ran in check mode");
+    assert!(
+        !ws.path("out/n1/count").exists(),
+        "a command ran in check mode"
+    );
     let out = run.stdout();
-    assert!(out.contains("-host = old") && out.contains("+host = n1"), "{out}");
+    assert!(
+        out.contains("-host = old") && out.contains("+host = n1"),
+        "{out}"
+    );
 }
 
 const FLAKY: &str = r#"
@@ -99,27 +147,66 @@ fn resume_after_a_failure_runs_only_what_did_not_finish() {
     let ws = Workspace::new();
     inventory(&ws, &["n1", "n2"]);
     std::fs::create_dir_all(ws.path("out")).unwrap();
-    ws.write("site.yaml", &FLAKY.replace("{{ out }}", &ws.path("out").display().to_string()));
-    let first = ws.rtmig().args(["run", "-i", "inventory.yaml", "site.yaml"]).output().expect_code(2);
-    assert!(first.stdout().contains("failed: [n2] second fails on n2 until fixed"), "{}", first.stdout());
+    ws.write(
+        "site.yaml",
+        &FLAKY.replace("{{ out }}", &ws.path("out").display().to_string()),
+    );
+    let first = ws
+        .rtmig()
+        .args(["run", "-i", "inventory.yaml", "site.yaml"])
+        .output()
+        .expect_code(2);
+    assert!(
+        first
+            .stdout()
+            .contains("failed: [n2] second fails on n2 until fixed"),
+        "{}",
+        first.stdout()
+    );
     assert_eq!(ws.read("out/n1.log"), "first\nsecond\nthird rc=0\n");
     assert_eq!(ws.read("out/n2.log"), "first\nsecond\n");
 
     // A plain rerun refuses and says how to go on.
-    let refused = ws.rtmig().args(["run", "-i", "inventory.yaml", "site.yaml"]).output().expect_code(1);
-    assert!(refused.stderr().contains("--resume"), "{}", refused.stderr());
+    let refused = ws
+        .rtmig()
+        .args(["run", "-i", "inventory.yaml", "site.yaml"])
+        .output()
+        .expect_code(1);
+    assert!(
+        refused.stderr().contains("--resume"),
+        "{}",
+        refused.stderr()
+    );
 
     ws.write("out/fixed", "");
-    ws.rtmig().args(["run", "-i", "inventory.yaml", "site.yaml", "--resume"]).output().expect_code(0);
-    assert_eq!(ws.read("out/n1.log"), "first\nsecond\nthird rc=0\n", "n1 ran something twice");
+    ws.rtmig()
+        .args(["run", "-i", "inventory.yaml", "site.yaml", "--resume"])
+        .output()
+        .expect_code(0);
+    assert_eq!(
+        ws.read("out/n1.log"),
+        "first\nsecond\nthird rc=0\n",
+        "n1 ran something twice"
+    );
     assert_eq!(ws.read("out/n2.log"), "first\nsecond\nsecond\nthird rc=0\n");
 
     let runs = ws.runs();
     assert_eq!(runs.len(), 1, "resume must continue the same run");
     let log = std::fs::read_to_string(runs[0].join("hosts/n1.log")).unwrap();
-    assert!(log.contains("already changed in the interrupted run"), "{log}");
-    let status = ws.rtmig().args(["status", "-i", "inventory.yaml", "site.yaml"]).output().expect_code(0);
-    assert!(status.stdout().contains("finished: every host succeeded"), "{}", status.stdout());
+    assert!(
+        log.contains("already changed in the interrupted run"),
+        "{log}"
+    );
+    let status = ws
+        .rtmig()
+        .args(["status", "-i", "inventory.yaml", "site.yaml"])
+        .output()
+        .expect_code(0);
+    assert!(
+        status.stdout().contains("finished: every host succeeded"),
+        "{}",
+        status.stdout()
+    );
 }
 
 #[test]
@@ -130,26 +217,64 @@ fn a_failed_host_exits_2_and_its_log_has_the_command_and_output() {
         "site.yaml",
         "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: boom\n      shell: echo to-stdout; echo to-stderr >&2; exit 7\n",
     );
-    let run = ws.rtmig().args(["run", "-i", "inventory.yaml", "site.yaml"]).output().expect_code(2);
+    let run = ws
+        .rtmig()
+        .args(["run", "-i", "inventory.yaml", "site.yaml"])
+        .output()
+        .expect_code(2);
     assert!(run.stdout().contains("(rc=7)"), "{}", run.stdout());
     let runs = ws.runs();
     let log = std::fs::read_to_string(runs[0].join("hosts/n1.log")).unwrap();
-    for needle in ["$ echo to-stdout; echo to-stderr >&2; exit 7", "to-stdout", "to-stderr", "rc=7", "failed"] {
+    for needle in [
+        "$ echo to-stdout; echo to-stderr >&2; exit 7",
+        "to-stdout",
+        "to-stderr",
+        "rc=7",
+        "failed",
+    ] {
         assert!(log.contains(needle), "missing {needle:?} in\n{log}");
     }
     let journal = std::fs::read_to_string(runs[0].join("journal.jsonl")).unwrap();
-    assert!(journal.lines().any(|l| l.contains("\"t\":\"done\"") && l.contains("\"status\":\"failed\"")), "{journal}");
+    assert!(
+        journal
+            .lines()
+            .any(|l| l.contains("\"t\":\"done\"") && l.contains("\"status\":\"failed\"")),
+        "{journal}"
+    );
 }
 
 #[test]
 fn json_output_is_one_event_per_line() {
     let ws = Workspace::new();
     inventory(&ws, &["n1", "n2"]);
-    ws.write("site.yaml", "- hosts: all\n  gather_facts: false\n  tasks:\n    - debug: {msg: hi}\n");
-    let run = ws.rtmig().args(["run", "-i", "inventory.yaml", "site.yaml", "--output", "json"]).output().expect_code(0);
-    let events: Vec<serde_json::Value> =
-        run.stdout().lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    ws.write(
+        "site.yaml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - debug: {msg: hi}\n",
+    );
+    let run = ws
+        .rtmig()
+        .args([
+            "run",
+            "-i",
+            "inventory.yaml",
+            "site.yaml",
+            "--output",
+            "json",
+        ])
+        .output()
+        .expect_code(0);
+    let events: Vec<serde_json::Value> = run
+        .stdout()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
     assert_eq!(events.first().unwrap()["event"], "run_started");
     assert_eq!(events.last().unwrap()["event"], "run_finished");
-    assert_eq!(events.iter().filter(|e| e["event"] == "task_finished").count(), 2);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["event"] == "task_finished")
+            .count(),
+        2
+    );
 }

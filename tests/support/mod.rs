@@ -13,7 +13,9 @@ pub struct Workspace {
 
 impl Workspace {
     pub fn new() -> Self {
-        Workspace { dir: tempfile::tempdir().expect("temp dir") }
+        Workspace {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -54,7 +56,9 @@ pub struct Rtmig {
 impl Rtmig {
     pub fn new(cwd: &Path) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rtmig"));
-        cmd.current_dir(cwd).env_remove("SSH_AUTH_SOCK").stdin(std::process::Stdio::null());
+        cmd.current_dir(cwd)
+            .env_remove("SSH_AUTH_SOCK")
+            .stdin(std::process::Stdio::null());
         Rtmig { cmd }
     }
 
@@ -78,7 +82,11 @@ impl Rtmig {
     }
 
     pub fn spawn(mut self) -> std::process::Child {
-        self.cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("spawn rtmig")
+        self.cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn rtmig")
     }
 }
 
@@ -98,7 +106,13 @@ impl Run {
     }
     /// Assert the exit code, showing the output when it differs.
     pub fn expect_code(self, code: i32) -> Self {
-        assert_eq!(self.code(), code, "exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout(), self.stderr());
+        assert_eq!(
+            self.code(),
+            code,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout(),
+            self.stderr()
+        );
         self
     }
 }

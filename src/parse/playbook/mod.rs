@@ -3,21 +3,54 @@
 //!
 //! Owns the playbook language (plays, task keywords, actions and their arguments) and
 //! its validation. Depends only on [`crate::parse`]'s locations and errors; templates
-//! are not rendered or syntax-checked here (the template module walks
-//! [`Task::strings`] for that).
+//! are not rendered or syntax-checked here: the template module walks
+//! [`Play::strings`], [`Task::strings`] and [`Playbook::template_files`] for that.
+//!
+//! The file is read as YAML 1.1 as Ansible does (`yes`/`no` are booleans), except that
+//! a number with a leading zero stays text, so `mode: 0644` means what it says.
 
+mod action;
+mod ctx;
+mod node;
+mod play;
+mod task;
 mod types;
 
+pub use action::ACTIONS;
+pub use play::{PLAY_KEYWORDS, parse_serial_word};
+pub use task::TASK_KEYWORDS;
 pub use types::*;
 
 use std::path::{Path, PathBuf};
 
-use crate::parse::InputErrors;
+use crate::parse::{InputError, InputErrors, Location};
 
-/// Read and validate a playbook file.
+/// Read and validate a playbook file. Every problem found is returned, not only the
+/// first.
 pub fn load(path: &Path) -> Result<Playbook, InputErrors> {
-    let _ = path;
-    todo!("parsing lands in the next commit")
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| InputError::in_file(path, format!("cannot read the playbook: {e}")))?;
+    parse_str(path, &text)
+}
+
+/// Parse playbook text that came from `path` (used in messages and to find template and
+/// copy sources beside it).
+pub fn parse_str(path: &Path, text: &str) -> Result<Playbook, InputErrors> {
+    let mut options = serde_saphyr::Options::default();
+    options.leading_zero_numbers_as_strings = true;
+    let root: node::Node = serde_saphyr::from_str_with_options(text, options)
+        .map_err(|e| InputError::from_yaml(path, &e))?;
+    let mut ctx = ctx::Ctx::new(path);
+    let plays = play::parse_plays(&mut ctx, &root);
+    if !ctx.errors.is_empty() {
+        ctx.errors.sort_by_key(|e| e.position);
+        return Err(InputErrors(ctx.errors));
+    }
+    Ok(Playbook {
+        path: path.to_path_buf(),
+        dir: ctx.dir,
+        plays,
+    })
 }
 
 /// Find a `template` or `copy` source on the controller the way Ansible does for a
@@ -32,3 +65,186 @@ pub fn resolve_source(dir: &Path, subdir: &str, src: &str) -> Option<PathBuf> {
         .into_iter()
         .find(|p| p.is_file())
 }
+
+/// A string to check or render: a template (`{{ }}` inside text) or a bare expression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Templated<'a> {
+    Text(&'a Text),
+    Expr(&'a Expr),
+}
+
+impl<'a> Templated<'a> {
+    pub fn value(&self) -> &'a str {
+        match self {
+            Templated::Text(t) => &t.value,
+            Templated::Expr(e) => &e.value,
+        }
+    }
+
+    pub fn location(&self) -> &'a Location {
+        match self {
+            Templated::Text(t) => &t.location,
+            Templated::Expr(e) => &e.location,
+        }
+    }
+}
+
+impl Playbook {
+    /// Every `template` source found at parse time, with the place of its `src`.
+    pub fn template_files(&self) -> Vec<(&Path, &Location)> {
+        let mut out = Vec::new();
+        for task in self.plays.iter().flat_map(|p| &p.tasks) {
+            if let Action::Template(t) = &task.action {
+                if let Some(path) = &t.src_path {
+                    out.push((path.as_path(), &t.src.location));
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Play {
+    /// Every play-level string rendered at run time: `hosts`, `serial` templates,
+    /// `vars`, `vars_files`, `become_user`, `environment`. Tasks have their own.
+    pub fn strings(&self) -> Vec<Templated<'_>> {
+        let mut out = vec![Templated::Text(&self.hosts)];
+        if let Some(serial) = &self.serial {
+            for item in &serial.items {
+                if let SerialItem::Template(t) = item {
+                    out.push(Templated::Text(t));
+                }
+            }
+        }
+        out.extend(
+            self.vars
+                .values()
+                .flat_map(|d| d.strings.iter().map(Templated::Text)),
+        );
+        out.extend(self.vars_files.iter().map(Templated::Text));
+        out.extend(self.become_user.iter().map(Templated::Text));
+        out.extend(self.environment.values().map(Templated::Text));
+        out
+    }
+}
+
+impl Task {
+    /// The name operators see: `name`, or the action's name when there is none.
+    pub fn display_name(&self) -> &str {
+        self.name
+            .as_ref()
+            .map_or(self.action.name(), |n| n.value.as_str())
+    }
+
+    /// Every string of the task that is rendered or evaluated at run time, keywords and
+    /// action arguments alike, each with its place in the file.
+    pub fn strings(&self) -> Vec<Templated<'_>> {
+        let mut out: Vec<Templated<'_>> = Vec::new();
+        let text = Templated::Text;
+        out.extend(self.name.iter().map(text));
+        out.extend(self.when.iter().map(Templated::Expr));
+        out.extend(self.until.iter().map(Templated::Expr));
+        out.extend(self.changed_when.iter().map(Templated::Expr));
+        out.extend(self.failed_when.iter().map(Templated::Expr));
+        for n in [&self.retries, &self.delay, &self.timeout]
+            .into_iter()
+            .flatten()
+        {
+            if let Number::Template(t) = n {
+                out.push(Templated::Text(t));
+            }
+        }
+        out.extend(self.delegate_to.iter().map(text));
+        out.extend(self.become_user.iter().map(text));
+        if let Some(l) = &self.loop_ {
+            out.extend(l.items.strings.iter().map(text));
+            out.extend(l.label.iter().map(text));
+        }
+        out.extend(
+            self.vars
+                .values()
+                .flat_map(|d| d.strings.iter().map(Templated::Text)),
+        );
+        out.extend(self.environment.values().map(text));
+        self.action.strings(&mut out);
+        out
+    }
+}
+
+impl Action {
+    fn strings<'a>(&'a self, out: &mut Vec<Templated<'a>>) {
+        let mut texts: Vec<&'a Text> = Vec::new();
+        let mut numbers: Vec<&'a Option<Number>> = Vec::new();
+        match self {
+            Action::Shell(c) | Action::Command(c) => {
+                texts.push(&c.cmd);
+                texts.extend(
+                    [&c.chdir, &c.creates, &c.removes, &c.stdin, &c.executable]
+                        .into_iter()
+                        .flatten(),
+                );
+            }
+            Action::Template(t) => {
+                texts.extend([&t.src, &t.dest]);
+                texts.extend([&t.mode, &t.owner, &t.group].into_iter().flatten());
+            }
+            Action::Copy(c) => {
+                match &c.source {
+                    CopySource::Content(t) => texts.push(t),
+                    CopySource::Src { src, .. } => texts.push(src),
+                }
+                texts.push(&c.dest);
+                texts.extend([&c.mode, &c.owner, &c.group].into_iter().flatten());
+            }
+            Action::File(f) => {
+                texts.push(&f.path);
+                texts.extend([&f.mode, &f.owner, &f.group].into_iter().flatten());
+            }
+            Action::Fetch(f) => texts.extend([&f.src, &f.dest]),
+            Action::Transfer(t) => {
+                texts.extend([&t.from, &t.src, &t.dest]);
+                texts.extend([&t.mode, &t.owner, &t.group].into_iter().flatten());
+            }
+            Action::WaitFor(w) => {
+                match &w.target {
+                    WaitTarget::Port { host, port } => {
+                        texts.extend(host);
+                        if let Number::Template(t) = port {
+                            texts.push(t);
+                        }
+                    }
+                    WaitTarget::Path { path, search_regex } => {
+                        texts.push(path);
+                        texts.extend(search_regex);
+                    }
+                    WaitTarget::Command(c) => texts.push(c),
+                }
+                texts.extend(&w.msg);
+                numbers.extend([&w.timeout, &w.delay, &w.sleep]);
+            }
+            Action::Assert(a) => {
+                out.extend(a.that.iter().map(Templated::Expr));
+                texts.extend([&a.fail_msg, &a.success_msg].into_iter().flatten());
+            }
+            Action::Fail(f) => texts.extend(&f.msg),
+            Action::Debug(d) => match &d.what {
+                DebugWhat::Msg(data) => texts.extend(&data.strings),
+                DebugWhat::Var(e) => out.push(Templated::Expr(e)),
+            },
+            Action::SetFact(s) => texts.extend(s.facts.values().flat_map(|d| &d.strings)),
+            Action::Pause(p) => {
+                texts.extend(&p.prompt);
+                numbers.extend([&p.seconds, &p.minutes]);
+            }
+        }
+        for n in numbers.into_iter().flatten() {
+            if let Number::Template(t) = n {
+                texts.push(t);
+            }
+        }
+        out.extend(texts.into_iter().map(Templated::Text));
+    }
+}
+
+#[cfg(test)]
+mod tests;

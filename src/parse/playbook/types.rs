@@ -85,6 +85,8 @@ pub struct Play {
     pub gather_facts: bool,
     /// Inherited by every task of the play.
     pub tags: Vec<String>,
+    /// Environment variables for every task's remote command (a task's own win).
+    pub environment: IndexMap<String, Text>,
     /// `pre_tasks`, `tasks` and `post_tasks`, in that order (rtmig has no handlers).
     pub tasks: Vec<Task>,
 }
@@ -329,7 +331,7 @@ pub struct Transfer {
     pub from: Text,
     /// Path on `from`.
     pub src: Text,
-    /// Path on the task's host (or its `delegate_to`).
+    /// Path on the task's host (a `transfer` cannot be delegated).
     pub dest: Text,
     pub mode: Option<Text>,
     pub owner: Option<Text>,

@@ -1,0 +1,802 @@
+//! Actions: their names (with or without `ansible.builtin.`), their arguments (a mapping,
+//! Ansible's free-form `key=value` words, and the task's `args:`), and the checks on them.
+
+use super::ctx::{Ctx, is_template, list};
+use super::node::{Key, Node, Pos, Value};
+use super::resolve_source;
+use super::types::*;
+
+/// Every action rtmig has, as written without prefix.
+pub const ACTIONS: &[&str] = &[
+    "shell", "command", "template", "copy", "file", "fetch", "transfer", "wait_for", "assert",
+    "fail", "debug", "set_fact", "pause",
+];
+
+/// Prefixes Ansible users write before builtin action names.
+const PREFIXES: &[&str] = &["ansible.builtin.", "ansible.legacy."];
+
+/// Common Ansible modules rtmig does not have, with what to write instead.
+pub const UNSUPPORTED_ACTIONS: &[(&str, &str)] = &[
+    ("raw", "use `shell`"),
+    ("script", "use `copy` then `shell`"),
+    ("systemd", "use `shell: systemctl ...`"),
+    ("systemd_service", "use `shell: systemctl ...`"),
+    ("service", "use `shell: systemctl ...`"),
+    ("apt", "use `shell: apt-get ...`"),
+    ("yum", "use `shell: yum ...`"),
+    ("dnf", "use `shell: dnf ...`"),
+    ("package", "use `shell` with the host's package manager"),
+    ("lineinfile", "use `template`, or `shell` with sed"),
+    ("blockinfile", "use `template`"),
+    ("replace", "use `shell` with sed"),
+    ("stat", "use `shell: test -e ...` with `register`"),
+    ("slurp", "use `shell: cat ...` with `register`"),
+    ("get_url", "use `shell: curl ...`"),
+    ("uri", "use `shell: curl ...`"),
+    ("unarchive", "use `copy` then `shell: tar ...`"),
+    ("synchronize", "use `copy` or `transfer`"),
+    ("include_vars", "use play `vars_files`"),
+    ("include_tasks", "list the tasks in the play"),
+    ("import_tasks", "list the tasks in the play"),
+    (
+        "include_role",
+        "rtmig has no roles; list the tasks in the play",
+    ),
+    (
+        "import_role",
+        "rtmig has no roles; list the tasks in the play",
+    ),
+    ("setup", "facts are gathered by `gather_facts`"),
+    ("meta", "rtmig has no handlers or meta tasks"),
+    ("block", "rtmig has no blocks; list the tasks directly"),
+];
+
+/// The action an action key names, without its prefix (`ansible.builtin.shell` gives
+/// `shell`), if rtmig has it.
+pub fn action_name(key: &str) -> Option<&'static str> {
+    let bare = PREFIXES
+        .iter()
+        .find_map(|p| key.strip_prefix(p))
+        .unwrap_or(key);
+    ACTIONS.iter().copied().find(|a| *a == bare)
+}
+
+/// Whether a key looks like an Ansible module rtmig does not have.
+pub fn unsupported_action(key: &str) -> Option<(&'static str, &'static str)> {
+    let bare = PREFIXES
+        .iter()
+        .find_map(|p| key.strip_prefix(p))
+        .unwrap_or(key);
+    UNSUPPORTED_ACTIONS
+        .iter()
+        .copied()
+        .find(|(a, _)| *a == bare)
+}
+
+/// Raw parameters `shell`/`command` take out of their free-form string (Ansible's
+/// `RAW_PARAM_MODULES` handling).
+const COMMAND_RAW_PARAMS: &[&str] = &["chdir", "creates", "removes", "executable", "stdin"];
+
+/// Parse one action's arguments. `value` is what follows the action key; `args` is the
+/// task's `args:` keyword, merged in.
+pub fn parse(
+    ctx: &mut Ctx,
+    name: &'static str,
+    key: &Key,
+    value: &Node,
+    args: Option<&Node>,
+) -> Option<Action> {
+    let mut entries: Vec<(Key, Node)> = Vec::new();
+    let mut free_cmd: Option<Text> = None;
+    match &value.value {
+        Value::Map(e) => entries.extend(e.iter().cloned()),
+        Value::Null => {}
+        Value::Str(s) if name == "shell" || name == "command" => {
+            let (cmd, params) = split_raw_params(s, value.pos);
+            entries.extend(params);
+            free_cmd = Some(Text {
+                value: cmd,
+                location: ctx.loc(value.pos),
+            });
+        }
+        Value::Str(s) => match key_values(s, value.pos) {
+            Ok(kv) => entries.extend(kv),
+            Err(word) => {
+                ctx.error(
+                    value.pos,
+                    format!(
+                        "`{name}` takes a mapping of arguments or `key=value` words, found `{word}`"
+                    ),
+                );
+                return None;
+            }
+        },
+        other if name == "shell" || name == "command" => {
+            if let Some(text) = value.value.scalar_text() {
+                free_cmd = Some(Text {
+                    value: text,
+                    location: ctx.loc(value.pos),
+                });
+            } else {
+                ctx.error(
+                    value.pos,
+                    format!(
+                        "`{name}` takes a command string or a mapping with `cmd`, found {}",
+                        other.kind()
+                    ),
+                );
+                return None;
+            }
+        }
+        other => {
+            ctx.error(
+                value.pos,
+                format!(
+                    "`{name}` takes a mapping of arguments, found {}",
+                    other.kind()
+                ),
+            );
+            return None;
+        }
+    }
+    if let Some(args) = args {
+        if let Some(extra) = ctx.map(args, "`args`") {
+            for (k, v) in extra {
+                if entries.iter().any(|(e, _)| e.name == k.name) {
+                    ctx.error(
+                        k.pos,
+                        format!("argument `{}` of `{name}` is given twice", k.name),
+                    );
+                } else {
+                    entries.push((k.clone(), v.clone()));
+                }
+            }
+        }
+    }
+    let mut a = Args {
+        ctx,
+        name,
+        pos: key.pos,
+        entries,
+    };
+    match name {
+        "shell" | "command" => a.command(free_cmd),
+        "template" => a.template(),
+        "copy" => a.copy(),
+        "file" => a.file(),
+        "fetch" => a.fetch(),
+        "transfer" => a.transfer(),
+        "wait_for" => a.wait_for(),
+        "assert" => a.assert(),
+        "fail" => a.fail(),
+        "debug" => a.debug(),
+        "set_fact" => a.set_fact(),
+        "pause" => a.pause(),
+        _ => None,
+    }
+}
+
+/// One action's arguments being read.
+struct Args<'c> {
+    ctx: &'c mut Ctx,
+    name: &'static str,
+    /// The action key's position: "missing argument" errors point here.
+    pos: Pos,
+    entries: Vec<(Key, Node)>,
+}
+
+impl Args<'_> {
+    fn known(&mut self, known: &[&str]) {
+        let what = format!("argument of `{}`", self.name);
+        let entries = std::mem::take(&mut self.entries);
+        self.ctx.check_keys(&entries, known, &[], &what);
+        self.entries = entries;
+    }
+
+    fn get(&self, name: &str) -> Option<&Node> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k.name == name)
+            .map(|(_, v)| v)
+    }
+
+    /// The first of `names` (an argument and its aliases) that is given.
+    fn get_any(&self, names: &[&str]) -> Option<Node> {
+        names.iter().find_map(|n| self.get(n)).cloned()
+    }
+
+    fn missing(&mut self, arg: &str) {
+        let message = format!("`{}` needs `{arg}`", self.name);
+        self.ctx.error(self.pos, message);
+    }
+
+    fn text(&mut self, name: &str) -> Option<Text> {
+        let node = self.get(name)?.clone();
+        self.ctx.text(&node, name)
+    }
+
+    fn required(&mut self, name: &str) -> Option<Text> {
+        match self.get(name).cloned() {
+            Some(node) => self.ctx.text(&node, name),
+            None => {
+                self.missing(name);
+                None
+            }
+        }
+    }
+
+    fn flag(&mut self, name: &str, default: bool) -> bool {
+        match self.get(name).cloned() {
+            Some(node) => self.ctx.boolean(&node, name).unwrap_or(default),
+            None => default,
+        }
+    }
+
+    fn number(&mut self, name: &str) -> Option<Number> {
+        let node = self.get(name)?.clone();
+        self.ctx.number(&node, name)
+    }
+
+    fn mode(&mut self) -> Option<Text> {
+        let node = self.get("mode")?.clone();
+        self.ctx.mode(&node)
+    }
+
+    /// A controller-side source file, checked now unless it is a template.
+    fn source(&mut self, src: &Text, subdir: &str, what: &str) -> Option<std::path::PathBuf> {
+        if is_template(&src.value) {
+            return None;
+        }
+        let found = resolve_source(&self.ctx.dir, subdir, &src.value);
+        if found.is_none() {
+            let dir = &self.ctx.dir;
+            let message = format!(
+                "{what} `{}` not found (looked for `{}` and `{}`)",
+                src.value,
+                dir.join(subdir).join(&src.value).display(),
+                dir.join(&src.value).display()
+            );
+            self.ctx
+                .errors
+                .push(crate::parse::InputError::at(&src.location, message));
+        }
+        found
+    }
+
+    fn command(&mut self, free: Option<Text>) -> Option<Action> {
+        self.known(&["cmd", "chdir", "creates", "removes", "stdin", "executable"]);
+        let cmd = match (free, self.get("cmd").cloned()) {
+            (Some(free), None) => Some(free),
+            (Some(_), Some(node)) => {
+                let message = format!("`{}` has a command both inline and in `cmd`", self.name);
+                self.ctx.error(node.pos, message);
+                None
+            }
+            (None, _) => self.required("cmd"),
+        };
+        if let Some(cmd) = &cmd {
+            if cmd.value.trim().is_empty() {
+                let message = format!("`{}` needs a command, found an empty string", self.name);
+                self.ctx
+                    .errors
+                    .push(crate::parse::InputError::at(&cmd.location, message));
+            }
+        }
+        let command = Command {
+            cmd: cmd?,
+            chdir: self.text("chdir"),
+            creates: self.text("creates"),
+            removes: self.text("removes"),
+            stdin: self.text("stdin"),
+            executable: self.text("executable"),
+        };
+        Some(if self.name == "shell" {
+            Action::Shell(command)
+        } else {
+            Action::Command(command)
+        })
+    }
+
+    fn template(&mut self) -> Option<Action> {
+        self.known(&["src", "dest", "mode", "owner", "group", "backup"]);
+        let src = self.required("src");
+        let dest = self.required("dest");
+        let src_path = src
+            .as_ref()
+            .and_then(|s| self.source(s, "templates", "template source"));
+        Some(Action::Template(TemplateFile {
+            src: src?,
+            src_path,
+            dest: dest?,
+            mode: self.mode(),
+            owner: self.text("owner"),
+            group: self.text("group"),
+            backup: self.flag("backup", false),
+        }))
+    }
+
+    fn copy(&mut self) -> Option<Action> {
+        self.known(&["content", "src", "dest", "mode", "owner", "group", "backup"]);
+        let dest = self.required("dest");
+        let source = match (self.get("content").cloned(), self.get("src").cloned()) {
+            (Some(_), Some(src)) => {
+                self.ctx
+                    .error(src.pos, "`copy` takes either `content` or `src`, not both");
+                None
+            }
+            (Some(content), None) => self.ctx.text(&content, "content").map(CopySource::Content),
+            (None, Some(src)) => self.ctx.text(&src, "src").map(|src| {
+                let src_path = self.source(&src, "files", "copy source");
+                CopySource::Src { src, src_path }
+            }),
+            (None, None) => {
+                self.ctx.error(self.pos, "`copy` needs `content` or `src`");
+                None
+            }
+        };
+        Some(Action::Copy(Copy {
+            source: source?,
+            dest: dest?,
+            mode: self.mode(),
+            owner: self.text("owner"),
+            group: self.text("group"),
+            backup: self.flag("backup", false),
+        }))
+    }
+
+    fn file(&mut self) -> Option<Action> {
+        self.known(&[
+            "path", "dest", "name", "state", "mode", "owner", "group", "recurse",
+        ]);
+        let path = match self.get_any(&["path", "dest", "name"]) {
+            Some(node) => self.ctx.text(&node, "path"),
+            None => {
+                self.missing("path");
+                None
+            }
+        };
+        let state = match self.get("state").cloned() {
+            None => Some(FileState::File),
+            Some(node) => match node.value.scalar_text().as_deref() {
+                Some("file") => Some(FileState::File),
+                Some("directory") => Some(FileState::Directory),
+                Some("absent") => Some(FileState::Absent),
+                Some("touch") => Some(FileState::Touch),
+                _ => {
+                    let found = node
+                        .value
+                        .scalar_text()
+                        .unwrap_or_else(|| node.value.kind().into());
+                    self.ctx.error(
+                        node.pos,
+                        format!(
+                            "`state` of `file` must be one of `file`, `directory`, `absent`, `touch`, found `{found}`"
+                        ),
+                    );
+                    None
+                }
+            },
+        };
+        let recurse = self.flag("recurse", false);
+        if recurse && state.is_some_and(|s| s != FileState::Directory) {
+            self.ctx
+                .error(self.pos, "`recurse` of `file` needs `state: directory`");
+        }
+        Some(Action::File(File {
+            path: path?,
+            state: state?,
+            mode: self.mode(),
+            owner: self.text("owner"),
+            group: self.text("group"),
+            recurse,
+        }))
+    }
+
+    fn fetch(&mut self) -> Option<Action> {
+        self.known(&["src", "dest", "flat"]);
+        let src = self.required("src");
+        let dest = self.required("dest");
+        Some(Action::Fetch(Fetch {
+            src: src?,
+            dest: dest?,
+            flat: self.flag("flat", false),
+        }))
+    }
+
+    fn transfer(&mut self) -> Option<Action> {
+        self.known(&["from", "src", "dest", "mode", "owner", "group", "backup"]);
+        let from = self.required("from");
+        let src = self.required("src");
+        let dest = self.required("dest");
+        Some(Action::Transfer(Transfer {
+            from: from?,
+            src: src?,
+            dest: dest?,
+            mode: self.mode(),
+            owner: self.text("owner"),
+            group: self.text("group"),
+            backup: self.flag("backup", false),
+        }))
+    }
+
+    fn wait_for(&mut self) -> Option<Action> {
+        self.known(&[
+            "host",
+            "port",
+            "path",
+            "search_regex",
+            "command",
+            "state",
+            "timeout",
+            "delay",
+            "sleep",
+            "msg",
+        ]);
+        let port = self.get("port").cloned();
+        let path = self.get("path").cloned();
+        let command = self.get("command").cloned();
+        let given: Vec<&str> = [("port", &port), ("path", &path), ("command", &command)]
+            .iter()
+            .filter(|(_, n)| n.is_some())
+            .map(|(k, _)| *k)
+            .collect();
+        if given.len() > 1 {
+            let message = format!(
+                "`wait_for` takes one of `port`, `path`, `command`, found {}",
+                list(&given)
+            );
+            self.ctx.error(self.pos, message);
+            return None;
+        }
+        let target = if let Some(node) = port {
+            if self.get("search_regex").is_some() {
+                self.ctx
+                    .error(self.pos, "`search_regex` of `wait_for` needs `path`");
+            }
+            let port = self.ctx.number(&node, "port");
+            WaitTarget::Port {
+                host: self.text("host"),
+                port: port?,
+            }
+        } else if let Some(node) = path {
+            let path = self.ctx.text(&node, "path");
+            WaitTarget::Path {
+                path: path?,
+                search_regex: self.text("search_regex"),
+            }
+        } else if let Some(node) = command {
+            WaitTarget::Command(self.ctx.text(&node, "command")?)
+        } else {
+            self.ctx.error(
+                self.pos,
+                "`wait_for` needs one of `port`, `path`, `command` (to only wait, use `pause`)",
+            );
+            return None;
+        };
+        if !matches!(target, WaitTarget::Port { .. }) && self.get("host").is_some() {
+            self.ctx
+                .error(self.pos, "`host` of `wait_for` needs `port`");
+        }
+        let state = match self.get("state").cloned() {
+            None => Some(match target {
+                WaitTarget::Path { .. } => WaitState::Present,
+                _ => WaitState::Started,
+            }),
+            Some(node) => {
+                let word = node.value.scalar_text().unwrap_or_default();
+                // Ansible treats `present` and `started` alike (and `absent`/`stopped`);
+                // keep the word that fits the target.
+                let is_path = matches!(target, WaitTarget::Path { .. });
+                match (word.as_str(), is_path) {
+                    ("started" | "present", false) => Some(WaitState::Started),
+                    ("stopped" | "absent", false) => Some(WaitState::Stopped),
+                    ("started" | "present", true) => Some(WaitState::Present),
+                    ("stopped" | "absent", true) => Some(WaitState::Absent),
+                    _ => {
+                        self.ctx.error(
+                            node.pos,
+                            format!(
+                                "`state` of `wait_for` must be one of `started`, `stopped`, `present`, `absent`, found `{word}`"
+                            ),
+                        );
+                        None
+                    }
+                }
+            }
+        };
+        Some(Action::WaitFor(WaitFor {
+            target,
+            state: state?,
+            timeout: self.number("timeout"),
+            delay: self.number("delay"),
+            sleep: self.number("sleep"),
+            msg: self.text("msg"),
+        }))
+    }
+
+    fn assert(&mut self) -> Option<Action> {
+        self.known(&["that", "fail_msg", "msg", "success_msg", "quiet"]);
+        let that = match self.get("that").cloned() {
+            Some(node) => self.ctx.exprs(&node, "that"),
+            None => {
+                self.missing("that");
+                return None;
+            }
+        };
+        if self.get("fail_msg").is_some() && self.get("msg").is_some() {
+            self.ctx.error(
+                self.pos,
+                "`assert` takes `fail_msg` or its alias `msg`, not both",
+            );
+        }
+        let fail_msg = self.text("fail_msg").or_else(|| self.text("msg"));
+        Some(Action::Assert(Assert {
+            that,
+            fail_msg,
+            success_msg: self.text("success_msg"),
+            quiet: self.flag("quiet", false),
+        }))
+    }
+
+    fn fail(&mut self) -> Option<Action> {
+        self.known(&["msg"]);
+        Some(Action::Fail(Fail {
+            msg: self.text("msg"),
+        }))
+    }
+
+    fn debug(&mut self) -> Option<Action> {
+        self.known(&["msg", "var", "verbosity"]);
+        let what = match (self.get("msg").cloned(), self.get("var").cloned()) {
+            (Some(_), Some(var)) => {
+                self.ctx
+                    .error(var.pos, "`debug` takes either `msg` or `var`, not both");
+                return None;
+            }
+            (Some(msg), None) => DebugWhat::Msg(self.ctx.data(&msg)),
+            (None, Some(var)) => {
+                let exprs = self.ctx.exprs(&var, "var");
+                DebugWhat::Var(exprs.into_iter().next()?)
+            }
+            (None, None) => {
+                let node = Node {
+                    value: Value::Str("Hello world!".into()),
+                    pos: self.pos,
+                };
+                DebugWhat::Msg(self.ctx.data(&node))
+            }
+        };
+        let verbosity = match self.number("verbosity") {
+            None => 0,
+            Some(Number::Literal(n)) if n <= 4 => n as u8,
+            Some(_) => {
+                self.ctx.error(
+                    self.pos,
+                    "`verbosity` of `debug` must be a number from 0 to 4",
+                );
+                0
+            }
+        };
+        Some(Action::Debug(Debug { what, verbosity }))
+    }
+
+    fn set_fact(&mut self) -> Option<Action> {
+        let mut cacheable = false;
+        let mut facts = Vars::new();
+        for (k, v) in self.entries.clone() {
+            if k.name == "cacheable" {
+                cacheable = self.ctx.boolean(&v, "cacheable").unwrap_or(false);
+                continue;
+            }
+            if !super::ctx::is_identifier(&k.name) {
+                self.ctx
+                    .error(k.pos, format!("`{}` is not a valid variable name", k.name));
+                continue;
+            }
+            facts.insert(k.name.clone(), self.ctx.data(&v));
+        }
+        if facts.is_empty() {
+            self.ctx
+                .error(self.pos, "`set_fact` needs at least one variable");
+            return None;
+        }
+        Some(Action::SetFact(SetFact { facts, cacheable }))
+    }
+
+    fn pause(&mut self) -> Option<Action> {
+        self.known(&["seconds", "minutes", "prompt", "echo"]);
+        let seconds = self.number("seconds");
+        let minutes = self.number("minutes");
+        if seconds.is_some() && minutes.is_some() {
+            self.ctx
+                .error(self.pos, "`pause` takes `seconds` or `minutes`, not both");
+        }
+        Some(Action::Pause(Pause {
+            seconds,
+            minutes,
+            prompt: self.text("prompt"),
+            echo: self.flag("echo", true),
+        }))
+    }
+}
+
+/// Split a free-form string into words (spans), keeping quoted parts and `{{ }}` /
+/// `{% %}` blocks whole, as Ansible's `split_args` does.
+fn words(s: &str) -> Vec<(usize, usize)> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i >= bytes.len() {
+            break;
+        }
+        let start = i;
+        let mut quote: Option<u8> = None;
+        let mut jinja = 0usize;
+        while i < bytes.len() {
+            let c = bytes[i];
+            if let Some(q) = quote {
+                if c == b'\\' && q == b'"' {
+                    i += 1;
+                } else if c == q {
+                    quote = None;
+                }
+            } else if c == b'{' && matches!(bytes.get(i + 1), Some(b'{' | b'%')) {
+                jinja += 1;
+                i += 1;
+            } else if jinja > 0 && matches!(c, b'}' | b'%') && bytes.get(i + 1) == Some(&b'}') {
+                jinja -= 1;
+                i += 1;
+            } else if jinja == 0 && (c == b'"' || c == b'\'') {
+                quote = Some(c);
+            } else if jinja == 0 && c.is_ascii_whitespace() {
+                break;
+            }
+            i += 1;
+        }
+        out.push((start, i.min(bytes.len())));
+    }
+    out
+}
+
+/// `key=value` split, with the value unquoted. `None` when the word is not one.
+fn key_value(word: &str) -> Option<(&str, String)> {
+    let (key, value) = word.split_once('=')?;
+    if !super::ctx::is_identifier(key) {
+        return None;
+    }
+    let unquoted = match value.as_bytes() {
+        [q @ (b'"' | b'\''), .., last] if last == q && value.len() >= 2 => {
+            let inner = &value[1..value.len() - 1];
+            if *q == b'"' {
+                inner.replace("\\\"", "\"")
+            } else {
+                inner.to_string()
+            }
+        }
+        _ => value.to_string(),
+    };
+    Some((key, unquoted))
+}
+
+/// Position of the byte `offset` of a one-line scalar starting at `pos`.
+fn shifted(pos: Pos, s: &str, offset: usize) -> Pos {
+    if s[..offset].contains('\n') {
+        pos
+    } else {
+        Pos {
+            line: pos.line,
+            column: pos.column + s[..offset].chars().count() as u64,
+        }
+    }
+}
+
+/// `file: path=/x state=directory` → arguments. `Err(word)` names a word that is not
+/// `key=value`.
+fn key_values(s: &str, pos: Pos) -> Result<Vec<(Key, Node)>, String> {
+    let mut out = Vec::new();
+    for (start, end) in words(s) {
+        let word = &s[start..end];
+        let (key, value) = key_value(word).ok_or_else(|| word.to_string())?;
+        let key_pos = shifted(pos, s, start);
+        let value_pos = shifted(pos, s, start + key.len() + 1);
+        out.push((
+            Key {
+                name: key.to_string(),
+                pos: key_pos,
+            },
+            Node {
+                value: Value::Str(value),
+                pos: value_pos,
+            },
+        ));
+    }
+    Ok(out)
+}
+
+/// `shell: ./x.sh chdir=/opt creates=/opt/done` → the command and its raw parameters.
+/// Only one-line commands are searched: in a multi-line script a `key=value` word is
+/// shell, not an argument.
+fn split_raw_params(s: &str, pos: Pos) -> (String, Vec<(Key, Node)>) {
+    if s.trim_end().contains('\n') {
+        return (s.to_string(), Vec::new());
+    }
+    let mut params = Vec::new();
+    let mut kept: Vec<&str> = Vec::new();
+    for (start, end) in words(s) {
+        let word = &s[start..end];
+        match key_value(word) {
+            Some((key, value)) if COMMAND_RAW_PARAMS.contains(&key) => params.push((
+                Key {
+                    name: key.to_string(),
+                    pos: shifted(pos, s, start),
+                },
+                Node {
+                    value: Value::Str(value),
+                    pos: shifted(pos, s, start + key.len() + 1),
+                },
+            )),
+            _ => kept.push(word),
+        }
+    }
+    if params.is_empty() {
+        return (s.to_string(), params);
+    }
+    (kept.join(" "), params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_keep_quotes_and_templates_whole() {
+        let s = r#"msg="a b" path={{ x | default('a b') }} c"#;
+        let got: Vec<&str> = words(s).into_iter().map(|(a, b)| &s[a..b]).collect();
+        assert_eq!(got, [r#"msg="a b""#, "path={{ x | default('a b') }}", "c"]);
+    }
+
+    #[test]
+    fn raw_params_leave_the_rest_of_the_command() {
+        let (cmd, params) = split_raw_params(
+            "FOO=1 ./run.sh --x chdir=/opt creates='/opt/a b'",
+            Pos {
+                line: 3,
+                column: 12,
+            },
+        );
+        assert_eq!(cmd, "FOO=1 ./run.sh --x");
+        assert_eq!(params[0].0.name, "chdir");
+        assert_eq!(params[0].1.value, Value::Str("/opt".into()));
+        assert_eq!(
+            params[0].0.pos,
+            Pos {
+                line: 3,
+                column: 31
+            }
+        );
+        assert_eq!(params[1].1.value, Value::Str("/opt/a b".into()));
+    }
+
+    #[test]
+    fn multi_line_scripts_are_not_searched_for_parameters() {
+        let script = "set -e\ncreates=/x\necho $creates\n";
+        let (cmd, params) = split_raw_params(script, Pos::default());
+        assert_eq!(cmd, script);
+        assert!(params.is_empty());
+    }
+
+    #[test]
+    fn prefixed_action_names_are_recognised() {
+        assert_eq!(action_name("ansible.builtin.shell"), Some("shell"));
+        assert_eq!(action_name("ansible.legacy.wait_for"), Some("wait_for"));
+        assert_eq!(action_name("community.general.shell"), None);
+        assert_eq!(
+            unsupported_action("ansible.builtin.systemd").map(|u| u.0),
+            Some("systemd")
+        );
+    }
+}

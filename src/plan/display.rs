@@ -1,0 +1,163 @@
+//! `rtmig plan`'s text: every play, its batches and the tasks each host runs, compact
+//! enough to review before touching a production cluster.
+
+use std::fmt::{self, Write};
+
+use super::{Plan, PlayPlan, TaskPlan};
+use crate::parse::playbook::Order;
+
+/// Host lists are wrapped at this width.
+const WIDTH: usize = 96;
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, play) in self.plays.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write_play(f, play)?;
+        }
+        Ok(())
+    }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn write_play(f: &mut fmt::Formatter<'_>, play: &PlayPlan) -> fmt::Result {
+    writeln!(f, "PLAY {} [{}]", play.index + 1, play.name)?;
+    if play.hosts.is_empty() {
+        return writeln!(f, "  hosts: {} -> skipping: no hosts matched", play.pattern);
+    }
+    let mut facts = String::new();
+    if play.gather_facts {
+        facts.push_str(", facts gathered");
+    }
+    writeln!(
+        f,
+        "  hosts: {} -> {}{facts}",
+        play.pattern,
+        plural(play.hosts.len(), "host", "hosts")
+    )?;
+    if !play.tags.is_empty() {
+        writeln!(f, "  tags: {}", play.tags.join(", "))?;
+    }
+
+    let mut rules = vec![match &play.serial {
+        Some(s) => format!("serial: {s}"),
+        None => "serial: all at once".to_string(),
+    }];
+    if play.order != Order::Inventory {
+        rules.push(format!("order: {}", order_name(play.order)));
+    }
+    if play.any_errors_fatal {
+        rules.push("any error stops the play".to_string());
+    } else if let Some(p) = play.max_fail_percentage {
+        rules.push(format!("stop when more than {p}% of a batch fails"));
+    }
+    writeln!(
+        f,
+        "  {} ({})",
+        plural(play.batches.len(), "batch", "batches"),
+        rules.join(", ")
+    )?;
+    let width = play.batches.len().to_string().len();
+    for (i, batch) in play.batches.iter().enumerate() {
+        let head = format!("    {:>width$}. ", i + 1);
+        write_wrapped(f, &head, batch)?;
+    }
+
+    if play.tasks.is_empty() {
+        writeln!(f, "  no tasks")?;
+    } else {
+        writeln!(
+            f,
+            "  tasks, in order, on every host of a batch (run_once: on its first host only):"
+        )?;
+        let width = play
+            .tasks
+            .iter()
+            .map(|t| t.index + 1)
+            .max()
+            .unwrap_or(1)
+            .to_string()
+            .len();
+        for task in &play.tasks {
+            write_task(f, task, &play.tags, width)?;
+        }
+    }
+    if play.skipped_tasks > 0 {
+        writeln!(
+            f,
+            "  ({} left out by --tags, --skip-tags or --start-at)",
+            plural(play.skipped_tasks, "task", "tasks")
+        )?;
+    }
+    Ok(())
+}
+
+/// One task, and under it what decides where and whether it runs. Tags the play gives
+/// every task are shown once, on the play.
+fn write_task(
+    f: &mut fmt::Formatter<'_>,
+    task: &TaskPlan,
+    play_tags: &[String],
+    width: usize,
+) -> fmt::Result {
+    writeln!(
+        f,
+        "    {:>width$}. {:<9} {}",
+        task.index + 1,
+        task.action,
+        task.name
+    )?;
+    let mut notes = Vec::new();
+    if task.run_once {
+        notes.push("run_once".to_string());
+    }
+    if let Some(d) = &task.delegate_to {
+        notes.push(format!("delegate_to: {d}"));
+    }
+    if !task.when.is_empty() {
+        notes.push(format!("when: {}", task.when.join(" and ")));
+    }
+    let own: Vec<&str> = task
+        .tags
+        .iter()
+        .filter(|t| !play_tags.contains(t))
+        .map(String::as_str)
+        .collect();
+    if !own.is_empty() {
+        notes.push(format!("tags: {}", own.join(", ")));
+    }
+    if !notes.is_empty() {
+        writeln!(f, "    {:>width$}  {:<9} {}", "", "", notes.join("; "))?;
+    }
+    Ok(())
+}
+
+/// `head` then the hosts, comma-separated, wrapped under the first one.
+fn write_wrapped(f: &mut fmt::Formatter<'_>, head: &str, hosts: &[String]) -> fmt::Result {
+    let indent = " ".repeat(head.len());
+    let mut line = head.to_string();
+    for (i, host) in hosts.iter().enumerate() {
+        let sep = if i + 1 < hosts.len() { "," } else { "" };
+        if line.len() > head.len() && line.len() + host.len() + 1 > WIDTH {
+            writeln!(f, "{}", line.trim_end())?;
+            line = indent.clone();
+        }
+        let _ = write!(line, "{host}{sep} ");
+    }
+    writeln!(f, "{}", line.trim_end())
+}
+
+fn order_name(order: Order) -> &'static str {
+    match order {
+        Order::Inventory => "inventory",
+        Order::ReverseInventory => "reverse_inventory",
+        Order::Sorted => "sorted",
+        Order::ReverseSorted => "reverse_sorted",
+        Order::Shuffle => "shuffle",
+    }
+}
