@@ -364,15 +364,11 @@ pub fn selected_by_tags(tags: &[String], only: &[String], skip: &[String]) -> bo
     let all = ["all".to_string()];
     let only: &[String] = if only.is_empty() { &all } else { only };
 
-    let mut run = if has(tags, "always") {
-        true
-    } else if has(only, "all") && !has(tags, "never") {
-        true
-    } else if meets(tags, only) {
-        true
-    } else {
-        has(only, "tagged") && !is_untagged && !has(tags, "never")
-    };
+    // The branches of Ansible's `if only_tags:` chain, in its order.
+    let mut run = has(tags, "always")
+        || (has(only, "all") && !has(tags, "never"))
+        || meets(tags, only)
+        || (has(only, "tagged") && !is_untagged && !has(tags, "never"));
     if run && !skip.is_empty() {
         if has(skip, "all") {
             if !has(tags, "always") || has(skip, "always") {

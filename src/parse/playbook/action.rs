@@ -139,17 +139,17 @@ pub fn parse(
             return None;
         }
     }
-    if let Some(args) = args {
-        if let Some(extra) = ctx.map(args, "`args`") {
-            for (k, v) in extra {
-                if entries.iter().any(|(e, _)| e.name == k.name) {
-                    ctx.error(
-                        k.pos,
-                        format!("argument `{}` of `{name}` is given twice", k.name),
-                    );
-                } else {
-                    entries.push((k.clone(), v.clone()));
-                }
+    if let Some(args) = args
+        && let Some(extra) = ctx.map(args, "`args`")
+    {
+        for (k, v) in extra {
+            if entries.iter().any(|(e, _)| e.name == k.name) {
+                ctx.error(
+                    k.pos,
+                    format!("argument `{}` of `{name}` is given twice", k.name),
+                );
+            } else {
+                entries.push((k.clone(), v.clone()));
             }
         }
     }
@@ -274,13 +274,13 @@ impl Args<'_> {
             }
             (None, _) => self.required("cmd"),
         };
-        if let Some(cmd) = &cmd {
-            if cmd.value.trim().is_empty() {
-                let message = format!("`{}` needs a command, found an empty string", self.name);
-                self.ctx
-                    .errors
-                    .push(crate::parse::InputError::at(&cmd.location, message));
-            }
+        if let Some(cmd) = &cmd
+            && cmd.value.trim().is_empty()
+        {
+            let message = format!("`{}` needs a command, found an empty string", self.name);
+            self.ctx
+                .errors
+                .push(crate::parse::InputError::at(&cmd.location, message));
         }
         let command = Command {
             cmd: cmd?,

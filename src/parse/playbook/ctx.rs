@@ -322,10 +322,11 @@ pub fn parse_bool(s: &str) -> Option<bool> {
 /// Ansible accepts with a warning) gives `expr`.
 fn unwrap_braces(s: &str) -> &str {
     let t = s.trim();
-    if let Some(inner) = t.strip_prefix("{{").and_then(|r| r.strip_suffix("}}")) {
-        if !inner.contains("{{") && !inner.contains("}}") {
-            return inner.trim();
-        }
+    if let Some(inner) = t.strip_prefix("{{").and_then(|r| r.strip_suffix("}}"))
+        && !inner.contains("{{")
+        && !inner.contains("}}")
+    {
+        return inner.trim();
     }
     s
 }
@@ -358,8 +359,8 @@ fn distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {

@@ -94,10 +94,10 @@ impl Playbook {
     pub fn template_files(&self) -> Vec<(&Path, &Location)> {
         let mut out = Vec::new();
         for task in self.plays.iter().flat_map(|p| &p.tasks) {
-            if let Action::Template(t) = &task.action {
-                if let Some(path) = &t.src_path {
-                    out.push((path.as_path(), &t.src.location));
-                }
+            if let Action::Template(t) = &task.action
+                && let Some(path) = &t.src_path
+            {
+                out.push((path.as_path(), &t.src.location));
             }
         }
         out

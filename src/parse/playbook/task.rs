@@ -72,9 +72,7 @@ const UNSUPPORTED_KEYWORDS: &[(&str, &str)] = &[
 const LOOP_CONTROL: &[&str] = &["loop_var", "label"];
 
 pub fn parse_task(ctx: &mut Ctx, node: &Node) -> Option<Task> {
-    let Some(entries) = ctx.map(node, "a task") else {
-        return None;
-    };
+    let entries = ctx.map(node, "a task")?;
     let location = ctx.loc(node.pos);
 
     // Find the action among the keys, reporting unknown keys and a second action.
@@ -267,15 +265,15 @@ fn parse_loop(ctx: &mut Ctx, entries: &[(Key, Node)]) -> Option<Loop> {
     }
     let mut loop_var = "item".to_string();
     let mut label = None;
-    if let Some((_, control)) = control {
-        if let Some(entries) = ctx.map(control, "`loop_control`") {
-            ctx.check_keys(entries, LOOP_CONTROL, &[], "`loop_control` keyword");
-            for (k, v) in entries {
-                match k.name.as_str() {
-                    "loop_var" => loop_var = ctx.identifier(v, "loop_var").unwrap_or(loop_var),
-                    "label" => label = ctx.text(v, "label"),
-                    _ => {}
-                }
+    if let Some((_, control)) = control
+        && let Some(entries) = ctx.map(control, "`loop_control`")
+    {
+        ctx.check_keys(entries, LOOP_CONTROL, &[], "`loop_control` keyword");
+        for (k, v) in entries {
+            match k.name.as_str() {
+                "loop_var" => loop_var = ctx.identifier(v, "loop_var").unwrap_or(loop_var),
+                "label" => label = ctx.text(v, "label"),
+                _ => {}
             }
         }
     }
