@@ -44,6 +44,17 @@ pub enum Status {
 /// The error and its causes, each on its own line ("caused by: ...") when there are
 /// several, or as one line when there is one.
 pub fn error_chain(err: &anyhow::Error) -> String {
+    // Several input problems: one `error:` line each, then how many.
+    if let Some(errors) = err.downcast_ref::<parse::InputErrors>() {
+        if errors.0.len() > 1 {
+            let lines: Vec<String> = errors.0.iter().map(|e| e.to_string()).collect();
+            return format!(
+                "{}\n{} problems found; nothing was run",
+                lines.join("\nerror: "),
+                lines.len()
+            );
+        }
+    }
     let mut out = err.to_string();
     for cause in err.chain().skip(1) {
         out.push_str("\n  caused by: ");

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::cli::PlanArgs;
-use crate::parse::InputErrors;
 use crate::parse::inventory::Inventory;
-use crate::parse::playbook::{self, Play, Playbook};
+use crate::parse::playbook::{self, Play, Playbook, Templated};
+use crate::parse::{InputError, InputErrors};
 use crate::plan::{self, HostSource, Plan, PlanOptions};
 use crate::template::{Templates, Vars};
 
@@ -65,12 +65,57 @@ pub fn template_dirs(playbook_dir: &std::path::Path) -> Vec<PathBuf> {
     dirs
 }
 
+/// Syntax-check every template string, expression and template file of the playbook,
+/// each error at its place in the playbook (or the template file).
+pub fn check_templates(playbook: &Playbook, templates: &Templates) -> Result<(), InputErrors> {
+    let mut errors = Vec::new();
+    let mut check = |item: Templated<'_>| {
+        let r = match item {
+            Templated::Text(t) => templates.check_str(&t.value),
+            Templated::Expr(e) => templates.check_expr(&e.value),
+        };
+        if let Err(e) = r {
+            let loc = item.location();
+            // A template spanning several lines: point at the line inside it.
+            let line = loc.line + e.line().map_or(0, |l| l.saturating_sub(1) as u64);
+            let at = crate::parse::Location::new(loc.file.clone(), line, loc.column);
+            errors.push(InputError::at(&at, format!("template error: {e}")));
+        }
+    };
+    for play in &playbook.plays {
+        play.strings().into_iter().for_each(&mut check);
+        for task in &play.tasks {
+            task.strings().into_iter().for_each(&mut check);
+        }
+    }
+    for (path, loc) in playbook.template_files() {
+        if let Err(e) = templates.check_file(&path.display().to_string()) {
+            let position = e.line().map(|l| (l as u64, 1));
+            let mut err = InputError::at(loc, format!("template `{}`: {e}", path.display()));
+            if let Some(p) = position {
+                err = InputError {
+                    file: path.to_path_buf(),
+                    position: Some(p),
+                    message: e.to_string(),
+                };
+            }
+            errors.push(err);
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(InputErrors(errors))
+    }
+}
+
 pub fn load(args: &PlanArgs, start_at: Option<&str>) -> anyhow::Result<Loaded> {
     let t = &args.target;
     let extra_vars = crate::parse::extra_vars::parse(&t.extra_vars).map_err(InputErrors::from)?;
     let inventory = Inventory::load(&t.inventory)?;
     let playbook = playbook::load(&t.playbook)?;
     let templates = Templates::new(template_dirs(&playbook.dir));
+    check_templates(&playbook, &templates)?;
     let source = Source {
         inventory: &inventory,
         templates: &templates,

@@ -85,6 +85,32 @@ impl Templates {
     }
 }
 
+impl Templates {
+    pub fn check_str(&self, source: &str) -> Result<(), TemplateError> {
+        self.env
+            .template_from_str(source)
+            .map(|_| ())
+            .map_err(|e| TemplateError(format!("{e:#}")))
+    }
+    pub fn check_expr(&self, expr: &str) -> Result<(), TemplateError> {
+        self.env
+            .compile_expression(expr)
+            .map(|_| ())
+            .map_err(|e| TemplateError(format!("{e:#}")))
+    }
+    pub fn check_file(&self, name: &str) -> Result<(), TemplateError> {
+        let src =
+            std::fs::read_to_string(name).map_err(|e| TemplateError(format!("{name}: {e}")))?;
+        self.check_str(&src)
+    }
+}
+
+impl TemplateError {
+    pub fn line(&self) -> Option<usize> {
+        None
+    }
+}
+
 fn truthy(v: &Value) -> bool {
     match v {
         Value::Null => false,
