@@ -214,11 +214,12 @@ impl Data {
                 let _ = self.add_child(ALL, g);
             }
         }
+        let mut leave_ungrouped = HashSet::new();
         for h in 0..self.hosts.len() {
             let groups = self.host_groups(h);
             if groups.contains(&UNGROUPED) {
                 if groups.iter().any(|&g| g != ALL && g != UNGROUPED) {
-                    self.groups[UNGROUPED].hosts.retain(|&x| x != h);
+                    leave_ungrouped.insert(h);
                     self.groups[UNGROUPED].host_set.remove(&h);
                     self.hosts[h].groups.retain(|&g| g != UNGROUPED);
                 }
@@ -226,6 +227,7 @@ impl Data {
                 self.put_host_in_group(UNGROUPED, h);
             }
         }
+        self.groups[UNGROUPED].hosts.retain(|h| !leave_ungrouped.contains(h));
         self.compute_depths();
     }
 

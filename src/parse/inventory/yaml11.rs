@@ -128,7 +128,9 @@ impl<'a> Composer<'a> {
                     });
                 }
                 Some(Ok((ev, span))) => {
-                    let pos = (span.start.line() as u64, span.start.col() as u64 + 1);
+                    // A node starts at its tag when it has one (`!vault |` ...).
+                    let start = span.tag_start.unwrap_or(span.start);
+                    let pos = (start.line() as u64, start.col() as u64 + 1);
                     match ev {
                         Event::StreamStart | Event::DocumentEnd => continue,
                         Event::Scalar(..)
