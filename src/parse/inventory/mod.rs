@@ -534,12 +534,13 @@ fn classify(path: &Path, text: &str) -> Result<Source, InputError> {
     }
 }
 
-/// The first meaningful line of an INI inventory is a `[section]` or a host.
+/// The first meaningful line of an INI inventory is a `[section]` or a host, not a
+/// YAML `key:` or `key: value`.
 fn looks_like_ini(text: &str) -> bool {
     text.lines()
         .map(str::trim)
         .find(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with(';'))
-        .is_some_and(|l| l.starts_with('[') || !l.contains(": "))
+        .is_some_and(|l| l.starts_with('[') || !(l.contains(": ") || l.ends_with(':')))
 }
 
 /// The files of a folder inventory, as Ansible lists them: sorted, without hidden files,

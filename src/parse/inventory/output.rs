@@ -1,6 +1,6 @@
 //! What `ansible-inventory` prints, byte for byte where it matters: `--list` JSON (keys
-//! sorted, four-space indent, non-ASCII escaped, as Python's `json.dumps(..., indent=4,
-//! sort_keys=True)`) and `--graph [--vars]` (values shown with Python's `str()`).
+//! sorted, four-space indent, non-ASCII kept, as Python's `json.dumps(..., indent=4,
+//! sort_keys=True, ensure_ascii=False)`) and `--graph [--vars]` (values shown with Python's `str()`).
 //! Pure formatting over values the inventory computed.
 
 use std::fmt::Write as _;
@@ -38,7 +38,8 @@ fn json_number(n: &serde_json::Number) -> String {
     }
 }
 
-/// `json.dumps(value, sort_keys=True, indent=4)` (ensure_ascii on), without a final newline.
+/// `json.dumps(value, sort_keys=True, indent=4, ensure_ascii=False)`, without a final
+/// newline.
 pub fn python_json(value: &Value) -> String {
     let mut out = String::new();
     write_json(&mut out, value, 0);
@@ -108,13 +109,10 @@ fn write_json_string(out: &mut String, s: &str) {
             '\t' => out.push_str("\\t"),
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
-            ' '..='~' => out.push(c),
-            c => {
-                let mut buf = [0u16; 2];
-                for unit in c.encode_utf16(&mut buf) {
-                    let _ = write!(out, "\\u{unit:04x}");
-                }
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
             }
+            c => out.push(c),
         }
     }
     out.push('"');
@@ -207,10 +205,10 @@ mod tests {
 
     #[test]
     fn json_matches_python_dumps() {
-        let v = json!({"b": [1, 2.5, {}], "a": "é\"x", "c": [], "d": null});
+        let v = json!({"b": [1, 2.5, {}], "a": "é\"x\u{1}", "c": [], "d": null});
         assert_eq!(
             python_json(&v),
-            "{\n    \"a\": \"\\u00e9\\\"x\",\n    \"b\": [\n        1,\n        2.5,\n        {}\n    ],\n    \"c\": [],\n    \"d\": null\n}"
+            "{\n    \"a\": \"é\\\"x\\u0001\",\n    \"b\": [\n        1,\n        2.5,\n        {}\n    ],\n    \"c\": [],\n    \"d\": null\n}"
         );
     }
 

@@ -154,6 +154,19 @@ fn yaml_vault_value_is_refused() {
 }
 
 #[test]
+fn broken_yaml_without_extension_reports_the_yaml_problem() {
+    let err = load_err("hosts", "all:\n  hosts:\n    a1: {x: [1, 2}\n");
+    assert!(err.starts_with("hosts:3:"), "{err}");
+    assert!(!err.contains("reserved for a port"), "{err}");
+}
+
+#[test]
+fn ini_without_extension_is_read_as_ini() {
+    let (_t, inv) = load("hosts", "node1 ansible_host=1.2.3.4\n[web]\nw1\n");
+    assert_eq!(inv.host_names(), ["node1", "w1"]);
+}
+
+#[test]
 fn toml_inventory_is_refused() {
     assert_eq!(
         load_err("inv.toml", "[all]\n"),
