@@ -80,6 +80,34 @@ fn list_matches_ansible_inventory_for_every_case() {
 }
 
 #[test]
+fn list_with_limit_matches_ansible_inventory() {
+    let mut checked = 0;
+    for case in cases() {
+        let Ok(limit) = std::fs::read_to_string(case.join("list-limit")) else {
+            continue;
+        };
+        let src = source(&case);
+        let got = stdout(
+            &rtmig(
+                &case,
+                &["inventory", "-i", &src, "--list", "--limit", limit.trim()],
+            ),
+            &name(&case),
+        );
+        let want = std::fs::read_to_string(case.join("expected-list-limited.json")).unwrap();
+        assert_eq!(
+            got,
+            want,
+            "{}: --list --limit {}",
+            name(&case),
+            limit.trim()
+        );
+        checked += 1;
+    }
+    assert!(checked >= 3);
+}
+
+#[test]
 fn graph_matches_ansible_inventory_for_every_case() {
     let mut failures = Vec::new();
     for case in cases() {

@@ -1,5 +1,5 @@
-//! `rtmig inventory`: `--list` (the JSON of `ansible-inventory --list`), `--graph
-//! [--vars]` (its group tree) and `--hosts [--limit PATTERN]` (the hosts of
+//! `rtmig inventory`: `--list [--limit PATTERN]` (the JSON of `ansible-inventory --list`),
+//! `--graph [--vars]` (its group tree) and `--hosts [--limit PATTERN]` (the hosts of
 //! `ansible PATTERN --list-hosts`, one name per line, without its header).
 
 use std::io::Write;
@@ -11,15 +11,21 @@ use crate::cli::InventoryArgs;
 use crate::parse::inventory::{Inventory, python_json};
 
 pub fn inventory(args: &InventoryArgs) -> anyhow::Result<Status> {
-    if args.limit.is_some() && !args.hosts {
+    if args.limit.is_some() && args.graph {
         anyhow::bail!(
-            "`--limit` goes with `--hosts`; `--list` and `--graph` show the whole inventory"
+            "`--limit` goes with `--list` or `--hosts`; `--graph` shows the whole inventory"
         );
     }
     let inventory = Inventory::load(&args.inventory).map_err(anyhow::Error::msg)?;
     let mut out = String::new();
     if args.list {
-        out = python_json(&inventory.to_list_json());
+        let list = match &args.limit {
+            Some(limit) => inventory
+                .to_list_json_limited(limit)
+                .map_err(anyhow::Error::msg)?,
+            None => inventory.to_list_json(),
+        };
+        out = python_json(&list);
         out.push('\n');
     } else if args.graph {
         out = inventory.graph(args.vars);

@@ -227,7 +227,9 @@ impl Data {
                 self.put_host_in_group(UNGROUPED, h);
             }
         }
-        self.groups[UNGROUPED].hosts.retain(|h| !leave_ungrouped.contains(h));
+        self.groups[UNGROUPED]
+            .hosts
+            .retain(|h| !leave_ungrouped.contains(h));
         self.compute_depths();
     }
 

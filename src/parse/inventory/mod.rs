@@ -326,9 +326,33 @@ impl Inventory {
 
     /// Exactly what `ansible-inventory -i INV --list` prints, as a value.
     pub fn to_list_json(&self) -> Value {
+        self.list_json(None)
+    }
+
+    /// `ansible-inventory -i INV --list --limit LIMIT`: only the hosts the limit selects
+    /// (groups left empty disappear, as there).
+    pub fn to_list_json_limited(&self, limit: &str) -> Result<Value, PatternError> {
+        let selected: std::collections::HashSet<HostId> = self
+            .select_refs(limit)?
+            .into_iter()
+            .filter_map(|h| match h {
+                HostRef::Inventory(id) => Some(id),
+                HostRef::ImplicitLocalhost(_) => None,
+            })
+            .collect();
+        if selected.is_empty() {
+            return Err(PatternError::NoHostsLeft {
+                limit: limit.to_string(),
+            });
+        }
+        Ok(self.list_json(Some(&selected)))
+    }
+
+    fn list_json(&self, only: Option<&std::collections::HashSet<HostId>>) -> Value {
+        let keep = |h: &HostId| only.is_none_or(|set| set.contains(h));
         let mut out = Map::new();
         let mut hostvars = Map::new();
-        for &h in &self.all_hosts {
+        for &h in self.all_hosts.iter().filter(|h| keep(h)) {
             let vars = public_vars(self.host_vars(&self.data.host(h).name));
             if !vars.is_empty() {
                 hostvars.insert(self.data.host(h).name.clone(), Value::Object(vars));
@@ -339,19 +363,26 @@ impl Inventory {
         meta.insert("profile".into(), Value::from("inventory_legacy"));
         out.insert("_meta".into(), Value::Object(meta));
         let mut seen = vec![false; self.data.groups.len()];
-        self.format_group(ALL, &mut out, &mut seen);
+        self.format_group(ALL, &mut out, &mut seen, &keep);
         sort_object(Value::Object(out))
     }
 
-    fn format_group(&self, g: GroupId, out: &mut Map<String, Value>, seen: &mut [bool]) {
+    fn format_group(
+        &self,
+        g: GroupId,
+        out: &mut Map<String, Value>,
+        seen: &mut [bool],
+        keep: &dyn Fn(&HostId) -> bool,
+    ) {
         let group = self.data.group(g);
         let mut entry = Map::new();
-        if g != ALL && !group.hosts.is_empty() {
-            let hosts = group
-                .hosts
-                .iter()
-                .map(|&h| Value::from(self.data.host(h).name.clone()))
-                .collect();
+        let hosts: Vec<Value> = group
+            .hosts
+            .iter()
+            .filter(|h| keep(h))
+            .map(|&h| Value::from(self.data.host(h).name.clone()))
+            .collect();
+        if g != ALL && !hosts.is_empty() {
             entry.insert("hosts".into(), Value::Array(hosts));
         }
         if !group.children.is_empty() {
@@ -368,7 +399,7 @@ impl Inventory {
         for &c in &group.children {
             if !seen[c] {
                 seen[c] = true;
-                self.format_group(c, out, seen);
+                self.format_group(c, out, seen, keep);
             }
         }
     }

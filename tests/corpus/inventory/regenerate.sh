@@ -10,6 +10,8 @@
 #   expected-graph-vars.txt   ansible-inventory -i SRC --graph --vars
 #   expected-hosts.json       for each pattern: `ansible PATTERN -i SRC --list-hosts [--limit L]`
 #                             as {pattern, limit, hosts, unmatched, error}
+#   expected-list-limited.json  ansible-inventory -i SRC --list --limit "$(cat list-limit)",
+#                             for cases that have a `list-limit` file
 #
 # ansible-core comes from $ANSIBLE_BIN (a folder holding ansible and ansible-inventory),
 # else /work/venv-ansible/bin, else PATH. To create that virtualenv:
@@ -51,6 +53,9 @@ for case in "$@"; do
         "$bin/ansible-inventory" -i "$src" --list > expected-list.json
         "$bin/ansible-inventory" -i "$src" --graph > expected-graph.txt
         "$bin/ansible-inventory" -i "$src" --graph --vars > expected-graph-vars.txt
+        if [ -f list-limit ]; then
+            "$bin/ansible-inventory" -i "$src" --list --limit "$(cat list-limit)" > expected-list-limited.json
+        fi
         "$python" - "$bin/ansible" "$src" <<'PY'
 import json, re, subprocess, sys
 
