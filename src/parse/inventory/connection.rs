@@ -182,21 +182,21 @@ impl ConnectionVars {
                 if let Some(v) = take_value("-J") {
                     self.set_jump(&v);
                 }
-            } else if t.starts_with("-o") {
-                if let Some(opt) = take_value("-o") {
-                    let (key, value) = match opt.split_once(['=', ' ', '\t']) {
-                        Some((k, v)) => (
-                            k.trim().to_string(),
-                            v.trim().trim_start_matches('=').trim().to_string(),
-                        ),
-                        None => (opt.trim().to_string(), String::new()),
-                    };
-                    self.ssh_options.push((key.clone(), value.clone()));
-                    match key.to_ascii_lowercase().as_str() {
-                        "proxyjump" => self.set_jump(&value),
-                        "proxycommand" => self.set_proxy_command(&value),
-                        _ => {}
-                    }
+            } else if t.starts_with("-o")
+                && let Some(opt) = take_value("-o")
+            {
+                let (key, value) = match opt.split_once(['=', ' ', '\t']) {
+                    Some((k, v)) => (
+                        k.trim().to_string(),
+                        v.trim().trim_start_matches('=').trim().to_string(),
+                    ),
+                    None => (opt.trim().to_string(), String::new()),
+                };
+                self.ssh_options.push((key.clone(), value.clone()));
+                match key.to_ascii_lowercase().as_str() {
+                    "proxyjump" => self.set_jump(&value),
+                    "proxycommand" => self.set_proxy_command(&value),
+                    _ => {}
                 }
             }
             i += 1;

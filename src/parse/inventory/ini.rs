@@ -103,13 +103,13 @@ pub fn read(path: &Path, text: &str, data: &mut Data) -> Vec<InputError> {
                 );
             }
             group = data.add_group(&name);
-            if state != State::Vars {
-                if let Some(p) = pending.get(&name) {
-                    if p.state == State::Children {
-                        add_pending_children(&name, &mut pending, data, &mut errors, path);
-                    } else {
-                        pending.shift_remove(&name);
-                    }
+            if state != State::Vars
+                && let Some(p) = pending.get(&name)
+            {
+                if p.state == State::Children {
+                    add_pending_children(&name, &mut pending, data, &mut errors, path);
+                } else {
+                    pending.shift_remove(&name);
                 }
             }
             continue;

@@ -140,10 +140,10 @@ impl YamlReader<'_> {
                             );
                             continue;
                         };
-                        if let Some(child) = self.group(child_key, child_name, child_node) {
-                            if let Err(e) = self.data.add_child(g, child) {
-                                self.error(child_key, e);
-                            }
+                        if let Some(child) = self.group(child_key, child_name, child_node)
+                            && let Err(e) = self.data.add_child(g, child)
+                        {
+                            self.error(child_key, e);
                         }
                     }
                 }

@@ -423,15 +423,15 @@ pub fn resolve_plain(text: &str) -> Value {
     if let Some(b) = resolve_bool(text) {
         return Value::Bool(b);
     }
-    if INT_RE.is_match(text) {
-        if let Some(v) = construct_int(text) {
-            return v;
-        }
+    if INT_RE.is_match(text)
+        && let Some(v) = construct_int(text)
+    {
+        return v;
     }
-    if FLOAT_RE.is_match(text) {
-        if let Some(v) = construct_float(text) {
-            return v;
-        }
+    if FLOAT_RE.is_match(text)
+        && let Some(v) = construct_float(text)
+    {
+        return v;
     }
     if let Some(v) = construct_timestamp(text) {
         return v;
@@ -570,7 +570,7 @@ fn construct_timestamp(text: &str) -> Option<Value> {
 }
 
 fn valid_date(y: u32, m: u32, d: u32) -> Option<()> {
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let leap = (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400);
     let days = match m {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
