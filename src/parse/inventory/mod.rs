@@ -169,6 +169,21 @@ impl Inventory {
         &self.path
     }
 
+    /// Ansible's `inventory_file` magic variable: the source's absolute path.
+    pub fn inventory_file(&self) -> PathBuf {
+        std::path::absolute(&self.path).unwrap_or_else(|_| self.path.clone())
+    }
+
+    /// Ansible's `inventory_dir` magic variable (Kubespray's group_vars use it): the
+    /// folder holding the source, or the source itself when it is a folder.
+    pub fn inventory_dir(&self) -> PathBuf {
+        let file = self.inventory_file();
+        if file.is_dir() {
+            return file;
+        }
+        file.parent().map(Path::to_path_buf).unwrap_or(file)
+    }
+
     /// Every host, in inventory order (the order of the `all` pattern).
     pub fn host_names(&self) -> Vec<&str> {
         self.all_hosts

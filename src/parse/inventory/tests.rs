@@ -515,3 +515,10 @@ fn large_fleet_loads() {
     assert_eq!(inv.host_vars("n07-050")["special"], true);
     assert_eq!(inv.host_vars("n29-100")["rack"], 29);
 }
+
+#[test]
+fn inventory_dir_is_the_absolute_folder_of_the_source() {
+    let (tmp, inv) = load("inv.yml", "all:\n  hosts: {a: }\n");
+    assert_eq!(inv.inventory_file(), tmp.path().join("inv.yml"));
+    assert_eq!(inv.inventory_dir(), tmp.path());
+}
