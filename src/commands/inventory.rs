@@ -1,8 +1,56 @@
-//! `rtmig inventory`: --list, --graph, --hosts.
+//! `rtmig inventory`: `--list [--limit PATTERN]` (the JSON of `ansible-inventory --list`),
+//! `--graph [--vars]` (its group tree) and `--hosts [--limit PATTERN]` (the hosts of
+//! `ansible PATTERN --list-hosts`, one name per line, without its header).
+
+use std::io::Write;
+
+use anyhow::Context;
 
 use crate::Status;
 use crate::cli::InventoryArgs;
+use crate::parse::inventory::{Inventory, python_json};
 
-pub fn inventory(_args: &InventoryArgs) -> anyhow::Result<Status> {
-    anyhow::bail!("`rtmig inventory` is not implemented yet")
+pub fn inventory(args: &InventoryArgs) -> anyhow::Result<Status> {
+    if args.limit.is_some() && args.graph {
+        anyhow::bail!(
+            "`--limit` goes with `--list` or `--hosts`; `--graph` shows the whole inventory"
+        );
+    }
+    let inventory = Inventory::load(&args.inventory).map_err(anyhow::Error::msg)?;
+    let mut out = String::new();
+    if args.list {
+        let list = match &args.limit {
+            Some(limit) => inventory
+                .to_list_json_limited(limit)
+                .map_err(anyhow::Error::msg)?,
+            None => inventory.to_list_json(),
+        };
+        out = python_json(&list);
+        out.push('\n');
+    } else if args.graph {
+        out = inventory.graph(args.vars);
+    } else if args.hosts {
+        let hosts = match &args.limit {
+            Some(limit) => inventory.select(limit).map_err(anyhow::Error::msg)?,
+            None => inventory
+                .host_names()
+                .into_iter()
+                .map(String::from)
+                .collect(),
+        };
+        for h in hosts {
+            out.push_str(&h);
+            out.push('\n');
+        }
+    }
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(out.as_bytes())
+        .and_then(|_| stdout.flush())
+    {
+        // `rtmig inventory --list | head` is not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other.context("cannot write to standard output")?,
+    }
+    Ok(Status::Ok)
 }

@@ -155,16 +155,7 @@ pub fn run(args: &RunArgs, verbose: u8) -> anyhow::Result<Status> {
         .build()
         .context("cannot start the async runtime")?;
 
-    let connector = Arc::new(SshConnector::new(SshOptions {
-        connect_timeout: Duration::from_secs(args.timeout.max(1)),
-        keepalive_interval: Duration::from_secs(5),
-        keepalive_max: 3,
-        known_hosts: Vec::new(),
-        accept_new_host_keys: args.accept_new_host_keys,
-        ssh_config: None,
-        use_agent: std::env::var_os("SSH_AUTH_SOCK").is_some(),
-        max_channels: 8,
-    })?);
+    let connector = Arc::new(SshConnector::new(ssh_options(args, &loaded.inventory))?);
     let run_vars = Arc::new(RunVars::new(
         replay.as_ref().map(|r| r.vars.clone()).unwrap_or_default(),
     ));
@@ -272,6 +263,49 @@ pub fn run(args: &RunArgs, verbose: u8) -> anyhow::Result<Status> {
         99 => Status::Interrupted,
         _ => Status::Invalid,
     })
+}
+
+/// SSH settings for the run: OpenSSH's defaults, the command line's, and what the
+/// inventory's `ansible_ssh_common_args` say about host keys (`-o UserKnownHostsFile=`,
+/// `-o StrictHostKeyChecking=accept-new`), as Ansible passes them to ssh.
+fn ssh_options(args: &RunArgs, inventory: &crate::parse::inventory::Inventory) -> SshOptions {
+    let mut opts = SshOptions {
+        connect_timeout: Duration::from_secs(args.timeout.max(1)),
+        keepalive_interval: Duration::from_secs(5),
+        keepalive_max: 3,
+        accept_new_host_keys: args.accept_new_host_keys,
+        max_channels: 8,
+        ..SshOptions::default()
+    };
+    let mut files: Vec<std::path::PathBuf> = Vec::new();
+    for host in inventory.host_names() {
+        for (key, value) in inventory.connection(host).ssh_options {
+            match key.to_ascii_lowercase().as_str() {
+                "userknownhostsfile" => {
+                    for f in value.split_whitespace() {
+                        let p = std::path::PathBuf::from(f);
+                        if !files.contains(&p) {
+                            files.push(p);
+                        }
+                    }
+                }
+                "stricthostkeychecking" if value.eq_ignore_ascii_case("accept-new") => {
+                    opts.accept_new_host_keys = true;
+                }
+                _ => {}
+            }
+        }
+    }
+    if !files.is_empty() {
+        // OpenSSH reads UserKnownHostsFile instead of ~/.ssh/known_hosts.
+        files.extend(
+            opts.known_hosts
+                .into_iter()
+                .filter(|p| !p.ends_with(".ssh/known_hosts")),
+        );
+        opts.known_hosts = files;
+    }
+    opts
 }
 
 /// The run directory holds registered results: keep it to its owner.

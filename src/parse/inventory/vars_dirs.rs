@@ -1,0 +1,223 @@
+//! `group_vars/` and `host_vars/` beside the inventory, as Ansible's `host_group_vars`
+//! plugin reads them: for an entity `NAME` the first of `NAME` (file or folder),
+//! `NAME.yml`, `NAME.yaml`, `NAME.json` that exists is used — a folder contributes every
+//! file below it (sorted, recursively; hidden and `~` backups skipped; files without an
+//! extension or ending in .yml/.yaml/.json), merged in order, later files winning.
+//! Empty files are ignored. Reads files; depends on `yaml11` for typing.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use super::yaml11::{self, Kind};
+use crate::parse::InputError;
+
+const EXTENSIONS: [&str; 3] = [".yml", ".yaml", ".json"];
+
+/// One `group_vars` or `host_vars` folder, listed once so that a 300-host fleet costs a
+/// set lookup per host rather than four `stat` calls.
+pub struct VarsDir {
+    dir: PathBuf,
+    names: HashSet<String>,
+}
+
+impl VarsDir {
+    /// The folder `base/sub`; empty when it does not exist (or is not a folder).
+    pub fn open(base: &Path, sub: &str) -> VarsDir {
+        let dir = base.join(sub);
+        let names = std::fs::read_dir(&dir)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        VarsDir { dir, names }
+    }
+
+    /// The files that hold variables for `name`, in load order.
+    pub fn files_for(&self, name: &str) -> Vec<PathBuf> {
+        // Ansible skips names that look like absolute paths (chroot inventories).
+        if name.is_empty() || name.starts_with('/') {
+            return Vec::new();
+        }
+        for ext in std::iter::once("").chain(EXTENSIONS) {
+            let candidate = format!("{name}{ext}");
+            if !self.names.contains(&candidate) {
+                continue;
+            }
+            let path = self.dir.join(&candidate);
+            if path.is_dir() {
+                let mut found = Vec::new();
+                walk(&path, &mut found);
+                return found;
+            }
+            return vec![path];
+        }
+        Vec::new()
+    }
+
+    /// The merged variables of `name`, or the problems found in its files.
+    pub fn load(&self, name: &str) -> Result<Map<String, Value>, Vec<InputError>> {
+        let mut vars = Map::new();
+        let mut errors = Vec::new();
+        for file in self.files_for(name) {
+            match load_file(&file) {
+                Ok(Some(map)) => {
+                    for (k, v) in map {
+                        vars.insert(k, v);
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => errors.push(e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(vars)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut names: Vec<String> = rd
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    for name in names {
+        if name.starts_with('.') || name.ends_with('~') {
+            continue;
+        }
+        let path = dir.join(&name);
+        let ext = extension(&name);
+        if path.is_dir() {
+            if ext.is_empty() {
+                walk(&path, found);
+            }
+        } else if path.is_file() && (ext.is_empty() || EXTENSIONS.contains(&ext)) {
+            found.push(path);
+        }
+    }
+}
+
+/// Python's `os.path.splitext(name)[1]`: a leading dot does not start an extension.
+fn extension(name: &str) -> &str {
+    let trimmed = name.trim_start_matches('.');
+    match trimmed.rfind('.') {
+        Some(i) => &trimmed[i..],
+        None => "",
+    }
+}
+
+/// One variables file: `None` when empty, the mapping otherwise.
+pub fn load_file(path: &Path) -> Result<Option<Map<String, Value>>, InputError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| InputError::in_file(path, format!("cannot read: {e}")))?;
+    if text.trim_start().starts_with("$ANSIBLE_VAULT") {
+        return Err(InputError::in_file(
+            path,
+            "vault-encrypted files are not supported",
+        ));
+    }
+    let node = yaml11::parse(&text).map_err(|e| InputError {
+        file: path.to_path_buf(),
+        position: Some((e.line, e.column)),
+        message: e.message,
+    })?;
+    let Some(node) = node else { return Ok(None) };
+    match &node.kind {
+        Kind::Map(pairs) if pairs.is_empty() => Ok(None),
+        Kind::Map(_) => match node.to_value() {
+            Value::Object(map) => Ok(Some(map)),
+            _ => Ok(None),
+        },
+        // Ansible ignores every empty value ("", [], 0, false, null).
+        _ if is_falsy(&node.to_value()) => Ok(None),
+        _ => Err(InputError {
+            file: path.to_path_buf(),
+            position: Some((node.line, node.column)),
+            message: format!("expected a mapping of variables, found {}", node.describe()),
+        }),
+    }
+}
+
+/// Python truthiness of a plain value.
+pub fn is_falsy(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_of_name_folder_yml_yaml_json_wins() {
+        let tmp = tempfile::tempdir().unwrap();
+        let gv = tmp.path().join("group_vars");
+        std::fs::create_dir_all(gv.join("k8s/sub")).unwrap();
+        std::fs::write(gv.join("k8s/b.yml"), "x: b\n").unwrap();
+        std::fs::write(gv.join("k8s/a.yaml"), "x: a\ny: a\n").unwrap();
+        std::fs::write(gv.join("k8s/sub/c"), "z: c\n").unwrap();
+        std::fs::write(gv.join("k8s/.hidden.yml"), "x: hidden\n").unwrap();
+        std::fs::write(gv.join("k8s/notes.txt"), "x: txt\n").unwrap();
+        std::fs::write(gv.join("k8s/old.yml~"), "x: backup\n").unwrap();
+        std::fs::write(gv.join("k8s.yml"), "x: shadowed\n").unwrap();
+        std::fs::write(gv.join("web.json"), "{\"p\": 1}").unwrap();
+        std::fs::write(gv.join("web.yml"), "p: 2\n").unwrap();
+        let dir = VarsDir::open(tmp.path(), "group_vars");
+        let k8s = dir.load("k8s").unwrap();
+        assert_eq!(
+            serde_json::to_value(&k8s).unwrap(),
+            serde_json::json!({"x": "b", "y": "a", "z": "c"})
+        );
+        assert_eq!(dir.load("web").unwrap()["p"], 2);
+        assert!(dir.load("missing").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_list_instead_of_variables_names_the_file_and_place() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("host_vars")).unwrap();
+        std::fs::write(tmp.path().join("host_vars/n1.yml"), "# vars\n- a\n- b\n").unwrap();
+        let errs = VarsDir::open(tmp.path(), "host_vars")
+            .load("n1")
+            .unwrap_err();
+        assert_eq!(
+            errs[0].to_string(),
+            format!(
+                "{}:2:1: expected a mapping of variables, found a list",
+                tmp.path().join("host_vars/n1.yml").display()
+            )
+        );
+    }
+
+    #[test]
+    fn empty_files_are_ignored() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("group_vars")).unwrap();
+        std::fs::write(
+            tmp.path().join("group_vars/all.yml"),
+            "---\n# nothing yet\n",
+        )
+        .unwrap();
+        assert!(
+            VarsDir::open(tmp.path(), "group_vars")
+                .load("all")
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
