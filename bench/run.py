@@ -619,10 +619,10 @@ def table(records: list[dict]) -> str:
         ref = statistics.median(r["wall_s"] for r in ok["rtmig"]) if ok.get("rtmig") else None
         extra = " MiB/s |" if w == "W3" else ""
         out.append(
-            "| tool | runs | median s | min s | max s | × rtmig | peak RSS MiB | ctrl CPU ms/host-step | host CPU ms/host-step |"
-            + extra
+            "| tool | runs | median s | min s | max s | × rtmig | peak RSS MiB | ctrl CPU ms/host-step "
+            "| host CPU ms/host-step | CPU s |" + extra
         )
-        out.append("|---|---|---|---|---|---|---|---|---|" + ("---|" if w == "W3" else ""))
+        out.append("|---|---|---|---|---|---|---|---|---|---|" + ("---|" if w == "W3" else ""))
         floors = []
         for t in TOOL_NAMES:
             if t not in by_tool:
@@ -631,7 +631,7 @@ def table(records: list[dict]) -> str:
             bad = len(by_tool[t]) - len(good)
             runs_s = f"{len(good)}" + (f" (+{bad} failed)" if bad else "")
             if not good:
-                out.append(f"| {TOOL_NAMES[t]} | {runs_s} | – | – | – | – | – | – | – |" + (" – |" if extra else ""))
+                out.append(f"| {TOOL_NAMES[t]} | {runs_s} | – | – | – | – | – | – | – | – |" + (" – |" if extra else ""))
                 continue
             walls = [r["wall_s"] for r in good]
             med = statistics.median(walls)
@@ -647,11 +647,15 @@ def table(records: list[dict]) -> str:
             row = (
                 f"| {TOOL_NAMES[t]} | {runs_s} | {med:.2f} | {min(walls):.2f} | {max(walls):.2f} | "
                 f"{fmt(med / ref if ref else None)} | {rss:.1f} | {fmt(med_of('ctrl_cpu_ms_per_host_step'))} | "
-                f"{fmt(med_of('host_cpu_ms_per_host_step'))} |"
+                f"{fmt(med_of('host_cpu_ms_per_host_step'))} | "
+                f"{fmt(statistics.median((r['ctrl_cpu_s'] or 0) + (r['host_cpu_s'] or 0) for r in good), 1)} |"
             )
             if extra:
                 row += f" {BULK_MIB / med:.0f} |"
             out.append(row)
+        loads = [r["loadavg_before"][0] for r in rs if r.get("loadavg_before")]
+        if loads:
+            out.append(f"\nLoad average before the runs: {min(loads):.1f} to {max(loads):.1f} on {NCPU} cores.")
         failed = [r for r in rs if not r["ok"]]
         for r in failed[:4]:
             out.append(f"\n> {TOOL_NAMES.get(r['tool'], r['tool'])} run {r['run']} failed: {r['error']}")

@@ -61,7 +61,10 @@ if [ -n "${RTMIG:-}" ]; then
 elif command -v cargo >/dev/null; then
     say "building rtmig (cargo build --release)"
     (cd "$REPO" && cargo build --release --quiet --bin rtmig) || die "cargo build --release failed"
-    args+=(--rtmig "${CARGO_TARGET_DIR:-$REPO/target}/release/rtmig")
+    # a private copy: a shared target dir may be rebuilt by someone else while the benchmark runs
+    mkdir -p "$CACHE"
+    install -m 755 "${CARGO_TARGET_DIR:-$REPO/target}/release/rtmig" "$CACHE/rtmig"
+    args+=(--rtmig "$CACHE/rtmig")
 else
     say "cargo not found: rtmig is left out (set RTMIG=path/to/rtmig)"
 fi
