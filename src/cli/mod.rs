@@ -130,7 +130,11 @@ pub struct RunArgs {
     pub fresh: bool,
 
     /// Start at the first task with this name.
-    #[arg(long = "start-at", visible_alias = "start-at-task", value_name = "TASK")]
+    #[arg(
+        long = "start-at",
+        visible_alias = "start-at-task",
+        value_name = "TASK"
+    )]
     pub start_at: Option<String>,
 
     /// Do not ask before a run that changes hosts.
@@ -201,11 +205,29 @@ mod tests {
     #[test]
     fn run_takes_the_documented_flags() {
         let cli = Cli::try_parse_from([
-            "rtmig", "run", "-i", "inv.yaml", "site.yaml", "--limit", "node3", "-e", "a=1",
-            "-e", "@v.yaml", "--forks", "5", "--check", "--diff", "--resume", "--tags", "x,y",
+            "rtmig",
+            "run",
+            "-i",
+            "inv.yaml",
+            "site.yaml",
+            "--limit",
+            "node3",
+            "-e",
+            "a=1",
+            "-e",
+            "@v.yaml",
+            "--forks",
+            "5",
+            "--check",
+            "--diff",
+            "--resume",
+            "--tags",
+            "x,y",
         ])
         .unwrap();
-        let Command::Run(r) = cli.command else { panic!("not run") };
+        let Command::Run(r) = cli.command else {
+            panic!("not run")
+        };
         assert_eq!(r.plan.target.extra_vars, ["a=1", "@v.yaml"]);
         assert_eq!(r.plan.tags, ["x", "y"]);
         assert_eq!(r.forks, 5);
@@ -214,6 +236,8 @@ mod tests {
 
     #[test]
     fn resume_and_fresh_conflict() {
-        assert!(Cli::try_parse_from(["rtmig", "run", "-i", "i", "p", "--resume", "--fresh"]).is_err());
+        assert!(
+            Cli::try_parse_from(["rtmig", "run", "-i", "i", "p", "--resume", "--fresh"]).is_err()
+        );
     }
 }

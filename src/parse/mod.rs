@@ -21,7 +21,11 @@ pub struct Location {
 
 impl Location {
     pub fn new(file: impl Into<PathBuf>, line: u64, column: u64) -> Self {
-        Location { file: file.into(), line, column }
+        Location {
+            file: file.into(),
+            line,
+            column,
+        }
     }
 
     /// The location of a value read with `serde_saphyr::Spanned`.
@@ -56,7 +60,11 @@ impl InputError {
     }
 
     pub fn in_file(file: impl Into<PathBuf>, message: impl Into<String>) -> Self {
-        InputError { file: file.into(), position: None, message: message.into() }
+        InputError {
+            file: file.into(),
+            position: None,
+            message: message.into(),
+        }
     }
 
     /// Turn a serde-saphyr error into ours, keeping its line and column and dropping
@@ -76,7 +84,14 @@ impl fmt::Display for InputError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.position {
             Some((line, col)) => {
-                write!(f, "{}:{}:{}: {}", self.file.display(), line, col, self.message)
+                write!(
+                    f,
+                    "{}:{}:{}: {}",
+                    self.file.display(),
+                    line,
+                    col,
+                    self.message
+                )
             }
             None => write!(f, "{}: {}", self.file.display(), self.message),
         }
@@ -109,7 +124,10 @@ fn strip_saphyr_prefix(text: &str) -> &str {
     let mut rest = text.strip_prefix("error: ").unwrap_or(text);
     // "... at line 2, column 3" repeats what the location already says.
     if let Some(idx) = rest.rfind(" at line ") {
-        if rest[idx + 9..].split(", column ").all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit())) {
+        if rest[idx + 9..]
+            .split(", column ")
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+        {
             rest = &rest[..idx];
         }
     }
@@ -117,7 +135,10 @@ fn strip_saphyr_prefix(text: &str) -> &str {
     if let Some(after_line) = rest.strip_prefix("line ") {
         if let Some(idx) = after_line.find(": ") {
             let head = &after_line[..idx];
-            if head.split(" column ").all(|p| p.chars().all(|c| c.is_ascii_digit())) {
+            if head
+                .split(" column ")
+                .all(|p| p.chars().all(|c| c.is_ascii_digit()))
+            {
                 return &after_line[idx + 2..];
             }
         }
@@ -134,7 +155,10 @@ pub fn read_yaml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Input
 }
 
 /// Parse YAML text that came from `path` (used in messages only).
-pub fn yaml_from_str<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, InputError> {
+pub fn yaml_from_str<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    text: &str,
+) -> Result<T, InputError> {
     serde_saphyr::from_str(text).map_err(|e| InputError::from_yaml(path, &e))
 }
 
@@ -164,6 +188,10 @@ mod tests {
         let err = yaml_from_str::<Vec<Play>>(Path::new("p.yaml"), "- hosts: a\n  hosts: b\n")
             .unwrap_err();
         assert_eq!(err.position, Some((2, 3)));
-        assert!(err.message.contains("duplicate mapping key"), "{}", err.message);
+        assert!(
+            err.message.contains("duplicate mapping key"),
+            "{}",
+            err.message
+        );
     }
 }

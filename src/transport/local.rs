@@ -12,7 +12,10 @@ use super::{BoxFuture, ExecOutput, ExecRequest, Stdin, Stdout, Transport, Transp
 pub struct LocalTransport;
 
 impl Transport for LocalTransport {
-    fn exec<'a>(&'a self, req: ExecRequest<'a>) -> BoxFuture<'a, Result<ExecOutput, TransportError>> {
+    fn exec<'a>(
+        &'a self,
+        req: ExecRequest<'a>,
+    ) -> BoxFuture<'a, Result<ExecOutput, TransportError>> {
         Box::pin(async move {
             let mut child = Command::new("/bin/sh")
                 .arg("-c")
@@ -26,8 +29,14 @@ impl Transport for LocalTransport {
                 .kill_on_drop(true)
                 .spawn()?;
             let mut child_stdin = child.stdin.take();
-            let mut child_stdout = child.stdout.take().ok_or_else(|| std::io::Error::other("no stdout pipe"))?;
-            let mut child_stderr = child.stderr.take().ok_or_else(|| std::io::Error::other("no stderr pipe"))?;
+            let mut child_stdout = child
+                .stdout
+                .take()
+                .ok_or_else(|| std::io::Error::other("no stdout pipe"))?;
+            let mut child_stderr = child
+                .stderr
+                .take()
+                .ok_or_else(|| std::io::Error::other("no stderr pipe"))?;
 
             let feed = async {
                 if let Some(mut pipe) = child_stdin.take() {
@@ -66,7 +75,11 @@ impl Transport for LocalTransport {
             let (fed, out, err) = tokio::join!(feed, drain_out, drain_err);
             fed?;
             let status = child.wait().await?;
-            Ok(ExecOutput { status: exit_code(status), stdout: out?, stderr: err? })
+            Ok(ExecOutput {
+                status: exit_code(status),
+                stdout: out?,
+                stderr: err?,
+            })
         })
     }
 
@@ -77,7 +90,9 @@ impl Transport for LocalTransport {
 
 fn exit_code(status: std::process::ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt;
-    status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
 }
 
 #[cfg(test)]
@@ -87,7 +102,10 @@ mod tests {
     #[tokio::test]
     async fn captures_stdout_stderr_and_status() {
         let t = LocalTransport;
-        let out = t.exec(ExecRequest::new("echo out; echo err >&2; exit 3")).await.unwrap();
+        let out = t
+            .exec(ExecRequest::new("echo out; echo err >&2; exit 3"))
+            .await
+            .unwrap();
         assert_eq!(out.status, 3);
         assert_eq!(out.stdout, b"out\n");
         assert_eq!(out.stderr, b"err\n");

@@ -40,7 +40,11 @@ pub struct ExecRequest<'a> {
 
 impl<'a> ExecRequest<'a> {
     pub fn new(command: &'a str) -> Self {
-        ExecRequest { command, stdin: Stdin::Null, stdout: Stdout::Capture }
+        ExecRequest {
+            command,
+            stdin: Stdin::Null,
+            stdout: Stdout::Capture,
+        }
     }
 }
 
@@ -75,14 +79,20 @@ pub enum TransportError {
 impl TransportError {
     /// Whether the host should be counted as unreachable rather than failed.
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, TransportError::Unreachable(_) | TransportError::Refused(_))
+        matches!(
+            self,
+            TransportError::Unreachable(_) | TransportError::Refused(_)
+        )
     }
 }
 
 /// A connection to one host. Implementations must allow several `exec` calls to run
 /// at once (the SSH one caps concurrent channels below sshd's `MaxSessions`).
 pub trait Transport: Send + Sync {
-    fn exec<'a>(&'a self, req: ExecRequest<'a>) -> BoxFuture<'a, Result<ExecOutput, TransportError>>;
+    fn exec<'a>(
+        &'a self,
+        req: ExecRequest<'a>,
+    ) -> BoxFuture<'a, Result<ExecOutput, TransportError>>;
 
     /// Close the connection; later `exec` calls fail as unreachable.
     fn close(&self) -> BoxFuture<'_, ()>;

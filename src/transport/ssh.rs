@@ -1,1 +1,0 @@
-//! The SSH transport (russh). See the engine issue; built in `transport/ssh/`.
