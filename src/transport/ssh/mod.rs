@@ -249,7 +249,7 @@ impl SshConnector {
                     Err(Attempt::Dropped(why)) if attempt < self.opts.handshake_attempts => {
                         tracing::debug!(host = %ep.name, attempt, why = %why, "handshake dropped, retrying");
                         tokio::time::sleep(delay + jitter(delay)).await;
-                        delay *= 3;
+                        delay = (delay * 3).min(Duration::from_secs(2));
                         attempt += 1;
                     }
                     Err(Attempt::Dropped(why)) => {

@@ -13,6 +13,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use russh::client::{DisconnectReason, Handle, Handler, Msg};
 use russh::keys::PublicKeyOrCertificate;
@@ -189,6 +190,7 @@ pub struct SshTransport {
 struct Inner {
     handle: Handle<ClientHandler>,
     channels: Semaphore,
+    max_channels: usize,
     /// `name (user@host:port)`, for messages.
     label: String,
     state: Arc<ConnState>,
@@ -217,6 +219,7 @@ impl SshTransport {
             inner: Arc::new(Inner {
                 handle,
                 channels: Semaphore::new(max_channels),
+                max_channels,
                 label,
                 state,
                 closed: AtomicBool::new(false),
@@ -255,6 +258,42 @@ impl SshTransport {
         TransportError::Unreachable(format!("`{}`: {why} {doing}", self.inner.label))
     }
 
+    /// Open a session channel. sshd frees a closed session only after it has read
+    /// every packet of a batch, so an open sent right behind the close of another
+    /// channel can meet "no more sessions" (MaxSessions) although we stay within it:
+    /// retry shortly while other channels of ours are open or the refusal is fresh.
+    async fn open_session(&self) -> Result<russh::Channel<Msg>, TransportError> {
+        let mut delay = Duration::from_millis(2);
+        let mut alone_refusals = 0;
+        loop {
+            match self.inner.handle.channel_open_session().await {
+                Ok(c) => return Ok(c),
+                Err(russh::Error::ChannelOpenFailure(reason)) => {
+                    let ours_open = self.inner.max_channels
+                        - self
+                            .inner
+                            .channels
+                            .available_permits()
+                            .min(self.inner.max_channels)
+                        > 1;
+                    if !ours_open {
+                        alone_refusals += 1;
+                    }
+                    if alone_refusals > 6 || self.is_closed() {
+                        return Err(TransportError::Unreachable(format!(
+                            "`{}`: sshd refused a session channel ({reason:?}); check its MaxSessions",
+                            self.inner.label
+                        )));
+                    }
+                    tracing::trace!(host = %self.inner.label, ?reason, "session channel refused, retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_millis(100));
+                }
+                Err(_) => return Err(self.lost("before the command started")),
+            }
+        }
+    }
+
     async fn exec_inner(&self, req: ExecRequest<'_>) -> Result<ExecOutput, TransportError> {
         let _permit = self
             .inner
@@ -265,18 +304,7 @@ impl SshTransport {
         if self.is_closed() {
             return Err(self.lost("before the command started"));
         }
-        let channel = self
-            .inner
-            .handle
-            .channel_open_session()
-            .await
-            .map_err(|e| match e {
-                russh::Error::ChannelOpenFailure(reason) => TransportError::Unreachable(format!(
-                    "`{}`: sshd refused a session channel ({reason:?}); is MaxSessions below rtmig's max_channels?",
-                    self.inner.label
-                )),
-                _ => self.lost("before the command started"),
-            })?;
+        let channel = self.open_session().await?;
         let (mut rx, tx) = channel.split();
         let mut guard = CloseOnDrop { tx: Some(tx) };
         let tx = guard.tx.as_ref().ok_or_else(|| self.lost(""))?;
