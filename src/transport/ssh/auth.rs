@@ -34,18 +34,19 @@ struct KeyFile {
 enum KeyKind {
     Plain(Arc<PrivateKey>),
     /// OpenSSH format, still encrypted; the public half is readable.
-    EncryptedOpenssh(PrivateKey),
+    EncryptedOpenssh(Box<PrivateKey>),
     /// PEM/PKCS#8, encrypted: decrypted from its text.
     EncryptedPem(String),
 }
 
 type Decrypted = Result<Arc<PrivateKey>, String>;
+type Loaded = Arc<OnceCell<Result<Arc<KeyFile>, String>>>;
 
 /// Key files and passphrases shared by every connection of a run.
 pub(crate) struct KeyStore {
     env_passphrase: Option<String>,
     prompt: Option<PassphrasePrompt>,
-    files: Mutex<HashMap<PathBuf, Arc<OnceCell<Result<Arc<KeyFile>, String>>>>>,
+    files: Mutex<HashMap<PathBuf, Loaded>>,
     decrypted: Mutex<HashMap<PathBuf, Arc<OnceCell<Decrypted>>>>,
     /// The last passphrase typed on the terminal: tried first on the next key.
     typed: Mutex<Option<String>>,
@@ -191,7 +192,7 @@ async fn read_key_file(path: PathBuf) -> Result<Arc<KeyFile>, String> {
         let key = PrivateKey::from_openssh(text.trim()).map_err(|e| bad(&e))?;
         let public = Some(key.public_key().clone());
         let kind = if key.is_encrypted() {
-            KeyKind::EncryptedOpenssh(key)
+            KeyKind::EncryptedOpenssh(Box::new(key))
         } else {
             KeyKind::Plain(Arc::new(key))
         };
@@ -239,13 +240,13 @@ impl From<russh::SendError> for ProbeOutcome {
 impl russh::Signer for Probe {
     type Error = ProbeOutcome;
 
-    fn auth_sign(
+    async fn auth_sign(
         &mut self,
         _key: &AgentIdentity,
         _hash_alg: Option<HashAlg>,
         _to_sign: Vec<u8>,
-    ) -> impl Future<Output = Result<Vec<u8>, Self::Error>> + Send {
-        async { Err(ProbeOutcome::Accepted) }
+    ) -> Result<Vec<u8>, Self::Error> {
+        Err(ProbeOutcome::Accepted)
     }
 }
 

@@ -175,6 +175,8 @@ fn tty_prompt(key: &Path) -> std::io::Result<String> {
 }
 
 type Shared = Result<SshTransport, (ErrorKind, String)>;
+/// A bastion connection (or its failure) being made or made, and when it failed.
+type BastionSlot = (Arc<OnceCell<Shared>>, Instant);
 
 #[derive(Debug, Clone, Copy)]
 enum ErrorKind {
@@ -189,7 +191,7 @@ pub struct SshConnector {
     resolver: Resolver,
     keys: Arc<KeyStore>,
     /// Bastion connections by [`Endpoint::cache_key`], with the time of a failure.
-    bastions: tokio::sync::Mutex<HashMap<String, (Arc<OnceCell<Shared>>, Instant)>>,
+    bastions: tokio::sync::Mutex<HashMap<String, BastionSlot>>,
 }
 
 impl std::fmt::Debug for SshConnector {
