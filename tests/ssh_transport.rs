@@ -726,6 +726,38 @@ async fn frozen_host_is_unreachable_via_keepalive() {
     assert!(m.contains(&format!("{}", sshd.port)), "{m}");
 }
 
+/// The engine's "network cut mid-run" case, with a host in its own namespace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_whose_network_is_cut_is_unreachable() {
+    let client = TestClient::new();
+    let mut ns = Netns::new();
+    let (_, addr) = ns.link_to_root();
+    let sshd = SshdBuilder::new()
+        .authorize(&client.key)
+        .in_netns(&ns, addr)
+        .start();
+    client.trust(&sshd);
+    let opts = SshOptions {
+        keepalive_interval: Duration::from_millis(500),
+        keepalive_max: 2,
+        ..client.options()
+    };
+    let t = SshConnector::new(opts)
+        .unwrap()
+        .connect(&sshd.target(&client.key))
+        .await
+        .unwrap();
+    assert_eq!(run(&t, "echo up").await.stdout, b"up\n");
+    let running = t.exec(ExecRequest::new("sleep 60"));
+    let cut = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        ns.set_link(false);
+    };
+    let (r, ()) = tokio::join!(running, cut);
+    let m = unreachable(r);
+    assert!(m.contains(&addr.to_string()), "{m}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closed_port_is_unreachable() {
     let client = TestClient::new();

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use russh::client::{AuthResult, Handle, KeyboardInteractiveAuthResponse};
 use russh::keys::agent::AgentIdentity;
@@ -52,8 +53,10 @@ pub(crate) struct KeyStore {
     typed: Mutex<Option<String>>,
     /// One terminal prompt at a time.
     prompt_lock: tokio::sync::Mutex<()>,
-    /// Connections waiting on the operator (their connect timeout is paused).
-    prompting: AtomicUsize,
+    /// Keys being decrypted or passphrases being asked: local work that the connect
+    /// timeout (a network limit) does not count.
+    busy: AtomicUsize,
+    busy_ended: Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for KeyStore {
@@ -71,13 +74,19 @@ impl KeyStore {
             decrypted: Mutex::new(HashMap::new()),
             typed: Mutex::new(None),
             prompt_lock: tokio::sync::Mutex::new(()),
-            prompting: AtomicUsize::new(0),
+            busy: AtomicUsize::new(0),
+            busy_ended: Mutex::new(None),
         }
     }
 
-    /// Whether a passphrase prompt is waiting for the operator.
-    pub fn prompting(&self) -> bool {
-        self.prompting.load(Ordering::Relaxed) > 0
+    /// Whether a key is being decrypted or its passphrase asked, or was within `recent`.
+    pub fn busy_within(&self, recent: Duration) -> bool {
+        self.busy.load(Ordering::Relaxed) > 0
+            || self
+                .busy_ended
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_some_and(|t| t.elapsed() < recent)
     }
 
     async fn file(&self, path: &Path) -> Result<Arc<KeyFile>, String> {
@@ -102,6 +111,8 @@ impl KeyStore {
     }
 
     async fn decrypt(&self, path: &Path, file: &KeyFile) -> Decrypted {
+        self.busy.fetch_add(1, Ordering::Relaxed);
+        let _busy = Busy(self);
         if let Some(p) = &self.env_passphrase {
             return match try_decrypt(file, p.clone()).await {
                 Some(k) => Ok(k),
@@ -123,8 +134,6 @@ impl KeyStore {
                 path.display()
             ));
         };
-        self.prompting.fetch_add(1, Ordering::Relaxed);
-        let _waiting = Waiting(&self.prompting);
         let _one_at_a_time = self.prompt_lock.lock().await;
         for _ in 0..3 {
             let asked = {
@@ -154,12 +163,13 @@ impl KeyStore {
     }
 }
 
-/// Counts a connection as waiting on the operator until dropped.
-struct Waiting<'a>(&'a AtomicUsize);
+/// Counts local key work until dropped.
+struct Busy<'a>(&'a KeyStore);
 
-impl Drop for Waiting<'_> {
+impl Drop for Busy<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        *self.0.busy_ended.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        self.0.busy.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -9,7 +9,7 @@
 //!   through `direct-tcpip` channels on the bastions), verifies the host key
 //!   ([`known_hosts`]), authenticates ([`auth`]) and returns an [`SshTransport`].
 //!   The connect timeout covers the TCP connect, the handshake and authentication
-//!   (not the time a passphrase prompt waits for the operator); a handshake that
+//!   (not the time spent decrypting a key or waiting for its passphrase); a handshake that
 //!   sshd drops (`MaxStartups`) is retried with backoff.
 //! - [`SshTransport`] implements [`crate::transport::Transport`] (see [`session`]).
 //!
@@ -353,13 +353,14 @@ impl SshConnector {
             ))
         };
         tokio::pin!(work);
-        // The limit restarts while the operator is being asked for a passphrase.
+        // The limit restarts while a key is decrypted or its passphrase asked: local
+        // work (bcrypt-pbkdf, an operator typing) is not the network's slowness.
         let mut deadline = tokio::time::Instant::now() + limit;
         loop {
             tokio::select! {
                 r = &mut work => return r,
                 _ = tokio::time::sleep_until(deadline) => {
-                    if self.keys.prompting() {
+                    if self.keys.busy_within(limit) {
                         deadline = tokio::time::Instant::now() + limit;
                         continue;
                     }

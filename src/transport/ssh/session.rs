@@ -9,7 +9,14 @@
 //! A channel that ends without an exit status means the connection broke (keepalive
 //! timeout, reset, sshd killed): that is [`TransportError::Unreachable`], never a
 //! failed command. An `exec` future dropped early (a task timeout) sends `TERM` to
-//! the remote command and closes its channel.
+//! the remote command and closes its channel. sshd honours that signal only for
+//! non-root logins ("session signalling requires privilege separation"); as root the
+//! command keeps running after its channel closes, as with OpenSSH without a PTY, so
+//! a caller that must stop it should wrap it (`timeout N sh -c ...`).
+//!
+//! A `Stdout::Writer` is written as data arrives: a writer slower than the network
+//! slows this whole connection (russh delivers every channel through one loop), which
+//! is the backpressure a relay between two hosts wants.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
