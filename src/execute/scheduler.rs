@@ -460,6 +460,7 @@ mod tests {
         ) -> BoxFuture<'a, TaskOutcome> {
             Box::pin(async move {
                 lock(&self.calls).push((host.to_string(), task));
+                assert!(host != "panics", "a bug in a task runner");
                 let failed = self.fail.iter().any(|(h, t)| *h == host && *t == task);
                 let mut result = TaskResult::new(if failed {
                     TaskStatus::Failed
@@ -574,6 +575,26 @@ mod tests {
             "b went on after failing: {calls:?}"
         );
         assert!(calls.contains(&("c".to_string(), 1)));
+    }
+
+    // Guards: a host whose task panicked once counted as neither failed nor ok, and the
+    // run exited 0 although that host did nothing.
+    #[tokio::test]
+    async fn a_host_whose_task_panics_counts_as_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = Arc::new(Fake {
+            fail: vec![],
+            calls: Mutex::new(vec![]),
+        });
+        let (summary, recap, events) =
+            run(fake, &[play(&["a", "panics"], 2, 1)], dir.path(), None).await;
+        assert_eq!(summary.exit_code, 2);
+        assert_eq!(recap.hosts["panics"].failed, 1);
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, Event::Warning { message } if message.contains("`panics`")))
+        );
     }
 
     #[tokio::test]
