@@ -279,7 +279,7 @@ cmd_down() {
     if [ -d "$STATE" ]; then
         local real
         real=$(realpath "$STATE")
-        findmnt -rn -o TARGET | grep "^$real" | sort -r | while read -r m; do umount -l "$m" || true; done
+        { findmnt -rn -o TARGET | grep "^$real" || true; } | sort -r | while read -r m; do umount -l "$m" || true; done
         rm -rf --one-file-system "$STATE"
     fi
     say "down: removed the lab (namespaces, bridge $LAB_BRIDGE, processes, $STATE)"

@@ -596,6 +596,7 @@ def render_host(s, state, name, role, ip, index, pub_key, api_server):
         if os.path.exists(f"{HERE}/{f}"):
             shutil.copy2(f"{HERE}/{f}", f"{lib}/{f}")
             os.chmod(f"{lib}/{f}", 0o755)
+    write(f"{lib}/kubelet-version", k["version"] + "\n")
     os.makedirs(f"{Us}/bin", exist_ok=True)
     for link, target in (("systemctl", "systemctl.py"), ("journalctl", "journalctl.py"), ("kubelet", "kubelet.py")):
         if os.path.lexists(f"{Us}/bin/{link}"):
