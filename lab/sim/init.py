@@ -562,6 +562,7 @@ class Manager:
         sec = u.sections.get("Socket", {})
         fds, paths = [], []
         for listen in sec.get("ListenStream", []):
+            listen = listen.replace("%t", "/run")  # systemd's specifier for the runtime directory
             if not listen.startswith("/"):
                 continue  # only unix sockets in the lab
             try:

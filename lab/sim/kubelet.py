@@ -200,6 +200,27 @@ def socket_answers(path):
         s.close()
 
 
+def cri_dockerd_info(path):
+    """The lab's cri-dockerd answers `INFO` with a JSON line; containerd does not."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(2)
+    try:
+        s.connect(path)
+        s.sendall(b"INFO\n")
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        info = json.loads(data) if data else None
+        return info if isinstance(info, dict) and info.get("runtime") == "cri-dockerd" else None
+    except (OSError, ValueError):
+        return None
+    finally:
+        s.close()
+
+
 def containerd_process(sock):
     """The containerd serving `sock`: (pid, start time, config path)."""
     for d in os.listdir("/proc"):
@@ -291,6 +312,7 @@ class Kubelet:
         self.ctd_identity = None
         self.ctd_info = None
         self.image_cache = (None, set())
+        self.via = "containerd" if self.runtime == "remote" else "dockershim"
 
     def pick_runtime(self):
         f, minor = self.flags, self.minor
@@ -375,6 +397,13 @@ class Kubelet:
                 raise Fatal(f"failed to run Kubelet: unable to determine runtime API version: {err}")
             raise Fatal(f'failed to run Kubelet: validate service connection: CRI v1 runtime API is not implemented '
                         f'for endpoint "{self.endpoint}": {err}')
+        info = cri_dockerd_info(self.sock)
+        if info is not None:
+            self.via = "cri-dockerd"
+            if not info.get("ok"):
+                raise Fatal(f"failed to run Kubelet: validate service connection: validate CRI v1 runtime API for "
+                            f"endpoint \"{self.endpoint}\": rpc error: code = Unknown desc = {info.get('error')}")
+            return
         rc, out, err = ctr(self.sock, "version")
         if rc != 0:
             raise Fatal(f"failed to run Kubelet: unable to determine runtime API version: rpc error: code = "
@@ -411,6 +440,8 @@ class Kubelet:
                     names.add(K.normalize_image(t))
             pause = self.flags.get("pod-infra-container-image", "k8s.gcr.io/pause:3.6")
             return True, "", f"docker://{v.get('Version')}", names, K.normalize_image(pause) in names
+        if self.via == "cri-dockerd":
+            return self.cri_dockerd_state()
         # containerd
         if not socket_answers(self.sock):
             return False, "container runtime is down, PLEG is not healthy: pleg was last seen active 3m0s ago; " \
@@ -457,6 +488,27 @@ class Kubelet:
                            f'and unpack image "{K.normalize_image(sandbox)}": failed to resolve reference: dial tcp: '
                            f'lookup {registry}: no such host'), version, images, False
         return True, "", version, images, True
+
+    def cri_dockerd_state(self):
+        down = "container runtime is down, PLEG is not healthy: pleg was last seen active 3m0s ago; threshold is 3m0s"
+        info = cri_dockerd_info(self.sock)
+        if info is None:
+            return False, down, None, set(), False
+        if not info.get("ok"):
+            return False, f"{down}: {info.get('error')}", None, set(), False
+        dsock = info["dockerEndpoint"].replace("unix://", "")
+        try:
+            imgs = docker_get(dsock, "/images/json")
+        except OSError:
+            return False, down, None, set(), False
+        names = {K.normalize_image(t) for i in imgs for t in (i.get("RepoTags") or [])}
+        version = f"docker://{info.get('version')}"
+        if info.get("cgroupDriver") != self.cgroup_driver:
+            return False, (f'container runtime is not ready: cgroup driver mismatch: kubelet cgroupDriver is '
+                           f'"{self.cgroup_driver}" but docker (through cri-dockerd) uses '
+                           f'"{info.get("cgroupDriver")}"'), version, names, False
+        pause = self.flags.get("pod-infra-container-image", "registry.k8s.io/pause:3.9")
+        return True, "", version, names, K.normalize_image(pause) in names
 
     def containerd_images(self):
         # containerd's metadata database changes when images come and go: list only then
@@ -675,7 +727,7 @@ class Kubelet:
             try:
                 ready, msg, rt_version, images, sandbox_ok = self.runtime_state()
                 node = self.post_node(ready, msg, rt_version, images)
-                if ready or self.runtime == "docker" and rt_version:
+                if ready or self.via != "containerd" and rt_version:
                     self.sync_pods(node, images, sandbox_ok, rt_version)
             except OSError as e:
                 klog("E", "Error updating node status, will retry", err=str(e))
@@ -685,8 +737,18 @@ class Kubelet:
 BOOT_ID = hashlib.md5(str(time.time()).encode()).hexdigest()
 
 
+def set_process_name(name):
+    """Show as the real daemon in ps, pgrep and systemctl status (comm), not as python3."""
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(15, name, 0, 0, 0)  # PR_SET_NAME
+    except (OSError, AttributeError):
+        pass
+
+
 def main(argv):
     signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
+    set_process_name(b"kubelet")
     if argv and argv[0] in ("--version", "-version"):
         print(f"Kubernetes v{version()[0]}")
         return 0

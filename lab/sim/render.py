@@ -513,7 +513,47 @@ RuntimeDirectoryMode=0755
 WantedBy=multi-user.target
 Alias=sshd.service
 """
-SIM_FILES = ["units.py", "init.py", "systemctl.py", "journalctl.py", "kubelet.py", "k8s.py"]
+SIM_FILES = ["units.py", "init.py", "systemctl.py", "journalctl.py", "kubelet.py", "k8s.py", "cri_dockerd.py"]
+# cri-dockerd's units as Mirantis ships them, for Kubernetes 1.24+ on Docker.
+CRI_DOCKER_SERVICE = """[Unit]
+Description=CRI Interface for Docker Application Container Engine
+Documentation=https://docs.mirantis.com
+After=network-online.target firewalld.service docker.service
+Wants=network-online.target
+Requires=cri-docker.socket
+
+[Service]
+Type=notify
+ExecStart=/usr/bin/cri-dockerd --container-runtime-endpoint fd:// --pod-infra-container-image={PAUSE}
+ExecReload=/bin/kill -s HUP $MAINPID
+TimeoutSec=0
+RestartSec=2
+Restart=always
+StartLimitBurst=3
+StartLimitInterval=60s
+LimitNOFILE=infinity
+LimitNPROC=infinity
+LimitCORE=infinity
+TasksMax=infinity
+Delegate=yes
+KillMode=process
+
+[Install]
+WantedBy=multi-user.target
+"""
+CRI_DOCKER_SOCKET = """[Unit]
+Description=CRI Docker Socket for the API
+PartOf=cri-docker.service
+
+[Socket]
+ListenStream=%t/cri-dockerd.sock
+SocketMode=0660
+SocketUser=root
+SocketGroup=docker
+
+[Install]
+WantedBy=sockets.target
+"""
 
 
 def render_host(s, state, name, role, ip, index, pub_key, api_server):
@@ -561,6 +601,12 @@ def render_host(s, state, name, role, ip, index, pub_key, api_server):
     if hv.get("docker_enabled", True):
         enabled.append("docker.service")
         os.symlink("/lib/systemd/system/docker.socket", f"{sockets}/docker.socket")
+    if minor >= 24:
+        write(f"{units_dir}/cri-docker.service", CRI_DOCKER_SERVICE.replace("{PAUSE}", pause))
+        write(f"{units_dir}/cri-docker.socket", CRI_DOCKER_SOCKET)
+        if hv.get("docker_enabled", True):
+            enabled.append("cri-docker.service")
+            os.symlink("/lib/systemd/system/cri-docker.socket", f"{sockets}/cri-docker.socket")
     if hv.get("kubelet_enabled", True):
         enabled.append("kubelet.service")
     if missing:
@@ -598,7 +644,10 @@ def render_host(s, state, name, role, ip, index, pub_key, api_server):
             os.chmod(f"{lib}/{f}", 0o755)
     write(f"{lib}/kubelet-version", k["version"] + "\n")
     os.makedirs(f"{Us}/bin", exist_ok=True)
-    for link, target in (("systemctl", "systemctl.py"), ("journalctl", "journalctl.py"), ("kubelet", "kubelet.py")):
+    links = [("systemctl", "systemctl.py"), ("journalctl", "journalctl.py"), ("kubelet", "kubelet.py")]
+    if minor >= 24:
+        links.append(("cri-dockerd", "cri_dockerd.py"))
+    for link, target in links:
         if os.path.lexists(f"{Us}/bin/{link}"):
             os.unlink(f"{Us}/bin/{link}")
         os.symlink(f"/usr/lib/rtmig-lab/{target}", f"{Us}/bin/{link}")
