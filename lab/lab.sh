@@ -9,6 +9,7 @@
 #   lab/lab.sh exec HOST [CMD...]      run CMD on HOST without SSH (nsenter into its namespaces)
 #   lab/lab.sh ssh HOST [CMD...]       ssh to HOST with the lab's key and known_hosts
 #   lab/lab.sh fault HOST cut|heal|kill-sshd
+#   lab/lab.sh restart-api             restart the API server simulator (it keeps its state)
 #   lab/lab.sh inventory               print the inventory path
 #
 # Every host is a network + UTS + mount + PID namespace whose PID 1 is sim/init.py (a small
@@ -346,6 +347,21 @@ cmd_fault() {
     esac
 }
 
+cmd_restart_api() {
+    need_root restart-api
+    load_env
+    local pid
+    if [ -f "$STATE/pids/apiserver" ]; then
+        pid=$(cat "$STATE/pids/apiserver")
+        if is_ours "$pid" apiserver.py; then
+            kill "$pid"
+            while [ -d "/proc/$pid" ]; do sleep 0.1; done
+        fi
+    fi
+    start_apiserver
+    say "API server restarted (pid $(cat "$STATE/pids/apiserver")), state kept in $STATE/api/state.json"
+}
+
 main() {
     local cmd=${1:-help}
     [ $# -gt 0 ] && shift
@@ -357,9 +373,10 @@ main() {
         exec) cmd_exec "$@" ;;
         ssh) cmd_ssh "$@" ;;
         fault) cmd_fault "$@" ;;
+        restart-api) cmd_restart_api "$@" ;;
         inventory) [ -f "$STATE/inventory.yaml" ] || die "no lab is up"; echo "$STATE/inventory.yaml" ;;
-        help|-h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' ;;
-        *) die "unknown command \`$cmd\` (expected up, down, status, kubectl, exec, ssh, fault, inventory)" ;;
+        help|-h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' ;;
+        *) die "unknown command \`$cmd\` (expected up, down, status, kubectl, exec, ssh, fault, restart-api, inventory)" ;;
     esac
 }
 

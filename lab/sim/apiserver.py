@@ -59,8 +59,10 @@ RESOURCES = {
                                  categories=["all"]),
     ("policy", "poddisruptionbudgets"): dict(kind="PodDisruptionBudget", namespaced=True, short=["pdb"],
                                              sub=["status"], status=True),
+    ("coordination.k8s.io", "leases"): dict(kind="Lease", namespaced=True, short=[], sub=[], status=False),
 }
-VERSIONS = {"": "v1", "apps": "v1", "policy": "v1"}
+VERSIONS = {"": "v1", "apps": "v1", "policy": "v1", "coordination.k8s.io": "v1"}
+GROUPS = ("apps", "policy", "coordination.k8s.io")
 KIND_TO_RES = {d["kind"]: (g, r) for (g, r), d in RESOURCES.items()}
 FIELDS = {
     "pods": {"metadata.name", "metadata.namespace", "spec.nodeName", "spec.restartPolicy",
@@ -971,8 +973,7 @@ class Handler(BaseHTTPRequestHandler):
         self.audit(code)
 
     def body(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(n) if n else b""
+        raw = self._raw
         if not raw:
             return None
         try:
@@ -1003,6 +1004,10 @@ class Handler(BaseHTTPRequestHandler):
         self.route()
 
     def route(self):
+        # read the body of every request (a DELETE carries DeleteOptions) before answering,
+        # or the next request on this keep-alive connection starts in the middle of it
+        n = int(self.headers.get("Content-Length") or 0)
+        self._raw = self.rfile.read(n) if n else b""
         try:
             self._route()
         except APIError as e:
@@ -1033,18 +1038,18 @@ class Handler(BaseHTTPRequestHandler):
                                                                             "serverAddress": self.headers.get("Host", "")}]})
             if u.path == "/apis":
                 groups = []
-                for g in ("apps", "policy"):
+                for g in GROUPS:
                     gv = {"groupVersion": f"{g}/v1", "version": "v1"}
                     groups.append({"name": g, "versions": [gv], "preferredVersion": gv})
                 return self.send_json(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
             if u.path == "/api/v1":
                 return self.send_json(200, {"kind": "APIResourceList", "groupVersion": "v1",
                                             "resources": discovery_resources("")})
-            if len(parts) == 2 and parts[0] == "apis" and parts[1] in ("apps", "policy"):
+            if len(parts) == 2 and parts[0] == "apis" and parts[1] in GROUPS:
                 gv = {"groupVersion": f"{parts[1]}/v1", "version": "v1"}
                 return self.send_json(200, {"kind": "APIGroup", "apiVersion": "v1", "name": parts[1],
                                             "versions": [gv], "preferredVersion": gv})
-            if len(parts) == 3 and parts[0] == "apis" and parts[1] in ("apps", "policy") and parts[2] == "v1":
+            if len(parts) == 3 and parts[0] == "apis" and parts[1] in GROUPS and parts[2] == "v1":
                 return self.send_json(200, {"kind": "APIResourceList", "apiVersion": "v1",
                                             "groupVersion": f"{parts[1]}/v1",
                                             "resources": discovery_resources(parts[1])})
@@ -1058,7 +1063,7 @@ class Handler(BaseHTTPRequestHandler):
         # resource paths
         if parts[:2] == ["api", "v1"]:
             group, rest = "", parts[2:]
-        elif len(parts) >= 3 and parts[0] == "apis" and parts[1] in ("apps", "policy") and parts[2] == "v1":
+        elif len(parts) >= 3 and parts[0] == "apis" and parts[1] in GROUPS and parts[2] == "v1":
             group, rest = parts[1], parts[3:]
         else:
             raise APIError(404, "NotFound", "the server could not find the requested resource")

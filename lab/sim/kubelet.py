@@ -614,6 +614,18 @@ class Kubelet:
             return node2
         return node
 
+    def renew_lease(self):
+        """The node's Lease in kube-node-lease, renewed each loop as a kubelet does."""
+        now = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+        path = f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{self.node}"
+        code, _ = self.call("PATCH", path, {"spec": {"renewTime": now, "holderIdentity": self.node}},
+                            "application/merge-patch+json")
+        if code == 404:
+            self.call("POST", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
+                      {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                       "metadata": {"name": self.node, "namespace": "kube-node-lease"},
+                       "spec": {"holderIdentity": self.node, "leaseDurationSeconds": 40, "renewTime": now}})
+
     # -- pods
     def sync_pods(self, node, images, sandbox_ok, rt_version):
         code, pods = self.call("GET", f"/api/v1/pods?fieldSelector=spec.nodeName%3D{self.node}")
@@ -727,6 +739,9 @@ class Kubelet:
             try:
                 ready, msg, rt_version, images, sandbox_ok = self.runtime_state()
                 node = self.post_node(ready, msg, rt_version, images)
+                if time.time() - getattr(self, "last_lease", 0) >= HEARTBEAT:
+                    self.renew_lease()
+                    self.last_lease = time.time()
                 if ready or self.via != "containerd" and rt_version:
                     self.sync_pods(node, images, sandbox_ok, rt_version)
             except OSError as e:

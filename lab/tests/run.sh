@@ -258,16 +258,49 @@ t_manual_migration() {
     on worker0 ctr -n k8s.io images ls -q | grep -qx 'lab.local/app/web:1.0'
 }
 
+# ---- a second shape: 1.27 via cri-dockerd, cgroupfs, flags in /etc/sysconfig, rpm drop-in --------
+t_up_127() {
+    "$LAB" up --spec lab/specs/k8s-1.27-cgroupfs.json >/dev/null || return 1
+    local out
+    out=$(k get nodes -o jsonpath='{range .items[*]}{.metadata.name} {.status.conditions[?(@.type=="Ready")].status} {.status.nodeInfo.kubeletVersion} {.status.nodeInfo.containerRuntimeVersion}{"\n"}{end}')
+    echo "$out"
+    [ "$(echo "$out" | grep -c ' True v1.27.16 docker://20\.10\.')" -eq 6 ] || return 1
+    on node0 systemctl is-active cri-docker.service | grep -qx active || return 1
+    on node0 grep -q 'cri-dockerd.sock' /etc/sysconfig/kubelet || return 1
+    on node0 test -f /usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf || return 1
+    ! on node0 test -e /etc/systemd/system/kubelet.service.d/10-kubeadm.conf
+}
+
+t_containerd_missing_node() {
+    ! on node1 /bin/sh -c 'command -v containerd || command -v ctr' || return 1
+    on node1 systemctl status containerd >/dev/null 2>&1; [ $? -eq 4 ] || return 1
+    # docker runs all the same, on its private containerd
+    on node1 docker info --format '{{.ServerVersion}}' | grep -q '^20\.10' || return 1
+    on node0 /bin/sh -c 'command -v containerd'
+}
+
+t_disk_free_node() {
+    local avail
+    avail=$(on node2 df -m --output=avail /var/lib/containerd | tail -1 | tr -d ' ')
+    [ "$avail" -le 64 ] && [ "$avail" -ge 50 ] || { echo "avail=$avail"; return 1; }
+}
+
 t_kubelet_127_rejects_container_runtime_flag() {
     # a 1.27 kubelet has no --container-runtime: it exits at once and never comes up
-    on master1 /bin/sh -c 'echo 1.27.16 > /usr/lib/rtmig-lab/kubelet-version'
-    flags_remote master1
-    on master1 systemctl restart kubelet
+    on node0 /bin/sh -c 'echo "KUBELET_EXTRA_ARGS=\"--container-runtime=remote --container-runtime-endpoint=unix:///run/containerd/containerd.sock\"" > /etc/sysconfig/kubelet'
+    on node0 systemctl restart kubelet
     sleep 1
-    [ "$(on master1 systemctl is-active kubelet)" != active ] || return 1
-    on master1 journalctl -u kubelet | grep -q 'unknown flag: --container-runtime' || return 1
-    on master1 systemctl show -p Result kubelet | grep -qx 'Result=exit-code' || return 1
-    on master1 kubelet --version | grep -qx 'Kubernetes v1.27.16'
+    [ "$(on node0 systemctl is-active kubelet)" != active ] || return 1
+    on node0 journalctl -u kubelet | grep -q 'unknown flag: --container-runtime' || return 1
+    on node0 systemctl show -p Result kubelet | grep -qx 'Result=exit-code' || return 1
+    on node0 kubelet --version | grep -qx 'Kubernetes v1.27.16'
+}
+
+t_api_restart_keeps_state() {
+    k label node worker2 lab-test=kept --overwrite || return 1
+    "$LAB" restart-api || return 1
+    [ "$(k get node worker2 -o jsonpath='{.metadata.labels.lab-test}')" = kept ] || return 1
+    k label node worker2 lab-test- >/dev/null
 }
 
 t_cordon_history() {
@@ -328,11 +361,16 @@ check "kubelet on containerd with the CRI plugin disabled: NotReady, kubelet dow
 check "kubelet systemd vs containerd SystemdCgroup=false: NotReady" t_cgroup_mismatch_not_ready
 check "sandbox image missing from k8s.io: NotReady" t_missing_sandbox_not_ready
 check "a pod whose image was not carried over does not run" t_image_not_carried_does_not_run
-check "a 1.27 kubelet given --container-runtime=remote fails" t_kubelet_127_rejects_container_runtime_flag
 check "cordon history records each cordon with the cordoned set" t_cordon_history
+check "a restarted API server keeps its state" t_api_restart_keeps_state
 check "fault cut/heal/kill-sshd" t_fault_cut_and_heal
+check "down leaves nothing behind" t_down_leaves_nothing
+check "1.27 spec: every node Ready on docker:// through cri-dockerd, flags in /etc/sysconfig/kubelet" t_up_127
+check "a node whose containerd binary is missing" t_containerd_missing_node
+check "a node with 64 MiB free under /var/lib/containerd" t_disk_free_node
+check "a 1.27 kubelet given --container-runtime=remote fails" t_kubelet_127_rejects_container_runtime_flag
 if [ "${LAB_TEST_KEEP:-0}" != 1 ]; then
-    check "down leaves nothing behind" t_down_leaves_nothing
+    check "down leaves nothing behind (second lab)" t_down_leaves_nothing
 fi
 t1=$(date +%s)
 echo "# $(cat "$LOG/up-time" 2>/dev/null), whole run $((t1 - t0)) s; logs in $LOG"
