@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import random
+import signal
 import string
 import sys
 import threading
@@ -1320,6 +1321,13 @@ def main():
     threading.Thread(target=store.saver, daemon=True).start()
     Handler.store, Handler.cfg = store, cfg
     addr = args.listen or cfg["listen"]
+    def stop(*_):
+        store.dirty = True
+        store.save()
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     srv = ThreadingHTTPServer((addr, int(cfg["port"])), Handler)
     srv.daemon_threads = True
     print(f"lab apiserver: listening on http://{addr}:{cfg['port']}", flush=True)
