@@ -33,7 +33,7 @@ need_root() {
 load_env() {
     # Defaults that match specs/default.json, so `down` cleans up even without a state dir.
     LAB_BRIDGE=rtmiglab0 LAB_NETNS_PREFIX=rtmiglab- LAB_VETH_PREFIX=rtmlab LAB_HOSTS="" LAB_GW=10.213.0.1
-    LAB_API_PORT=6443 LAB_PREFIXLEN=24
+    LAB_API_PORT=6443 LAB_PREFIXLEN=24 LAB_IPTABLES=0
     if [ -f "$STATE/lab.env" ]; then
         # shellcheck disable=SC1091
         . "$STATE/lab.env"
@@ -129,6 +129,12 @@ cmd_up() {
     ip link add "$LAB_BRIDGE" type bridge
     ip addr add "$LAB_GW/$LAB_PREFIXLEN" dev "$LAB_BRIDGE"
     ip link set "$LAB_BRIDGE" up
+    # With br_netfilter, bridged packets cross the FORWARD chain: when the machine's policy
+    # is not ACCEPT (a Docker on the machine sets DROP), let the lab's bridge through.
+    if [ "$(cat /proc/sys/net/bridge/bridge-nf-call-iptables 2>/dev/null)" = 1 ] &&
+        command -v iptables >/dev/null && ! iptables -S FORWARD 2>/dev/null | grep -qx -- '-P FORWARD ACCEPT'; then
+        iptables -I FORWARD -i "$LAB_BRIDGE" -o "$LAB_BRIDGE" -j ACCEPT && echo "LAB_IPTABLES=1" >>"$STATE/lab.env"
+    fi
     local h idx ip ns veth
     for h in $LAB_HOSTS; do
         idx=$(host_var INDEX "$h"); ip=$(host_var IP "$h")
@@ -276,6 +282,9 @@ cmd_down() {
     for ns in $(ls /run/netns 2>/dev/null | grep "^$LAB_NETNS_PREFIX" || true); do
         ip netns del "$ns" 2>/dev/null || true
     done
+    if [ "${LAB_IPTABLES:-0}" = 1 ]; then
+        iptables -D FORWARD -i "$LAB_BRIDGE" -o "$LAB_BRIDGE" -j ACCEPT 2>/dev/null || true
+    fi
     ip link del "$LAB_BRIDGE" 2>/dev/null || true
     if [ -d "$STATE" ]; then
         local real
@@ -288,6 +297,7 @@ cmd_down() {
 
 # ---- status, kubectl, exec, ssh, fault -----------------------------------------------------
 cmd_status() {
+    need_root status
     load_env
     [ -f "$STATE/lab.env" ] || { say "no lab is up (no $STATE/lab.env)"; return 3; }
     local h pid ssh units

@@ -622,6 +622,17 @@ def render_host(s, state, name, role, ip, index, pub_key, api_server):
                 os.link(f"/usr/bin/{b}", dst)
             except OSError:
                 shutil.copy2(f"/usr/bin/{b}", dst)
+        # and dpkg does not know a containerd package either (apt/dpkg -i can install one)
+        try:
+            with open("/var/lib/dpkg/status") as f:
+                stanzas = f.read().split("\n\n")
+            kept = [st for st in stanzas if not st.startswith("Package: containerd\n")]
+            write(f"{V}/lib/dpkg/status", "\n\n".join(kept))
+            for f in os.listdir("/var/lib/dpkg/info"):
+                if f.startswith("containerd.") or f.startswith("containerd:"):
+                    whiteout(f"{V}/lib/dpkg/info/{f}")
+        except OSError:
+            pass
         write(f"{E}/systemd/system/docker.service.d/private-containerd.conf",
               "# Docker on this node brings its own containerd (not on PATH, no unit).\n"
               "[Unit]\nWants=network-online.target\n[Service]\n"
