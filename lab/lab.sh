@@ -117,7 +117,10 @@ cmd_up() {
         cmd_down >/dev/null
     fi
     mkdir -p "$STATE"
-    $PY "$SIM/render.py" "$spec" "$STATE" || { rm -rf "$STATE"; exit 1; }
+    # The state lives in memory: it is small, quick to write, and gone at once at `down`
+    # (deleting files on this machine's disk, mounted with `discard`, takes seconds).
+    mount -t tmpfs -o mode=0755,size=4g rtmig-lab "$STATE"
+    $PY "$SIM/render.py" "$spec" "$STATE" || { umount "$STATE"; rmdir "$STATE"; exit 1; }
     cp "$spec" "$STATE/spec.source.json"
     load_env
     # a new spec may name another bridge: make sure that one is free too
