@@ -25,6 +25,7 @@ api/cordon-history.jsonl with the set of cordoned nodes at that moment (also ser
 Standard library only: this is a test fixture, not shipped code.
 """
 import argparse
+import bisect
 import copy
 import hashlib
 import json
@@ -121,7 +122,8 @@ class Store:
         self.cond = threading.Condition(self.lock)
         self.objs = {}  # (group, res) -> {(ns, name): obj}
         self.rv = 1
-        self.events = []  # (rv, type, (group,res), obj)
+        self.events = []  # (rv, type, (group,res), obj), in rv order
+        self.event_rvs = []
         self.dirty = False
         self.bootstrapping = False
         self.log_path = log_path
@@ -201,8 +203,10 @@ class Store:
 
     def record(self, typ, key, obj):
         self.events.append((self.rv, typ, key, copy.deepcopy(obj)))
+        self.event_rvs.append(self.rv)
         if len(self.events) > 20000:
             del self.events[:5000]
+            del self.event_rvs[:5000]
         self.dirty = True
         self.cond.notify_all()
 
@@ -1258,7 +1262,8 @@ class Handler(BaseHTTPRequestHandler):
             while time.time() < end:
                 with st.cond:
                     st.cond.wait_for(lambda: st.rv > last, timeout=1.0)
-                    evs = [e for e in st.events if e[0] > last and e[2] == key]
+                    start = bisect.bisect_right(st.event_rvs, last)
+                    evs = [e for e in st.events[start:] if e[2] == key]
                     cur = st.rv
                 for rv, typ, _, o in evs:
                     if ok(o):

@@ -998,6 +998,13 @@ def main():
     HOSTNAME = host["name"]
     do_mounts(host["mounts"])
     socket.sethostname(HOSTNAME)
+    # network sysctls are per network namespace: set what the spec says (kubeadm's set by default)
+    for key, value in host.get("sysctls", {}).items():
+        try:
+            with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+                f.write(value)
+        except OSError as e:
+            print(f"init: sysctl {key}={value}: {e.strerror}", file=sys.stderr)
     for d in ("/run/systemd/system", "/run/lock", "/run/user", JOURNAL):
         os.makedirs(d, exist_ok=True)
     # Our own copy of this program's modules lives on the host; the state dir can move.

@@ -33,9 +33,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import images as IMG  # noqa: E402
 
-DEFAULT_PATCH = {19: 16, 20: 15, 21: 14, 22: 17, 23: 17, 24: 17, 25: 16, 26: 15, 27: 16, 28: 15}
+DEFAULT_PATCH = {17: 17, 18: 20, 19: 16, 20: 15, 21: 14, 22: 17, 23: 17, 24: 17, 25: 16, 26: 15, 27: 16, 28: 15}
 # minor -> (image repository, pause tag, etcd tag, coredns tag), as `kubeadm config images list`.
 KUBEADM_IMAGES = {
+    17: ("k8s.gcr.io", "3.1", "3.4.3-0", "1.6.5"),
+    18: ("k8s.gcr.io", "3.2", "3.4.3-0", "1.6.7"),
     19: ("k8s.gcr.io", "3.2", "3.4.13-0", "1.7.0"),
     20: ("k8s.gcr.io", "3.2", "3.4.13-0", "1.7.0"),
     21: ("k8s.gcr.io", "3.4.1", "3.4.13-0", "v1.8.0"),
@@ -84,14 +86,17 @@ disabled_plugins = ["cri"]
 SPEC_KEYS = {
     "description": str, "masters": (list, int), "workers": (list, int), "registry_node": str,
     "kubernetes": dict, "docker": dict, "containerd": dict, "images": dict,
-    "workloads": list, "hosts": dict, "network": dict, "api": dict,
+    "workloads": list, "hosts": dict, "network": dict, "api": dict, "sysctls": dict,
 }
+# What kubeadm's preflight wants and every node in the field has.
+DEFAULT_SYSCTLS = {"net.ipv4.ip_forward": "1", "net.bridge.bridge-nf-call-iptables": "1",
+                   "net.bridge.bridge-nf-call-ip6tables": "1"}
 K8S_KEYS = {"version": str, "cgroup_driver": str, "kubelet_flags": str, "dropin_dir": str}
 DOCKER_KEYS = {"daemon_json": dict, "storage_driver": str}
 CONTAINERD_KEYS = {"config_toml": str}
 IMAGES_KEYS = {"all": list, "masters": list, "workers": list, "registry": list,
                "hosts": dict, "absent": dict, "kubeadm": bool, "workloads": bool}
-HOST_KEYS = {"kubelet_flags": str, "dropin_dir": str, "cgroup_driver": str, "daemon_json": dict,
+HOST_KEYS = {"sysctls": dict, "kubelet_flags": str, "dropin_dir": str, "cgroup_driver": str, "daemon_json": dict,
              "containerd_config": str, "disk_free_mb": int, "containerd_missing": bool,
              "kubelet_enabled": bool, "docker_enabled": bool}
 NETWORK_KEYS = {"bridge": str, "subnet": str, "netns_prefix": str, "veth_prefix": str}
@@ -132,7 +137,7 @@ def parse_version(v):
         raise SpecError(f"`kubernetes.version` must look like `1.23` or `1.23.17`, got `{v}`")
     minor = int(m.group(2))
     if minor not in KUBEADM_IMAGES:
-        raise SpecError(f"`kubernetes.version` {v}: the lab models 1.19 to 1.28")
+        raise SpecError(f"`kubernetes.version` {v}: the lab models 1.17 to 1.28")
     patch = int(m.group(3)) if m.group(3) is not None else DEFAULT_PATCH[minor]
     return minor, f"1.{minor}.{patch}"
 
@@ -214,6 +219,7 @@ def normalize(spec):
         "docker": {"daemon_json": daemon_json, "storage_driver": docker.get("storage_driver", "")},
         "containerd": {"config_toml": containerd.get("config_toml", CONTAINERD_IO_CONFIG)},
         "images": images, "workloads": spec.get("workloads", []), "hosts": hosts,
+        "sysctls": {**DEFAULT_SYSCTLS, **{k: str(v) for k, v in spec.get("sysctls", {}).items()}},
         "network": net,
         "api": {"port": api.get("port", 6443),
                 "node_monitor_grace_seconds": api.get("node_monitor_grace_seconds", 40)},
@@ -513,7 +519,8 @@ RuntimeDirectoryMode=0755
 WantedBy=multi-user.target
 Alias=sshd.service
 """
-SIM_FILES = ["units.py", "init.py", "systemctl.py", "journalctl.py", "kubelet.py", "k8s.py", "cri_dockerd.py"]
+SIM_FILES = ["units.py", "init.py", "systemctl.py", "journalctl.py", "kubelet.py", "k8s.py", "cri_dockerd.py",
+             "crictl.py"]
 # cri-dockerd's units as Mirantis ships them, for Kubernetes 1.24+ on Docker.
 CRI_DOCKER_SERVICE = """[Unit]
 Description=CRI Interface for Docker Application Container Engine
@@ -654,7 +661,8 @@ def render_host(s, state, name, role, ip, index, pub_key, api_server):
             os.chmod(f"{lib}/{f}", 0o755)
     write(f"{lib}/kubelet-version", k["version"] + "\n")
     os.makedirs(f"{Us}/bin", exist_ok=True)
-    links = [("systemctl", "systemctl.py"), ("journalctl", "journalctl.py"), ("kubelet", "kubelet.py")]
+    links = [("systemctl", "systemctl.py"), ("journalctl", "journalctl.py"), ("kubelet", "kubelet.py"),
+             ("crictl", "crictl.py")]
     if minor >= 24:
         links.append(("cri-dockerd", "cri_dockerd.py"))
     for link, target in links:
@@ -716,8 +724,10 @@ def render_host(s, state, name, role, ip, index, pub_key, api_server):
         {"type": "bind", "source": f"{h}/tmp", "target": "/tmp"},
         {"type": "bind", "source": f"{h}/home", "target": "/root"},
     ]
+    sysctls = {**s["sysctls"], **{k: str(v) for k, v in hv.get("sysctls", {}).items()}}
     with open(f"{h}/host.json", "w") as f:
-        json.dump({"name": name, "role": role, "ip": ip, "index": index, "mounts": mounts}, f, indent=2)
+        json.dump({"name": name, "role": role, "ip": ip, "index": index, "mounts": mounts,
+                   "sysctls": sysctls}, f, indent=2)
     with open(f"{key}.pub") as f:
         return f.read().split()[:2]
 

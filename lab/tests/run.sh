@@ -131,6 +131,11 @@ t_clean_home() {
     [ "$(lab_ssh master0 'test -f /root/.kube/config && kubectl get nodes --no-headers | wc -l')" = 6 ]
 }
 
+t_sysctls() {
+    [ "$(on worker1 cat /proc/sys/net/ipv4/ip_forward)" = 1 ] || return 1
+    [ "$(on worker1 cat /proc/sys/net/bridge/bridge-nf-call-iptables 2>/dev/null || echo 1)" = 1 ]
+}
+
 t_images_in_docker_only() {
     local h
     for h in master0 worker0; do
@@ -253,6 +258,10 @@ t_manual_migration() {
         echo "KUBELET_KUBEADM_ARGS=\"--container-runtime=remote --container-runtime-endpoint=unix:///run/containerd/containerd.sock --pod-infra-container-image=registry.k8s.io/pause:3.6\"" > /var/lib/kubelet/kubeadm-flags.env
         systemctl start kubelet' || return 1
     wait_until 20 node_is worker0 True containerd://1.6 || { ready_msg worker0; return 1; }
+    # crictl (the lab's stand-in) sees the CRI as the kubelet does
+    on worker0 /bin/sh -c 'echo "runtime-endpoint: unix:///run/containerd/containerd.sock" > /etc/crictl.yaml'
+    on worker0 crictl info | grep -q '"SystemdCgroup": true' || return 1
+    on worker0 crictl images | grep -q 'lab.local/app/web' || return 1
     k annotate node worker0 --overwrite kubeadm.alpha.kubernetes.io/cri-socket=unix:///run/containerd/containerd.sock || return 1
     k uncordon worker0 || return 1
     wait_until 20 bash -c "[ -z \"\$($LAB kubectl get pods -A --no-headers --field-selector spec.nodeName=worker0 | awk '\$4 != \"Running\"')\" ]" || return 1
@@ -354,6 +363,7 @@ check "every pod of the default workloads is Running" t_pods_running
 check "ssh with the lab key and known_hosts reaches every host, which knows its name" t_ssh_every_host
 check "ssh refuses a host whose key is not in known_hosts" t_ssh_refuses_unknown_host_key
 check "each host has its own clean home; masters have kubectl and a kubeconfig" t_clean_home
+check "each host has kubeadm's network sysctls set" t_sysctls
 check "starting images are in Docker's store only, distinct per role" t_images_in_docker_only
 check "containerd starts as containerd.io ships it: CRI disabled" t_containerd_starting_config
 check "systemctl: is-active, enable/disable persisted, status codes, daemon-reload warning" t_systemctl
