@@ -180,7 +180,8 @@ impl Scheduler {
                         format!("{n_failed} of {} hosts in the batch failed ({pct:.0}%), more than max_fail_percentage {max}", live.len())
                     })
                 } else {
-                    (n_failed == live.len()).then(|| "every host in the batch failed".to_string())
+                    (n_failed == live.len())
+                        .then(|| "every host in the batch failed or was unreachable".to_string())
                 };
                 if let Some(reason) = abort {
                     sh.reporter.emit(Event::PlayAborted {
@@ -225,6 +226,7 @@ impl Scheduler {
         let batch_abort = Arc::new(AtomicBool::new(false));
         let play = Arc::new(play.clone());
         let mut set = tokio::task::JoinSet::new();
+        let mut ids: HashMap<tokio::task::Id, String> = HashMap::new();
         for host in hosts {
             let sh = self.shared.clone();
             let sem = sem.clone();
@@ -232,21 +234,32 @@ impl Scheduler {
             let play = play.clone();
             let host = host.clone();
             let batch_abort = batch_abort.clone();
-            set.spawn(async move {
+            let name = host.clone();
+            let handle = set.spawn(async move {
                 let _permit = sem.acquire_owned().await;
                 let ok = run_host(&sh, &play, &host, &once, &batch_abort).await;
                 (host, ok)
             });
+            ids.insert(handle.id(), name);
         }
         let mut failed = Vec::new();
-        while let Some(joined) = set.join_next().await {
+        while let Some(joined) = set.join_next_with_id().await {
             match joined {
-                Ok((host, false)) => failed.push(host),
-                Ok((_, true)) => {}
+                Ok((_, (host, false))) => failed.push(host),
+                Ok((_, (_, true))) => {}
+                // A bug in rtmig, not the host's fault: the host still stops and counts
+                // as failed, so a run never reports success for work it did not do.
                 Err(e) => {
+                    let host = ids.get(&e.id()).cloned().unwrap_or_default();
                     self.shared.reporter.emit(Event::Warning {
-                        message: format!("a host task panicked: {e}"),
+                        message: format!("internal error on `{host}` (please report it): {e}"),
                     });
+                    lock(&self.shared.recap)
+                        .hosts
+                        .entry(host.clone())
+                        .or_default()
+                        .failed += 1;
+                    failed.push(host);
                 }
             }
         }
@@ -447,6 +460,7 @@ mod tests {
         ) -> BoxFuture<'a, TaskOutcome> {
             Box::pin(async move {
                 lock(&self.calls).push((host.to_string(), task));
+                assert!(host != "panics", "a bug in a task runner");
                 let failed = self.fail.iter().any(|(h, t)| *h == host && *t == task);
                 let mut result = TaskResult::new(if failed {
                     TaskStatus::Failed
@@ -561,6 +575,26 @@ mod tests {
             "b went on after failing: {calls:?}"
         );
         assert!(calls.contains(&("c".to_string(), 1)));
+    }
+
+    // Guards: a host whose task panicked once counted as neither failed nor ok, and the
+    // run exited 0 although that host did nothing.
+    #[tokio::test]
+    async fn a_host_whose_task_panics_counts_as_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = Arc::new(Fake {
+            fail: vec![],
+            calls: Mutex::new(vec![]),
+        });
+        let (summary, recap, events) =
+            run(fake, &[play(&["a", "panics"], 2, 1)], dir.path(), None).await;
+        assert_eq!(summary.exit_code, 2);
+        assert_eq!(recap.hosts["panics"].failed, 1);
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, Event::Warning { message } if message.contains("`panics`")))
+        );
     }
 
     #[tokio::test]

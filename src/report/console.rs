@@ -147,7 +147,7 @@ impl Listener for Console {
                 let word = match (result.status, result.ignored) {
                     (TaskStatus::Skipped, _) => "skipping",
                     (TaskStatus::Failed, true) => "failed (ignored)",
-                    (TaskStatus::Unreachable, _) => "UNREACHABLE!",
+                    (TaskStatus::Unreachable, _) => "unreachable",
                     (s, _) => s.as_str(),
                 };
                 let failed = matches!(result.status, TaskStatus::Failed | TaskStatus::Unreachable)

@@ -46,7 +46,12 @@ impl Reporter {
         };
         for slot in guard.iter_mut() {
             let Some(listener) = slot else { continue };
-            if let Err(err) = listener.on_event(&event) {
+            // A listener that panics is switched off like one that fails.
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                listener.on_event(&event)
+            }))
+            .unwrap_or_else(|_| Err(std::io::Error::other("it panicked")));
+            if let Err(err) = outcome {
                 eprintln!(
                     "warning: the {} output failed and is switched off: {err}",
                     listener.name()

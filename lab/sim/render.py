@@ -1,0 +1,897 @@
+#!/usr/bin/python3
+"""Turn a lab spec (JSON) into everything the lab's hosts and simulators read.
+
+`render.py SPEC STATE_DIR` validates the spec (unknown keys and bad values are errors
+that name the key), then writes under STATE_DIR:
+
+  spec.json            the spec with every default filled in
+  lab.env              shell variables for lab.sh (names, addresses, bridge)
+  inventory.yaml       the Ansible inventory (printed last by `lab.sh up`)
+  kubeconfig           the controller's kubeconfig (plain HTTP to the API simulator)
+  ssh/                 client key, known_hosts, an ssh_config for convenience
+  api/state.json       the API server's starting objects (nodes, workloads, PDBs)
+  images/<host>.tar    a `docker save` archive of the host's starting images
+  hosts/<host>/        the host's file system layers: host.json (mounts for init.py),
+                       etc/ usr/ var/ opt/ (overlay upper dirs), run/ tmp/ home/ docker/
+                       containerd/ (bind-mounted), w/ (overlay work dirs)
+
+lab.sh does the privileged plumbing (namespaces, veth, bridge, processes) with these.
+
+Standard library only: this is a test fixture, not shipped code.
+"""
+import ipaddress
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import images as IMG  # noqa: E402
+
+DEFAULT_PATCH = {17: 17, 18: 20, 19: 16, 20: 15, 21: 14, 22: 17, 23: 17, 24: 17, 25: 16, 26: 15, 27: 16, 28: 15}
+# minor -> (image repository, pause tag, etcd tag, coredns tag), as `kubeadm config images list`.
+KUBEADM_IMAGES = {
+    17: ("k8s.gcr.io", "3.1", "3.4.3-0", "1.6.5"),
+    18: ("k8s.gcr.io", "3.2", "3.4.3-0", "1.6.7"),
+    19: ("k8s.gcr.io", "3.2", "3.4.13-0", "1.7.0"),
+    20: ("k8s.gcr.io", "3.2", "3.4.13-0", "1.7.0"),
+    21: ("k8s.gcr.io", "3.4.1", "3.4.13-0", "v1.8.0"),
+    22: ("registry.k8s.io", "3.5", "3.5.6-0", "v1.8.4"),
+    23: ("registry.k8s.io", "3.6", "3.5.6-0", "v1.8.6"),
+    24: ("registry.k8s.io", "3.7", "3.5.6-0", "v1.8.6"),
+    25: ("registry.k8s.io", "3.8", "3.5.6-0", "v1.9.3"),
+    26: ("registry.k8s.io", "3.9", "3.5.6-0", "v1.9.3"),
+    27: ("registry.k8s.io", "3.9", "3.5.12-0", "v1.10.1"),
+    28: ("registry.k8s.io", "3.9", "3.5.15-0", "v1.10.1"),
+}
+# /etc/containerd/config.toml as docker-ce's containerd.io package ships it.
+CONTAINERD_IO_CONFIG = """#   Copyright 2018-2022 Docker Inc.
+
+#   Licensed under the Apache License, Version 2.0 (the "License");
+#   you may not use this file except in compliance with the License.
+#   You may obtain a copy of the License at
+
+#       http://www.apache.org/licenses/LICENSE-2.0
+
+#   Unless required by applicable law or agreed to in writing, software
+#   distributed under the License is distributed on an "AS IS" BASIS,
+#   WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+#   See the License for the specific language governing permissions and
+#   limitations under the License.
+
+disabled_plugins = ["cri"]
+
+#root = "/var/lib/containerd"
+#state = "/run/containerd"
+#subreaper = true
+#oom_score = 0
+
+#[grpc]
+#  address = "/run/containerd/containerd.sock"
+#  uid = 0
+#  gid = 0
+
+#[debug]
+#  address = "/run/containerd/debug.sock"
+#  uid = 0
+#  gid = 0
+#  level = "info"
+"""
+
+SPEC_KEYS = {
+    "description": str, "masters": (list, int), "workers": (list, int), "registry_node": str,
+    "kubernetes": dict, "docker": dict, "containerd": dict, "images": dict,
+    "workloads": list, "hosts": dict, "network": dict, "api": dict, "sysctls": dict,
+}
+# What kubeadm's preflight wants and every node in the field has.
+DEFAULT_SYSCTLS = {"net.ipv4.ip_forward": "1", "net.bridge.bridge-nf-call-iptables": "1",
+                   "net.bridge.bridge-nf-call-ip6tables": "1"}
+K8S_KEYS = {"version": str, "cgroup_driver": str, "kubelet_flags": str, "dropin_dir": str}
+DOCKER_KEYS = {"daemon_json": dict, "storage_driver": str}
+CONTAINERD_KEYS = {"config_toml": str}
+IMAGES_KEYS = {"all": list, "masters": list, "workers": list, "registry": list,
+               "hosts": dict, "absent": dict, "kubeadm": bool, "workloads": bool}
+HOST_KEYS = {"sysctls": dict, "kubelet_flags": str, "dropin_dir": str, "cgroup_driver": str, "daemon_json": dict,
+             "containerd_config": str, "disk_free_mb": int, "containerd_missing": bool,
+             "kubelet_enabled": bool, "docker_enabled": bool}
+NETWORK_KEYS = {"bridge": str, "subnet": str, "netns_prefix": str, "veth_prefix": str}
+API_KEYS = {"port": int, "node_monitor_grace_seconds": (int, float), "pod_eviction_429": bool}
+FLAG_PLACES = ("kubeadm-flags.env", "dropin", "sysconfig")
+DROPIN_DIRS = ("/etc/systemd/system", "/usr/lib/systemd/system")
+
+
+class SpecError(Exception):
+    pass
+
+
+def check_keys(obj, allowed, where):
+    if not isinstance(obj, dict):
+        raise SpecError(f"`{where}` must be an object")
+    for k, v in obj.items():
+        if k not in allowed:
+            raise SpecError(f"unknown key `{where}.{k}`, expected one of "
+                            + ", ".join(f"`{a}`" for a in allowed))
+        if not isinstance(v, allowed[k]) or (allowed[k] is int and isinstance(v, bool)):
+            t = allowed[k]
+            names = "/".join(x.__name__ for x in t) if isinstance(t, tuple) else t.__name__
+            raise SpecError(f"`{where}.{k}` must be of type {names}, got {type(v).__name__}")
+
+
+def names_of(value, prefix):
+    if isinstance(value, int):
+        return [f"{prefix}{i}" for i in range(value)]
+    for n in value:
+        if not isinstance(n, str) or not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?", n):
+            raise SpecError(f"host name `{n}` must be a lowercase DNS label of at most 32 characters")
+    return list(value)
+
+
+def parse_version(v):
+    m = re.fullmatch(r"v?(1)\.(\d+)(?:\.(\d+))?", v)
+    if not m:
+        raise SpecError(f"`kubernetes.version` must look like `1.23` or `1.23.17`, got `{v}`")
+    minor = int(m.group(2))
+    if minor not in KUBEADM_IMAGES:
+        raise SpecError(f"`kubernetes.version` {v}: the lab models 1.17 to 1.28")
+    patch = int(m.group(3)) if m.group(3) is not None else DEFAULT_PATCH[minor]
+    return minor, f"1.{minor}.{patch}"
+
+
+def normalize(spec):
+    check_keys(spec, SPEC_KEYS, "spec")
+    masters = names_of(spec.get("masters", 3), "master")
+    workers = names_of(spec.get("workers", 3), "worker")
+    if not masters:
+        raise SpecError("`masters` must name at least one host")
+    allnames = masters + workers
+    if len(set(allnames)) != len(allnames):
+        raise SpecError("host names must be unique across `masters` and `workers`")
+    k8s = dict(spec.get("kubernetes", {}))
+    check_keys(k8s, K8S_KEYS, "kubernetes")
+    minor, version = parse_version(k8s.get("version", "1.23"))
+    cg = k8s.get("cgroup_driver", "systemd")
+    if cg not in ("systemd", "cgroupfs"):
+        raise SpecError(f"`kubernetes.cgroup_driver` must be `systemd` or `cgroupfs`, got `{cg}`")
+    flags = k8s.get("kubelet_flags", "kubeadm-flags.env")
+    if flags not in FLAG_PLACES:
+        raise SpecError(f"`kubernetes.kubelet_flags` must be one of {', '.join(FLAG_PLACES)}, got `{flags}`")
+    dropin = k8s.get("dropin_dir", "/etc/systemd/system")
+    if dropin not in DROPIN_DIRS:
+        raise SpecError(f"`kubernetes.dropin_dir` must be one of {', '.join(DROPIN_DIRS)}, got `{dropin}`")
+    docker = dict(spec.get("docker", {}))
+    check_keys(docker, DOCKER_KEYS, "docker")
+    daemon_json = docker.get("daemon_json")
+    if daemon_json is None:
+        daemon_json = {"exec-opts": [f"native.cgroupdriver={cg}"], "log-driver": "json-file"}
+    containerd = dict(spec.get("containerd", {}))
+    check_keys(containerd, CONTAINERD_KEYS, "containerd")
+    images = dict(spec.get("images", {}))
+    check_keys(images, IMAGES_KEYS, "images")
+    network = dict(spec.get("network", {}))
+    check_keys(network, NETWORK_KEYS, "network")
+    api = dict(spec.get("api", {}))
+    check_keys(api, API_KEYS, "api")
+    hosts = dict(spec.get("hosts", {}))
+    for h, hv in hosts.items():
+        if h not in allnames:
+            raise SpecError(f"`hosts.{h}` names no host of `masters` or `workers`")
+        check_keys(hv, HOST_KEYS, f"hosts.{h}")
+        if "kubelet_flags" in hv and hv["kubelet_flags"] not in FLAG_PLACES:
+            raise SpecError(f"`hosts.{h}.kubelet_flags` must be one of {', '.join(FLAG_PLACES)}")
+        if "dropin_dir" in hv and hv["dropin_dir"] not in DROPIN_DIRS:
+            raise SpecError(f"`hosts.{h}.dropin_dir` must be one of {', '.join(DROPIN_DIRS)}")
+        if "cgroup_driver" in hv and hv["cgroup_driver"] not in ("systemd", "cgroupfs"):
+            raise SpecError(f"`hosts.{h}.cgroup_driver` must be `systemd` or `cgroupfs`")
+    for k in ("hosts", "absent"):
+        for h in images.get(k, {}):
+            if h not in allnames:
+                raise SpecError(f"`images.{k}.{h}` names no host")
+    reg = spec.get("registry_node", masters[0])
+    if reg not in allnames:
+        raise SpecError(f"`registry_node` `{reg}` names no host")
+    subnet = ipaddress.ip_network(network.get("subnet", "10.213.0.0/24"))
+    if subnet.num_addresses < len(allnames) + 12:
+        raise SpecError(f"`network.subnet` {subnet} is too small for {len(allnames)} hosts")
+    for i, w in enumerate(spec.get("workloads", [])):
+        if not isinstance(w, dict) or "kind" not in w or "metadata" not in w or "name" not in w["metadata"]:
+            raise SpecError(f"`workloads[{i}]` must be a Kubernetes object with `kind` and `metadata.name`")
+        if w["kind"] not in ("Deployment", "DaemonSet", "Pod", "PodDisruptionBudget", "Namespace"):
+            raise SpecError(f"`workloads[{i}].kind` `{w['kind']}` is not one of Deployment, DaemonSet, "
+                            "Pod, PodDisruptionBudget, Namespace")
+    net = {
+        "bridge": network.get("bridge", "rtmiglab0"),
+        "subnet": str(subnet),
+        "netns_prefix": network.get("netns_prefix", "rtmiglab-"),
+        "veth_prefix": network.get("veth_prefix", "rtmlab"),
+    }
+    if len(net["bridge"]) > 15 or len(net["veth_prefix"]) > 10:
+        raise SpecError("`network.bridge` must be at most 15 characters and `network.veth_prefix` at most 10")
+    return {
+        "description": spec.get("description", ""),
+        "masters": masters, "workers": workers, "registry_node": reg,
+        "kubernetes": {"version": version, "minor": minor, "cgroup_driver": cg,
+                       "kubelet_flags": flags, "dropin_dir": dropin},
+        "docker": {"daemon_json": daemon_json, "storage_driver": docker.get("storage_driver", "")},
+        "containerd": {"config_toml": containerd.get("config_toml", CONTAINERD_IO_CONFIG)},
+        "images": images, "workloads": spec.get("workloads", []), "hosts": hosts,
+        "sysctls": {**DEFAULT_SYSCTLS, **{k: str(v) for k, v in spec.get("sysctls", {}).items()}},
+        "network": net,
+        "api": {"port": api.get("port", 6443),
+                "node_monitor_grace_seconds": api.get("node_monitor_grace_seconds", 40)},
+    }
+
+
+# ---- helpers -----------------------------------------------------------------------
+def write(path, text, mode=0o644):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+
+
+def whiteout(path):
+    """An overlayfs whiteout: the file is absent in the host's view."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if os.path.lexists(path):
+        os.unlink(path)
+    os.mknod(path, stat.S_IFCHR | 0o000, os.makedev(0, 0))
+
+
+def opaque_dir(path):
+    """A directory that hides the same directory of the machine underneath."""
+    os.makedirs(path, exist_ok=True)
+    os.setxattr(path, "trusted.overlay.opaque", b"y")
+
+
+def kubeadm_images(minor, version):
+    repo, pause, etcd, coredns = KUBEADM_IMAGES[minor]
+    coredns_img = f"{repo}/coredns/coredns:{coredns}" if minor >= 21 else f"{repo}/coredns:{coredns}"
+    return {
+        "pause": f"{repo}/pause:{pause}",
+        "all": [f"{repo}/pause:{pause}", f"{repo}/kube-proxy:v{version}", coredns_img],
+        "masters": [f"{repo}/kube-apiserver:v{version}", f"{repo}/kube-controller-manager:v{version}",
+                    f"{repo}/kube-scheduler:v{version}", f"{repo}/etcd:{etcd}"],
+        "etcd": f"{repo}/etcd:{etcd}",
+        "repo": repo,
+    }
+
+
+def workload_images(workloads):
+    out = []
+    for w in workloads:
+        spec = w.get("spec", {})
+        pod = spec.get("template", {}).get("spec") if "template" in spec else (spec if w["kind"] == "Pod" else None)
+        for c in (pod or {}).get("containers", []) + (pod or {}).get("initContainers", []):
+            if c.get("image") and c["image"] not in out:
+                out.append(c["image"])
+    return out
+
+
+def host_images(s, name, role):
+    im = s["images"]
+    k = kubeadm_images(s["kubernetes"]["minor"], s["kubernetes"]["version"])
+    refs = []
+    if im.get("kubeadm", True):
+        refs += k["all"] + (k["masters"] if role == "master" else [])
+    if im.get("workloads", True):
+        refs += workload_images(s["workloads"])
+    refs += im.get("all", []) + im.get(role + "s", [])
+    if name == s["registry_node"]:
+        refs += im.get("registry", [])
+    refs += im.get("hosts", {}).get(name, [])
+    absent = set(im.get("absent", {}).get(name, []))
+    seen, out = set(), []
+    for r in refs:
+        if r not in seen and r not in absent:
+            seen.add(r)
+            out.append(r)
+    return out
+
+
+# ---- kubelet files -----------------------------------------------------------------
+def runtime_flags(minor, pause):
+    """The kubelet runtime flags a node on Docker had, by version."""
+    if minor < 24:
+        return f"--network-plugin=cni --pod-infra-container-image={pause}"
+    if minor < 27:
+        return ("--container-runtime=remote --container-runtime-endpoint=unix:///var/run/cri-dockerd.sock "
+                f"--pod-infra-container-image={pause}")
+    return f"--container-runtime-endpoint=unix:///var/run/cri-dockerd.sock --pod-infra-container-image={pause}"
+
+
+KUBELET_SERVICE = """[Unit]
+Description=kubelet: The Kubernetes Node Agent
+Documentation=https://kubernetes.io/docs/home/
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+ExecStart=/usr/bin/kubelet
+Restart=always
+StartLimitInterval=0
+RestartSec=10
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def dropin_text(place):
+    env_file = "/etc/sysconfig/kubelet" if place == "sysconfig" else "/etc/default/kubelet"
+    runtime = ""
+    exec_extra = ""
+    if place == "dropin":
+        runtime = 'Environment="KUBELET_RUNTIME_ARGS={RUNTIME}"\n'
+        exec_extra = " $KUBELET_RUNTIME_ARGS"
+    return (
+        "# Note: This dropin only works with kubeadm and kubelet v1.11+\n"
+        "[Service]\n"
+        'Environment="KUBELET_KUBECONFIG_ARGS=--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf '
+        '--kubeconfig=/etc/kubernetes/kubelet.conf"\n'
+        'Environment="KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml"\n'
+        + runtime +
+        "# This is a file that \"kubeadm init\" and \"kubeadm join\" generates at runtime, populating the "
+        "KUBELET_KUBEADM_ARGS variable dynamically\n"
+        "EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env\n"
+        "# This is a file that the user can use for overrides of the kubelet args as a last resort. Preferably, "
+        "the user should use\n"
+        "# the .NodeRegistration.KubeletExtraArgs object in the configuration files instead. KUBELET_EXTRA_ARGS "
+        "should be sourced from this file.\n"
+        f"EnvironmentFile=-{env_file}\n"
+        "ExecStart=\n"
+        "ExecStart=/usr/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS "
+        f"$KUBELET_EXTRA_ARGS{exec_extra}\n"
+    )
+
+
+def kubelet_config_yaml(cgroup_driver):
+    return f"""apiVersion: kubelet.config.k8s.io/v1beta1
+authentication:
+  anonymous:
+    enabled: false
+  webhook:
+    cacheTTL: 0s
+    enabled: true
+  x509:
+    clientCAFile: /etc/kubernetes/pki/ca.crt
+authorization:
+  mode: Webhook
+cgroupDriver: {cgroup_driver}
+clusterDNS:
+- 10.96.0.10
+clusterDomain: cluster.local
+cpuManagerReconcilePeriod: 0s
+evictionPressureTransitionPeriod: 0s
+fileCheckFrequency: 0s
+healthzBindAddress: 127.0.0.1
+healthzPort: 10248
+httpCheckFrequency: 0s
+imageMinimumGCAge: 0s
+kind: KubeletConfiguration
+logging:
+  flushFrequency: 0
+  options:
+    json:
+      infoBufferSize: "0"
+  verbosity: 0
+memorySwap: {{}}
+nodeStatusReportFrequency: 0s
+nodeStatusUpdateFrequency: 0s
+rotateCertificates: true
+runtimeRequestTimeout: 0s
+shutdownGracePeriod: 0s
+shutdownGracePeriodCriticalPods: 0s
+staticPodPath: /etc/kubernetes/manifests
+streamingConnectionIdleTimeout: 0s
+syncFrequency: 0s
+volumeStatsAggPeriod: 0s
+"""
+
+
+def kubeconfig(server, user="kubernetes-admin"):
+    return f"""apiVersion: v1
+kind: Config
+clusters:
+- cluster:
+    server: {server}
+  name: rtmig-lab
+contexts:
+- context:
+    cluster: rtmig-lab
+    user: {user}
+  name: {user}@rtmig-lab
+current-context: {user}@rtmig-lab
+preferences: {{}}
+users:
+- name: {user}
+  user: {{}}
+"""
+
+
+SSHD_CONFIG = """# rtmig lab host sshd: key authentication for root, nothing else.
+Port 22
+ListenAddress 0.0.0.0
+HostKey /etc/ssh/ssh_host_ed25519_key
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+AuthorizedKeysFile .ssh/authorized_keys
+PidFile /run/sshd.pid
+PrintMotd no
+UseDNS no
+AcceptEnv LANG LC_*
+# The controller opens one connection per host with several channels, and may reach
+# every host at once: keep OpenSSH's limits out of the way of the migration.
+MaxSessions 32
+MaxStartups 100:30:200
+Subsystem sftp /usr/lib/openssh/sftp-server
+"""
+
+# The service units as Debian's packages ship them (docker.io, containerd, openssh-server),
+# written into each host so the lab does not depend on what the machine has installed.
+DOCKER_SERVICE = """[Unit]
+Description=Docker Application Container Engine
+Documentation=https://docs.docker.com
+After=network-online.target docker.socket firewalld.service containerd.service
+Wants=network-online.target containerd.service
+Requires=docker.socket
+
+[Service]
+Type=notify
+EnvironmentFile=-/etc/default/docker
+ExecStart=/usr/sbin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock $DOCKER_OPTS
+ExecReload=/bin/kill -s HUP $MAINPID
+LimitNOFILE=1048576
+LimitNPROC=infinity
+LimitCORE=infinity
+TasksMax=infinity
+TimeoutStartSec=0
+Delegate=yes
+KillMode=process
+Restart=on-failure
+StartLimitBurst=3
+StartLimitInterval=60s
+
+[Install]
+WantedBy=multi-user.target
+"""
+DOCKER_SOCKET = """[Unit]
+Description=Docker Socket for the API
+
+[Socket]
+ListenStream=/run/docker.sock
+SocketMode=0660
+SocketUser=root
+SocketGroup=docker
+
+[Install]
+WantedBy=sockets.target
+"""
+CONTAINERD_SERVICE = """[Unit]
+Description=containerd container runtime
+Documentation=https://containerd.io
+After=network.target local-fs.target
+
+[Service]
+ExecStartPre=-/sbin/modprobe overlay
+ExecStart=/usr/bin/containerd
+Type=notify
+Delegate=yes
+KillMode=process
+Restart=always
+RestartSec=5
+LimitNPROC=infinity
+LimitCORE=infinity
+LimitNOFILE=infinity
+TasksMax=infinity
+OOMScoreAdjust=-999
+
+[Install]
+WantedBy=multi-user.target
+"""
+SSH_SERVICE = """[Unit]
+Description=OpenBSD Secure Shell server
+Documentation=man:sshd(8) man:sshd_config(5)
+After=network.target auditd.service
+ConditionPathExists=!/etc/ssh/sshd_not_to_be_run
+
+[Service]
+EnvironmentFile=-/etc/default/ssh
+ExecStartPre=/usr/sbin/sshd -t
+ExecStart=/usr/sbin/sshd -D $SSHD_OPTS
+ExecReload=/usr/sbin/sshd -t
+ExecReload=/bin/kill -HUP $MAINPID
+KillMode=process
+Restart=on-failure
+RestartPreventExitStatus=255
+Type=notify
+RuntimeDirectory=sshd
+RuntimeDirectoryMode=0755
+
+[Install]
+WantedBy=multi-user.target
+Alias=sshd.service
+"""
+SIM_FILES = ["units.py", "init.py", "systemctl.py", "journalctl.py", "kubelet.py", "k8s.py", "cri_dockerd.py",
+             "crictl.py"]
+# cri-dockerd's units as Mirantis ships them, for Kubernetes 1.24+ on Docker.
+CRI_DOCKER_SERVICE = """[Unit]
+Description=CRI Interface for Docker Application Container Engine
+Documentation=https://docs.mirantis.com
+After=network-online.target firewalld.service docker.service
+Wants=network-online.target
+Requires=cri-docker.socket
+
+[Service]
+Type=notify
+ExecStart=/usr/bin/cri-dockerd --container-runtime-endpoint fd:// --pod-infra-container-image={PAUSE}
+ExecReload=/bin/kill -s HUP $MAINPID
+TimeoutSec=0
+RestartSec=2
+Restart=always
+StartLimitBurst=3
+StartLimitInterval=60s
+LimitNOFILE=infinity
+LimitNPROC=infinity
+LimitCORE=infinity
+TasksMax=infinity
+Delegate=yes
+KillMode=process
+
+[Install]
+WantedBy=multi-user.target
+"""
+CRI_DOCKER_SOCKET = """[Unit]
+Description=CRI Docker Socket for the API
+PartOf=cri-docker.service
+
+[Socket]
+ListenStream=%t/cri-dockerd.sock
+SocketMode=0660
+SocketUser=root
+SocketGroup=docker
+
+[Install]
+WantedBy=sockets.target
+"""
+
+
+def render_host(s, state, name, role, ip, index, pub_key, api_server):
+    h = f"{state}/hosts/{name}"
+    hv = s["hosts"].get(name, {})
+    k = s["kubernetes"]
+    minor = k["minor"]
+    cg = hv.get("cgroup_driver", k["cgroup_driver"])
+    place = hv.get("kubelet_flags", k["kubelet_flags"])
+    dropin_dir = hv.get("dropin_dir", k["dropin_dir"])
+    missing = hv.get("containerd_missing", False)
+    pause = kubeadm_images(minor, k["version"])["pause"]
+    for d in ("etc", "usr", "var", "opt", "w/etc", "w/usr", "w/var", "w/opt", "run", "home"):
+        os.makedirs(f"{h}/{d}", exist_ok=True)
+    os.makedirs(f"{h}/tmp", exist_ok=True)
+    os.chmod(f"{h}/tmp", 0o1777)
+    os.chmod(f"{h}/home", 0o700)
+    E, Us, V = f"{h}/etc", f"{h}/usr", f"{h}/var"
+
+    # identity, name resolution, sshd
+    write(f"{E}/hostname", name + "\n")
+    hosts_lines = ["127.0.0.1\tlocalhost", f"127.0.1.1\t{name}", "::1\tlocalhost ip6-localhost ip6-loopback"]
+    for other, oip in s["_ips"].items():
+        hosts_lines.append(f"{oip}\t{other}")
+    write(f"{E}/hosts", "\n".join(hosts_lines) + "\n")
+    write(f"{E}/ssh/sshd_config", SSHD_CONFIG)
+    key = f"{E}/ssh/ssh_host_ed25519_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{name}", "-f", key],
+                   check=True)
+    os.makedirs(f"{h}/home/.ssh", mode=0o700, exist_ok=True)
+    write(f"{h}/home/.ssh/authorized_keys", pub_key, 0o600)
+
+    # units: Debian's, written into /usr/lib/systemd/system; enabled as after installation
+    units_dir = f"{Us}/lib/systemd/system"
+    write(f"{units_dir}/ssh.service", SSH_SERVICE)
+    write(f"{units_dir}/docker.service", DOCKER_SERVICE)
+    write(f"{units_dir}/docker.socket", DOCKER_SOCKET)
+    write(f"{units_dir}/kubelet.service", KUBELET_SERVICE)
+    wants = f"{E}/systemd/system/multi-user.target.wants"
+    sockets = f"{E}/systemd/system/sockets.target.wants"
+    opaque_dir(wants)
+    opaque_dir(sockets)
+    enabled = ["ssh.service"]
+    if hv.get("docker_enabled", True):
+        enabled.append("docker.service")
+        os.symlink("/lib/systemd/system/docker.socket", f"{sockets}/docker.socket")
+    if minor >= 24:
+        write(f"{units_dir}/cri-docker.service", CRI_DOCKER_SERVICE.replace("{PAUSE}", pause))
+        write(f"{units_dir}/cri-docker.socket", CRI_DOCKER_SOCKET)
+        if hv.get("docker_enabled", True):
+            enabled.append("cri-docker.service")
+            os.symlink("/lib/systemd/system/cri-docker.socket", f"{sockets}/cri-docker.socket")
+    if hv.get("kubelet_enabled", True):
+        enabled.append("kubelet.service")
+    if missing:
+        # Docker runs its own private containerd (as the static Docker bundles did):
+        # no containerd on PATH, no containerd.service, no ctr.
+        for b in ("containerd", "ctr", "containerd-shim", "containerd-shim-runc-v1", "containerd-shim-runc-v2"):
+            whiteout(f"{Us}/bin/{b}")
+        whiteout(f"{units_dir}/containerd.service")
+        os.makedirs(f"{Us}/libexec/docker/bin", exist_ok=True)
+        for b in ("containerd", "containerd-shim-runc-v2"):
+            dst = f"{Us}/libexec/docker/bin/{b}"
+            try:
+                os.link(f"/usr/bin/{b}", dst)
+            except OSError:
+                shutil.copy2(f"/usr/bin/{b}", dst)
+        # and dpkg does not know a containerd package either (apt/dpkg -i can install one)
+        try:
+            with open("/var/lib/dpkg/status") as f:
+                stanzas = f.read().split("\n\n")
+            kept = [st for st in stanzas if not st.startswith("Package: containerd\n")]
+            write(f"{V}/lib/dpkg/status", "\n\n".join(kept))
+            for f in os.listdir("/var/lib/dpkg/info"):
+                if f.startswith("containerd.") or f.startswith("containerd:"):
+                    whiteout(f"{V}/lib/dpkg/info/{f}")
+        except OSError:
+            pass
+        write(f"{E}/systemd/system/docker.service.d/private-containerd.conf",
+              "# Docker on this node brings its own containerd (not on PATH, no unit).\n"
+              "[Unit]\nWants=network-online.target\n[Service]\n"
+              "Environment=PATH=/usr/libexec/docker/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
+              "ExecStart=\nExecStart=/usr/sbin/dockerd -H fd:// $DOCKER_OPTS\n")
+    else:
+        write(f"{units_dir}/containerd.service", CONTAINERD_SERVICE)
+        enabled.insert(1, "containerd.service")
+    for u in enabled:
+        os.symlink(f"/lib/systemd/system/{u}", f"{wants}/{u}")
+    # the docker CLI of this machine's /usr/local/bin is not the node's: hide it
+    whiteout(f"{Us}/local/bin/docker")
+
+    # simulators and stand-ins, installed where the real binaries live
+    lib = f"{Us}/lib/rtmig-lab"
+    os.makedirs(lib, exist_ok=True)
+    for f in SIM_FILES:
+        if os.path.exists(f"{HERE}/{f}"):
+            shutil.copy2(f"{HERE}/{f}", f"{lib}/{f}")
+            os.chmod(f"{lib}/{f}", 0o755)
+    write(f"{lib}/kubelet-version", k["version"] + "\n")
+    os.makedirs(f"{Us}/bin", exist_ok=True)
+    links = [("systemctl", "systemctl.py"), ("journalctl", "journalctl.py"), ("kubelet", "kubelet.py"),
+             ("crictl", "crictl.py")]
+    if minor >= 24:
+        links.append(("cri-dockerd", "cri_dockerd.py"))
+    for link, target in links:
+        if os.path.lexists(f"{Us}/bin/{link}"):
+            os.unlink(f"{Us}/bin/{link}")
+        os.symlink(f"/usr/lib/rtmig-lab/{target}", f"{Us}/bin/{link}")
+
+    # docker and containerd configuration
+    daemon_json = hv.get("daemon_json", s["docker"]["daemon_json"])
+    write(f"{E}/docker/daemon.json", json.dumps(daemon_json, indent=2) + "\n")
+    opts = "--iptables=false --ip-masq=false --bridge=none"
+    if s["docker"]["storage_driver"]:
+        opts += f" --storage-driver={s['docker']['storage_driver']}"
+    write(f"{E}/default/docker",
+          "# Docker Upstart and SysVinit configuration file\n\n"
+          "# rtmig lab: no iptables rules and no docker0 bridge inside the lab's network namespaces.\n"
+          f'DOCKER_OPTS="{opts}"\n')
+    if not missing:
+        write(f"{E}/containerd/config.toml", hv.get("containerd_config", s["containerd"]["config_toml"]))
+
+    # kubelet: kubeadm's files, flags where the spec says
+    rflags = runtime_flags(minor, pause)
+    write(f"{V}/lib/kubelet/config.yaml", kubelet_config_yaml(cg))
+    dropin = dropin_text(place).replace("{RUNTIME}", rflags)
+    ddir = f"{E}/systemd/system" if dropin_dir == "/etc/systemd/system" else f"{Us}/lib/systemd/system"
+    write(f"{ddir}/kubelet.service.d/10-kubeadm.conf", dropin)
+    if place == "kubeadm-flags.env":
+        write(f"{V}/lib/kubelet/kubeadm-flags.env", f'KUBELET_KUBEADM_ARGS="{rflags}"\n')
+        write(f"{E}/default/kubelet", "KUBELET_EXTRA_ARGS=\n")
+    elif place == "dropin":
+        write(f"{E}/default/kubelet", "KUBELET_EXTRA_ARGS=\n")
+    else:
+        write(f"{E}/sysconfig/kubelet", f'KUBELET_EXTRA_ARGS="{rflags}"\n')
+    write(f"{E}/kubernetes/kubelet.conf", kubeconfig(api_server, f"system:node:{name}"), 0o600)
+    write(f"{E}/kubernetes/bootstrap-kubelet.conf", kubeconfig(api_server, "kubelet-bootstrap"), 0o600)
+    if role == "master":
+        write(f"{E}/kubernetes/admin.conf", kubeconfig(api_server), 0o600)
+        write(f"{h}/home/.kube/config", kubeconfig(api_server), 0o600)
+        for pod in static_pods(s, name, ip):
+            write(f"{E}/kubernetes/manifests/{pod['metadata']['name'].rsplit('-' + name, 1)[0]}.yaml",
+                  json.dumps(pod, indent=2) + "\n", 0o600)
+    os.makedirs(f"{E}/cni/net.d", exist_ok=True)
+    write(f"{E}/cni/net.d/10-lab.conflist", json.dumps(
+        {"cniVersion": "0.3.1", "name": "lab", "plugins": [{"type": "bridge", "bridge": "cni0"}]}) + "\n")
+
+    mounts = [
+        {"type": "overlay", "target": "/etc", "upper": E, "work": f"{h}/w/etc"},
+        {"type": "overlay", "target": "/usr", "upper": Us, "work": f"{h}/w/usr"},
+        {"type": "overlay", "target": "/var", "upper": V, "work": f"{h}/w/var"},
+        {"type": "overlay", "target": "/opt", "upper": f"{h}/opt", "work": f"{h}/w/opt"},
+        # Image stores live in memory: they are small, and the machine's disk is mounted with
+        # `discard`, which makes deleting them at `down` take seconds.
+        {"type": "tmpfs", "target": "/var/lib/docker", "size": "50%"},
+        {"type": "tmpfs", "target": "/var/lib/containerd",
+         "size": f"{hv['disk_free_mb']}m" if "disk_free_mb" in hv else "50%"},
+    ]
+    mounts += [
+        {"type": "bind", "source": f"{h}/run", "target": "/run"},
+        {"type": "bind", "source": f"{h}/tmp", "target": "/tmp"},
+        {"type": "bind", "source": f"{h}/home", "target": "/root"},
+    ]
+    sysctls = {**s["sysctls"], **{k: str(v) for k, v in hv.get("sysctls", {}).items()}}
+    with open(f"{h}/host.json", "w") as f:
+        json.dump({"name": name, "role": role, "ip": ip, "index": index, "mounts": mounts,
+                   "sysctls": sysctls}, f, indent=2)
+    with open(f"{key}.pub") as f:
+        return f.read().split()[:2]
+
+
+def static_pods(s, node, ip):
+    k = kubeadm_images(s["kubernetes"]["minor"], s["kubernetes"]["version"])
+    v = s["kubernetes"]["version"]
+    comps = [("etcd", k["etcd"]), ("kube-apiserver", f"{k['repo']}/kube-apiserver:v{v}"),
+             ("kube-controller-manager", f"{k['repo']}/kube-controller-manager:v{v}"),
+             ("kube-scheduler", f"{k['repo']}/kube-scheduler:v{v}")]
+    pods = []
+    for comp, image in comps:
+        pods.append({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": f"{comp}-{node}", "namespace": "kube-system",
+                         "labels": {"component": comp, "tier": "control-plane"},
+                         "annotations": {"kubernetes.io/config.source": "file",
+                                         "kubernetes.io/config.mirror": "lab"}},
+            "spec": {"nodeName": node, "hostNetwork": True, "priorityClassName": "system-node-critical",
+                     "containers": [{"name": comp, "image": image}]},
+        })
+    return pods
+
+
+def api_state(s, ips):
+    """The objects the API server starts with: nodes, namespaces, workloads, static pods."""
+    k = s["kubernetes"]
+    minor = k["minor"]
+    master_label = "node-role.kubernetes.io/master"
+    nodes, objects = [], []
+    for role, names in (("master", s["masters"]), ("worker", s["workers"])):
+        for n in names:
+            labels = {"beta.kubernetes.io/arch": "amd64", "beta.kubernetes.io/os": "linux",
+                      "kubernetes.io/arch": "amd64", "kubernetes.io/hostname": n, "kubernetes.io/os": "linux"}
+            taints = []
+            if role == "master":
+                labels["node-role.kubernetes.io/control-plane"] = ""
+                if minor < 25:
+                    labels["node-role.kubernetes.io/master"] = ""
+                    labels["node.kubernetes.io/exclude-from-external-load-balancers"] = ""
+                taints.append({"key": master_label if minor < 25 else "node-role.kubernetes.io/control-plane",
+                               "effect": "NoSchedule"})
+            sock = "/var/run/dockershim.sock" if minor < 24 else "unix:///var/run/cri-dockerd.sock"
+            nodes.append({
+                "apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": n, "labels": labels,
+                             "annotations": {"kubeadm.alpha.kubernetes.io/cri-socket": sock,
+                                             "node.alpha.kubernetes.io/ttl": "0",
+                                             "volumes.kubernetes.io/controller-managed-attach-detach": "true"}},
+                "spec": {"podCIDR": f"10.244.{len(nodes)}.0/24", "taints": taints},
+                "status": {"addresses": [{"type": "InternalIP", "address": ips[n]},
+                                         {"type": "Hostname", "address": n}]},
+            })
+    namespaces = {"default", "kube-system", "kube-public", "kube-node-lease"}
+    for w in s["workloads"]:
+        namespaces.add(w["metadata"].get("namespace", "default"))
+        objects.append(w)
+    for m in s["masters"]:
+        objects += static_pods(s, m, ips[m])
+    return {"nodes": nodes, "namespaces": sorted(namespaces), "objects": objects}
+
+
+def inventory(s, state, ips):
+    k = s["kubernetes"]
+    st = os.path.abspath(state)
+    lines = [
+        f"# rtmig lab inventory, written by `lab/lab.sh up` at {time.strftime('%Y-%m-%d %H:%M:%S %z')}.",
+        "# Hosts are network namespaces on this machine; reach them with the key and known_hosts below.",
+        "all:",
+        "  vars:",
+        "    ansible_user: root",
+        f"    ansible_ssh_private_key_file: {st}/ssh/id_ed25519",
+        f"    ansible_ssh_common_args: \"-o UserKnownHostsFile={st}/ssh/known_hosts -o StrictHostKeyChecking=yes\"",
+        f"    kubeconfig: {st}/kubeconfig",
+        f"    kubernetes_version: \"{k['version']}\"",
+        f"    registry_node: {s['registry_node']}",
+        f"    lab_state_dir: {st}",
+        f"    lab_known_hosts: {st}/ssh/known_hosts",
+        f"    lab_api_server: http://{s['_gw']}:{s['api']['port']}",
+        "  children:",
+    ]
+    for group, names in (("masters", s["masters"]), ("workers", s["workers"])):
+        lines.append(f"    {group}:")
+        if not names:
+            lines.append("      hosts: {}")
+            continue
+        lines.append("      hosts:")
+        for n in names:
+            lines.append(f"        {n}:")
+            lines.append(f"          ansible_host: {ips[n]}")
+    return "\n".join(lines) + "\n"
+
+
+def render(spec_path, state):
+    try:
+        with open(spec_path) as f:
+            raw = json.load(f)
+    except json.JSONDecodeError as e:
+        raise SpecError(f"{spec_path}:{e.lineno}:{e.colno}: {e.msg}")
+    except OSError as e:
+        raise SpecError(f"cannot read spec `{spec_path}`: {e.strerror}")
+    s = normalize(raw)
+    net = ipaddress.ip_network(s["network"]["subnet"])
+    hosts_iter = list(net.hosts())
+    gw = str(hosts_iter[0])
+    ips = {}
+    for i, n in enumerate(s["masters"] + s["workers"]):
+        ips[n] = str(hosts_iter[9 + i])
+    s["_ips"], s["_gw"] = ips, gw
+    api_server = f"http://{gw}:{s['api']['port']}"
+    os.makedirs(f"{state}/ssh", exist_ok=True)
+    os.makedirs(f"{state}/api", exist_ok=True)
+    os.makedirs(f"{state}/images", exist_ok=True)
+    os.makedirs(f"{state}/pids", exist_ok=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "rtmig-lab-controller",
+                    "-f", f"{state}/ssh/id_ed25519"], check=True)
+    with open(f"{state}/ssh/id_ed25519.pub") as f:
+        pub = f.read()
+    known, sshcfg = [], []
+    allnames = s["masters"] + s["workers"]
+    env = [f"LAB_BRIDGE={s['network']['bridge']}", f"LAB_GW={gw}", f"LAB_PREFIXLEN={net.prefixlen}",
+           f"LAB_NETNS_PREFIX={s['network']['netns_prefix']}", f"LAB_VETH_PREFIX={s['network']['veth_prefix']}",
+           f"LAB_API_PORT={s['api']['port']}", f"LAB_HOSTS=\"{' '.join(allnames)}\"",
+           f"LAB_MASTERS=\"{' '.join(s['masters'])}\"", f"LAB_WORKERS=\"{' '.join(s['workers'])}\""]
+    archive_jobs = []
+    for i, n in enumerate(allnames):
+        role = "master" if n in s["masters"] else "worker"
+        ktype, kdata = render_host(s, state, n, role, ips[n], i, pub, api_server)
+        known.append(f"{n},{ips[n]} {ktype} {kdata}")
+        sshcfg += [f"Host {n}", f"  HostName {ips[n]}", "  User root",
+                   f"  IdentityFile {os.path.abspath(state)}/ssh/id_ed25519", "  IdentitiesOnly yes",
+                   f"  UserKnownHostsFile {os.path.abspath(state)}/ssh/known_hosts",
+                   "  StrictHostKeyChecking yes", ""]
+        env.append(f"LAB_IP_{n.replace('-', '_')}={ips[n]}")
+        env.append(f"LAB_INDEX_{n.replace('-', '_')}={i}")
+        archive_jobs.append((f"{state}/images/{n}.tar", host_images(s, n, role)))
+    write(f"{state}/ssh/known_hosts", "\n".join(known) + "\n")
+    write(f"{state}/ssh/config", "\n".join(sshcfg))
+    write(f"{state}/lab.env", "\n".join(env) + "\n")
+    write(f"{state}/kubeconfig", kubeconfig(api_server), 0o600)
+    write(f"{state}/inventory.yaml", inventory(s, state, ips))
+    write(f"{state}/api/config.json", json.dumps({
+        "listen": gw, "port": s["api"]["port"], "version": s["kubernetes"]["version"],
+        "node_monitor_grace_seconds": s["api"]["node_monitor_grace_seconds"],
+        "registry_node": s["registry_node"]}, indent=2) + "\n")
+    write(f"{state}/api/bootstrap.json", json.dumps(api_state(s, ips), indent=2) + "\n")
+    public = {k: v for k, v in s.items() if not k.startswith("_")}
+    public["ips"] = ips
+    public["gateway"] = gw
+    write(f"{state}/spec.json", json.dumps(public, indent=2) + "\n")
+    IMG.write_archives(archive_jobs)
+
+
+def main():
+    if len(sys.argv) != 3:
+        print("usage: render.py SPEC STATE_DIR", file=sys.stderr)
+        return 2
+    try:
+        render(sys.argv[1], sys.argv[2])
+    except SpecError as e:
+        print(f"lab: spec error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,391 @@
+#!/usr/bin/env bash
+# lab/tests/run.sh: the lab's end-to-end tests.
+#
+# Brings the default lab up once, checks what it promises (hosts reachable over real SSH,
+# every node Ready on docker://, each rule of the simulators firing, a correct manual
+# migration of one worker ending Ready on containerd://), takes it down and checks that
+# nothing is left. Needs root. Prints `N passed, N failed` last; exits 1 on any failure.
+# Environment: LAB_TEST_KEEP=1 leaves the lab up at the end (for debugging).
+# no pipefail: `cmd | grep -q` must not fail when grep stops reading early
+set -u
+
+cd "$(dirname "$0")/../.."
+LAB=$PWD/lab/lab.sh
+export LAB_STATE=${LAB_STATE:-$PWD/lab/state}
+S=$LAB_STATE
+LOG=$(mktemp -d /tmp/rtmig-lab-test.XXXXXX)
+passed=0 failed=0 n=0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "lab/tests/run.sh: the lab creates network namespaces, mounts and daemons; run as root" >&2
+    exit 1
+fi
+
+check() { # check NAME FUNCTION: run FUNCTION, report ok/not ok with its output on failure
+    local name=$1 fn=$2
+    n=$((n + 1))
+    if "$fn" >"$LOG/$n.log" 2>&1; then
+        passed=$((passed + 1))
+        echo "ok $n - $name"
+    else
+        failed=$((failed + 1))
+        echo "not ok $n - $name"
+        sed 's/^/    # /' "$LOG/$n.log" | tail -40
+    fi
+}
+
+k() { "$LAB" kubectl "$@"; }
+on() { local h=$1; shift; "$LAB" exec "$h" "$@"; }
+lab_ssh() {
+    local h=$1 ip
+    shift
+    ip=$(grep -A1 "^        $h:" "$S/inventory.yaml" | awk '/ansible_host/ {print $2}')
+    ssh -o BatchMode=yes -o ConnectTimeout=5 -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$S/ssh/known_hosts" \
+        -i "$S/ssh/id_ed25519" "root@$ip" "$@"
+}
+expect() { # expect DESCRIPTION COMMAND...: the command must succeed
+    if ! "$@"; then echo "expected: $1 ... (command failed: $*)"; return 1; fi
+}
+ready_msg() { k get node "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].message}'; }
+wait_until() { # wait_until SECONDS CMD...
+    local end=$(( $(date +%s) + $1 ))
+    shift
+    until "$@"; do
+        [ "$(date +%s)" -lt "$end" ] || return 1
+        sleep 0.5
+    done
+}
+node_is() { # node_is NODE READY-STATUS RUNTIME-PREFIX
+    local got
+    got=$(k get node "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status} {.status.nodeInfo.containerRuntimeVersion}')
+    [[ "$got" == "$2 $3"* ]]
+}
+flags_remote() { # point a node's kubelet at containerd (1.23 flags)
+    on "$1" /bin/sh -c 'echo "KUBELET_KUBEADM_ARGS=\"--container-runtime=remote --container-runtime-endpoint=unix:///run/containerd/containerd.sock --pod-infra-container-image=registry.k8s.io/pause:3.6\"" > /var/lib/kubelet/kubeadm-flags.env'
+}
+
+# ---------------------------------------------------------------------------------------------
+t_up() {
+    local t0 t1 out
+    t0=$(date +%s)
+    out=$("$LAB" up --spec lab/specs/default.json) || return 1
+    t1=$(date +%s)
+    echo "up took $((t1 - t0)) s" >"$LOG/up-time"
+    # the inventory path is the last line on stdout, and it is the inventory
+    [ "$(echo "$out" | tail -1)" = "$S/inventory.yaml" ] || { echo "last line: $(echo "$out" | tail -1)"; return 1; }
+    [ -f "$S/inventory.yaml" ]
+}
+
+t_inventory() {
+    local inv=$S/inventory.yaml
+    grep -q '^    masters:' "$inv" && grep -q '^    workers:' "$inv" || return 1
+    [ "$(grep -c 'ansible_host: 10\.213\.0\.' "$inv")" -eq 6 ] || return 1
+    grep -q "ansible_ssh_private_key_file: $S/ssh/id_ed25519" "$inv" || return 1
+    grep -q 'ansible_user: root' "$inv" && grep -q 'registry_node: master0' "$inv" &&
+        grep -q "kubeconfig: $S/kubeconfig" "$inv" && grep -q 'kubernetes_version: "1.23.17"' "$inv"
+}
+
+t_nodes_ready_docker() {
+    local out
+    out=$(k get nodes -o jsonpath='{range .items[*]}{.metadata.name} {.status.conditions[?(@.type=="Ready")].status} {.status.nodeInfo.containerRuntimeVersion}{"\n"}{end}')
+    echo "$out"
+    [ "$(echo "$out" | grep -c ' True docker://20\.10\.')" -eq 6 ] || return 1
+    # kubectl's own table: the server sends Table rows, kubectl prints them
+    k get nodes -o wide >"$LOG/wide.out" || return 1
+    cat "$LOG/wide.out"
+    grep -q 'CONTAINER-RUNTIME' "$LOG/wide.out" || return 1
+    [ "$(k get nodes -o wide | grep -c ' Ready .*docker://20\.10')" -eq 6 ]
+}
+
+t_pods_running() {
+    local notrunning
+    notrunning=$(k get pods -A --no-headers | awk '$4 != "Running"')
+    [ -z "$notrunning" ] || { echo "$notrunning"; return 1; }
+    # a pod mounting the Docker socket and a daemonset named for its CNI are part of the default spec
+    k get ds -n logging log-agent -o jsonpath='{.spec.template.spec.volumes[0].hostPath.path}' | grep -qx /var/run/docker.sock
+}
+
+t_ssh_every_host() {
+    local h name
+    for h in master0 master1 master2 worker0 worker1 worker2; do
+        name=$(lab_ssh "$h" hostname) || { echo "ssh to $h failed"; return 1; }
+        [ "$name" = "$h" ] || { echo "$h says it is $name"; return 1; }
+    done
+}
+
+t_ssh_refuses_unknown_host_key() {
+    local ip empty
+    ip=$(grep -A1 '^        worker0:' "$S/inventory.yaml" | awk '/ansible_host/ {print $2}')
+    empty=$(mktemp)
+    if ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$empty" -i "$S/ssh/id_ed25519" \
+        "root@$ip" true 2>"$LOG/hk.err"; then
+        rm -f "$empty"; echo "an unknown host key was accepted"; return 1
+    fi
+    rm -f "$empty"
+    grep -q 'Host key verification failed' "$LOG/hk.err"
+}
+
+t_clean_home() {
+    # root's home on a host is the host's own: no pyenv .bashrc, only .ssh
+    [ -z "$(lab_ssh worker0 'ls -A /root | grep -v -x -e .ssh -e .kube')" ] || return 1
+    [ "$(lab_ssh master0 'test -f /root/.kube/config && kubectl get nodes --no-headers | wc -l')" = 6 ]
+}
+
+t_sysctls() {
+    [ "$(on worker1 cat /proc/sys/net/ipv4/ip_forward)" = 1 ] || return 1
+    [ "$(on worker1 cat /proc/sys/net/bridge/bridge-nf-call-iptables 2>/dev/null || echo 1)" = 1 ]
+}
+
+t_images_in_docker_only() {
+    local h
+    for h in master0 worker0; do
+        on "$h" docker images --format '{{.Repository}}:{{.Tag}}' | grep -qx 'registry.k8s.io/pause:3.6' || return 1
+        [ -z "$(on "$h" ctr -n k8s.io images ls -q)" ] || { echo "$h: containerd already has images"; return 1; }
+    done
+    on master0 docker images --format '{{.Repository}}:{{.Tag}}' | grep -qx 'registry.k8s.io/kube-apiserver:v1.23.17' || return 1
+    on master0 docker images --format '{{.Repository}}:{{.Tag}}' | grep -qx 'registry:2.8.1' || return 1
+    ! on worker0 docker images --format '{{.Repository}}:{{.Tag}}' | grep -q 'kube-apiserver' || return 1
+    # distinct images have distinct ids
+    [ "$(on master0 docker images -q | sort -u | wc -l)" -ge 10 ]
+}
+
+t_containerd_starting_config() {
+    on worker0 grep -qx 'disabled_plugins = \["cri"\]' /etc/containerd/config.toml || return 1
+    ! on worker0 ctr plugins ls | grep -q 'io.containerd.grpc.v1 *cri' || return 1
+    # docker uses that containerd, the way docker-ce uses containerd.io
+    on worker0 docker info --format '{{.ContainerdCommit.ID}}' | grep -q .
+}
+
+t_systemctl() {
+    on worker2 systemctl is-active containerd docker kubelet | tr '\n' ' ' | grep -qx 'active active active ' || return 1
+    on worker2 systemctl disable docker 2>&1 | grep -q 'Removed' || return 1
+    [ "$(on worker2 systemctl is-enabled docker)" = disabled ] || return 1
+    ! on worker2 test -e /etc/systemd/system/multi-user.target.wants/docker.service || return 1
+    on worker2 systemctl enable docker 2>&1 | grep -q 'Created symlink' || return 1
+    [ "$(on worker2 systemctl is-enabled docker)" = enabled ] || return 1
+    # enable state lives on the host's disk, under the lab's state dir
+    [ -L "$S/hosts/worker2/etc/systemd/system/multi-user.target.wants/docker.service" ] || return 1
+    on worker2 systemctl status kubelet | grep -q 'Active: active (running)' || return 1
+    on worker2 systemctl status nosuch; [ $? -eq 4 ] || return 1
+    on worker2 systemctl is-active nosuch; [ $? -eq 3 ] || return 1
+    # a changed drop-in needs daemon-reload, as with systemd
+    on worker2 /bin/sh -c 'echo "# touched" >> /etc/systemd/system/kubelet.service.d/10-kubeadm.conf'
+    on worker2 systemctl restart kubelet 2>&1 | grep -q "Run 'systemctl daemon-reload'" || return 1
+    on worker2 systemctl daemon-reload
+    ! on worker2 systemctl restart kubelet 2>&1 | grep -q "daemon-reload"
+}
+
+t_socket_activation() {
+    # the kubelet (dockershim) would itself wake docker up through the socket: stop it first
+    on worker2 systemctl stop kubelet
+    on worker2 systemctl stop docker 2>&1 | grep -q 'can still be activated by' || return 1
+    [ "$(on worker2 systemctl is-active docker)" = inactive ] || return 1
+    on worker2 docker ps >/dev/null || return 1   # docker.socket starts docker again
+    [ "$(on worker2 systemctl is-active docker)" = active ] || return 1
+    on worker2 systemctl start kubelet
+}
+
+t_drain_blocked_by_pdb() {
+    cat >"$LOG/critical.json" <<'EOF'
+{"apiVersion": "v1", "kind": "List", "items": [
+ {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "critical", "namespace": "default"},
+  "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "critical"}},
+   "template": {"metadata": {"labels": {"app": "critical"}},
+    "spec": {"nodeSelector": {"kubernetes.io/hostname": "worker2"},
+             "containers": [{"name": "c", "image": "lab.local/app/web:1.0"}]}}}},
+ {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "critical", "namespace": "default"},
+  "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "critical"}}}}]}
+EOF
+    k create --validate=false -f "$LOG/critical.json" || return 1
+    wait_until 20 bash -c "$LAB kubectl get pods -l app=critical --no-headers | grep -q Running" || return 1
+    local rc
+    k drain worker2 --ignore-daemonsets --delete-emptydir-data --timeout=12s >"$LOG/drain.out" 2>&1
+    rc=$?
+    cat "$LOG/drain.out"
+    [ $rc -ne 0 ] || { echo "drain succeeded"; return 1; }
+    grep -q "Cannot evict pod as it would violate the pod's disruption budget" "$LOG/drain.out" || return 1
+    grep -q 'global timeout reached: 12s' "$LOG/drain.out" || return 1
+    grep -q 'pods/"critical-' "$LOG/drain.out" || return 1
+    k get pods -l app=critical -o wide --no-headers | grep -q 'Running.*worker2' || return 1
+    k uncordon worker2 && k delete pdb critical && k delete deployment critical
+}
+
+t_cri_disabled_not_ready() {
+    # the kubelet pointed at containerd while the CRI plugin is still disabled: it cannot start
+    flags_remote worker1
+    on worker1 systemctl restart kubelet
+    wait_until 15 bash -c "$LAB kubectl get node worker1 -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' | grep -qx False" || return 1
+    ready_msg worker1 | tee /dev/stderr | grep -q 'unknown service runtime.v1alpha2.RuntimeService' || return 1
+    [ "$(on worker1 systemctl is-active kubelet)" != active ] || return 1
+    on worker1 journalctl -u kubelet | grep -q 'unable to determine runtime API version'
+}
+
+t_cgroup_mismatch_not_ready() {
+    # CRI on, but containerd's default SystemdCgroup = false against the kubelet's systemd driver
+    on worker1 /bin/sh -c 'containerd config default > /etc/containerd/config.toml'
+    on worker1 systemctl restart containerd || return 1
+    on worker1 systemctl restart kubelet
+    wait_until 20 bash -c "$LAB kubectl get node worker1 -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].message}' | grep -q 'cgroup driver mismatch'" || { ready_msg worker1; return 1; }
+    [ "$(on worker1 systemctl is-active kubelet)" = active ] || return 1
+    node_is worker1 False containerd://
+}
+
+t_missing_sandbox_not_ready() {
+    on worker1 sed -i 's/SystemdCgroup = false/SystemdCgroup = true/' /etc/containerd/config.toml
+    on worker1 systemctl restart containerd || return 1
+    wait_until 20 bash -c "$LAB kubectl get node worker1 -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].message}' | grep -q 'failed to get sandbox image \"registry.k8s.io/pause:3.6\"'" || { ready_msg worker1; return 1; }
+}
+
+t_image_not_carried_does_not_run() {
+    # only the sandbox image carried over: the node is Ready, its pods are not
+    on worker1 /bin/sh -c 'docker save registry.k8s.io/pause:3.6 | ctr -n k8s.io images import -' >/dev/null || return 1
+    wait_until 20 node_is worker1 True containerd:// || { ready_msg worker1; return 1; }
+    wait_until 20 bash -c "$LAB kubectl get pods -n kube-system -o wide --no-headers --field-selector spec.nodeName=worker1 | grep kube-proxy | grep -q ImagePullBackOff" || return 1
+    k get pods -A -o wide --field-selector spec.nodeName=worker1
+    [ -z "$(k get pods -A --no-headers --field-selector spec.nodeName=worker1 | awk '$4 == "Running"')" ]
+}
+
+t_manual_migration() {
+    # what playbooks/migrate.yaml does to a worker, by hand
+    k drain worker0 --ignore-daemonsets --delete-emptydir-data --timeout=60s || return 1
+    lab_ssh worker0 'set -e
+        docker save $(docker images --format "{{.Repository}}:{{.Tag}}") | ctr -n k8s.io images import - >/dev/null
+        systemctl stop kubelet
+        systemctl disable --now docker.socket docker.service 2>/dev/null
+        containerd config default | sed -e "s/SystemdCgroup = false/SystemdCgroup = true/" > /etc/containerd/config.toml
+        systemctl restart containerd
+        ctr plugins ls | grep -q "io.containerd.grpc.v1 *cri .*ok"
+        echo "KUBELET_KUBEADM_ARGS=\"--container-runtime=remote --container-runtime-endpoint=unix:///run/containerd/containerd.sock --pod-infra-container-image=registry.k8s.io/pause:3.6\"" > /var/lib/kubelet/kubeadm-flags.env
+        systemctl start kubelet' || return 1
+    wait_until 20 node_is worker0 True containerd://1.6 || { ready_msg worker0; return 1; }
+    # crictl (the lab's stand-in) sees the CRI as the kubelet does
+    on worker0 /bin/sh -c 'echo "runtime-endpoint: unix:///run/containerd/containerd.sock" > /etc/crictl.yaml'
+    on worker0 crictl info | grep -q '"SystemdCgroup": true' || return 1
+    on worker0 crictl images | grep -q 'lab.local/app/web' || return 1
+    k annotate node worker0 --overwrite kubeadm.alpha.kubernetes.io/cri-socket=unix:///run/containerd/containerd.sock || return 1
+    k uncordon worker0 || return 1
+    wait_until 20 bash -c "[ -z \"\$($LAB kubectl get pods -A --no-headers --field-selector spec.nodeName=worker0 | awk '\$4 != \"Running\"')\" ]" || return 1
+    k get pods -A -o wide --field-selector spec.nodeName=worker0
+    [ "$(on worker0 systemctl is-enabled docker)" = disabled ] || return 1
+    on worker0 ctr -n k8s.io images ls -q | grep -qx 'lab.local/app/web:1.0'
+}
+
+# ---- a second shape: 1.27 via cri-dockerd, cgroupfs, flags in /etc/sysconfig, rpm drop-in --------
+t_up_127() {
+    "$LAB" up --spec lab/specs/k8s-1.27-cgroupfs.json >/dev/null || return 1
+    local out
+    out=$(k get nodes -o jsonpath='{range .items[*]}{.metadata.name} {.status.conditions[?(@.type=="Ready")].status} {.status.nodeInfo.kubeletVersion} {.status.nodeInfo.containerRuntimeVersion}{"\n"}{end}')
+    echo "$out"
+    [ "$(echo "$out" | grep -c ' True v1.27.16 docker://20\.10\.')" -eq 6 ] || return 1
+    on node0 systemctl is-active cri-docker.service | grep -qx active || return 1
+    on node0 grep -q 'cri-dockerd.sock' /etc/sysconfig/kubelet || return 1
+    on node0 test -f /usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf || return 1
+    ! on node0 test -e /etc/systemd/system/kubelet.service.d/10-kubeadm.conf
+}
+
+t_containerd_missing_node() {
+    ! on node1 /bin/sh -c 'command -v containerd || command -v ctr' || return 1
+    on node1 systemctl status containerd >/dev/null 2>&1; [ $? -eq 4 ] || return 1
+    # docker runs all the same, on its private containerd
+    on node1 docker info --format '{{.ServerVersion}}' | grep -q '^20\.10' || return 1
+    on node0 /bin/sh -c 'command -v containerd'
+}
+
+t_disk_free_node() {
+    local avail
+    avail=$(on node2 df -m --output=avail /var/lib/containerd | tail -1 | tr -d ' ')
+    [ "$avail" -le 64 ] && [ "$avail" -ge 50 ] || { echo "avail=$avail"; return 1; }
+}
+
+t_kubelet_127_rejects_container_runtime_flag() {
+    # a 1.27 kubelet has no --container-runtime: it exits at once and never comes up
+    on node0 /bin/sh -c 'echo "KUBELET_EXTRA_ARGS=\"--container-runtime=remote --container-runtime-endpoint=unix:///run/containerd/containerd.sock\"" > /etc/sysconfig/kubelet'
+    on node0 systemctl restart kubelet
+    sleep 1
+    [ "$(on node0 systemctl is-active kubelet)" != active ] || return 1
+    on node0 journalctl -u kubelet | grep -q 'unknown flag: --container-runtime' || return 1
+    on node0 systemctl show -p Result kubelet | grep -qx 'Result=exit-code' || return 1
+    on node0 kubelet --version | grep -qx 'Kubernetes v1.27.16'
+}
+
+t_api_restart_keeps_state() {
+    k label node worker2 lab-test=kept --overwrite || return 1
+    "$LAB" restart-api || return 1
+    [ "$(k get node worker2 -o jsonpath='{.metadata.labels.lab-test}')" = kept ] || return 1
+    k label node worker2 lab-test- >/dev/null
+}
+
+t_cordon_history() {
+    local h
+    h=$(k get --raw /lab/v1/cordon-history) || return 1
+    echo "$h" | grep -q '"node": "worker0"' || return 1
+    echo "$h" | grep -q '"maxCordoned": 1'
+}
+
+t_fault_cut_and_heal() {
+    "$LAB" fault worker2 cut || return 1
+    if lab_ssh worker2 true 2>/dev/null; then echo "ssh worked through a cut link"; return 1; fi
+    "$LAB" fault worker2 heal || return 1
+    wait_until 10 lab_ssh worker2 true || return 1
+    "$LAB" fault worker2 kill-sshd || return 1
+    if lab_ssh worker2 true 2>"$LOG/ks.err"; then echo "ssh worked with sshd killed"; return 1; fi
+    grep -q 'Connection refused' "$LOG/ks.err" || return 1
+    "$LAB" fault worker2 heal || return 1
+    wait_until 10 lab_ssh worker2 true
+}
+
+t_down_leaves_nothing() {
+    "$LAB" down || return 1
+    [ ! -e "$S" ] || { echo "state dir left: $S"; return 1; }
+    ! ls /run/netns 2>/dev/null | grep -q '^rtmiglab-' || { echo "netns left"; return 1; }
+    ! ip link show rtmiglab0 >/dev/null 2>&1 || { echo "bridge left"; return 1; }
+    ! ip link show | grep -q 'rtmlab[0-9]' || { echo "veth left"; return 1; }
+    ! grep -q "$S" /proc/mounts || { echo "mounts left"; return 1; }
+    local p left=""
+    for p in /proc/[0-9]*; do
+        if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q -e 'rtmig-lab/init.py' -e 'sim/apiserver.py' -e "$S"; then
+            left="$left ${p#/proc/}"
+        fi
+    done
+    [ -z "$left" ] || { echo "processes left:$left"; return 1; }
+}
+
+t0=$(date +%s)
+check "up with the default spec prints the inventory path last" t_up
+if [ "$failed" -ne 0 ]; then
+    "$LAB" down >/dev/null 2>&1
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+check "the inventory has masters, workers, addresses, key, kubeconfig, version, registry node" t_inventory
+check "kubectl get nodes: every node Ready on docker://" t_nodes_ready_docker
+check "every pod of the default workloads is Running" t_pods_running
+check "ssh with the lab key and known_hosts reaches every host, which knows its name" t_ssh_every_host
+check "ssh refuses a host whose key is not in known_hosts" t_ssh_refuses_unknown_host_key
+check "each host has its own clean home; masters have kubectl and a kubeconfig" t_clean_home
+check "each host has kubeadm's network sysctls set" t_sysctls
+check "starting images are in Docker's store only, distinct per role" t_images_in_docker_only
+check "containerd starts as containerd.io ships it: CRI disabled" t_containerd_starting_config
+check "systemctl: is-active, enable/disable persisted, status codes, daemon-reload warning" t_systemctl
+check "docker.socket starts a stopped docker on the next connection" t_socket_activation
+check "a drain blocked by a PodDisruptionBudget fails at its timeout" t_drain_blocked_by_pdb
+check "a correct manual migration of worker0 ends Ready on containerd://, pods Running" t_manual_migration
+check "kubelet on containerd with the CRI plugin disabled: NotReady, kubelet down" t_cri_disabled_not_ready
+check "kubelet systemd vs containerd SystemdCgroup=false: NotReady" t_cgroup_mismatch_not_ready
+check "sandbox image missing from k8s.io: NotReady" t_missing_sandbox_not_ready
+check "a pod whose image was not carried over does not run" t_image_not_carried_does_not_run
+check "cordon history records each cordon with the cordoned set" t_cordon_history
+check "a restarted API server keeps its state" t_api_restart_keeps_state
+check "fault cut/heal/kill-sshd" t_fault_cut_and_heal
+check "down leaves nothing behind" t_down_leaves_nothing
+check "1.27 spec: every node Ready on docker:// through cri-dockerd, flags in /etc/sysconfig/kubelet" t_up_127
+check "a node whose containerd binary is missing" t_containerd_missing_node
+check "a node with 64 MiB free under /var/lib/containerd" t_disk_free_node
+check "a 1.27 kubelet given --container-runtime=remote fails" t_kubelet_127_rejects_container_runtime_flag
+if [ "${LAB_TEST_KEEP:-0}" != 1 ]; then
+    check "down leaves nothing behind (second lab)" t_down_leaves_nothing
+fi
+t1=$(date +%s)
+echo "# $(cat "$LOG/up-time" 2>/dev/null), whole run $((t1 - t0)) s; logs in $LOG"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
