@@ -541,34 +541,79 @@ def run_one(tool: str, cell: Cell, run: int, e: Env, session: str) -> dict:
 # ---- W4: the migration on the lab ------------------------------------------------------
 
 
-def run_w4(e: Env, session: str) -> dict:
-    """rtmig runs playbooks/migrate.yaml on a fresh default lab; overhead = rtmig's CPU / wall.
+def task_time_union(run_dir: Path) -> tuple[float, float, int] | None:
+    """From rtmig's per-host logs: (first task start, seconds during which at least one task
+    was running on some host, tasks seen), or None when the logs cannot be read.
 
-    TODO(W4): split wall time into rtmig's own overhead and remote time from rtmig's JSON
-    events once they carry per-command durations; until then rtmig's CPU time stands for its
-    overhead (time it was on a CPU rather than waiting on hosts).
+    A log line `TIME TASK [name] (play P, task T) started` opens a task on its host and
+    `TIME TASK [name] <status> in N ms` closes it."""
+    import re
+    from datetime import datetime
+
+    started = re.compile(r"^(\S+) TASK \[.*\] \(play \d+, task \d+\) started$")
+    finished = re.compile(r"^(\S+) TASK \[.*\] \w+ in (\d+) ms$")
+
+    def ts(text: str) -> float:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+    intervals: list[tuple[float, float]] = []
+    for log in sorted((run_dir / "hosts").glob("*.log")):
+        open_at = None
+        for line in log.read_text(errors="replace").splitlines():
+            if m := started.match(line):
+                open_at = ts(m.group(1))
+            elif (m := finished.match(line)) and open_at is not None:
+                end = ts(m.group(1))
+                intervals.append((min(open_at, end - int(m.group(2)) / 1000), end))
+                open_at = None
+    if not intervals:
+        return None
+    intervals.sort()
+    total, cur_s, cur_e = 0.0, intervals[0][0], intervals[0][1]
+    for a, b in intervals[1:]:
+        if a > cur_e:
+            total += cur_e - cur_s
+            cur_s, cur_e = a, b
+        else:
+            cur_e = max(cur_e, b)
+    total += cur_e - cur_s
+    return intervals[0][0], total, len(intervals)
+
+
+def run_w4(e: Env, session: str) -> dict:
+    """rtmig runs playbooks/migrate.yaml once on a fresh default lab (lab/lab.sh up).
+
+    The wall time is split into remote time (some task was running on some host: the union of
+    the task intervals in rtmig's per-host logs) and rtmig's own overhead (no task running
+    anywhere: start-up, planning, batch changes); rtmig's CPU time is reported beside it.
     """
     lab = REPO / "lab" / "lab.sh"
     playbook = REPO / "playbooks" / "migrate.yaml"
     base = {"kind": "run", "session": session, "workload": "W4", "n": 0, "tool": "rtmig", "run": 1}
-    if not lab.exists():
-        return {**base, "ok": False, "error": "skipped: lab/lab.sh is not in this checkout yet"}
+    if not lab.exists() or not playbook.exists():
+        return {**base, "ok": False, "error": "skipped: lab/lab.sh or playbooks/migrate.yaml is not in this checkout"}
+    if not e.rtmig:
+        return {**base, "ok": False, "error": "skipped: no rtmig binary"}
     up = subprocess.run(["bash", str(lab), "up"], stdout=subprocess.PIPE, text=True)
     if up.returncode != 0:
         return {**base, "ok": False, "error": f"skipped: `lab/lab.sh up` failed (exit {up.returncode})"}
     try:
         inv = Path(up.stdout.strip().splitlines()[-1])
+        shutil.rmtree(inv.parent / ".rtmig", ignore_errors=True)
         rundir = RUNS / "W4-rtmig-1"
         shutil.rmtree(rundir, ignore_errors=True)
         rundir.mkdir(parents=True)
-        cmd = [str(e.rtmig), "run", "-i", str(inv), str(playbook), "--yes", "--output", "json"]
+        cmd = [str(e.rtmig), "run", "-i", str(inv), str(playbook), "--yes"]
+        t_start = time.time()
         m = measure(cmd, dict(os.environ), rundir, e.timeout)
         ctrl = (m.ctrl_user_s or 0) + (m.ctrl_sys_s or 0)
         err = None if m.rc == 0 else f"exit {m.rc}: {tail(rundir / 'output.log', 3)}"
-        return {
+        runs = sorted((inv.parent / ".rtmig" / "runs").glob("*"))
+        split = task_time_union(runs[-1]) if runs else None
+        rec = {
             **base,
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "n": len([ln for ln in inv.read_text().splitlines() if "ansible_host" in ln]),
+            "n": sum(1 for ln in inv.read_text().splitlines() if "ansible_host" in ln),
             "ok": err is None,
             "error": err,
             "rc": m.rc,
@@ -576,11 +621,26 @@ def run_w4(e: Env, session: str) -> dict:
             "ctrl_user_s": m.ctrl_user_s,
             "ctrl_sys_s": m.ctrl_sys_s,
             "ctrl_cpu_s": ctrl,
-            "overhead_pct": round(100 * ctrl / m.wall_s, 2) if m.wall_s else None,
+            "cpu_pct_of_wall": round(100 * ctrl / m.wall_s, 2) if m.wall_s else None,
             "peak_tree_rss_kib": m.peak_tree_rss_kib,
             "max_proc_rss_kib": m.max_proc_rss_kib,
+            "host_cpu_s": None,
+            "loadavg_before": [round(x, 2) for x in os.getloadavg()],
             "log": str(rundir / "output.log"),
         }
+        if split:
+            first, remote, tasks = split
+            rec.update(
+                remote_s=round(remote, 3),
+                overhead_s=round(m.wall_s - remote, 3),
+                overhead_pct=round(100 * (m.wall_s - remote) / m.wall_s, 2),
+                startup_s=round(first - t_start, 3),
+                tasks=tasks,
+            )
+        # keep rtmig's logs of the run for a look afterwards
+        if runs:
+            shutil.copytree(runs[-1], rundir / "rtmig-run", dirs_exist_ok=True)
+        return rec
     finally:
         subprocess.run(["bash", str(lab), "down"], stdout=subprocess.DEVNULL)
 
@@ -607,8 +667,10 @@ def table(records: list[dict]) -> str:
                     out.append(f"- rtmig: {r.get('error')}")
                 else:
                     out.append(
-                        f"- rtmig on {r['n']} lab hosts: wall {fmt(r['wall_s'])} s, rtmig CPU {fmt(r.get('ctrl_cpu_s'))} s "
-                        f"= {fmt(r.get('overhead_pct'))} % of the wall time, peak RSS "
+                        f"- rtmig on {r['n']} lab hosts: wall {fmt(r['wall_s'])} s = remote {fmt(r.get('remote_s'))} s "
+                        f"(some task running on some host) + rtmig's own overhead {fmt(r.get('overhead_s'))} s "
+                        f"({fmt(r.get('overhead_pct'))} %); rtmig's CPU {fmt(r.get('ctrl_cpu_s'))} s "
+                        f"({fmt(r.get('cpu_pct_of_wall'))} % of the wall time); peak RSS "
                         f"{fmt(r['peak_tree_rss_kib'] / 1024, 1)} MiB" + ("" if r["ok"] else f"  (FAILED: {r['error']})")
                     )
             continue
@@ -667,7 +729,34 @@ def table(records: list[dict]) -> str:
                 f"{rs[0]['host_steps']} host-steps) spread over {cores} cores = {hc / cores:.2f} s; "
                 "a controller that cost nothing could not finish sooner."
             )
+    out += scaling(runs)
     return "\n".join(out)
+
+
+def scaling(runs: list[dict]) -> list[str]:
+    """Per workload and tool: the median wall time at each size, and how it grew."""
+    out: list[str] = []
+    for w in ("W1", "W2"):
+        by_tool: dict[str, dict[int, list[float]]] = {}
+        for r in runs:
+            if r["workload"] == w and r["ok"]:
+                by_tool.setdefault(r["tool"], {}).setdefault(r["n"], []).append(r["wall_s"])
+        lines = []
+        for t in TOOL_NAMES:
+            sizes = by_tool.get(t, {})
+            if len(sizes) < 2:
+                continue
+            ns = sorted(sizes)
+            meds = {n: statistics.median(sizes[n]) for n in ns}
+            curve = ", ".join(f"{n} → {meds[n]:.2f} s" for n in ns)
+            lo, hi = ns[0], ns[-1]
+            lines.append(
+                f"| {TOOL_NAMES[t]} | {curve} | ×{meds[hi] / meds[lo]:.1f} for ×{hi / lo:.0f} hosts |"
+            )
+        if lines:
+            out += ["", f"### Scaling, {w}: median wall time by host count", "",
+                    "| tool | hosts → median | growth |", "|---|---|---|", *lines]
+    return out
 
 
 # ---- main -------------------------------------------------------------------------------
