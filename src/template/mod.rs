@@ -636,3 +636,5 @@ fn static_includes(source: &str) -> Vec<Include> {
         .collect()
 }
 
+#[cfg(test)]
+mod tests;
