@@ -404,8 +404,9 @@ fn regex_test(state: &State, value: &Value, pattern: &str, kwargs: Kwargs) -> Re
 
 // ----- type conversions -----
 
-/// Ansible's `bool`: booleans as they are; `yes`/`on`/`true`/`1` and
-/// `no`/`off`/`false`/`0`/`` in any case; `none` is false. Anything else fails.
+/// Ansible's `bool` (as ansible-core 2.19's `boolean()`): booleans as they are;
+/// `yes`/`on`/`true`/`y`/`t`/`1` and `no`/`off`/`false`/`n`/`f`/`0`/`` in any
+/// case; `none` is false. Anything else fails.
 fn to_bool(state: &State, value: &Value) -> Result<bool, Error> {
     defined(state, value)?;
     match value.kind() {
@@ -435,8 +436,8 @@ fn to_bool(state: &State, value: &Value) -> Result<bool, Error> {
 /// Ansible's boolean words.
 pub(crate) fn truthy_word(text: &str) -> Option<bool> {
     match text.trim().to_ascii_lowercase().as_str() {
-        "yes" | "on" | "true" | "1" | "y" => Some(true),
-        "no" | "off" | "false" | "0" | "n" | "" => Some(false),
+        "yes" | "on" | "true" | "1" | "y" | "t" => Some(true),
+        "no" | "off" | "false" | "0" | "n" | "f" | "" => Some(false),
         _ => None,
     }
 }

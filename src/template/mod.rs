@@ -433,7 +433,8 @@ impl Templates {
     fn condition_str(&self, cond: &str, root: &Value) -> Result<bool, TemplateError> {
         let expr = match single_expression(cond) {
             Some(expr) => expr,
-            None if is_template(cond) => {
+            // A bare expression may hold `{{` in a string literal (`'{{' in out`).
+            None if is_template(cond) && self.engine.env.compile_expression(cond).is_err() => {
                 // Text around `{{ }}`: the rendered text must be a boolean word.
                 let text = self
                     .engine
