@@ -12,11 +12,13 @@ use crate::parse::{InputError, InputErrors};
 use crate::plan::{self, HostSource, Plan, PlanOptions};
 use crate::template::{Templates, Vars};
 
+type Json = serde_json::Map<String, serde_json::Value>;
+
 pub struct Loaded {
     pub inventory: Arc<Inventory>,
     pub playbook: Arc<Playbook>,
     pub templates: Arc<Templates>,
-    pub extra_vars: Vars,
+    pub extra_vars: Json,
     pub plan: Plan,
 }
 
@@ -25,7 +27,7 @@ pub struct Loaded {
 struct Source<'a> {
     inventory: &'a Inventory,
     templates: &'a Templates,
-    extra_vars: &'a Vars,
+    extra_vars: &'a Json,
 }
 
 impl HostSource for Source<'_> {
@@ -36,18 +38,22 @@ impl HostSource for Source<'_> {
     }
 
     fn render(&self, play: &Play, template: &str) -> Result<String, String> {
-        let mut vars = Vars::new();
-        vars.insert(
+        // What a play sees before any host is chosen: groups, the `all` group's vars,
+        // play vars (rendered on use), extra vars.
+        let mut base = Json::new();
+        base.insert(
             "groups".into(),
             serde_json::to_value(self.inventory.groups()).unwrap_or_default(),
         );
-        vars.extend(self.extra_vars.clone());
-        for (k, data) in &play.vars {
-            if let Ok(v) = self.templates.render_value(&data.value, &vars) {
-                vars.insert(k.clone(), v);
-            }
-        }
-        vars.extend(self.extra_vars.clone());
+        let mut vars = Vars::new();
+        vars.push_raw_layer(base);
+        vars.push_layer(
+            play.vars
+                .iter()
+                .map(|(k, d)| (k.clone(), d.value.clone()))
+                .collect::<Json>(),
+        );
+        vars.push_layer(self.extra_vars.clone());
         self.templates
             .render_str(template, &vars)
             .map_err(|e| e.to_string())
