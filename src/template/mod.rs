@@ -28,8 +28,10 @@
 //!   `lstrip_blocks` off, the trailing newline kept (the template module's
 //!   defaults); looked up in the search dirs, includes first beside the including
 //!   file, then in the search dirs.
-//! - `none` prints as an empty string (Ansible's finalize); `True`/`False` print
-//!   as Python does.
+//! - `none` prints as an empty string (Ansible's finalize); booleans, lists and
+//!   dicts print as Python does (`True`, `['a', 1]`).
+//! - As in Ansible, `{#` starts a comment even in a shell command (`${#arr[@]}`):
+//!   wrap such text in `{% raw %}...{% endraw %}`.
 
 mod error;
 mod filters;
