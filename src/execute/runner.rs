@@ -322,6 +322,24 @@ impl Runner {
         t.as_ref().map(|t| self.text(t, vars)).transpose()
     }
 
+    /// Where a file goes and its attributes, rendered: `[mode, owner, group]`.
+    fn file_spec(
+        &self,
+        dest: &Text,
+        attrs: [&Option<Text>; 3],
+        backup: bool,
+        vars: &Vars,
+    ) -> TResult<FileSpec> {
+        let [mode, owner, group] = attrs;
+        Ok(FileSpec {
+            dest: self.text(dest, vars)?,
+            mode: self.opt_text(mode, vars)?,
+            owner: self.opt_text(owner, vars)?,
+            group: self.opt_text(group, vars)?,
+            backup,
+        })
+    }
+
     fn number(&self, n: &Number, vars: &Vars) -> TResult<u64> {
         match n {
             Number::Literal(x) => Ok(*x),
@@ -824,23 +842,13 @@ impl Runner {
                     .templates
                     .render_file(&src.display().to_string(), vars)
                     .map_err(|e| located(&t.src.location, e))?;
-                let spec = FileSpec {
-                    dest: self.text(&t.dest, vars)?,
-                    mode: self.opt_text(&t.mode, vars)?,
-                    owner: self.opt_text(&t.owner, vars)?,
-                    group: self.opt_text(&t.group, vars)?,
-                    backup: t.backup,
-                };
+                let spec =
+                    self.file_spec(&t.dest, [&t.mode, &t.owner, &t.group], t.backup, vars)?;
                 actions::put_content(&remote, content.as_bytes(), &spec, check, self.diff).await
             }
             Action::Copy(c) => {
-                let spec = FileSpec {
-                    dest: self.text(&c.dest, vars)?,
-                    mode: self.opt_text(&c.mode, vars)?,
-                    owner: self.opt_text(&c.owner, vars)?,
-                    group: self.opt_text(&c.group, vars)?,
-                    backup: c.backup,
-                };
+                let spec =
+                    self.file_spec(&c.dest, [&c.mode, &c.owner, &c.group], c.backup, vars)?;
                 match &c.source {
                     CopySource::Content(t) => {
                         let content = self.text(t, vars)?;
@@ -924,13 +932,8 @@ impl Runner {
                     on_command: &on_command,
                 };
                 let src = self.text(&t.src, vars)?;
-                let spec = FileSpec {
-                    dest: self.text(&t.dest, vars)?,
-                    mode: self.opt_text(&t.mode, vars)?,
-                    owner: self.opt_text(&t.owner, vars)?,
-                    group: self.opt_text(&t.group, vars)?,
-                    backup: t.backup,
-                };
+                let spec =
+                    self.file_spec(&t.dest, [&t.mode, &t.owner, &t.group], t.backup, vars)?;
                 actions::transfer(&from, &src, &remote, &spec, check).await
             }
             Action::WaitFor(w) => {
