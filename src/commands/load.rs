@@ -94,7 +94,12 @@ pub fn check_templates(playbook: &Playbook, templates: &Templates) -> Result<(),
             task.strings().into_iter().for_each(&mut check);
         }
     }
+    let mut seen = std::collections::HashSet::new();
     for (path, loc) in playbook.template_files() {
+        // Plays sharing tasks through a YAML anchor name the same file more than once.
+        if !seen.insert(path.to_path_buf()) {
+            continue;
+        }
         if let Err(e) = templates.check_file(&path.display().to_string()) {
             let position = e.line().map(|l| (l as u64, 1));
             let mut err = InputError::at(loc, format!("template `{}`: {e}", path.display()));
