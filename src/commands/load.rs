@@ -100,7 +100,10 @@ pub fn check_templates(playbook: &Playbook, templates: &Templates) -> Result<(),
         if !seen.insert(path.to_path_buf()) {
             continue;
         }
-        if let Err(e) = templates.check_file(&path.display().to_string()) {
+        // The template loader resolves relative names against its own search dirs; a
+        // path found by the parser is relative to the working directory.
+        let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        if let Err(e) = templates.check_file(&absolute.display().to_string()) {
             let position = e.line().map(|l| (l as u64, 1));
             let mut err = InputError::at(loc, format!("template `{}`: {e}", path.display()));
             if let Some(p) = position {

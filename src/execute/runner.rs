@@ -840,7 +840,13 @@ impl Runner {
                 };
                 let content = self
                     .templates
-                    .render_file(&src.display().to_string(), vars)
+                    .render_file(
+                        &std::fs::canonicalize(&src)
+                            .unwrap_or(src.clone())
+                            .display()
+                            .to_string(),
+                        vars,
+                    )
                     .map_err(|e| located(&t.src.location, e))?;
                 let spec =
                     self.file_spec(&t.dest, [&t.mode, &t.owner, &t.group], t.backup, vars)?;

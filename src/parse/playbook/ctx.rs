@@ -21,9 +21,6 @@ impl Ctx {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        // Absolute, so template and file sources resolve the same whatever directory
-        // later code (or the template loader, with its own search dirs) starts from.
-        let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
         Ctx {
             file: file.to_path_buf(),
             dir,
