@@ -15,11 +15,27 @@
 # Every host is a network + UTS + mount + PID namespace whose PID 1 is sim/init.py (a small
 # systemd); its sshd, containerd, dockerd and kubelet simulator are real processes in it.
 # The API server simulator runs on the controller, on the bridge address. State lives in
-# $LAB_STATE (default: lab/state). See lab/README.md.
+# $LAB_STATE (default: lab/state, or /srv/rtmig-lab/state for a checkout under /tmp, /root,
+# /var, ...). See lab/README.md.
 set -euo pipefail
 
 LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-STATE=${LAB_STATE:-$LAB_DIR/state}
+
+# Every lab host replaces these directories with its own, so the state cannot live under
+# them. A checkout there (a CI clone in /tmp, say) keeps its state in /srv/rtmig-lab.
+replaced_by_hosts() {
+    case "$(realpath -m "$1")/" in
+        /etc/*|/usr/*|/var/*|/opt/*|/run/*|/tmp/*|/root/*) return 0 ;;
+        *) return 1 ;;
+    esac
+}
+if [ -n "${LAB_STATE:-}" ]; then
+    STATE=$LAB_STATE
+elif replaced_by_hosts "$LAB_DIR/state"; then
+    STATE=/srv/rtmig-lab/state
+else
+    STATE=$LAB_DIR/state
+fi
 PY=/usr/bin/python3
 SIM=$LAB_DIR/sim
 
@@ -388,8 +404,9 @@ main() {
         fault) cmd_fault "$@" ;;
         restart-api) cmd_restart_api "$@" ;;
         inventory) [ -f "$STATE/inventory.yaml" ] || die "no lab is up"; echo "$STATE/inventory.yaml" ;;
+        state-dir) echo "$STATE" ;;
         help|-h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' ;;
-        *) die "unknown command \`$cmd\` (expected up, down, status, kubectl, exec, ssh, fault, restart-api, inventory)" ;;
+        *) die "unknown command \`$cmd\` (expected up, down, status, kubectl, exec, ssh, fault, restart-api, inventory, state-dir)" ;;
     esac
 }
 

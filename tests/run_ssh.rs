@@ -101,8 +101,10 @@ const EVERY_ACTION: &str = r#"
       until: probe.rc == 0
       retries: 2
       delay: 0
+    # Hosts of a batch run their tasks independently: the source must exist before
+    # the run, not be written by h0's own earlier task.
     - name: copy h0's blob to every host
-      transfer: {from: h0, src: "OUT/h0/blob.bin", dest: "{{ dir }}/from-h0.bin"}
+      transfer: {from: h0, src: "BLOB", dest: "{{ dir }}/from-h0.bin"}
     - name: fetch the config back
       fetch: {src: "{{ dir }}/app.conf", dest: "OUT/fetched"}
     - name: a failure that is ignored
@@ -133,7 +135,9 @@ fn every_action_runs_on_ten_hosts_and_a_rerun_changes_nothing() {
     std::fs::write(ws.path("files/blob.bin"), &blob).unwrap();
     ws.write(
         "site.yaml",
-        &EVERY_ACTION.replace("OUT", &out.display().to_string()),
+        &EVERY_ACTION
+            .replace("OUT", &out.display().to_string())
+            .replace("BLOB", &ws.path("files/blob.bin").display().to_string()),
     );
 
     let run = rtmig(&ws, &client)
@@ -141,6 +145,17 @@ fn every_action_runs_on_ten_hosts_and_a_rerun_changes_nothing() {
         .output()
         .expect_code(0);
     let stdout = run.stdout();
+    // Guards: the per-host log once panicked on fact gathering and was silently
+    // switched off; every output must survive the whole run.
+    assert!(!run.stderr().contains("switched off"), "{}", run.stderr());
+    for h in &names {
+        let log = std::fs::read_to_string(ws.runs()[0].join(format!("hosts/{h}.log"))).unwrap();
+        assert!(
+            log.contains("TASK [Gathering Facts] (play 1, facts)"),
+            "{log}"
+        );
+        assert!(log.contains("TASK [remove the marker]"), "{log}");
+    }
     for h in &names {
         let dir = out.join(h);
         let conf = std::fs::read_to_string(dir.join("app.conf")).unwrap();

@@ -11,7 +11,7 @@ set -u
 
 cd "$(dirname "$0")/../.."
 LAB=$PWD/lab/lab.sh
-export LAB_STATE=${LAB_STATE:-$PWD/lab/state}
+export LAB_STATE=${LAB_STATE:-$("$LAB" state-dir)}
 S=$LAB_STATE
 LOG=$(mktemp -d /tmp/rtmig-lab-test.XXXXXX)
 passed=0 failed=0 n=0

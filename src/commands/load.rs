@@ -12,11 +12,13 @@ use crate::parse::{InputError, InputErrors};
 use crate::plan::{self, HostSource, Plan, PlanOptions};
 use crate::template::{Templates, Vars};
 
+type Json = serde_json::Map<String, serde_json::Value>;
+
 pub struct Loaded {
     pub inventory: Arc<Inventory>,
     pub playbook: Arc<Playbook>,
     pub templates: Arc<Templates>,
-    pub extra_vars: Vars,
+    pub extra_vars: Json,
     pub plan: Plan,
 }
 
@@ -25,7 +27,7 @@ pub struct Loaded {
 struct Source<'a> {
     inventory: &'a Inventory,
     templates: &'a Templates,
-    extra_vars: &'a Vars,
+    extra_vars: &'a Json,
 }
 
 impl HostSource for Source<'_> {
@@ -36,18 +38,22 @@ impl HostSource for Source<'_> {
     }
 
     fn render(&self, play: &Play, template: &str) -> Result<String, String> {
-        let mut vars = Vars::new();
-        vars.insert(
+        // What a play sees before any host is chosen: groups, the `all` group's vars,
+        // play vars (rendered on use), extra vars.
+        let mut base = Json::new();
+        base.insert(
             "groups".into(),
             serde_json::to_value(self.inventory.groups()).unwrap_or_default(),
         );
-        vars.extend(self.extra_vars.clone());
-        for (k, data) in &play.vars {
-            if let Ok(v) = self.templates.render_value(&data.value, &vars) {
-                vars.insert(k.clone(), v);
-            }
-        }
-        vars.extend(self.extra_vars.clone());
+        let mut vars = Vars::new();
+        vars.push_raw_layer(base);
+        vars.push_layer(
+            play.vars
+                .iter()
+                .map(|(k, d)| (k.clone(), d.value.clone()))
+                .collect::<Json>(),
+        );
+        vars.push_layer(self.extra_vars.clone());
         self.templates
             .render_str(template, &vars)
             .map_err(|e| e.to_string())
@@ -88,8 +94,16 @@ pub fn check_templates(playbook: &Playbook, templates: &Templates) -> Result<(),
             task.strings().into_iter().for_each(&mut check);
         }
     }
+    let mut seen = std::collections::HashSet::new();
     for (path, loc) in playbook.template_files() {
-        if let Err(e) = templates.check_file(&path.display().to_string()) {
+        // Plays sharing tasks through a YAML anchor name the same file more than once.
+        if !seen.insert(path.to_path_buf()) {
+            continue;
+        }
+        // The template loader resolves relative names against its own search dirs; a
+        // path found by the parser is relative to the working directory.
+        let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        if let Err(e) = templates.check_file(&absolute.display().to_string()) {
             let position = e.line().map(|l| (l as u64, 1));
             let mut err = InputError::at(loc, format!("template `{}`: {e}", path.display()));
             if let Some(p) = position {

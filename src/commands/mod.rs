@@ -9,6 +9,17 @@ mod run;
 use crate::Status;
 use crate::cli::{Cli, Command};
 
+/// Write a command's output to stdout. A closed pipe (`rtmig plan | head`) ends the
+/// output quietly, as it does for other command-line tools, instead of panicking.
+pub(crate) fn out(text: impl std::fmt::Display) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match write!(stdout, "{text}").and_then(|_| stdout.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
 /// Run one invocation of rtmig.
 pub fn run(cli: Cli) -> anyhow::Result<Status> {
     match cli.command {

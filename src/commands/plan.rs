@@ -5,7 +5,7 @@ use crate::cli::PlanArgs;
 
 pub fn plan(args: &PlanArgs) -> anyhow::Result<Status> {
     let loaded = super::load::load(args, None)?;
-    print!("{}", loaded.plan);
+    super::out(&loaded.plan)?;
     Ok(Status::Ok)
 }
 
@@ -18,12 +18,12 @@ pub fn validate(args: &PlanArgs) -> anyhow::Result<Status> {
         .map(|p| p.hosts.len())
         .max()
         .unwrap_or(0);
-    println!(
-        "ok: `{}` ({} plays) and `{}` ({} hosts) are valid",
+    super::out(format!(
+        "ok: `{}` ({} plays) and `{}` ({} hosts) are valid\n",
         args.target.playbook.display(),
         loaded.playbook.plays.len(),
         args.target.inventory.display(),
         loaded.inventory.host_names().len().max(hosts)
-    );
+    ))?;
     Ok(Status::Ok)
 }

@@ -328,7 +328,7 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<Status> {
                 rundir::runs_dir(&args.inventory).display()
             );
         }
-        Some((dir, replay)) => print!("{}", crate::report::status::render(&dir, &replay)),
+        Some((dir, replay)) => super::out(crate::report::status::render(&dir, &replay))?,
     }
     Ok(Status::Ok)
 }

@@ -448,19 +448,9 @@ pub async fn wait_for(remote: &Remote<'_>, w: &WaitFor, check: bool) -> TaskResu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::execute::shell::Become;
     use crate::transport::local::LocalTransport;
 
-    fn remote(t: &LocalTransport) -> Remote<'_> {
-        Remote {
-            host: "local",
-            transport: t,
-            privilege: Become::default(),
-            login_user: None,
-            timeout: None,
-            on_command: &|_| {},
-        }
-    }
+    use crate::execute::remote::local as remote;
 
     #[tokio::test]
     async fn shell_registers_ansible_shaped_results() {

@@ -116,6 +116,32 @@ async fn stat_remote(remote: &Remote<'_>, path: &str) -> Result<Option<Current>,
     }
 }
 
+/// What putting content with sha256 `wanted` at `spec.dest` would change, or `None`
+/// when the destination is already right (content, mode, owner and group).
+struct Change {
+    content: bool,
+    current: Option<Current>,
+}
+
+async fn what_changes(
+    remote: &Remote<'_>,
+    spec: &FileSpec,
+    wanted: &str,
+) -> Result<Option<Change>, FileError> {
+    let current = stat_remote(remote, &spec.dest).await?;
+    let content = current.as_ref().is_none_or(|c| c.sha256 != wanted);
+    let attrs = current.as_ref().is_some_and(|c| attrs_differ(spec, c));
+    Ok((content || attrs).then_some(Change { content, current }))
+}
+
+/// Set only mode, owner and group (the content is already right).
+async fn apply_attrs(remote: &Remote<'_>, spec: &FileSpec) -> Result<(), FileError> {
+    let out = remote
+        .run(&format!("true{}", attr_commands(spec, &quote(&spec.dest))))
+        .await?;
+    check_ok(&format!("writing `{}`", spec.dest), &out)
+}
+
 /// Whether mode/owner/group as asked differ from what is there. Symbolic modes cannot
 /// be compared without applying them; they count as a change only with the content.
 fn attrs_differ(spec: &FileSpec, cur: &Current) -> bool {
@@ -203,19 +229,15 @@ pub async fn put_content(
     check: bool,
     want_diff: bool,
 ) -> Result<FileOutcome, FileError> {
-    let current = stat_remote(remote, &spec.dest).await?;
-    let wanted = sha256_hex(content);
-    let content_differs = current.as_ref().is_none_or(|c| c.sha256 != wanted);
-    let attrs = current.as_ref().is_some_and(|c| attrs_differ(spec, c));
-    if !content_differs && !attrs {
+    let Some(change) = what_changes(remote, spec, &sha256_hex(content)).await? else {
         return Ok(FileOutcome::default());
-    }
+    };
     let mut outcome = FileOutcome {
         changed: true,
         ..Default::default()
     };
-    if want_diff && content_differs && content.len() as u64 <= MAX_DIFF_BYTES {
-        let old = match &current {
+    if want_diff && change.content && content.len() as u64 <= MAX_DIFF_BYTES {
+        let old = match &change.current {
             Some(c) if c.size <= MAX_DIFF_BYTES => {
                 let out = remote.run(&format!("cat {}", quote(&spec.dest))).await?;
                 check_ok(&format!("reading `{}`", spec.dest), &out)?;
@@ -231,20 +253,17 @@ pub async fn put_content(
     if check {
         return Ok(outcome);
     }
-    let out = if content_differs {
-        remote
-            .run_with(
-                &write_script(spec, None),
-                Stdin::Bytes(content),
-                Stdout::Capture,
-            )
-            .await?
-    } else {
-        let f = quote(&spec.dest);
-        remote
-            .run(&format!("true{}", attr_commands(spec, &f)))
-            .await?
-    };
+    if !change.content {
+        apply_attrs(remote, spec).await?;
+        return Ok(outcome);
+    }
+    let out = remote
+        .run_with(
+            &write_script(spec, None),
+            Stdin::Bytes(content),
+            Stdout::Capture,
+        )
+        .await?;
     check_ok(&format!("writing `{}`", spec.dest), &out)?;
     outcome.backup = parse_backup(&out);
     Ok(outcome)
@@ -268,32 +287,30 @@ pub async fn put_file(
         return put_content(remote, &content, spec, check, want_diff).await;
     }
     let wanted = sha256_file(src).await.map_err(local_err)?;
-    let current = stat_remote(remote, &spec.dest).await?;
-    let content_differs = current.as_ref().is_none_or(|c| c.sha256 != wanted);
-    let attrs = current.as_ref().is_some_and(|c| attrs_differ(spec, c));
-    if !content_differs && !attrs {
+    let Some(change) = what_changes(remote, spec, &wanted).await? else {
         return Ok(FileOutcome::default());
-    }
+    };
     if check {
         return Ok(FileOutcome {
             changed: true,
             ..Default::default()
         });
     }
-    let out = if content_differs {
-        let mut file = tokio::fs::File::open(src).await.map_err(local_err)?;
-        remote
-            .run_with(
-                &write_script(spec, Some(&wanted)),
-                Stdin::Reader(&mut file),
-                Stdout::Capture,
-            )
-            .await?
-    } else {
-        remote
-            .run(&format!("true{}", attr_commands(spec, &quote(&spec.dest))))
-            .await?
-    };
+    if !change.content {
+        apply_attrs(remote, spec).await?;
+        return Ok(FileOutcome {
+            changed: true,
+            ..Default::default()
+        });
+    }
+    let mut file = tokio::fs::File::open(src).await.map_err(local_err)?;
+    let out = remote
+        .run_with(
+            &write_script(spec, Some(&wanted)),
+            Stdin::Reader(&mut file),
+            Stdout::Capture,
+        )
+        .await?;
     check_ok(&format!("writing `{}`", spec.dest), &out)?;
     Ok(FileOutcome {
         changed: true,
@@ -356,23 +373,17 @@ pub async fn transfer(
         .chars()
         .take(64)
         .collect::<String>();
-    let current = stat_remote(to, &spec.dest).await?;
-    let content_differs = current.as_ref().is_none_or(|c| c.sha256 != src_sha);
-    let attrs = current.as_ref().is_some_and(|c| attrs_differ(spec, c));
-    if !content_differs && !attrs {
+    let Some(change) = what_changes(to, spec, &src_sha).await? else {
         return Ok(FileOutcome::default());
-    }
+    };
     if check {
         return Ok(FileOutcome {
             changed: true,
             ..Default::default()
         });
     }
-    if !content_differs {
-        let out = to
-            .run(&format!("true{}", attr_commands(spec, &quote(&spec.dest))))
-            .await?;
-        check_ok(&format!("writing `{}`", spec.dest), &out)?;
+    if !change.content {
+        apply_attrs(to, spec).await?;
         return Ok(FileOutcome {
             changed: true,
             ..Default::default()
@@ -470,19 +481,9 @@ fn _assert_reader_object_safe(_: &mut (dyn AsyncRead + Send + Unpin)) {}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::execute::shell::Become;
     use crate::transport::local::LocalTransport;
 
-    fn remote(t: &LocalTransport) -> Remote<'_> {
-        Remote {
-            host: "local",
-            transport: t,
-            privilege: Become::default(),
-            login_user: None,
-            timeout: None,
-            on_command: &|_| {},
-        }
-    }
+    use crate::execute::remote::local as remote;
 
     #[tokio::test]
     async fn put_content_writes_then_reports_ok_on_rerun() {

@@ -84,3 +84,16 @@ impl Remote<'_> {
         }
     }
 }
+
+/// A [`Remote`] on the controller itself, for tests of the steps.
+#[cfg(test)]
+pub(crate) fn local(t: &crate::transport::local::LocalTransport) -> Remote<'_> {
+    Remote {
+        host: "local",
+        transport: t,
+        privilege: Become::default(),
+        login_user: None,
+        timeout: None,
+        on_command: &|_| {},
+    }
+}

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
 use super::actions::{self, ShellArgs};
@@ -25,7 +25,7 @@ use crate::parse::playbook::{
 };
 use crate::plan::Plan;
 use crate::report::{Event, Redactor, Reporter, TaskResult, TaskStatus};
-use crate::template::Templates;
+use crate::template::{Templates, Vars};
 use crate::transport::local::LocalTransport;
 use crate::transport::ssh::{SshConnector, SshTarget};
 use crate::transport::{BoxFuture, Transport, TransportError};
@@ -50,7 +50,8 @@ pub struct Runner {
     pub run_vars: Arc<RunVars>,
     pub connections: Connections,
     base: Mutex<HashMap<String, Arc<HostVars>>>,
-    play_vars: Mutex<HashMap<(String, usize), Arc<HostVars>>>,
+    play_layers: Mutex<HashMap<usize, Arc<HostVars>>>,
+    extra_layer: Arc<HostVars>,
     mentions_hostvars: Mutex<HashMap<(usize, usize), bool>>,
     groups: Value,
 }
@@ -156,7 +157,9 @@ impl Runner {
         connections: Connections,
     ) -> Self {
         let groups = serde_json::to_value(inventory.groups()).unwrap_or(Value::Null);
+        let extra_layer = Arc::new(extra_vars.clone());
         Runner {
+            extra_layer,
             playbook,
             plan,
             inventory,
@@ -171,7 +174,7 @@ impl Runner {
             run_vars,
             connections,
             base: Mutex::new(HashMap::new()),
-            play_vars: Mutex::new(HashMap::new()),
+            play_layers: Mutex::new(HashMap::new()),
             mentions_hostvars: Mutex::new(HashMap::new()),
             groups,
         }
@@ -213,98 +216,69 @@ impl Runner {
         v
     }
 
-    /// Variables a task sees, lowest precedence first: inventory, play vars, task vars,
-    /// what the run set (facts, registered, set_fact), extra vars.
+    /// Variables a task sees, in layers, lowest precedence first: inventory (with the
+    /// magic variables), play vars, task vars, what the run set (facts, registered,
+    /// set_fact: data, never rendered), extra vars. Template strings in vars are
+    /// rendered when a template looks them up, as Ansible's lazy variables are.
     fn task_vars(
         &self,
         host: &str,
         play_idx: usize,
         task: Option<&Task>,
         run: &HostVars,
-    ) -> TResult<HostVars> {
-        let play = &self.playbook.plays[play_idx];
-        let mut v: HostVars = (*self.base_vars(host)).clone();
+    ) -> TResult<Vars> {
+        let mut v = Vars::new();
+        v.push_layer(self.base_vars(host));
+        v.push_layer(self.play_layer(play_idx));
+        let mut magic = HostVars::new();
         if let Some(pp) = self.plan.plays.iter().find(|p| p.index == play_idx) {
-            v.insert("ansible_play_hosts".into(), json!(pp.hosts));
-            v.insert("ansible_play_hosts_all".into(), json!(pp.hosts));
-            v.insert("play_hosts".into(), json!(pp.hosts));
+            magic.insert("ansible_play_hosts".into(), json!(pp.hosts));
+            magic.insert("ansible_play_hosts_all".into(), json!(pp.hosts));
+            magic.insert("play_hosts".into(), json!(pp.hosts));
             if let Some(batch) = pp.batches.iter().find(|b| b.iter().any(|h| h == host)) {
-                v.insert("ansible_play_batch".into(), json!(batch));
+                magic.insert("ansible_play_batch".into(), json!(batch));
             }
         }
-        v.extend(
-            run.iter()
-                .filter(|(k, _)| k.starts_with("ansible_"))
-                .map(|(k, x)| (k.clone(), x.clone())),
-        );
-        v.extend(self.extra_vars.clone());
-        let pv = self.rendered_play_vars(host, play_idx, play, &v);
-        v.extend((*pv).clone());
+        v.push_raw_layer(magic);
         if let Some(task) = task {
-            for (k, data) in &task.vars {
-                let val = self
-                    .templates
-                    .render_value(&data.value, &v)
-                    .map_err(|e| located(&data.location, e))?;
-                v.insert(k.clone(), val);
+            if !task.vars.is_empty() {
+                let layer: HostVars = task
+                    .vars
+                    .iter()
+                    .map(|(k, d)| (k.clone(), d.value.clone()))
+                    .collect();
+                v.push_layer(layer);
             }
         }
-        v.extend(run.clone());
-        v.extend(self.extra_vars.clone());
+        if !run.is_empty() {
+            v.push_raw_layer(run.clone());
+        }
+        if !self.extra_layer.is_empty() {
+            v.push_layer(self.extra_layer.clone());
+        }
         if let Some(task) = task {
             if self.task_mentions_hostvars(play_idx, task) {
-                v.insert("hostvars".into(), self.hostvars());
+                v.set_hostvars(self.hostvars());
             }
         }
         Ok(v)
     }
 
-    /// Play vars rendered once per host and play. A var whose template cannot be
-    /// rendered yet (it uses something registered later) is kept as written and rendered
-    /// again for each task, as Ansible evaluates play vars lazily.
-    fn rendered_play_vars(
-        &self,
-        host: &str,
-        play_idx: usize,
-        play: &Play,
-        base: &HostVars,
-    ) -> Arc<HostVars> {
-        let key = (host.to_string(), play_idx);
-        if let Some(v) = self
-            .play_vars
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-        {
-            return v.clone();
-        }
-        let mut scope = base.clone();
-        let mut out = HostVars::new();
-        let mut complete = true;
-        for (k, data) in &play.vars {
-            match self.templates.render_value(&data.value, &scope) {
-                Ok(val) => {
-                    scope.insert(k.clone(), val.clone());
-                    out.insert(k.clone(), val);
-                }
-                Err(_) => {
-                    complete = false;
-                    out.insert(k.clone(), data.value.clone());
-                }
-            }
-        }
-        // Extra vars win over play vars.
-        for k in self.extra_vars.keys() {
-            out.remove(k);
-        }
-        let out = Arc::new(out);
-        if complete {
-            self.play_vars
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(key, out.clone());
-        }
-        out
+    /// A play's vars as written (templates rendered on use), shared by all its hosts.
+    fn play_layer(&self, play_idx: usize) -> Arc<HostVars> {
+        let mut cache = self.play_layers.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .entry(play_idx)
+            .or_insert_with(|| {
+                Arc::new(
+                    self.playbook.plays[play_idx]
+                        .vars
+                        .iter()
+                        .map(|(k, d)| (k.clone(), d.value.clone()))
+                        .collect(),
+                )
+            })
+            .clone()
     }
 
     fn task_mentions_hostvars(&self, play_idx: usize, task: &Task) -> bool {
@@ -322,31 +296,51 @@ impl Runner {
         })
     }
 
-    fn hostvars(&self) -> Value {
+    /// Every host's variables for `hostvars[host]`: inventory, the play vars of no
+    /// play (as Ansible's hostvars hold inventory and host facts), and what the run set.
+    fn hostvars(&self) -> Arc<indexmap::IndexMap<String, Vars>> {
         let run = self.run_vars.snapshot();
-        let mut all = Map::new();
+        let mut all = indexmap::IndexMap::new();
         for h in self.inventory.host_names() {
-            let mut v: HostVars = (*self.base_vars(h)).clone();
-            v.remove("groups");
+            let mut v = Vars::new();
+            v.push_layer(self.base_vars(h));
             if let Some(r) = run.get(h) {
-                v.extend(r.clone());
+                v.push_raw_layer(r.clone());
             }
-            all.insert(h.to_string(), Value::Object(v));
+            all.insert(h.to_string(), v);
         }
-        Value::Object(all)
+        Arc::new(all)
     }
 
-    fn text(&self, t: &Text, vars: &HostVars) -> TResult<String> {
+    fn text(&self, t: &Text, vars: &Vars) -> TResult<String> {
         self.templates
             .render_str(&t.value, vars)
             .map_err(|e| located(&t.location, e))
     }
 
-    fn opt_text(&self, t: &Option<Text>, vars: &HostVars) -> TResult<Option<String>> {
+    fn opt_text(&self, t: &Option<Text>, vars: &Vars) -> TResult<Option<String>> {
         t.as_ref().map(|t| self.text(t, vars)).transpose()
     }
 
-    fn number(&self, n: &Number, vars: &HostVars) -> TResult<u64> {
+    /// Where a file goes and its attributes, rendered: `[mode, owner, group]`.
+    fn file_spec(
+        &self,
+        dest: &Text,
+        attrs: [&Option<Text>; 3],
+        backup: bool,
+        vars: &Vars,
+    ) -> TResult<FileSpec> {
+        let [mode, owner, group] = attrs;
+        Ok(FileSpec {
+            dest: self.text(dest, vars)?,
+            mode: self.opt_text(mode, vars)?,
+            owner: self.opt_text(owner, vars)?,
+            group: self.opt_text(group, vars)?,
+            backup,
+        })
+    }
+
+    fn number(&self, n: &Number, vars: &Vars) -> TResult<u64> {
         match n {
             Number::Literal(x) => Ok(*x),
             Number::Template(t) => {
@@ -358,7 +352,7 @@ impl Runner {
         }
     }
 
-    fn condition(&self, exprs: &[Expr], vars: &HostVars) -> TResult<bool> {
+    fn condition(&self, exprs: &[Expr], vars: &Vars) -> TResult<bool> {
         for e in exprs {
             let ok = self
                 .templates
@@ -373,7 +367,7 @@ impl Runner {
         Ok(true)
     }
 
-    fn privilege(&self, host: &str, play: &Play, task: &Task, vars: &HostVars) -> TResult<Become> {
+    fn privilege(&self, host: &str, play: &Play, task: &Task, vars: &Vars) -> TResult<Become> {
         let conn = self.inventory.connection(host);
         let enabled = task
             .become_
@@ -506,7 +500,7 @@ impl Runner {
         let mut unreachable: Option<TaskResult> = None;
         let mut stdout = String::new();
         for item in items {
-            vars.insert(lp.loop_var.clone(), item.clone());
+            vars.insert_raw(lp.loop_var.clone(), item.clone());
             if !self.condition(&task.when, &vars)? {
                 results.push(json!({"item": item, "skipped": true, "changed": false}));
                 continue;
@@ -574,7 +568,7 @@ impl Runner {
         host: &str,
         play_idx: usize,
         task: &Task,
-        vars: &HostVars,
+        vars: &Vars,
     ) -> TResult<TaskOutcome> {
         let attempts = if task.until.is_empty() {
             1
@@ -606,9 +600,11 @@ impl Runner {
                 return Ok(o);
             }
             let mut scope = vars.clone();
-            scope.extend(o.facts.clone());
+            for (k, v) in &o.facts {
+                scope.insert_raw(k.clone(), v.clone());
+            }
             if let Some(name) = &task.register {
-                scope.insert(name.clone(), with_status(&o.result));
+                scope.insert_raw(name.clone(), with_status(&o.result));
             }
             if self.condition(&task.until, &scope)? {
                 if let Some(obj) = o.result.registered.as_object_mut() {
@@ -640,7 +636,7 @@ impl Runner {
 
     /// `changed_when` and `failed_when`, evaluated with the result under its `register`
     /// name, as Ansible does.
-    fn judge(&self, task: &Task, r: &mut TaskResult, vars: &HostVars) -> TResult<()> {
+    fn judge(&self, task: &Task, r: &mut TaskResult, vars: &Vars) -> TResult<()> {
         if matches!(r.status, TaskStatus::Unreachable | TaskStatus::Skipped)
             || (task.changed_when.is_empty() && task.failed_when.is_empty())
         {
@@ -648,7 +644,7 @@ impl Runner {
         }
         let mut scope = vars.clone();
         if let Some(name) = &task.register {
-            scope.insert(name.clone(), with_status(r));
+            scope.insert_raw(name.clone(), with_status(r));
         }
         if !task.changed_when.is_empty() && r.status != TaskStatus::Failed {
             let changed = self.condition(&task.changed_when, &scope)?;
@@ -685,7 +681,7 @@ impl Runner {
         host: &str,
         play_idx: usize,
         task: &Task,
-        vars: &HostVars,
+        vars: &Vars,
     ) -> TResult<TaskOutcome> {
         let play = &self.playbook.plays[play_idx];
         // Actions that need no host.
@@ -844,25 +840,21 @@ impl Runner {
                 };
                 let content = self
                     .templates
-                    .render_file(&src.display().to_string(), vars)
+                    .render_file(
+                        &std::fs::canonicalize(&src)
+                            .unwrap_or(src.clone())
+                            .display()
+                            .to_string(),
+                        vars,
+                    )
                     .map_err(|e| located(&t.src.location, e))?;
-                let spec = FileSpec {
-                    dest: self.text(&t.dest, vars)?,
-                    mode: self.opt_text(&t.mode, vars)?,
-                    owner: self.opt_text(&t.owner, vars)?,
-                    group: self.opt_text(&t.group, vars)?,
-                    backup: t.backup,
-                };
+                let spec =
+                    self.file_spec(&t.dest, [&t.mode, &t.owner, &t.group], t.backup, vars)?;
                 actions::put_content(&remote, content.as_bytes(), &spec, check, self.diff).await
             }
             Action::Copy(c) => {
-                let spec = FileSpec {
-                    dest: self.text(&c.dest, vars)?,
-                    mode: self.opt_text(&c.mode, vars)?,
-                    owner: self.opt_text(&c.owner, vars)?,
-                    group: self.opt_text(&c.group, vars)?,
-                    backup: c.backup,
-                };
+                let spec =
+                    self.file_spec(&c.dest, [&c.mode, &c.owner, &c.group], c.backup, vars)?;
                 match &c.source {
                     CopySource::Content(t) => {
                         let content = self.text(t, vars)?;
@@ -946,13 +938,8 @@ impl Runner {
                     on_command: &on_command,
                 };
                 let src = self.text(&t.src, vars)?;
-                let spec = FileSpec {
-                    dest: self.text(&t.dest, vars)?,
-                    mode: self.opt_text(&t.mode, vars)?,
-                    owner: self.opt_text(&t.owner, vars)?,
-                    group: self.opt_text(&t.group, vars)?,
-                    backup: t.backup,
-                };
+                let spec =
+                    self.file_spec(&t.dest, [&t.mode, &t.owner, &t.group], t.backup, vars)?;
                 actions::transfer(&from, &src, &remote, &spec, check).await
             }
             Action::WaitFor(w) => {
@@ -1021,11 +1008,7 @@ impl Runner {
         task.check_mode == Some(false)
     }
 
-    async fn pause(
-        &self,
-        p: &crate::parse::playbook::Pause,
-        vars: &HostVars,
-    ) -> TResult<TaskOutcome> {
+    async fn pause(&self, p: &crate::parse::playbook::Pause, vars: &Vars) -> TResult<TaskOutcome> {
         let secs = p
             .seconds
             .as_ref()

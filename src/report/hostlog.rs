@@ -65,13 +65,17 @@ impl Listener for HostLogs {
                 name,
             } => {
                 let f = self.file(host)?;
+                let which = if *task == crate::execute::scheduler::GATHER_FACTS {
+                    "facts".to_string()
+                } else {
+                    format!("task {}", task.saturating_add(1))
+                };
                 writeln!(
                     f,
-                    "{} TASK [{}] (play {}, task {}) started",
+                    "{} TASK [{}] (play {}, {which}) started",
                     now(),
                     name,
-                    play + 1,
-                    task + 1
+                    play.saturating_add(1)
                 )?;
             }
             Event::CommandStarted { host, command } => {

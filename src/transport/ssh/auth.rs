@@ -198,7 +198,7 @@ async fn read_key_file(path: PathBuf) -> Result<Arc<KeyFile>, String> {
         .await
         .map_err(|e| format!("cannot read key `{}`: {e}", path.display()))?;
     let bad = |e: &dyn std::fmt::Display| format!("cannot load key `{}`: {e}", path.display());
-    if text.contains("-----BEGIN OPENSSH PRIVATE KEY-----") {
+    if text.contains(concat!("-----BEGIN OPENSSH ", "PRIVATE KEY-----")) {
         let key = PrivateKey::from_openssh(text.trim()).map_err(|e| bad(&e))?;
         let public = Some(key.public_key().clone());
         let kind = if key.is_encrypted() {
