@@ -39,11 +39,15 @@ one_host() { # NAME ADDRESS PORT ZONE ID
     ssh "${o[@]}" -O exit "$h" 2>/dev/null
 }
 
+# Read the host list first: every ssh below gets its own stdin (/dev/null or the rendered
+# file), never the list (ssh forwards its stdin to the remote command and would eat lines).
+mapfile -t rows < <(tail -n +2 "$tsv" | head -n "$n")
 pids=()
-while IFS=$'\t' read -r h ip port zone id; do
-    one_host "$h" "$ip" "$port" "$zone" "$id" &
+for row in "${rows[@]}"; do
+    IFS=$'\t' read -r h ip port zone id <<<"$row"
+    one_host "$h" "$ip" "$port" "$zone" "$id" </dev/null &
     pids+=($!)
-done < <(tail -n +2 "$tsv" | head -n "$n")
+done
 
 failed=0
 for p in "${pids[@]}"; do wait "$p" || failed=$((failed + 1)); done
