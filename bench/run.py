@@ -879,7 +879,9 @@ def main(argv: list[str]) -> int:
     def on_term(signum, frame):
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, on_term)
+    # explicitly: a shell that starts us in the background leaves SIGINT ignored
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_term)
     records: list[dict] = []
     fleet_started = False
     try:
