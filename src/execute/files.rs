@@ -134,6 +134,31 @@ async fn what_changes(
     Ok((content || attrs).then_some(Change { content, current }))
 }
 
+/// For a streamed upload: the outcome when no content has to be sent (already right,
+/// check mode, or only mode/owner/group to set), `None` when the content must be sent.
+async fn settle_before_streaming(
+    remote: &Remote<'_>,
+    spec: &FileSpec,
+    wanted: &str,
+    check: bool,
+) -> Result<Option<FileOutcome>, FileError> {
+    let Some(change) = what_changes(remote, spec, wanted).await? else {
+        return Ok(Some(FileOutcome::default()));
+    };
+    let changed = FileOutcome {
+        changed: true,
+        ..Default::default()
+    };
+    if check {
+        return Ok(Some(changed));
+    }
+    if !change.content {
+        apply_attrs(remote, spec).await?;
+        return Ok(Some(changed));
+    }
+    Ok(None)
+}
+
 /// Set only mode, owner and group (the content is already right).
 async fn apply_attrs(remote: &Remote<'_>, spec: &FileSpec) -> Result<(), FileError> {
     let out = remote
@@ -287,21 +312,8 @@ pub async fn put_file(
         return put_content(remote, &content, spec, check, want_diff).await;
     }
     let wanted = sha256_file(src).await.map_err(local_err)?;
-    let Some(change) = what_changes(remote, spec, &wanted).await? else {
-        return Ok(FileOutcome::default());
-    };
-    if check {
-        return Ok(FileOutcome {
-            changed: true,
-            ..Default::default()
-        });
-    }
-    if !change.content {
-        apply_attrs(remote, spec).await?;
-        return Ok(FileOutcome {
-            changed: true,
-            ..Default::default()
-        });
+    if let Some(done) = settle_before_streaming(remote, spec, &wanted, check).await? {
+        return Ok(done);
     }
     let mut file = tokio::fs::File::open(src).await.map_err(local_err)?;
     let out = remote
@@ -373,21 +385,8 @@ pub async fn transfer(
         .chars()
         .take(64)
         .collect::<String>();
-    let Some(change) = what_changes(to, spec, &src_sha).await? else {
-        return Ok(FileOutcome::default());
-    };
-    if check {
-        return Ok(FileOutcome {
-            changed: true,
-            ..Default::default()
-        });
-    }
-    if !change.content {
-        apply_attrs(to, spec).await?;
-        return Ok(FileOutcome {
-            changed: true,
-            ..Default::default()
-        });
+    if let Some(done) = settle_before_streaming(to, spec, &src_sha, check).await? {
+        return Ok(done);
     }
     // 4 MiB of buffer between the two channels keeps both streaming.
     let (mut pipe_w, mut pipe_r) = tokio::io::duplex(4 << 20);
