@@ -304,6 +304,15 @@ cmd_down() {
     if [ "${LAB_IPTABLES:-0}" = 1 ]; then
         iptables -D FORWARD -i "$LAB_BRIDGE" -o "$LAB_BRIDGE" -j ACCEPT 2>/dev/null || true
     fi
+    # A veth whose peer lived in a deleted namespace goes away asynchronously: delete the
+    # root-side ends ourselves and wait (bounded) so `down` returns with nothing left.
+    local v
+    for i in $(seq 1 50); do
+        v=$(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep "^$LAB_VETH_PREFIX[0-9]" || true)
+        [ -z "$v" ] && break
+        for link in $v; do ip link del "$link" 2>/dev/null || true; done
+        sleep 0.1
+    done
     ip link del "$LAB_BRIDGE" 2>/dev/null || true
     if [ -d "$STATE" ]; then
         local real
