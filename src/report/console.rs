@@ -165,9 +165,15 @@ impl Listener for Console {
                     if let Some(rc) = result.rc {
                         text.push_str(&format!(" (rc={rc})"));
                     }
+                    // A failure shows stderr, or stdout when the command said nothing
+                    // on stderr (scripts often explain themselves on stdout); -v both.
+                    let quiet_stderr = result.stderr.trim().is_empty();
                     for (label, out) in [("stdout", &result.stdout), ("stderr", &result.stderr)] {
                         let out = out.trim_end();
-                        if !out.is_empty() && (self.verbosity >= 1 || label == "stderr") {
+                        let shown = self.verbosity >= 1
+                            || label == "stderr"
+                            || (label == "stdout" && quiet_stderr);
+                        if !out.is_empty() && shown {
                             text.push_str(&format!(
                                 "\n    {label}: {}",
                                 out.replace('\n', "\n            ")

@@ -1,6 +1,7 @@
 //! Shared helpers for integration tests: run the real `rtmig` binary in a temp dir.
 #![allow(dead_code)]
 
+pub mod lab;
 pub mod sshd;
 
 use std::path::{Path, PathBuf};
@@ -79,6 +80,13 @@ impl Rtmig {
     pub fn output(mut self) -> Run {
         let out = self.cmd.output().expect("run rtmig");
         Run { out }
+    }
+
+    /// Start it with stdout and stderr going to `log` (a pipe nobody reads would block it).
+    pub fn spawn_logged(mut self, log: &Path) -> std::process::Child {
+        let f = std::fs::File::create(log).expect("log file");
+        let g = f.try_clone().expect("log file");
+        self.cmd.stdout(f).stderr(g).spawn().expect("spawn rtmig")
     }
 
     pub fn spawn(mut self) -> std::process::Child {

@@ -1,0 +1,410 @@
+//! playbooks/migrate.yaml, rollback.yaml and cleanup-docker.yaml against the lab: real
+//! sshd, dockerd and containerd hosts with the lab's kubelet, systemd and API server
+//! stand-ins (needs root; see lab/README.md). One lab at a time; each test brings up
+//! its own cluster and takes it down.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::lab::{journal, task_index, Lab};
+
+const MIGRATE: &str = "playbooks/migrate.yaml";
+const ROLLBACK: &str = "playbooks/rollback.yaml";
+const CLEANUP: &str = "playbooks/cleanup-docker.yaml";
+const ACCEPT: [&str; 2] = ["-e", "accept_docker_socket_workloads=true"];
+
+/// `repo:tag` of every image in a host's Docker store, as containerd names them.
+fn docker_images(lab: &Lab, host: &str) -> BTreeSet<String> {
+    lab.sh(host, "docker images --format '{{.Repository}}:{{.Tag}}'")
+        .lines()
+        .filter(|l| !l.contains("<none>"))
+        .map(normalize)
+        .collect()
+}
+
+fn normalize(image: &str) -> String {
+    let first = image.split('/').next().unwrap_or_default();
+    if !image.contains('/') {
+        format!("docker.io/library/{image}")
+    } else if first.contains('.') || first.contains(':') || first == "localhost" {
+        image.to_string()
+    } else {
+        format!("docker.io/{image}")
+    }
+}
+
+fn containerd_images(lab: &Lab, host: &str) -> BTreeSet<String> {
+    lab.sh(host, "ctr -n k8s.io images ls -q")
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn hosts(lab: &Lab) -> Vec<String> {
+    lab.runtimes().into_iter().map(|(n, _)| n).collect()
+}
+
+/// Every node on containerd, Ready, schedulable, every pod Running.
+fn assert_fully_migrated(lab: &Lab) {
+    for (node, runtime) in lab.runtimes() {
+        assert!(runtime.starts_with("containerd://"), "{node} runs {runtime}");
+    }
+    assert_eq!(lab.unready_or_cordoned(), Vec::<String>::new(), "nodes not Ready or cordoned");
+    assert_eq!(lab.pods_not_running(), Vec::<String>::new(), "pods not Running");
+}
+
+/// (host, play, task) of every `done` record that appears more than once.
+fn repeated_steps(records: &[Value]) -> Vec<String> {
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for r in records.iter().filter(|r| r["t"] == "done") {
+        *seen
+            .entry(format!("{} play {} task {}", r["host"], r["play"], r["task"]))
+            .or_default() += 1;
+    }
+    seen.into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|(k, n)| format!("{k} ({n}x)"))
+        .collect()
+}
+
+#[test]
+fn default_cluster_migrates_through_a_kill_and_resume_then_rolls_back_and_cleans_up() {
+    let lab = Lab::up("default", |_| {});
+    let nodes = hosts(&lab);
+    let before: BTreeMap<String, BTreeSet<String>> =
+        nodes.iter().map(|h| (h.clone(), docker_images(&lab, h))).collect();
+    let flags_before = lab.sh("worker1", "cat /var/lib/kubelet/kubeadm-flags.env");
+    let containerd_config_before = lab.sh("worker1", "cat /etc/containerd/config.toml");
+    let annotation = r"jsonpath={.metadata.annotations.kubeadm\.alpha\.kubernetes\.io/cri-socket}";
+    let annotation_before = lab.kubectl(&["get", "node", "worker1", "-o", annotation]);
+
+    // The preflight refuses the log agent that mounts docker.sock, and touches nothing.
+    let refused = lab.rtmig(MIGRATE).output().expect_code(2);
+    let text = refused.stdout();
+    assert!(
+        text.contains("these pods mount the Docker socket") && text.contains("logging/log-agent-"),
+        "{text}"
+    );
+    assert!(lab.cordon_history().0.is_empty(), "the preflight cordoned a node");
+
+    // Accepted: the migration starts, and the controller is killed while worker0 (the
+    // first batch) is drained.
+    let mut child = lab
+        .rtmig(MIGRATE)
+        .args(["--fresh", "-e", "max_unavailable=1"])
+        .args(ACCEPT)
+        .spawn_logged(&lab.path("killed-run.log"));
+    let run = lab.wait_for_run(2);
+    lab.wait_for("worker0 drained", Duration::from_secs(240), || {
+        let j = journal(&run);
+        j.iter().any(|r| r["t"] == "run")
+            && j.iter().any(|r| {
+                r["t"] == "done"
+                    && r["host"] == "worker0"
+                    && r["play"] == 1
+                    && r["task"] == task_index(&j, 1, "Drain the node")
+            })
+    });
+    child.kill().expect("SIGKILL rtmig");
+    let _ = child.wait();
+    let cordoned = lab.kubectl(&["get", "node", "worker0", "-o", "jsonpath={.spec.unschedulable}"]);
+    assert_eq!(cordoned, "true", "worker0 should be drained when the controller dies");
+
+    let resumed = lab
+        .rtmig(MIGRATE)
+        .args(["--resume", "-e", "max_unavailable=1"])
+        .args(ACCEPT)
+        .output()
+        .expect_code(0);
+    assert!(resumed.stdout().contains("PLAY RECAP"), "{}", resumed.stdout());
+
+    assert_fully_migrated(&lab);
+    let (events, max_cordoned) = lab.cordon_history();
+    assert!(max_cordoned <= 1, "{max_cordoned} nodes cordoned at once with max_unavailable=1");
+    // The registry node (master0) is cordoned last, after every other node was
+    // uncordoned again.
+    let first_master0 = events
+        .iter()
+        .position(|e| e["node"] == "master0")
+        .expect("master0 was cordoned");
+    let migrated_before: BTreeSet<&str> =
+        events[..first_master0].iter().filter_map(|e| e["node"].as_str()).collect();
+    assert_eq!(migrated_before.len(), nodes.len() - 1, "{events:?}");
+    assert_eq!(events[first_master0]["cordoned"], json!(["master0"]));
+    for (host, images) in &before {
+        let now = containerd_images(&lab, host);
+        let lost: Vec<&String> = images.difference(&now).collect();
+        assert!(lost.is_empty(), "{host}: images not in containerd's k8s.io: {lost:?}");
+    }
+    // Nothing that finished before the kill ran again after it.
+    let records = journal(&run);
+    assert_eq!(repeated_steps(&records), Vec::<String>::new());
+    let backup = lab.sh("master1", "sha256sum < /var/backups/rtmig/registry-images.tar");
+    let original = lab.sh("master0", "sha256sum < /var/backups/rtmig/registry-images.tar");
+    assert_eq!(backup, original, "the registry images reached master1 intact");
+
+    // Rollback puts worker1 back on Docker, with its original files.
+    lab.rtmig(ROLLBACK)
+        .args(["--limit", "worker1"])
+        .output()
+        .expect_code(0);
+    let runtime = lab
+        .runtimes()
+        .into_iter()
+        .find(|(n, _)| n == "worker1")
+        .map(|(_, r)| r);
+    assert!(runtime.unwrap_or_default().starts_with("docker://"));
+    assert_eq!(lab.unready_or_cordoned(), Vec::<String>::new());
+    assert_eq!(lab.sh("worker1", "cat /var/lib/kubelet/kubeadm-flags.env"), flags_before);
+    assert_eq!(lab.sh("worker1", "cat /etc/containerd/config.toml"), containerd_config_before);
+    assert_eq!(lab.kubectl(&["get", "node", "worker1", "-o", annotation]), annotation_before);
+    assert_eq!(lab.pods_not_running(), Vec::<String>::new());
+
+    // cleanup-docker refuses while worker1 is on Docker, and removes nothing.
+    let refused = lab.rtmig(CLEANUP).output().expect_code(2);
+    assert!(
+        refused.stdout().contains("do not run on containerd yet: worker1 docker://"),
+        "{}",
+        refused.stdout()
+    );
+    for h in &nodes {
+        assert!(!lab.sh(h, "ls -A /var/lib/docker").is_empty(), "{h}: Docker data removed");
+    }
+
+    // A second migration moves worker1 again and changes nothing on the other nodes.
+    let again = lab.rtmig(MIGRATE).args(ACCEPT).output().expect_code(0);
+    let text = again.stdout();
+    let changed: BTreeSet<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("changed: ["))
+        .filter_map(|l| l.split(']').next())
+        .collect();
+    assert_eq!(changed, BTreeSet::from(["worker1"]), "{text}");
+    assert_fully_migrated(&lab);
+
+    // Now cleanup removes Docker and keeps containerd and every image.
+    let images_now: BTreeMap<String, usize> = nodes
+        .iter()
+        .map(|h| (h.clone(), containerd_images(&lab, h).len()))
+        .collect();
+    lab.rtmig(CLEANUP).args(["--fresh"]).output().expect_code(0);
+    for h in &nodes {
+        let state = lab.sh(
+            h,
+            "ls -A /var/lib/docker 2>/dev/null | wc -l; dpkg-query -W -f='${Status}\\n' docker.io containerd; \
+             command -v containerd",
+        );
+        let lines: Vec<&str> = state.lines().collect();
+        assert_eq!(lines[0], "0", "{h}: /var/lib/docker not empty: {state}");
+        assert!(!lines[1].contains("install ok installed"), "{h}: docker.io still installed");
+        assert!(lines[2].contains("install ok installed"), "{h}: containerd removed");
+        assert_eq!(containerd_images(&lab, h).len(), images_now[h], "{h}: images lost");
+    }
+    assert_fully_migrated(&lab);
+}
+
+#[test]
+fn a_drain_blocked_by_a_disruption_budget_stops_the_batch_and_uncordons() {
+    let lab = Lab::up("default", |spec| {
+        let workloads = spec["workloads"].as_array_mut().expect("workloads");
+        workloads.push(json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "pinned", "namespace": "default", "labels": {"app": "pinned"}},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "pinned"}},
+                     "template": {"metadata": {"labels": {"app": "pinned"}},
+                                  "spec": {"nodeSelector": {"kubernetes.io/hostname": "worker0"},
+                                           "containers": [{"name": "web", "image": "lab.local/app/web:1.0"}]}}}
+        }));
+        workloads.push(json!({
+            "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+            "metadata": {"name": "pinned", "namespace": "default"},
+            "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "pinned"}}}
+        }));
+    });
+    let configs_before: Vec<String> = hosts(&lab)
+        .iter()
+        .map(|h| lab.sh(h, "cat /etc/containerd/config.toml /var/lib/kubelet/kubeadm-flags.env"))
+        .collect();
+    let pod = lab.kubectl(&["get", "pods", "-l", "app=pinned", "-o", "jsonpath={.items[0].metadata.name}"]);
+
+    let run = lab
+        .rtmig(MIGRATE)
+        .args(["-e", "drain_timeout=5s", "-e", "drain_retries=0"])
+        .args(ACCEPT)
+        .output()
+        .expect_code(2);
+    let out = run.stdout();
+    assert!(
+        out.contains("could not drain worker0 (uncordoned again") && out.contains(&format!("default/{pod}")),
+        "{out}"
+    );
+    assert!(out.contains("disruption budget"), "{out}");
+    // No later play ran: the masters were not touched.
+    assert!(!out.contains("PLAY [Migrate the masters"), "{out}");
+
+    let (events, _) = lab.cordon_history();
+    let touched: BTreeSet<&str> = events.iter().filter_map(|e| e["node"].as_str()).collect();
+    assert_eq!(touched, BTreeSet::from(["worker0"]), "{events:?}");
+    assert_eq!(lab.unready_or_cordoned(), Vec::<String>::new());
+    for (node, runtime) in lab.runtimes() {
+        assert!(runtime.starts_with("docker://"), "{node} runs {runtime}");
+    }
+    let configs_after: Vec<String> = hosts(&lab)
+        .iter()
+        .map(|h| lab.sh(h, "cat /etc/containerd/config.toml /var/lib/kubelet/kubeadm-flags.env"))
+        .collect();
+    assert_eq!(configs_before, configs_after);
+    assert_eq!(lab.sh("worker1", "systemctl is-active docker kubelet"), "active\nactive\n");
+}
+
+/// A preflight refusal: exit 2, `message` in the output, and nothing changed.
+fn assert_refused(lab: &Lab, args: &[&str], messages: &[&str]) {
+    let run = lab.rtmig(MIGRATE).args(["--fresh"]).args(args).output().expect_code(2);
+    let out = run.stdout();
+    for message in messages {
+        assert!(out.contains(message), "expected `{message}` in\n{out}");
+    }
+    assert!(!out.contains("PLAY [Migrate"), "a migration play started:\n{out}");
+    assert!(lab.cordon_history().0.is_empty(), "a node was cordoned");
+    for (node, runtime) in lab.runtimes() {
+        assert!(runtime.starts_with("docker://"), "{node} runs {runtime}");
+    }
+}
+
+#[test]
+fn the_preflight_refuses_a_single_master() {
+    let lab = Lab::up("single-master", |_| {});
+    assert_refused(&lab, &[], &["only one master in `masters`: the in-place migration needs another master"]);
+}
+
+#[test]
+fn the_preflight_refuses_kubernetes_below_1_19() {
+    let lab = Lab::up("single-master", |spec| {
+        spec["masters"] = json!(["master0", "master1"]);
+        spec["workers"] = json!(["worker0"]);
+        spec["kubernetes"]["version"] = json!("1.18");
+    });
+    assert_refused(&lab, &[], &["kubelet 1.18.20 on master0: rtmig migrates Kubernetes 1.19 and later"]);
+}
+
+#[test]
+fn the_preflight_refuses_what_a_node_lacks() {
+    let lab = Lab::up("default", |spec| {
+        spec["hosts"] = json!({
+            "worker0": {"sysctls": {"net.bridge.bridge-nf-call-iptables": 0}},
+            "worker1": {"disk_free_mb": 4},
+            "worker2": {"containerd_missing": true},
+        });
+    });
+    // One preflight names every node's problem.
+    assert_refused(
+        &lab,
+        &[],
+        &[
+            "failed: [worker0] Check the kernel modules and sysctls containerd's pods need",
+            "stderr: net.bridge.bridge-nf-call-iptables is not 1",
+            "[worker1] Refuse a node without room for its images => worker1: ",
+            "bytes free under containerd's root",
+            "worker2 has no containerd and containerd_install is `none`",
+            "these pods mount the Docker socket and will break without Docker: logging/log-agent-",
+        ],
+    );
+    let mut args = ACCEPT.to_vec();
+    args.extend(["-e", "registry_node=master1"]);
+    assert_refused(
+        &lab,
+        &args,
+        &["the registry runs on master0 but registry_node is master1; set registry_node to the node that holds it"],
+    );
+}
+
+/// A nerdctl-full-like tarball of this machine's containerd (bin/, lib/systemd/system/),
+/// for the air-gapped install path.
+fn containerd_tarball(dir: &std::path::Path) -> std::path::PathBuf {
+    let root = dir.join("tree");
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::fs::create_dir_all(root.join("lib/systemd/system")).unwrap();
+    for b in ["containerd", "ctr", "containerd-shim-runc-v2"] {
+        std::fs::copy(format!("/usr/bin/{b}"), root.join("bin").join(b)).unwrap();
+    }
+    let unit = std::fs::read_to_string("/lib/systemd/system/containerd.service")
+        .expect("containerd.service")
+        .replace("/usr/bin/containerd", "/usr/local/bin/containerd")
+        .replace("/usr/sbin/containerd", "/usr/local/bin/containerd");
+    std::fs::write(root.join("lib/systemd/system/containerd.service"), unit).unwrap();
+    let tarball = dir.join("containerd-bundle.tar.gz");
+    let ok = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .arg("-czf")
+        .arg(&tarball)
+        .args(["bin", "lib"])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "tar");
+    tarball
+}
+
+#[test]
+fn kubernetes_1_27_with_flags_in_sysconfig_and_containerd_from_a_tarball() {
+    let lab = Lab::up("k8s-1.27-cgroupfs", |_| {});
+    let work = tempfile::tempdir().unwrap();
+    let tarball = containerd_tarball(work.path());
+    let (code, _) = lab.exec("node1", "command -v containerd");
+    assert_ne!(code, 0, "node1 should start without containerd");
+    lab.rtmig(MIGRATE)
+        .args(["-e", "containerd_install=tarball", "-e"])
+        .args([format!("containerd_tarball={}", tarball.display())])
+        .output()
+        .expect_code(0);
+    assert_fully_migrated(&lab);
+    assert_eq!(lab.sh("node1", "command -v containerd"), "/usr/local/bin/containerd\n");
+    for h in hosts(&lab) {
+        let flags = lab.sh(&h, "cat /etc/sysconfig/kubelet");
+        assert!(
+            flags.contains("--container-runtime-endpoint=unix:///run/containerd/containerd.sock")
+                && !flags.contains("--container-runtime=remote")
+                && !flags.contains("cri-dockerd.sock"),
+            "{h}: {flags}"
+        );
+        let config = lab.sh(&h, "cat /etc/containerd/config.toml");
+        assert!(config.contains("SystemdCgroup = false"), "{h}: {config}");
+        assert!(config.contains(r#"sandbox_image = "registry.k8s.io/pause:3.9""#), "{h}: {config}");
+        assert!(lab.sh(&h, "cat /etc/docker/daemon.json").contains(r#""live-restore": false"#));
+    }
+}
+
+#[test]
+fn kubernetes_1_21_with_flags_in_three_places_and_both_cgroup_drivers() {
+    let lab = Lab::up("k8s-1.21-dropin", |spec| {
+        spec["hosts"] = json!({
+            "master1": {"kubelet_flags": "kubeadm-flags.env"},
+            "worker0": {"kubelet_flags": "sysconfig", "dropin_dir": "/usr/lib/systemd/system"},
+            "worker1": {"cgroup_driver": "systemd",
+                        "daemon_json": {"exec-opts": ["native.cgroupdriver=systemd"], "log-driver": "json-file"}},
+        });
+    });
+    lab.rtmig(MIGRATE).output().expect_code(0);
+    assert_fully_migrated(&lab);
+    let files = [
+        ("master0", "/etc/systemd/system/kubelet.service.d/10-kubeadm.conf"),
+        ("master1", "/var/lib/kubelet/kubeadm-flags.env"),
+        ("worker0", "/etc/sysconfig/kubelet"),
+    ];
+    for (h, f) in files {
+        let flags = lab.sh(h, &format!("cat {f}"));
+        assert!(
+            flags.contains("--container-runtime=remote --container-runtime-endpoint=unix:///run/containerd/containerd.sock"),
+            "{h}: {f}: {flags}"
+        );
+    }
+    for (h, systemd) in [("master0", false), ("worker1", true)] {
+        let config = lab.sh(h, "cat /etc/containerd/config.toml");
+        assert!(config.contains(&format!("SystemdCgroup = {systemd}")), "{h}: {config}");
+        assert!(config.contains(r#"sandbox_image = "k8s.gcr.io/pause:3.4.1""#), "{h}: {config}");
+    }
+}
