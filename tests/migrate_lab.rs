@@ -53,6 +53,9 @@ fn assert_fully_migrated(lab: &Lab) {
         assert!(runtime.starts_with("containerd://"), "{node} runs {runtime}");
     }
     assert_eq!(lab.unready_or_cordoned(), Vec::<String>::new(), "nodes not Ready or cordoned");
+    // Pods evicted from the last node come back once it is uncordoned: give the
+    // scheduler and the kubelet a moment, then every pod must run.
+    let _ = lab.try_wait_for(Duration::from_secs(60), || lab.pods_not_running().is_empty());
     assert_eq!(lab.pods_not_running(), Vec::<String>::new(), "pods not Running");
 }
 

@@ -196,6 +196,20 @@ impl Lab {
         self.runs()[n - 1].clone()
     }
 
+    /// Wait until `f` is true (polling every 500 ms) or `limit` passed; whether it became true.
+    pub fn try_wait_for(&self, limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+        let start = Instant::now();
+        loop {
+            if f() {
+                return true;
+            }
+            if start.elapsed() >= limit {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
     /// Wait until `f` is true (polling every 100 ms), panicking after `limit`.
     pub fn wait_for(&self, what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
         let start = Instant::now();
