@@ -8,8 +8,8 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use serde_json::{json, Value};
-use support::lab::{journal, task_index, Lab};
+use serde_json::{Value, json};
+use support::lab::{Lab, journal, task_index};
 
 const MIGRATE: &str = "playbooks/migrate.yaml";
 const ROLLBACK: &str = "playbooks/rollback.yaml";
@@ -50,13 +50,26 @@ fn hosts(lab: &Lab) -> Vec<String> {
 /// Every node on containerd, Ready, schedulable, every pod Running.
 fn assert_fully_migrated(lab: &Lab) {
     for (node, runtime) in lab.runtimes() {
-        assert!(runtime.starts_with("containerd://"), "{node} runs {runtime}");
+        assert!(
+            runtime.starts_with("containerd://"),
+            "{node} runs {runtime}"
+        );
     }
-    assert_eq!(lab.unready_or_cordoned(), Vec::<String>::new(), "nodes not Ready or cordoned");
+    assert_eq!(
+        lab.unready_or_cordoned(),
+        Vec::<String>::new(),
+        "nodes not Ready or cordoned"
+    );
     // Pods evicted from the last node come back once it is uncordoned: give the
     // scheduler and the kubelet a moment, then every pod must run.
-    let _ = lab.try_wait_for(Duration::from_secs(60), || lab.pods_not_running().is_empty());
-    assert_eq!(lab.pods_not_running(), Vec::<String>::new(), "pods not Running");
+    let _ = lab.try_wait_for(Duration::from_secs(60), || {
+        lab.pods_not_running().is_empty()
+    });
+    assert_eq!(
+        lab.pods_not_running(),
+        Vec::<String>::new(),
+        "pods not Running"
+    );
 }
 
 /// (host, play, task) of every `done` record that appears more than once.
@@ -64,7 +77,10 @@ fn repeated_steps(records: &[Value]) -> Vec<String> {
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for r in records.iter().filter(|r| r["t"] == "done") {
         *seen
-            .entry(format!("{} play {} task {}", r["host"], r["play"], r["task"]))
+            .entry(format!(
+                "{} play {} task {}",
+                r["host"], r["play"], r["task"]
+            ))
             .or_default() += 1;
     }
     seen.into_iter()
@@ -77,8 +93,10 @@ fn repeated_steps(records: &[Value]) -> Vec<String> {
 fn default_cluster_migrates_through_a_kill_and_resume_then_rolls_back_and_cleans_up() {
     let lab = Lab::up("default", |_| {});
     let nodes = hosts(&lab);
-    let before: BTreeMap<String, BTreeSet<String>> =
-        nodes.iter().map(|h| (h.clone(), docker_images(&lab, h))).collect();
+    let before: BTreeMap<String, BTreeSet<String>> = nodes
+        .iter()
+        .map(|h| (h.clone(), docker_images(&lab, h)))
+        .collect();
     let flags_before = lab.sh("worker1", "cat /var/lib/kubelet/kubeadm-flags.env");
     let containerd_config_before = lab.sh("worker1", "cat /etc/containerd/config.toml");
     let annotation = r"jsonpath={.metadata.annotations.kubeadm\.alpha\.kubernetes\.io/cri-socket}";
@@ -91,7 +109,10 @@ fn default_cluster_migrates_through_a_kill_and_resume_then_rolls_back_and_cleans
         text.contains("these pods mount the Docker socket") && text.contains("logging/log-agent-"),
         "{text}"
     );
-    assert!(lab.cordon_history().0.is_empty(), "the preflight cordoned a node");
+    assert!(
+        lab.cordon_history().0.is_empty(),
+        "the preflight cordoned a node"
+    );
 
     // Accepted: the migration starts, and the controller is killed while worker0 (the
     // first batch) is drained.
@@ -113,8 +134,17 @@ fn default_cluster_migrates_through_a_kill_and_resume_then_rolls_back_and_cleans
     });
     child.kill().expect("SIGKILL rtmig");
     let _ = child.wait();
-    let cordoned = lab.kubectl(&["get", "node", "worker0", "-o", "jsonpath={.spec.unschedulable}"]);
-    assert_eq!(cordoned, "true", "worker0 should be drained when the controller dies");
+    let cordoned = lab.kubectl(&[
+        "get",
+        "node",
+        "worker0",
+        "-o",
+        "jsonpath={.spec.unschedulable}",
+    ]);
+    assert_eq!(
+        cordoned, "true",
+        "worker0 should be drained when the controller dies"
+    );
 
     let resumed = lab
         .rtmig(MIGRATE)
@@ -122,32 +152,53 @@ fn default_cluster_migrates_through_a_kill_and_resume_then_rolls_back_and_cleans
         .args(ACCEPT)
         .output()
         .expect_code(0);
-    assert!(resumed.stdout().contains("PLAY RECAP"), "{}", resumed.stdout());
+    assert!(
+        resumed.stdout().contains("PLAY RECAP"),
+        "{}",
+        resumed.stdout()
+    );
 
     assert_fully_migrated(&lab);
     let (events, max_cordoned) = lab.cordon_history();
-    assert!(max_cordoned <= 1, "{max_cordoned} nodes cordoned at once with max_unavailable=1");
+    assert!(
+        max_cordoned <= 1,
+        "{max_cordoned} nodes cordoned at once with max_unavailable=1"
+    );
     // The registry node (master0) is cordoned last, after every other node was
     // uncordoned again.
     let first_master0 = events
         .iter()
         .position(|e| e["node"] == "master0")
         .expect("master0 was cordoned");
-    let migrated_before: BTreeSet<&str> =
-        events[..first_master0].iter().filter_map(|e| e["node"].as_str()).collect();
+    let migrated_before: BTreeSet<&str> = events[..first_master0]
+        .iter()
+        .filter_map(|e| e["node"].as_str())
+        .collect();
     assert_eq!(migrated_before.len(), nodes.len() - 1, "{events:?}");
     assert_eq!(events[first_master0]["cordoned"], json!(["master0"]));
     for (host, images) in &before {
         let now = containerd_images(&lab, host);
         let lost: Vec<&String> = images.difference(&now).collect();
-        assert!(lost.is_empty(), "{host}: images not in containerd's k8s.io: {lost:?}");
+        assert!(
+            lost.is_empty(),
+            "{host}: images not in containerd's k8s.io: {lost:?}"
+        );
     }
     // Nothing that finished before the kill ran again after it.
     let records = journal(&run);
     assert_eq!(repeated_steps(&records), Vec::<String>::new());
-    let backup = lab.sh("master1", "sha256sum < /var/backups/rtmig/registry-images.tar");
-    let original = lab.sh("master0", "sha256sum < /var/backups/rtmig/registry-images.tar");
-    assert_eq!(backup, original, "the registry images reached master1 intact");
+    let backup = lab.sh(
+        "master1",
+        "sha256sum < /var/backups/rtmig/registry-images.tar",
+    );
+    let original = lab.sh(
+        "master0",
+        "sha256sum < /var/backups/rtmig/registry-images.tar",
+    );
+    assert_eq!(
+        backup, original,
+        "the registry images reached master1 intact"
+    );
 
     // Rollback puts worker1 back on Docker, with its original files.
     lab.rtmig(ROLLBACK)
@@ -161,20 +212,34 @@ fn default_cluster_migrates_through_a_kill_and_resume_then_rolls_back_and_cleans
         .map(|(_, r)| r);
     assert!(runtime.unwrap_or_default().starts_with("docker://"));
     assert_eq!(lab.unready_or_cordoned(), Vec::<String>::new());
-    assert_eq!(lab.sh("worker1", "cat /var/lib/kubelet/kubeadm-flags.env"), flags_before);
-    assert_eq!(lab.sh("worker1", "cat /etc/containerd/config.toml"), containerd_config_before);
-    assert_eq!(lab.kubectl(&["get", "node", "worker1", "-o", annotation]), annotation_before);
+    assert_eq!(
+        lab.sh("worker1", "cat /var/lib/kubelet/kubeadm-flags.env"),
+        flags_before
+    );
+    assert_eq!(
+        lab.sh("worker1", "cat /etc/containerd/config.toml"),
+        containerd_config_before
+    );
+    assert_eq!(
+        lab.kubectl(&["get", "node", "worker1", "-o", annotation]),
+        annotation_before
+    );
     assert_eq!(lab.pods_not_running(), Vec::<String>::new());
 
     // cleanup-docker refuses while worker1 is on Docker, and removes nothing.
     let refused = lab.rtmig(CLEANUP).output().expect_code(2);
     assert!(
-        refused.stdout().contains("do not run on containerd yet: worker1 docker://"),
+        refused
+            .stdout()
+            .contains("do not run on containerd yet: worker1 docker://"),
         "{}",
         refused.stdout()
     );
     for h in &nodes {
-        assert!(!lab.sh(h, "ls -A /var/lib/docker").is_empty(), "{h}: Docker data removed");
+        assert!(
+            !lab.sh(h, "ls -A /var/lib/docker").is_empty(),
+            "{h}: Docker data removed"
+        );
     }
 
     // A second migration moves worker1 again and changes nothing on the other nodes.
@@ -197,14 +262,25 @@ fn default_cluster_migrates_through_a_kill_and_resume_then_rolls_back_and_cleans
     for h in &nodes {
         let state = lab.sh(
             h,
-            "ls -A /var/lib/docker 2>/dev/null | wc -l; dpkg-query -W -f='${Status}\\n' docker.io containerd; \
-             command -v containerd",
+            "ls -A /var/lib/docker 2>/dev/null | wc -l; dpkg-query -W -f='${Status}\\n' docker.io; \
+             dpkg-query -W -f='${Status}\\n' containerd; command -v containerd",
         );
         let lines: Vec<&str> = state.lines().collect();
         assert_eq!(lines[0], "0", "{h}: /var/lib/docker not empty: {state}");
-        assert!(!lines[1].contains("install ok installed"), "{h}: docker.io still installed");
-        assert!(lines[2].contains("install ok installed"), "{h}: containerd removed");
-        assert_eq!(containerd_images(&lab, h).len(), images_now[h], "{h}: images lost");
+        assert!(
+            !lines[1].contains("install ok installed"),
+            "{h}: docker.io still installed: {state}"
+        );
+        assert_eq!(
+            lines[2], "install ok installed",
+            "{h}: containerd removed: {state}"
+        );
+        assert_eq!(lines[3], "/usr/bin/containerd", "{h}: {state}");
+        assert_eq!(
+            containerd_images(&lab, h).len(),
+            images_now[h],
+            "{h}: images lost"
+        );
     }
     assert_fully_migrated(&lab);
 }
@@ -229,9 +305,21 @@ fn a_drain_blocked_by_a_disruption_budget_stops_the_batch_and_uncordons() {
     });
     let configs_before: Vec<String> = hosts(&lab)
         .iter()
-        .map(|h| lab.sh(h, "cat /etc/containerd/config.toml /var/lib/kubelet/kubeadm-flags.env"))
+        .map(|h| {
+            lab.sh(
+                h,
+                "cat /etc/containerd/config.toml /var/lib/kubelet/kubeadm-flags.env",
+            )
+        })
         .collect();
-    let pod = lab.kubectl(&["get", "pods", "-l", "app=pinned", "-o", "jsonpath={.items[0].metadata.name}"]);
+    let pod = lab.kubectl(&[
+        "get",
+        "pods",
+        "-l",
+        "app=pinned",
+        "-o",
+        "jsonpath={.items[0].metadata.name}",
+    ]);
 
     let run = lab
         .rtmig(MIGRATE)
@@ -241,7 +329,8 @@ fn a_drain_blocked_by_a_disruption_budget_stops_the_batch_and_uncordons() {
         .expect_code(2);
     let out = run.stdout();
     assert!(
-        out.contains("could not drain worker0 (uncordoned again") && out.contains(&format!("default/{pod}")),
+        out.contains("could not drain worker0 (uncordoned again")
+            && out.contains(&format!("default/{pod}")),
         "{out}"
     );
     assert!(out.contains("disruption budget"), "{out}");
@@ -257,20 +346,36 @@ fn a_drain_blocked_by_a_disruption_budget_stops_the_batch_and_uncordons() {
     }
     let configs_after: Vec<String> = hosts(&lab)
         .iter()
-        .map(|h| lab.sh(h, "cat /etc/containerd/config.toml /var/lib/kubelet/kubeadm-flags.env"))
+        .map(|h| {
+            lab.sh(
+                h,
+                "cat /etc/containerd/config.toml /var/lib/kubelet/kubeadm-flags.env",
+            )
+        })
         .collect();
     assert_eq!(configs_before, configs_after);
-    assert_eq!(lab.sh("worker1", "systemctl is-active docker kubelet"), "active\nactive\n");
+    assert_eq!(
+        lab.sh("worker1", "systemctl is-active docker kubelet"),
+        "active\nactive\n"
+    );
 }
 
 /// A preflight refusal: exit 2, `message` in the output, and nothing changed.
 fn assert_refused(lab: &Lab, args: &[&str], messages: &[&str]) {
-    let run = lab.rtmig(MIGRATE).args(["--fresh"]).args(args).output().expect_code(2);
+    let run = lab
+        .rtmig(MIGRATE)
+        .args(["--fresh"])
+        .args(args)
+        .output()
+        .expect_code(2);
     let out = run.stdout();
     for message in messages {
         assert!(out.contains(message), "expected `{message}` in\n{out}");
     }
-    assert!(!out.contains("PLAY [Migrate"), "a migration play started:\n{out}");
+    assert!(
+        !out.contains("PLAY [Migrate"),
+        "a migration play started:\n{out}"
+    );
     assert!(lab.cordon_history().0.is_empty(), "a node was cordoned");
     for (node, runtime) in lab.runtimes() {
         assert!(runtime.starts_with("docker://"), "{node} runs {runtime}");
@@ -280,7 +385,11 @@ fn assert_refused(lab: &Lab, args: &[&str], messages: &[&str]) {
 #[test]
 fn the_preflight_refuses_a_single_master() {
     let lab = Lab::up("single-master", |_| {});
-    assert_refused(&lab, &[], &["only one master in `masters`: the in-place migration needs another master"]);
+    assert_refused(
+        &lab,
+        &[],
+        &["only one master in `masters`: the in-place migration needs another master"],
+    );
 }
 
 #[test]
@@ -290,7 +399,11 @@ fn the_preflight_refuses_kubernetes_below_1_19() {
         spec["workers"] = json!(["worker0"]);
         spec["kubernetes"]["version"] = json!("1.18");
     });
-    assert_refused(&lab, &[], &["kubelet 1.18.20 on master0: rtmig migrates Kubernetes 1.19 and later"]);
+    assert_refused(
+        &lab,
+        &[],
+        &["kubelet 1.18.20 on master0: rtmig migrates Kubernetes 1.19 and later"],
+    );
 }
 
 #[test]
@@ -320,7 +433,9 @@ fn the_preflight_refuses_what_a_node_lacks() {
     assert_refused(
         &lab,
         &args,
-        &["the registry runs on master0 but registry_node is master1; set registry_node to the node that holds it"],
+        &[
+            "the registry runs on master0 but registry_node is master1; set registry_node to the node that holds it",
+        ],
     );
 }
 
@@ -365,7 +480,10 @@ fn kubernetes_1_27_with_flags_in_sysconfig_and_containerd_from_a_tarball() {
         .output()
         .expect_code(0);
     assert_fully_migrated(&lab);
-    assert_eq!(lab.sh("node1", "command -v containerd"), "/usr/local/bin/containerd\n");
+    assert_eq!(
+        lab.sh("node1", "command -v containerd"),
+        "/usr/local/bin/containerd\n"
+    );
     for h in hosts(&lab) {
         let flags = lab.sh(&h, "cat /etc/sysconfig/kubelet");
         assert!(
@@ -376,8 +494,14 @@ fn kubernetes_1_27_with_flags_in_sysconfig_and_containerd_from_a_tarball() {
         );
         let config = lab.sh(&h, "cat /etc/containerd/config.toml");
         assert!(config.contains("SystemdCgroup = false"), "{h}: {config}");
-        assert!(config.contains(r#"sandbox_image = "registry.k8s.io/pause:3.9""#), "{h}: {config}");
-        assert!(lab.sh(&h, "cat /etc/docker/daemon.json").contains(r#""live-restore": false"#));
+        assert!(
+            config.contains(r#"sandbox_image = "registry.k8s.io/pause:3.9""#),
+            "{h}: {config}"
+        );
+        assert!(
+            lab.sh(&h, "cat /etc/docker/daemon.json")
+                .contains(r#""live-restore": false"#)
+        );
     }
 }
 
@@ -394,7 +518,10 @@ fn kubernetes_1_21_with_flags_in_three_places_and_both_cgroup_drivers() {
     lab.rtmig(MIGRATE).output().expect_code(0);
     assert_fully_migrated(&lab);
     let files = [
-        ("master0", "/etc/systemd/system/kubelet.service.d/10-kubeadm.conf"),
+        (
+            "master0",
+            "/etc/systemd/system/kubelet.service.d/10-kubeadm.conf",
+        ),
         ("master1", "/var/lib/kubelet/kubeadm-flags.env"),
         ("worker0", "/etc/sysconfig/kubelet"),
     ];
@@ -407,7 +534,13 @@ fn kubernetes_1_21_with_flags_in_three_places_and_both_cgroup_drivers() {
     }
     for (h, systemd) in [("master0", false), ("worker1", true)] {
         let config = lab.sh(h, "cat /etc/containerd/config.toml");
-        assert!(config.contains(&format!("SystemdCgroup = {systemd}")), "{h}: {config}");
-        assert!(config.contains(r#"sandbox_image = "k8s.gcr.io/pause:3.4.1""#), "{h}: {config}");
+        assert!(
+            config.contains(&format!("SystemdCgroup = {systemd}")),
+            "{h}: {config}"
+        );
+        assert!(
+            config.contains(r#"sandbox_image = "k8s.gcr.io/pause:3.4.1""#),
+            "{h}: {config}"
+        );
     }
 }

@@ -154,8 +154,9 @@ impl Lab {
     /// The API server's record of cordons: (events as JSON, the largest number of
     /// nodes cordoned at once).
     pub fn cordon_history(&self) -> (Vec<Value>, u64) {
-        let v: Value = serde_json::from_str(&self.kubectl(&["get", "--raw", "/lab/v1/cordon-history"]))
-            .expect("cordon history json");
+        let v: Value =
+            serde_json::from_str(&self.kubectl(&["get", "--raw", "/lab/v1/cordon-history"]))
+                .expect("cordon history json");
         let events = v["events"].as_array().cloned().unwrap_or_default();
         (events, v["maxCordoned"].as_u64().unwrap_or(0))
     }
@@ -177,7 +178,11 @@ impl Lab {
 
     /// Run dirs under `.rtmig/runs` beside the inventory, oldest first.
     pub fn runs(&self) -> Vec<PathBuf> {
-        let dir = self.inventory.parent().expect("inventory dir").join(".rtmig/runs");
+        let dir = self
+            .inventory
+            .parent()
+            .expect("inventory dir")
+            .join(".rtmig/runs");
         let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
             .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
             .unwrap_or_default();
@@ -192,7 +197,9 @@ impl Lab {
 
     /// The `n`th run dir (1-based), once it exists.
     pub fn wait_for_run(&self, n: usize) -> PathBuf {
-        self.wait_for("a new run dir", Duration::from_secs(30), || self.runs().len() >= n);
+        self.wait_for("a new run dir", Duration::from_secs(30), || {
+            self.runs().len() >= n
+        });
         self.runs()[n - 1].clone()
     }
 
@@ -214,7 +221,10 @@ impl Lab {
     pub fn wait_for(&self, what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
         let start = Instant::now();
         while !f() {
-            assert!(start.elapsed() < limit, "gave up waiting for {what} after {limit:?}");
+            assert!(
+                start.elapsed() < limit,
+                "gave up waiting for {what} after {limit:?}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
