@@ -18,12 +18,14 @@ pub fn validate(args: &PlanArgs) -> anyhow::Result<Status> {
         .map(|p| p.hosts.len())
         .max()
         .unwrap_or(0);
+    let plays = loaded.playbook.plays.len();
+    let hosts = loaded.inventory.host_names().len().max(hosts);
     super::out(format!(
-        "ok: `{}` ({} plays) and `{}` ({} hosts) are valid\n",
+        "ok: `{}` ({plays} play{}) and `{}` ({hosts} host{}) are valid\n",
         args.target.playbook.display(),
-        loaded.playbook.plays.len(),
+        if plays == 1 { "" } else { "s" },
         args.target.inventory.display(),
-        loaded.inventory.host_names().len().max(hosts)
+        if hosts == 1 { "" } else { "s" },
     ))?;
     Ok(Status::Ok)
 }
