@@ -571,6 +571,8 @@ fn migrate_playbook_plans_workers_ramped_masters_one_by_one_registry_last() {
             ("masters:!master0", vec![1, 1]),
             ("master1", vec![1]),
             ("master0", vec![1]),
+            // The registry's pods are back.
+            ("master0", vec![1]),
         ]
     );
     assert_eq!(plan.plays[1].batches[0], ["worker0"]);
