@@ -118,11 +118,24 @@ fn default_cluster_migrates_through_a_kill_and_resume_then_rolls_back_and_cleans
     // first batch) is drained.
     let mut child = lab
         .rtmig(MIGRATE)
-        .args(["--fresh", "-e", "max_unavailable=1"])
+        .args([
+            "--fresh",
+            "-e",
+            "max_unavailable=1",
+            "-e",
+            "tkestack_netns_fix=true",
+        ])
         .args(ACCEPT)
         .spawn_logged(&lab.path("killed-run.log"));
     let run = lab.wait_for_run(2);
+    let log = lab.path("killed-run.log");
     lab.wait_for("worker0 drained", Duration::from_secs(240), || {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "rtmig ended ({status}) before worker0 was drained:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
         let j = journal(&run);
         j.iter().any(|r| r["t"] == "run")
             && j.iter().any(|r| {
@@ -148,7 +161,13 @@ fn default_cluster_migrates_through_a_kill_and_resume_then_rolls_back_and_cleans
 
     let resumed = lab
         .rtmig(MIGRATE)
-        .args(["--resume", "-e", "max_unavailable=1"])
+        .args([
+            "--resume",
+            "-e",
+            "max_unavailable=1",
+            "-e",
+            "tkestack_netns_fix=true",
+        ])
         .args(ACCEPT)
         .output()
         .expect_code(0);
@@ -159,6 +178,39 @@ fn default_cluster_migrates_through_a_kill_and_resume_then_rolls_back_and_cleans
     );
 
     assert_fully_migrated(&lab);
+    // TKEStack's galaxy daemonset got /var/run/netns with Bidirectional propagation.
+    let galaxy = lab.kubectl(&[
+        "-n",
+        "kube-system",
+        "get",
+        "daemonset",
+        "galaxy-daemonset",
+        "-o",
+        "json",
+    ]);
+    let galaxy: Value = serde_json::from_str(&galaxy).expect("daemonset json");
+    let pod = &galaxy["spec"]["template"]["spec"];
+    let volumes = pod["volumes"].as_array().expect("volumes");
+    assert!(
+        volumes
+            .iter()
+            .any(|v| v["hostPath"]["path"] == "/var/run/netns"),
+        "{pod}"
+    );
+    let mounts = pod["containers"][0]["volumeMounts"]
+        .as_array()
+        .expect("mounts");
+    assert!(
+        mounts.iter().any(|m| m["mountPath"] == "/var/run/netns" && m["mountPropagation"] == "Bidirectional"),
+        "{pod}"
+    );
+    assert_eq!(
+        volumes
+            .iter()
+            .filter(|v| v["hostPath"]["path"] == "/var/run/netns")
+            .count(),
+        1
+    );
     let (events, max_cordoned) = lab.cordon_history();
     assert!(
         max_cordoned <= 1,
@@ -515,7 +567,28 @@ fn kubernetes_1_21_with_flags_in_three_places_and_both_cgroup_drivers() {
                         "daemon_json": {"exec-opts": ["native.cgroupdriver=systemd"], "log-driver": "json-file"}},
         });
     });
-    lab.rtmig(MIGRATE).output().expect_code(0);
+    // A Kubespray inventory: its group names, told to the playbook by two variables.
+    let kubespray = lab.path("kubespray.yaml");
+    let text = std::fs::read_to_string(lab.inventory()).expect("inventory");
+    let text = text
+        .replace("\n    masters:\n", "\n    kube_control_plane:\n")
+        .replace("\n    workers:\n", "\n    kube_node:\n");
+    assert!(
+        text.contains("kube_control_plane:") && text.contains("kube_node:"),
+        "{text}"
+    );
+    std::fs::write(&kubespray, text).expect("write inventory");
+    support::Rtmig::new(&lab.path(""))
+        .args(["run", "-i"])
+        .args([&kubespray, &support::lab::repo(MIGRATE)])
+        .args([
+            "-e",
+            "rtmig_masters_group=kube_control_plane",
+            "-e",
+            "rtmig_workers_group=kube_node",
+        ])
+        .output()
+        .expect_code(0);
     assert_fully_migrated(&lab);
     let files = [
         (
