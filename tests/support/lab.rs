@@ -2,7 +2,7 @@
 //! dockerd and containerd hosts in network namespaces, brought up from a spec and taken
 //! down when the [`Lab`] is dropped.
 //!
-//! Tests get their own network names and state dir (`rtmigtst0`, 10.214.0.0/24,
+//! Tests get their own network names and state dir (`rtmigtst0`, 10.215.0.0/24,
 //! `/srv/rtmig-lab/test`), so a developer's own lab on `rtmiglab0` survives them, and a
 //! process-wide lock runs one lab at a time (the machine has two cores). When a test
 //! panics, the runs' journals and per-host logs and the API server's logs are copied to
@@ -39,7 +39,7 @@ impl Lab {
             .unwrap_or_else(|e| panic!("spec {spec}: {e}"));
         let mut v: Value = serde_json::from_str(&text).expect("spec json");
         v["network"] = serde_json::json!({
-            "bridge": "rtmigtst0", "subnet": "10.214.0.0/24",
+            "bridge": "rtmigtst0", "subnet": "10.215.0.0/24",
             "netns_prefix": "rtmigtst-", "veth_prefix": "rtmtst"
         });
         edit(&mut v);
