@@ -278,3 +278,144 @@ fn json_output_is_one_event_per_line() {
         2
     );
 }
+
+fn journal_records(run: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("journal.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+#[test]
+fn ctrl_c_lets_running_steps_finish_and_resume_completes_the_rest() {
+    let ws = Workspace::new();
+    inventory(&ws, &["n1", "n2", "n3"]);
+    let out = ws.path("out");
+    std::fs::create_dir_all(&out).unwrap();
+    ws.write(
+        "site.yaml",
+        &format!(
+            "- hosts: nodes\n  gather_facts: false\n  tasks:\n\
+             \x20   - name: slow\n      shell: sleep 1.5 && touch {o}/{{{{ inventory_hostname }}}}.slow\n\
+             \x20   - name: next\n      shell: touch {o}/{{{{ inventory_hostname }}}}.next\n",
+            o = out.display()
+        ),
+    );
+    let mut child = ws
+        .rtmig()
+        .args(["run", "-i", "inventory.yaml", "site.yaml"])
+        .spawn_logged(&ws.path("interrupted.log"));
+    // Wait until every host started the slow step, then Ctrl-C.
+    let start = std::time::Instant::now();
+    loop {
+        let started = ws
+            .runs()
+            .first()
+            .map(|r| {
+                journal_records(r)
+                    .iter()
+                    .filter(|r| r["t"] == "start")
+                    .count()
+            })
+            .unwrap_or(0);
+        if started >= 3 {
+            break;
+        }
+        assert!(
+            start.elapsed().as_secs() < 30,
+            "the slow step never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    let log = ws.read("interrupted.log");
+    assert_eq!(status.code(), Some(99), "{log}");
+    assert!(log.contains("Interrupted: no new task starts"), "{log}");
+    assert!(log.contains("--resume"), "{log}");
+    for h in ["n1", "n2", "n3"] {
+        assert!(
+            out.join(format!("{h}.slow")).exists(),
+            "{h}: the running step was cut short\n{log}"
+        );
+        assert!(
+            !out.join(format!("{h}.next")).exists(),
+            "{h}: a new step started after Ctrl-C"
+        );
+    }
+
+    ws.rtmig()
+        .args(["run", "-i", "inventory.yaml", "site.yaml", "--resume"])
+        .output()
+        .expect_code(0);
+    for h in ["n1", "n2", "n3"] {
+        assert!(
+            out.join(format!("{h}.next")).exists(),
+            "{h}: resume did not finish"
+        );
+    }
+    let records = journal_records(&ws.runs()[0]);
+    let done: Vec<String> = records
+        .iter()
+        .filter(|r| r["t"] == "done")
+        .map(|r| format!("{} {}", r["host"], r["task"]))
+        .collect();
+    let unique: std::collections::BTreeSet<&String> = done.iter().collect();
+    assert_eq!(
+        done.len(),
+        unique.len(),
+        "a finished step ran twice: {done:?}"
+    );
+    assert_eq!(done.len(), 6);
+}
+
+#[test]
+fn resume_refuses_a_changed_playbook_unless_allowed() {
+    let ws = Workspace::new();
+    inventory(&ws, &["n1", "n2"]);
+    let play = "- hosts: nodes\n  gather_facts: false\n  tasks:\n\
+                \x20   - name: first\n      shell: 'true'\n\
+                \x20   - name: fails on n2\n      shell: test {{ inventory_hostname }} != n2\n\
+                \x20   - name: last\n      shell: 'true'\n";
+    ws.write("site.yaml", play);
+    ws.rtmig()
+        .args(["run", "-i", "inventory.yaml", "site.yaml"])
+        .output()
+        .expect_code(2);
+    ws.write(
+        "site.yaml",
+        &play.replace("name: last", "name: renamed last"),
+    );
+    let refused = ws
+        .rtmig()
+        .args(["run", "-i", "inventory.yaml", "site.yaml", "--resume"])
+        .output()
+        .expect_code(1);
+    let err = refused.stderr();
+    assert!(err.contains("changed since the interrupted run"), "{err}");
+    assert!(
+        err.contains("renamed last"),
+        "the changed step is named: {err}"
+    );
+    assert!(err.contains("--allow-changed-playbook"), "{err}");
+    ws.write(
+        "site.yaml",
+        &play
+            .replace("name: last", "name: renamed last")
+            .replace("test {{ inventory_hostname }} != n2", "'true'"),
+    );
+    let resumed = ws
+        .rtmig()
+        .args([
+            "run",
+            "-i",
+            "inventory.yaml",
+            "site.yaml",
+            "--resume",
+            "--allow-changed-playbook",
+        ])
+        .output()
+        .expect_code(0);
+    assert!(resumed.stdout().contains("n2"), "{}", resumed.stdout());
+}
