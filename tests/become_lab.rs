@@ -71,7 +71,7 @@ fn become_through_sudo_with_a_password_and_with_nopasswd() {
             "root 600\nhello\n"
         );
         // `id -u` ran as root (the login user is not).
-        let journal = support::lab::journal(&lab.runs()[0]);
+        let journal = support::journal(&lab.runs()[0]);
         let who = journal
             .iter()
             .find(|r| r["host"] == host && r["register"][0] == "who")

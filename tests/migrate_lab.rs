@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::lab::{Lab, journal, task_index};
+use support::lab::{Lab, task_index};
+use support::{journal, repeated_steps};
 
 const MIGRATE: &str = "playbooks/migrate.yaml";
 const ROLLBACK: &str = "playbooks/rollback.yaml";
@@ -70,23 +71,6 @@ fn assert_fully_migrated(lab: &Lab) {
         Vec::<String>::new(),
         "pods not Running"
     );
-}
-
-/// (host, play, task) of every `done` record that appears more than once.
-fn repeated_steps(records: &[Value]) -> Vec<String> {
-    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-    for r in records.iter().filter(|r| r["t"] == "done") {
-        *seen
-            .entry(format!(
-                "{} play {} task {}",
-                r["host"], r["play"], r["task"]
-            ))
-            .or_default() += 1;
-    }
-    seen.into_iter()
-        .filter(|(_, n)| *n > 1)
-        .map(|(k, n)| format!("{k} ({n}x)"))
-        .collect()
 }
 
 #[test]

@@ -121,7 +121,7 @@ impl Lab {
             "get",
             "nodes",
             "-o",
-            r#"jsonpath={range .items[*]}{.metadata.name} {.status.nodeInfo.containerRuntimeVersion} {.status.conditions[?(@.type=="Ready")].status} {.spec.unschedulable}{"\n"}{end}"#,
+            r#"jsonpath={range .items[*]}{.metadata.name} {.status.nodeInfo.containerRuntimeVersion}{"\n"}{end}"#,
         ])
         .lines()
         .map(|l| {
@@ -178,16 +178,7 @@ impl Lab {
 
     /// Run dirs under `.rtmig/runs` beside the inventory, oldest first.
     pub fn runs(&self) -> Vec<PathBuf> {
-        let dir = self
-            .inventory
-            .parent()
-            .expect("inventory dir")
-            .join(".rtmig/runs");
-        let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
-            .unwrap_or_default();
-        v.sort();
-        v
+        super::runs_in(self.inventory.parent().expect("inventory dir"))
     }
 
     /// A path in the lab's state dir (gone with the lab).
@@ -260,15 +251,6 @@ fn lab_cmd(state: &Path) -> Command {
     let mut c = Command::new(repo("lab/lab.sh"));
     c.env("LAB_STATE", state).stdin(std::process::Stdio::null());
     c
-}
-
-/// The journal of a run dir as JSON records.
-pub fn journal(run: &Path) -> Vec<Value> {
-    std::fs::read_to_string(run.join("journal.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
 }
 
 /// The index of the task named `name` in play `play` of a journal's `run` record.

@@ -40,14 +40,45 @@ impl Workspace {
         Rtmig::new(self.dir.path())
     }
 
-    /// The one run directory under `.rtmig/runs` (panics unless exactly one).
+    /// The run directories under `.rtmig/runs`, oldest first.
     pub fn runs(&self) -> Vec<PathBuf> {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(self.path(".rtmig/runs"))
-            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
-            .unwrap_or_default();
-        v.sort();
-        v
+        runs_in(self.dir.path())
     }
+}
+
+/// The run directories under `<dir>/.rtmig/runs` (beside an inventory), oldest first.
+pub fn runs_in(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join(".rtmig/runs"))
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// The journal of a run dir as JSON records (a torn last line is left out).
+pub fn journal(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("journal.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// "host play P task T (Nx)" for every step with more than one `done` record.
+pub fn repeated_steps(records: &[serde_json::Value]) -> Vec<String> {
+    let mut seen: std::collections::BTreeMap<String, usize> = Default::default();
+    for r in records.iter().filter(|r| r["t"] == "done") {
+        *seen
+            .entry(format!(
+                "{} play {} task {}",
+                r["host"], r["play"], r["task"]
+            ))
+            .or_default() += 1;
+    }
+    seen.into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|(k, n)| format!("{k} ({n}x)"))
+        .collect()
 }
 
 pub struct Rtmig {
