@@ -779,6 +779,7 @@ def tool_versions(rtmig: Path | None) -> dict[str, str]:
     }
     if rtmig:
         v["rtmig"] = first_line([str(rtmig), "--version"])
+        v["rtmig_binary"] = str(rtmig)  # rtmig_git below is the checkout's, whatever --rtmig named
         try:
             v["rtmig_git"] = subprocess.run(
                 ["git", "-C", str(REPO), "describe", "--always", "--dirty"], stdout=subprocess.PIPE, text=True

@@ -54,9 +54,15 @@ if [ ! -x "$VENV/bin/ansible-playbook" ] || [ ! -x "$VENV/bin/pyinfra" ]; then
     "$VENV/bin/pip" install -q --disable-pip-version-check "$ANSIBLE_SPEC" "$PYINFRA_SPEC"
 fi
 
-# rtmig, built once (cargo does nothing when it is up to date)
+# rtmig, built once (cargo does nothing when it is up to date), unless a binary is named
 args=("$@")
-if [ -n "${RTMIG:-}" ]; then
+given=
+for a in "$@"; do
+    case $a in --rtmig|--rtmig=*) given=1 ;; esac
+done
+if [ -n "$given" ]; then
+    :
+elif [ -n "${RTMIG:-}" ]; then
     args+=(--rtmig "$RTMIG")
 elif command -v cargo >/dev/null; then
     say "building rtmig (cargo build --release)"

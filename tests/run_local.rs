@@ -406,3 +406,38 @@ fn resume_refuses_a_changed_playbook_unless_allowed() {
         .expect_code(0);
     assert!(resumed.stdout().contains("n2"), "{}", resumed.stdout());
 }
+
+/// Regression guard for the shared magic-variable layers: `groups` and the play's host
+/// lists were copied into every host's variables (memory grew with hosts × hosts); now
+/// one layer is shared per run and per batch. Each host must still see the whole
+/// fleet in `groups`, the play's hosts, its own batch only, and `groups` through
+/// `hostvars`.
+#[test]
+fn magic_host_lists_are_right_for_every_host_and_batch() {
+    let ws = Workspace::new();
+    inventory(&ws, &["n1", "n2", "n3"]);
+    ws.write(
+        "site.yaml",
+        r#"
+- name: magic
+  hosts: nodes
+  gather_facts: false
+  serial: [1, 2]
+  tasks:
+    - name: show them
+      debug:
+        msg: "{{ inventory_hostname }} groups={{ groups['nodes'] | join(',') }} all={{ groups['all'] | join(',') }} play={{ ansible_play_hosts_all | join(',') }} batch={{ ansible_play_batch | join(',') }} via={{ hostvars['n1']['groups']['nodes'] | join(',') }}"
+"#,
+    );
+    let run = ws
+        .rtmig()
+        .args(["run", "-i", "inventory.yaml", "site.yaml"])
+        .output()
+        .expect_code(0);
+    let out = run.stdout();
+    for (h, batch) in [("n1", "n1"), ("n2", "n2,n3"), ("n3", "n2,n3")] {
+        let want =
+            format!("{h} groups=n1,n2,n3 all=n1,n2,n3 play=n1,n2,n3 batch={batch} via=n1,n2,n3");
+        assert!(out.contains(&want), "missing `{want}` in:\n{out}");
+    }
+}

@@ -902,3 +902,150 @@ fn cpu_time() -> Duration {
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
+
+/// A transport whose uploads break after `limit` bytes of stdin, as a connection lost
+/// or a controller stopped mid-upload would: the channel is closed without EOF from us.
+struct CutAfter {
+    inner: SshTransport,
+    limit: u64,
+}
+
+/// Reads `limit` bytes of the inner reader, then fails.
+struct FailingReader<'a> {
+    inner: &'a mut (dyn tokio::io::AsyncRead + Send + Unpin),
+    left: u64,
+}
+
+impl tokio::io::AsyncRead for FailingReader<'_> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.left == 0 {
+            return std::task::Poll::Ready(Err(std::io::Error::other("cut by the test")));
+        }
+        let want = (self.left as usize).min(buf.remaining());
+        let mut small = vec![0u8; want];
+        let mut sub = tokio::io::ReadBuf::new(&mut small);
+        std::task::ready!(std::pin::Pin::new(&mut *self.inner).poll_read(cx, &mut sub))?;
+        let n = sub.filled().len();
+        buf.put_slice(sub.filled());
+        self.left -= n as u64;
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl Transport for CutAfter {
+    fn exec<'a>(
+        &'a self,
+        req: ExecRequest<'a>,
+    ) -> rtmig::transport::BoxFuture<'a, Result<ExecOutput, TransportError>> {
+        Box::pin(async move {
+            let mut stdout = req.stdout;
+            match req.stdin {
+                Stdin::Reader(r) => {
+                    let mut cut = FailingReader {
+                        inner: r,
+                        left: self.limit,
+                    };
+                    self.inner
+                        .exec(ExecRequest {
+                            command: req.command,
+                            stdin: Stdin::Reader(&mut cut),
+                            stdout: stdout.reborrow(),
+                        })
+                        .await
+                }
+                stdin => {
+                    self.inner
+                        .exec(ExecRequest {
+                            command: req.command,
+                            stdin,
+                            stdout,
+                        })
+                        .await
+                }
+            }
+        })
+    }
+
+    fn close(&self) -> rtmig::transport::BoxFuture<'_, ()> {
+        self.inner.close()
+    }
+}
+
+/// An upload broken mid-stream (here: after 5 of 24 MiB) must leave neither a
+/// partial destination nor a temp file on the host, and keep the file it was to
+/// replace; the same upload then lands whole and a rerun is `ok`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_broken_mid_stream_leaves_nothing_behind() {
+    use rtmig::execute::files::{FileError, FileSpec, put_file};
+    use rtmig::execute::remote::Remote;
+    use rtmig::execute::shell::Become;
+
+    let (client, sshd) = host();
+    let t = connect(&client, &sshd).await;
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src.bin");
+    let data = pseudo_random(24 << 20);
+    std::fs::write(&src, &data).unwrap();
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let dest = out_dir.join("dest.bin");
+    std::fs::write(&dest, "old\n").unwrap();
+    let spec = FileSpec {
+        dest: dest.display().to_string(),
+        mode: Some("0644".into()),
+        ..Default::default()
+    };
+    let remote = |transport| Remote {
+        host: "h",
+        transport,
+        privilege: Become::default(),
+        login_user: None,
+        timeout: None,
+        on_command: &|_| {},
+    };
+
+    let cut = CutAfter {
+        inner: t.clone(),
+        limit: 5 << 20,
+    };
+    let r = put_file(&remote(&cut), &src, &spec, false, false).await;
+    assert!(
+        matches!(r, Err(FileError::Transport(TransportError::Io(_)))),
+        "{r:?}"
+    );
+    // The host notices the closed channel on its own time: wait for its clean-up.
+    let listing = || -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(&out_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    for _ in 0..100 {
+        if listing() == ["dest.bin"] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(listing(), ["dest.bin"], "a temp file was left behind");
+    assert_eq!(std::fs::read_to_string(&dest).unwrap(), "old\n");
+
+    let o = put_file(&remote(&t), &src, &spec, false, false)
+        .await
+        .unwrap();
+    assert!(o.changed);
+    assert_eq!(
+        sha256_hex(&std::fs::read(&dest).unwrap()),
+        sha256_hex(&data)
+    );
+    let again = put_file(&remote(&t), &src, &spec, false, false)
+        .await
+        .unwrap();
+    assert!(!again.changed, "an identical file must be `ok`");
+    assert_eq!(listing(), ["dest.bin"]);
+}

@@ -2,6 +2,15 @@
 //! in the destination directory, then rename; skipped when content, mode and owner are
 //! already right), downloads, and host-to-host transfers streamed through the
 //! controller and verified by sha256 at both ends.
+//!
+//! Large files move at the speed of the connection (within a few percent of
+//! `cat | ssh 'cat > f'`): an existing destination is hashed only when its size is the
+//! source's (and then both ends at once); the bytes are written once on the host and
+//! never read again before the rename. What makes that safe is the end mark behind the
+//! bytes (see [`COMMIT_MARK`]): the host renames only a temp file of exactly the
+//! announced size followed by the mark, which the controller sends last, after it read
+//! its source whole and unchanged. A transfer's mark carries the sha256 the source host
+//! took while sending, which the destination checks before renaming.
 
 use std::path::Path;
 
@@ -53,12 +62,17 @@ pub enum FileError {
     Checksum(String),
     #[error("`{0}` does not exist")]
     Missing(String),
+    /// The source was modified while it was sent; the destination was left as it was.
+    #[error("`{0}` {1} while it was copied; the destination was left as it was")]
+    SourceChanged(String, &'static str),
 }
 
 /// What the destination currently is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Current {
-    sha256: String,
+    /// Only taken when the size is the one wanted: a different size is a different
+    /// content, and hashing a large file costs seconds.
+    sha256: Option<String>,
     mode: String,
     owner: String,
     group: String,
@@ -77,10 +91,20 @@ fn check_ok(what: &str, out: &ExecOutput) -> Result<(), FileError> {
     }
 }
 
-async fn stat_remote(remote: &Remote<'_>, path: &str) -> Result<Option<Current>, FileError> {
+/// Mode, owner, group and size of `path`, and its sha256 when its size is
+/// `hash_if_size`; `None` when it does not exist.
+async fn stat_remote(
+    remote: &Remote<'_>,
+    path: &str,
+    hash_if_size: Option<u64>,
+) -> Result<Option<Current>, FileError> {
     let f = quote(path);
+    let hash = match hash_if_size {
+        Some(n) => format!(" if [ \"${{s##* }}\" = {n} ]; then sha256sum < {f}; fi;"),
+        None => String::new(),
+    };
     let cmd = format!(
-        "if [ -f {f} ]; then sha256sum < {f} && stat -c '%a %U %G %s' {f}; elif [ -e {f} ]; then echo notafile; else echo absent; fi"
+        "if [ -f {f} ]; then s=$(stat -c '%a %U %G %s' {f}) && echo \"$s\" &&{hash} :; elif [ -e {f} ]; then echo notafile; else echo absent; fi"
     );
     let out = remote.run(&cmd).await?;
     check_ok(&format!("checking `{path}`"), &out)?;
@@ -93,56 +117,64 @@ async fn stat_remote(remote: &Remote<'_>, path: &str) -> Result<Option<Current>,
             rc: 1,
             stderr: "the destination exists and is not a regular file".into(),
         }),
-        Some(sum) => {
-            let sha256 = sum
-                .split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .to_string();
-            let st: Vec<&str> = lines
-                .next()
-                .unwrap_or_default()
-                .split_whitespace()
-                .collect();
+        Some(st) => {
+            let st: Vec<&str> = st.split_whitespace().collect();
             let field = |i: usize| st.get(i).copied().unwrap_or_default().to_string();
+            let sha256 = lines
+                .next()
+                .and_then(|l| l.split_whitespace().next())
+                .map(str::to_string);
             Ok(Some(Current {
                 sha256,
                 mode: field(0),
                 owner: field(1),
                 group: field(2),
-                size: field(3).parse().unwrap_or(0),
+                size: field(3).parse().unwrap_or(u64::MAX),
             }))
         }
     }
 }
 
-/// What putting content with sha256 `wanted` at `spec.dest` would change, or `None`
-/// when the destination is already right (content, mode, owner and group).
+/// The last `sha256sum` line in `text` (stderr may hold other lines, e.g. from sudo).
+fn sum_in(text: &[u8]) -> Option<String> {
+    String::from_utf8_lossy(text).lines().rev().find_map(|l| {
+        let sum = l.split_whitespace().next()?;
+        (sum.len() == 64 && sum.bytes().all(|b| b.is_ascii_hexdigit())).then(|| sum.to_string())
+    })
+}
+
+/// The sha256 of a file on a host, or `None` when it cannot be read.
+async fn remote_sha256(remote: &Remote<'_>, path: &str) -> Result<Option<String>, FileError> {
+    let out = remote.run(&format!("sha256sum < {}", quote(path))).await?;
+    Ok(if out.status == 0 {
+        sum_in(&out.stdout)
+    } else {
+        None
+    })
+}
+
+/// What putting new content at `spec.dest` would change, or `None` when the
+/// destination is already right (content, mode, owner and group).
 struct Change {
     content: bool,
     current: Option<Current>,
 }
 
-async fn what_changes(
-    remote: &Remote<'_>,
-    spec: &FileSpec,
-    wanted: &str,
-) -> Result<Option<Change>, FileError> {
-    let current = stat_remote(remote, &spec.dest).await?;
-    let content = current.as_ref().is_none_or(|c| c.sha256 != wanted);
+fn change(spec: &FileSpec, current: Option<Current>, content: bool) -> Option<Change> {
     let attrs = current.as_ref().is_some_and(|c| attrs_differ(spec, c));
-    Ok((content || attrs).then_some(Change { content, current }))
+    (content || attrs).then_some(Change { content, current })
 }
 
-/// For a streamed upload: the outcome when no content has to be sent (already right,
-/// check mode, or only mode/owner/group to set), `None` when the content must be sent.
+/// For a streamed upload or transfer: the outcome when no content has to be sent
+/// (already right, check mode, or only mode/owner/group to set), `None` when the
+/// content must be sent.
 async fn settle_before_streaming(
     remote: &Remote<'_>,
     spec: &FileSpec,
-    wanted: &str,
+    change: Option<Change>,
     check: bool,
 ) -> Result<Option<FileOutcome>, FileError> {
-    let Some(change) = what_changes(remote, spec, wanted).await? else {
+    let Some(change) = change else {
         return Ok(Some(FileOutcome::default()));
     };
     let changed = FileOutcome {
@@ -193,18 +225,74 @@ fn attr_commands(spec: &FileSpec, target: &str) -> String {
     s
 }
 
-/// The shell script that writes stdin to `spec.dest` atomically. With `expect_sha256`,
-/// the temp file is checked before it replaces anything.
-fn write_script(spec: &FileSpec, expect_sha256: Option<&str>) -> String {
+/// Ends the bytes of every upload. The remote side renames its temp file only when
+/// it has read all `len` bytes *and* this mark behind them, which the controller sends
+/// last, once it has sent everything and found its source unchanged: a stream cut
+/// short (connection lost, controller killed, task timed out) or withheld (the source
+/// changed) leaves nothing behind.
+const COMMIT_MARK: &str = "rtmig-commit";
+/// Ends a host-to-host transfer instead: the mark and the sha256 the source host took
+/// of its file, which the destination checks its temp file against.
+const SHA256_MARK: &str = "rtmig-sha256:";
+/// `SHA256_MARK` and 64 hex digits.
+const SHA256_MARK_LEN: usize = 13 + 64;
+/// The exit status of a write script whose stream was cut short or withheld.
+const CUT_SHORT: i32 = 91;
+/// The exit status of a write script whose received bytes have the wrong sha256.
+const BAD_SHA256: i32 = 90;
+
+/// How the write script reads the content from its stdin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Receive {
+    /// Small content: `len` bytes and the commit mark behind them; `head -c` stops
+    /// exactly after the content, the shell's `read` takes the mark.
+    Small { len: u64 },
+    /// A large file: `cat` takes everything at full speed into the temp file, which
+    /// then must be `len` bytes and the commit mark, cut off afterwards. No pass over
+    /// the bytes beyond writing them: SSH's MAC already vouches for each packet.
+    Stream { len: u64 },
+    /// A host-to-host transfer: as `Stream`, with `SHA256_MARK` and the source's
+    /// sha256, which the received file must have.
+    Verified { len: u64 },
+}
+
+/// The shell script that writes stdin to `spec.dest` atomically: a temp file in the
+/// destination's directory, checked (see [`Receive`]), given its mode and owner, then
+/// renamed over the destination. On any failure, and on HUP/INT/TERM, the temp file
+/// is removed.
+fn write_script(spec: &FileSpec, receive: Receive) -> String {
     let f = quote(&spec.dest);
     let mut s = format!(
         "set -e; f={f}; d=$(dirname \"$f\"); mkdir -p \"$d\"; t=$(mktemp \"$d/.rtmig.XXXXXX\"); \
-         trap 'rm -f \"$t\"' EXIT; cat > \"$t\"; "
+         trap 'rm -f \"$t\"' EXIT; trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM; "
     );
-    if let Some(sum) = expect_sha256 {
-        s.push_str(&format!(
-            "s=$(sha256sum < \"$t\" | cut -c1-64); if [ \"$s\" != {sum} ]; then echo \"sha256 of the received file is $s, expected {sum}\" >&2; exit 90; fi; "
-        ));
+    let cut = format!(
+        "echo \"the upload was cut short or withdrawn before its end mark; nothing was written\" >&2; exit {CUT_SHORT}"
+    );
+    match receive {
+        Receive::Small { len } => s.push_str(&format!(
+            "head -c {len} > \"$t\"; x=; IFS= read -r x || :; \
+             if [ \"$x\" != {COMMIT_MARK} ]; then {cut}; fi; "
+        )),
+        Receive::Stream { len } | Receive::Verified { len } => {
+            let (mark_len, want_mark) = match receive {
+                Receive::Verified { .. } => (SHA256_MARK_LEN, format!("{SHA256_MARK}*")),
+                _ => (COMMIT_MARK.len(), COMMIT_MARK.to_string()),
+            };
+            let total = len + mark_len as u64;
+            s.push_str(&format!(
+                "cat > \"$t\"; n=$(stat -c %s \"$t\"); x=; \
+                 if [ \"$n\" = {total} ]; then x=$(tail -c {mark_len} \"$t\"); fi; \
+                 case \"$x\" in {want_mark}) ;; *) {cut};; esac; \
+                 dd if=/dev/null of=\"$t\" bs=1 seek={len} 2>/dev/null; "
+            ));
+            if receive == (Receive::Verified { len }) {
+                s.push_str(&format!(
+                    "w=${{x#{SHA256_MARK}}}; h=$(sha256sum < \"$t\" | cut -c1-64); \
+                     if [ \"$h\" != \"$w\" ]; then echo \"sha256 of the received file is $h, expected $w\" >&2; exit {BAD_SHA256}; fi; "
+                ));
+            }
+        }
     }
     // Keep the mode and owner of a file being replaced, as Ansible does; new files get
     // the umask's default instead of mktemp's 0600.
@@ -254,14 +342,20 @@ pub async fn put_content(
     check: bool,
     want_diff: bool,
 ) -> Result<FileOutcome, FileError> {
-    let Some(change) = what_changes(remote, spec, &sha256_hex(content)).await? else {
+    let len = content.len() as u64;
+    let current = stat_remote(remote, &spec.dest, Some(len)).await?;
+    let wanted = sha256_hex(content);
+    let differs = current
+        .as_ref()
+        .is_none_or(|c| c.size != len || c.sha256.as_deref() != Some(wanted.as_str()));
+    let Some(change) = change(spec, current, differs) else {
         return Ok(FileOutcome::default());
     };
     let mut outcome = FileOutcome {
         changed: true,
         ..Default::default()
     };
-    if want_diff && change.content && content.len() as u64 <= MAX_DIFF_BYTES {
+    if want_diff && change.content && len <= MAX_DIFF_BYTES {
         let old = match &change.current {
             Some(c) if c.size <= MAX_DIFF_BYTES => {
                 let out = remote.run(&format!("cat {}", quote(&spec.dest))).await?;
@@ -282,10 +376,13 @@ pub async fn put_content(
         apply_attrs(remote, spec).await?;
         return Ok(outcome);
     }
+    let mut input = Vec::with_capacity(content.len() + COMMIT_MARK.len());
+    input.extend_from_slice(content);
+    input.extend_from_slice(COMMIT_MARK.as_bytes());
     let out = remote
         .run_with(
-            &write_script(spec, None),
-            Stdin::Bytes(content),
+            &write_script(spec, Receive::Small { len }),
+            Stdin::Bytes(&input),
             Stdout::Capture,
         )
         .await?;
@@ -294,7 +391,10 @@ pub async fn put_content(
     Ok(outcome)
 }
 
-/// Put a local file at `spec.dest`, streamed (never read into memory whole).
+/// Put a local file at `spec.dest`, streamed (never read into memory whole) at the
+/// speed of the connection: the destination is hashed only when its size is the
+/// source's (then both ends are hashed at once), and the bytes are written once on
+/// the host and not read again (see [`Receive::Stream`]).
 pub async fn put_file(
     remote: &Remote<'_>,
     src: &Path,
@@ -311,24 +411,113 @@ pub async fn put_file(
         let content = tokio::fs::read(src).await.map_err(local_err)?;
         return put_content(remote, &content, spec, check, want_diff).await;
     }
-    let wanted = sha256_file(src).await.map_err(local_err)?;
-    if let Some(done) = settle_before_streaming(remote, spec, &wanted, check).await? {
+    // Opened before anything is compared: what is compared is what is sent.
+    let file = std::fs::File::open(src).map_err(local_err)?;
+    let before = file.metadata().map_err(local_err)?;
+    let len = before.len();
+    let current = stat_remote(remote, &spec.dest, None).await?;
+    let differs = match &current {
+        Some(c) if c.size == len => {
+            let (theirs, ours) = tokio::join!(remote_sha256(remote, &spec.dest), sha256_file(src));
+            theirs? != Some(ours.map_err(local_err)?)
+        }
+        _ => true,
+    };
+    if let Some(done) =
+        settle_before_streaming(remote, spec, change(spec, current, differs), check).await?
+    {
         return Ok(done);
     }
-    let mut file = tokio::fs::File::open(src).await.map_err(local_err)?;
+    let watch = file.try_clone().map_err(local_err)?;
+    let mut upload = Upload::new(tokio::fs::File::from_std(file), len, move || {
+        watch
+            .metadata()
+            .is_ok_and(|now| same_file_state(&before, &now))
+    });
     let out = remote
         .run_with(
-            &write_script(spec, Some(&wanted)),
-            Stdin::Reader(&mut file),
+            &write_script(spec, Receive::Stream { len }),
+            Stdin::Reader(&mut upload),
             Stdout::Capture,
         )
-        .await?;
+        .await;
+    if let Some(why) = upload.withheld {
+        return Err(FileError::SourceChanged(src.display().to_string(), why));
+    }
+    let out = out?;
     check_ok(&format!("writing `{}`", spec.dest), &out)?;
     Ok(FileOutcome {
         changed: true,
         diff: None,
         backup: parse_backup(&out),
     })
+}
+
+/// Whether a file's size and modification time are what they were.
+fn same_file_state(before: &std::fs::Metadata, now: &std::fs::Metadata) -> bool {
+    before.len() == now.len() && before.modified().ok() == now.modified().ok()
+}
+
+/// The stdin of a streamed upload: exactly `len` bytes of the source, then
+/// [`COMMIT_MARK`] — unless the source ended early, or `unchanged` says it was
+/// modified meanwhile: then the mark is withheld (and the reason kept in `withheld`),
+/// so the host drops what it received.
+struct Upload<R, F> {
+    inner: tokio::io::Take<R>,
+    left: u64,
+    /// What is left to send of the mark, once the source was found unchanged.
+    mark: Option<&'static [u8]>,
+    unchanged: F,
+    withheld: Option<&'static str>,
+}
+
+impl<R: AsyncRead + Unpin, F: FnMut() -> bool> Upload<R, F> {
+    fn new(inner: R, len: u64, unchanged: F) -> Self {
+        use tokio::io::AsyncReadExt;
+        Upload {
+            inner: inner.take(len),
+            left: len,
+            mark: None,
+            unchanged,
+            withheld: None,
+        }
+    }
+}
+
+impl<R: AsyncRead + Unpin, F: FnMut() -> bool + Unpin> AsyncRead for Upload<R, F> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        let this = &mut *self;
+        if this.withheld.is_some() || buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        if this.left > 0 {
+            let before = buf.filled().len();
+            std::task::ready!(std::pin::Pin::new(&mut this.inner).poll_read(cx, buf))?;
+            let n = (buf.filled().len() - before) as u64;
+            if n == 0 {
+                this.withheld = Some("got shorter");
+            }
+            this.left = this.left.saturating_sub(n);
+            return Poll::Ready(Ok(()));
+        }
+        let mark = match this.mark {
+            Some(rest) => rest,
+            None if (this.unchanged)() => COMMIT_MARK.as_bytes(),
+            None => {
+                this.withheld = Some("changed");
+                return Poll::Ready(Ok(()));
+            }
+        };
+        let k = mark.len().min(buf.remaining());
+        buf.put_slice(&mark[..k]);
+        this.mark = Some(&mark[k..]);
+        Poll::Ready(Ok(()))
+    }
 }
 
 async fn sha256_file(path: &Path) -> std::io::Result<String> {
@@ -365,9 +554,12 @@ pub async fn fetch(
 }
 
 /// Copy `src_path` on one host to `spec.dest` on another, streamed through the
-/// controller. The source's sha256 is taken first; the destination checks the bytes it
-/// received against it before renaming them into place, and the controller checks the
-/// bytes it relayed. A destination that already holds the same content is left alone.
+/// controller and verified end to end by sha256 without a pass before the copy: the
+/// source host hashes its file while sending it, the controller hashes what it relays,
+/// and only when both agree does it send the sum behind the bytes; the destination
+/// checks the bytes it received against that sum before renaming them into place. A
+/// destination that already holds the same content (same size, then same sha256) is
+/// left alone.
 pub async fn transfer(
     from: &Remote<'_>,
     src_path: &str,
@@ -375,53 +567,82 @@ pub async fn transfer(
     spec: &FileSpec,
     check: bool,
 ) -> Result<FileOutcome, FileError> {
+    let missing = || FileError::Missing(format!("{}:{src_path}", from.host));
     let out = from
-        .run(&format!("sha256sum < {}", quote(src_path)))
+        .run(&format!("stat -L -c %s {}", quote(src_path)))
         .await?;
     if out.status != 0 {
-        return Err(FileError::Missing(format!("{}:{src_path}", from.host)));
+        return Err(missing());
     }
-    let src_sha = String::from_utf8_lossy(&out.stdout)
-        .chars()
-        .take(64)
-        .collect::<String>();
-    if let Some(done) = settle_before_streaming(to, spec, &src_sha, check).await? {
+    let len: u64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .map_err(|_| missing())?;
+    let current = stat_remote(to, &spec.dest, None).await?;
+    let differs = match &current {
+        Some(c) if c.size == len => {
+            let (src_sum, dest_sum) =
+                tokio::join!(remote_sha256(from, src_path), remote_sha256(to, &spec.dest));
+            let src_sum = src_sum?.ok_or_else(missing)?;
+            dest_sum? != Some(src_sum)
+        }
+        _ => true,
+    };
+    if let Some(done) =
+        settle_before_streaming(to, spec, change(spec, current, differs), check).await?
+    {
         return Ok(done);
     }
     // 4 MiB of buffer between the two channels keeps both streaming.
     let (mut pipe_w, mut pipe_r) = tokio::io::duplex(4 << 20);
-    let script = write_script(spec, Some(&src_sha));
+    let script = write_script(spec, Receive::Verified { len });
+    // The source's own sum goes to stderr, taken while `cat` sends the same bytes.
+    let send_cmd = format!(
+        "set -e; f={}; sha256sum < \"$f\" >&2 & p=$!; cat \"$f\"; wait $p",
+        quote(src_path)
+    );
     let send = async {
         let mut hashing = HashingWriter::new(&mut pipe_w);
         let r = from
-            .run_with(
-                &format!("cat {}", quote(src_path)),
-                Stdin::Null,
-                Stdout::Writer(&mut hashing),
-            )
+            .run_with(&send_cmd, Stdin::Null, Stdout::Writer(&mut hashing))
             .await;
         let relayed = hashing.finish();
+        // The sum goes behind the bytes only when the source said the same.
+        let verdict = match &r {
+            Ok(out) if out.status == 0 => {
+                let src_sum = sum_in(&out.stderr).unwrap_or_default();
+                if src_sum == relayed {
+                    let mark = format!("{SHA256_MARK}{relayed}");
+                    pipe_w.write_all(mark.as_bytes()).await.map(|()| None)
+                } else {
+                    Ok(Some(format!(
+                        "`{}:{src_path}` changed while it was copied (sha256 {relayed} relayed, {src_sum} on the source)",
+                        from.host
+                    )))
+                }
+            }
+            _ => Ok(None),
+        };
         let _ = pipe_w.shutdown().await;
         drop(pipe_w);
-        (r, relayed)
+        (r, verdict)
     };
     let receive = to.run_with(&script, Stdin::Reader(&mut pipe_r), Stdout::Capture);
-    let ((sent, relayed), received) = tokio::join!(send, receive);
+    let ((sent, verdict), received) = tokio::join!(send, receive);
     let sent = sent?;
     check_ok(&format!("reading `{}:{src_path}`", from.host), &sent)?;
+    // A relay that could not reach the destination is the destination's failure.
+    let verdict = verdict.unwrap_or(None);
+    if let Some(why) = verdict {
+        return Err(FileError::Checksum(why));
+    }
     let received = received?;
-    if received.status == 90 {
+    if received.status == BAD_SHA256 {
         return Err(FileError::Checksum(
             String::from_utf8_lossy(&received.stderr).trim().to_string(),
         ));
     }
     check_ok(&format!("writing `{}:{}`", to.host, spec.dest), &received)?;
-    if relayed != src_sha {
-        return Err(FileError::Checksum(format!(
-            "`{}:{src_path}` changed while it was copied (sha256 {relayed}, expected {src_sha})",
-            from.host
-        )));
-    }
     Ok(FileOutcome {
         changed: true,
         diff: None,
@@ -587,5 +808,276 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.to_string(), "`local:/nonexistent/x.tar` does not exist");
         assert!(!Path::new("/tmp/never-written-by-rtmig").exists());
+    }
+
+    /// Bytes that are not all alike, larger than `MAX_DIFF_BYTES` so they are streamed.
+    fn big(len: usize, salt: u8) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i % 251) as u8 ^ salt.wrapping_mul(31))
+            .collect()
+    }
+
+    /// The names in `dir`, sorted.
+    fn names(dir: &Path) -> Vec<String> {
+        let mut n: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        n.sort();
+        n
+    }
+
+    fn mode_of(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[tokio::test]
+    async fn put_file_streams_a_large_file_then_reports_ok_on_rerun() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src.bin");
+        let data = big(3 << 20, 1);
+        std::fs::write(&src, &data).unwrap();
+        let dest = dir.path().join("out/dest.bin");
+        let spec = FileSpec {
+            dest: dest.display().to_string(),
+            mode: Some("0604".into()),
+            ..Default::default()
+        };
+        let t = LocalTransport;
+        let first = put_file(&remote(&t), &src, &spec, false, false)
+            .await
+            .unwrap();
+        assert!(first.changed);
+        assert_eq!(std::fs::read(&dest).unwrap(), data);
+        assert_eq!(mode_of(&dest), 0o604);
+        let again = put_file(&remote(&t), &src, &spec, false, false)
+            .await
+            .unwrap();
+        assert!(!again.changed, "same size and sha256 must be `ok`");
+        assert_eq!(names(dest.parent().unwrap()), ["dest.bin"]);
+    }
+
+    /// Guards the size shortcut: an equal size must lead to a sha256 comparison, never
+    /// to "already there".
+    #[tokio::test]
+    async fn same_size_but_other_content_is_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = LocalTransport;
+        // Streamed.
+        let src = dir.path().join("src.bin");
+        let data = big(1 << 20, 2);
+        std::fs::write(&src, &data).unwrap();
+        let dest = dir.path().join("dest.bin");
+        std::fs::write(&dest, big(1 << 20, 3)).unwrap();
+        let spec = FileSpec {
+            dest: dest.display().to_string(),
+            ..Default::default()
+        };
+        let check = put_file(&remote(&t), &src, &spec, true, false)
+            .await
+            .unwrap();
+        assert!(check.changed, "check mode must see the difference");
+        assert_eq!(std::fs::read(&dest).unwrap(), big(1 << 20, 3));
+        let o = put_file(&remote(&t), &src, &spec, false, false)
+            .await
+            .unwrap();
+        assert!(o.changed);
+        assert_eq!(std::fs::read(&dest).unwrap(), data);
+        // Small content.
+        let conf = dir.path().join("a.conf");
+        std::fs::write(&conf, "x = 1\n").unwrap();
+        let spec = FileSpec {
+            dest: conf.display().to_string(),
+            ..Default::default()
+        };
+        let o = put_content(&remote(&t), b"x = 2\n", &spec, false, false)
+            .await
+            .unwrap();
+        assert!(o.changed);
+        assert_eq!(std::fs::read_to_string(&conf).unwrap(), "x = 2\n");
+    }
+
+    #[tokio::test]
+    async fn a_large_file_with_only_its_mode_wrong_is_chmodded_not_resent() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src.bin");
+        let data = big(1 << 20, 4);
+        std::fs::write(&src, &data).unwrap();
+        let dest = dir.path().join("dest.bin");
+        std::fs::write(&dest, &data).unwrap();
+        std::fs::set_permissions(&dest, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&dest).unwrap());
+        let spec = FileSpec {
+            dest: dest.display().to_string(),
+            mode: Some("0644".into()),
+            ..Default::default()
+        };
+        let t = LocalTransport;
+        let o = put_file(&remote(&t), &src, &spec, false, false)
+            .await
+            .unwrap();
+        assert!(o.changed);
+        assert_eq!(mode_of(&dest), 0o644);
+        let after = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&dest).unwrap());
+        assert_eq!(inode, after, "the file was replaced, not chmodded");
+    }
+
+    /// Runs the write script of `receive` with `input` as its stdin.
+    async fn write_with(
+        spec: &FileSpec,
+        receive: Receive,
+        input: &mut (dyn AsyncRead + Send + Unpin),
+    ) -> ExecOutput {
+        let t = LocalTransport;
+        remote(&t)
+            .run_with(
+                &write_script(spec, receive),
+                Stdin::Reader(input),
+                Stdout::Capture,
+            )
+            .await
+            .unwrap()
+    }
+
+    /// What an interrupted upload leaves: the stream ends (connection lost, controller
+    /// killed, task timed out) before the commit mark.
+    #[tokio::test]
+    async fn an_upload_cut_short_leaves_no_temp_file_and_the_old_file_intact() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("dest.bin");
+        std::fs::write(&dest, "old\n").unwrap();
+        let spec = FileSpec {
+            dest: dest.display().to_string(),
+            ..Default::default()
+        };
+        let data = big(2 << 20, 5);
+        let len = data.len() as u64;
+        let mut marked = data.clone();
+        marked.extend_from_slice(COMMIT_MARK.as_bytes());
+        let cuts: [(&str, Receive, &[u8]); 5] = [
+            (
+                "stream, half the bytes",
+                Receive::Stream { len },
+                &data[..1 << 20],
+            ),
+            (
+                "stream, every byte, no mark",
+                Receive::Stream { len },
+                &data,
+            ),
+            (
+                "stream, part of the mark",
+                Receive::Stream { len },
+                &marked[..marked.len() - 3],
+            ),
+            (
+                "small, half the bytes",
+                Receive::Small { len: 100 },
+                &data[..50],
+            ),
+            ("small, no mark", Receive::Small { len: 100 }, &data[..100]),
+        ];
+        for (what, receive, input) in cuts {
+            let mut input = input;
+            let out = write_with(&spec, receive, &mut input).await;
+            assert_eq!(
+                out.status,
+                CUT_SHORT,
+                "{what}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(std::fs::read_to_string(&dest).unwrap(), "old\n", "{what}");
+            assert_eq!(names(dir.path()), ["dest.bin"], "{what}");
+        }
+        // And the whole stream with its mark does land, without the mark.
+        let mut input = &marked[..];
+        let out = write_with(&spec, Receive::Stream { len }, &mut input).await;
+        assert_eq!(out.status, 0, "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(std::fs::read(&dest).unwrap(), data);
+        assert_eq!(names(dir.path()), ["dest.bin"]);
+    }
+
+    #[tokio::test]
+    async fn a_source_that_changes_or_shrinks_during_the_upload_is_not_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("dest.bin");
+        let spec = FileSpec {
+            dest: dest.display().to_string(),
+            ..Default::default()
+        };
+        let data = big(1 << 20, 6);
+        let len = data.len() as u64;
+        // Modified meanwhile: every byte arrives, the mark does not.
+        let mut up = Upload::new(&data[..], len, || false);
+        let out = write_with(&spec, Receive::Stream { len }, &mut up).await;
+        assert_eq!((out.status, up.withheld), (CUT_SHORT, Some("changed")));
+        // Shorter than it was when the upload started.
+        let mut up = Upload::new(&data[..1000], len, || true);
+        let out = write_with(&spec, Receive::Stream { len }, &mut up).await;
+        assert_eq!((out.status, up.withheld), (CUT_SHORT, Some("got shorter")));
+        assert!(!dest.exists());
+        assert!(names(dir.path()).is_empty(), "{:?}", names(dir.path()));
+        // Longer: only `len` bytes are sent, then the mark.
+        let mut longer = data.clone();
+        longer.extend_from_slice(b"appended");
+        let mut up = Upload::new(&longer[..], len, || true);
+        let out = write_with(&spec, Receive::Stream { len }, &mut up).await;
+        assert_eq!((out.status, up.withheld), (0, None));
+        assert_eq!(std::fs::read(&dest).unwrap(), data);
+    }
+
+    #[tokio::test]
+    async fn a_transfer_whose_bytes_do_not_match_the_source_sum_is_not_renamed() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("dest.bin");
+        let spec = FileSpec {
+            dest: dest.display().to_string(),
+            ..Default::default()
+        };
+        let data = big(1 << 20, 7);
+        let len = data.len() as u64;
+        let mut input = data.clone();
+        input.extend_from_slice(format!("{SHA256_MARK}{}", sha256_hex(b"other")).as_bytes());
+        let out = write_with(&spec, Receive::Verified { len }, &mut &input[..]).await;
+        assert_eq!(
+            out.status,
+            BAD_SHA256,
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!dest.exists());
+        assert!(names(dir.path()).is_empty());
+        let mut input = data.clone();
+        input.extend_from_slice(format!("{SHA256_MARK}{}", sha256_hex(&data)).as_bytes());
+        let out = write_with(&spec, Receive::Verified { len }, &mut &input[..]).await;
+        assert_eq!(out.status, 0, "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(std::fs::read(&dest).unwrap(), data);
+    }
+
+    #[tokio::test]
+    async fn transfer_rewrites_a_destination_of_the_same_size_and_other_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("images.tar");
+        std::fs::write(&src, big(2 << 20, 8)).unwrap();
+        let dest = dir.path().join("copy.tar");
+        std::fs::write(&dest, big(2 << 20, 9)).unwrap();
+        let t = LocalTransport;
+        let spec = FileSpec {
+            dest: dest.display().to_string(),
+            ..Default::default()
+        };
+        let src_path = src.display().to_string();
+        let o = transfer(&remote(&t), &src_path, &remote(&t), &spec, false)
+            .await
+            .unwrap();
+        assert!(o.changed);
+        assert_eq!(std::fs::read(&dest).unwrap(), big(2 << 20, 8));
+        let again = transfer(&remote(&t), &src_path, &remote(&t), &spec, false)
+            .await
+            .unwrap();
+        assert!(!again.changed);
+        assert_eq!(names(dir.path()), ["copy.tar", "images.tar"]);
     }
 }

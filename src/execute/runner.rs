@@ -53,7 +53,12 @@ pub struct Runner {
     play_layers: Mutex<HashMap<usize, Arc<HostVars>>>,
     extra_layer: Arc<HostVars>,
     mentions_hostvars: Mutex<HashMap<(usize, usize), bool>>,
-    groups: Value,
+    /// `groups`, one layer shared by every host: a copy per host would make memory
+    /// grow with hosts × hosts.
+    groups_layer: Arc<HostVars>,
+    /// The play's magic host lists (`ansible_play_hosts`, `ansible_play_batch`, ...)
+    /// by play and batch, shared by the hosts of the batch for the same reason.
+    play_magic: Mutex<HashMap<(usize, Option<usize>), Arc<HostVars>>>,
 }
 
 /// One connection per host, opened on first use; a failure is remembered so an
@@ -157,6 +162,7 @@ impl Runner {
         connections: Connections,
     ) -> Self {
         let groups = serde_json::to_value(inventory.groups()).unwrap_or(Value::Null);
+        let groups_layer = Arc::new(HostVars::from_iter([("groups".to_string(), groups)]));
         let extra_layer = Arc::new(extra_vars.clone());
         Runner {
             extra_layer,
@@ -176,7 +182,8 @@ impl Runner {
             base: Mutex::new(HashMap::new()),
             play_layers: Mutex::new(HashMap::new()),
             mentions_hostvars: Mutex::new(HashMap::new()),
-            groups,
+            groups_layer,
+            play_magic: Mutex::new(HashMap::new()),
         }
     }
 
@@ -200,7 +207,6 @@ impl Runner {
             "group_names".into(),
             json!(self.inventory.group_names(host)),
         );
-        v.insert("groups".into(), self.groups.clone());
         v.insert(
             "playbook_dir".into(),
             json!(self.playbook.dir.display().to_string()),
@@ -229,17 +235,10 @@ impl Runner {
     ) -> TResult<Vars> {
         let mut v = Vars::new();
         v.push_layer(self.base_vars(host));
+        // Above the inventory's variables, as the magic ones in `base_vars` are.
+        v.push_layer(self.groups_layer.clone());
         v.push_layer(self.play_layer(play_idx));
-        let mut magic = HostVars::new();
-        if let Some(pp) = self.plan.plays.iter().find(|p| p.index == play_idx) {
-            magic.insert("ansible_play_hosts".into(), json!(pp.hosts));
-            magic.insert("ansible_play_hosts_all".into(), json!(pp.hosts));
-            magic.insert("play_hosts".into(), json!(pp.hosts));
-            if let Some(batch) = pp.batches.iter().find(|b| b.iter().any(|h| h == host)) {
-                magic.insert("ansible_play_batch".into(), json!(batch));
-            }
-        }
-        v.push_raw_layer(magic);
+        v.push_raw_layer(self.play_magic(play_idx, host));
         if let Some(task) = task {
             if !task.vars.is_empty() {
                 let layer: HostVars = task
@@ -262,6 +261,29 @@ impl Runner {
             }
         }
         Ok(v)
+    }
+
+    /// The magic variables naming the hosts of `host`'s play and batch, built once per
+    /// batch and shared by its hosts.
+    fn play_magic(&self, play_idx: usize, host: &str) -> Arc<HostVars> {
+        let pp = self.plan.plays.iter().find(|p| p.index == play_idx);
+        let batch = pp.and_then(|pp| pp.batches.iter().position(|b| b.iter().any(|h| h == host)));
+        let mut cache = self.play_magic.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .entry((play_idx, batch))
+            .or_insert_with(|| {
+                let mut magic = HostVars::new();
+                if let Some(pp) = pp {
+                    magic.insert("ansible_play_hosts".into(), json!(pp.hosts));
+                    magic.insert("ansible_play_hosts_all".into(), json!(pp.hosts));
+                    magic.insert("play_hosts".into(), json!(pp.hosts));
+                    if let Some(b) = batch.and_then(|b| pp.batches.get(b)) {
+                        magic.insert("ansible_play_batch".into(), json!(b));
+                    }
+                }
+                Arc::new(magic)
+            })
+            .clone()
     }
 
     /// A play's vars as written (templates rendered on use), shared by all its hosts.
@@ -304,6 +326,7 @@ impl Runner {
         for h in self.inventory.host_names() {
             let mut v = Vars::new();
             v.push_layer(self.base_vars(h));
+            v.push_layer(self.groups_layer.clone());
             if let Some(r) = run.get(h) {
                 v.push_raw_layer(r.clone());
             }

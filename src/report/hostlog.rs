@@ -1,16 +1,55 @@
 //! One log file per host in the run directory: every task, the exact commands, their
 //! output, exit code, duration and outcome. Already-redacted text only.
+//!
+//! A task's lines are gathered in memory and written with one `write` when it ends (or
+//! at the end of the run); between tasks a host's log holds no buffer, so a fleet of
+//! hundreds of hosts costs an open file each and no more.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::{Event, Listener};
 
 pub struct HostLogs {
     dir: PathBuf,
-    files: HashMap<String, BufWriter<File>>,
+    files: HashMap<String, HostLog>,
+}
+
+/// One host's log file and the lines of its current task, not yet written.
+struct HostLog {
+    file: File,
+    pending: Vec<u8>,
+}
+
+/// A task that logs more than this (a long loop, a big output) is written as it goes.
+const PENDING_MAX: usize = 64 * 1024;
+
+impl Write for HostLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        if self.pending.len() > PENDING_MAX {
+            self.flush()?;
+        }
+        Ok(buf.len())
+    }
+
+    /// Writes the pending lines and lets their memory go.
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.pending.is_empty() {
+            let pending = std::mem::take(&mut self.pending);
+            self.file.write_all(&pending)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for HostLog {
+    /// A run that ends without `RunFinished` (interrupted) still leaves its lines.
+    fn drop(&mut self) {
+        let _ = self.flush();
+    }
 }
 
 impl HostLogs {
@@ -22,11 +61,17 @@ impl HostLogs {
         })
     }
 
-    fn file(&mut self, host: &str) -> std::io::Result<&mut BufWriter<File>> {
+    fn file(&mut self, host: &str) -> std::io::Result<&mut HostLog> {
         if !self.files.contains_key(host) {
             let path = self.dir.join(format!("{}.log", sanitize(host)));
-            let f = OpenOptions::new().create(true).append(true).open(path)?;
-            self.files.insert(host.to_string(), BufWriter::new(f));
+            let file = OpenOptions::new().create(true).append(true).open(path)?;
+            self.files.insert(
+                host.to_string(),
+                HostLog {
+                    file,
+                    pending: Vec::new(),
+                },
+            );
         }
         self.files
             .get_mut(host)
@@ -140,5 +185,64 @@ impl Listener for HostLogs {
             _ => {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{TaskResult, TaskStatus};
+
+    fn started(host: &str) -> Event {
+        Event::TaskStarted {
+            host: host.into(),
+            play: 0,
+            task: 0,
+            name: "step 1".into(),
+        }
+    }
+
+    #[test]
+    fn a_task_is_written_whole_when_it_ends_and_holds_no_buffer_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut logs = HostLogs::new(dir.path()).unwrap();
+        logs.on_event(&started("n1")).unwrap();
+        logs.on_event(&Event::CommandStarted {
+            host: "n1".into(),
+            command: "/bin/true".into(),
+        })
+        .unwrap();
+        let path = dir.path().join("n1.log");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
+        let mut result = TaskResult::new(TaskStatus::Changed);
+        result.rc = Some(0);
+        logs.on_event(&Event::TaskFinished {
+            host: "n1".into(),
+            play: 0,
+            task: 0,
+            name: "step 1".into(),
+            result,
+        })
+        .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(lines[0].ends_with("TASK [step 1] (play 1, task 1) started"));
+        assert!(lines[1].ends_with("$ /bin/true"));
+        assert!(lines[2].contains("TASK [step 1] changed in 0 ms, rc=0"));
+        assert_eq!(logs.files["n1"].pending.capacity(), 0);
+    }
+
+    #[test]
+    fn an_interrupted_task_still_reaches_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut logs = HostLogs::new(dir.path()).unwrap();
+        logs.on_event(&started("n/2")).unwrap();
+        drop(logs);
+        let text = std::fs::read_to_string(dir.path().join("n_2.log")).unwrap();
+        assert!(
+            text.ends_with("TASK [step 1] (play 1, task 1) started\n"),
+            "{text}"
+        );
     }
 }
