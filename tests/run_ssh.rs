@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use support::Workspace;
-use support::sshd::{Agent, Netns, PASSWORD_USER, Sshd, SshdBuilder, TestClient};
+use support::sshd::{
+    Agent, Netns, PASSWORD_UID, PASSWORD_USER, Sshd, SshdBuilder, Sudo, TestClient, command_lines,
+};
 
 /// An inventory of `hosts` (name → sshd) in group `nodes`, host keys checked from the
 /// client's known_hosts through `ansible_ssh_common_args`, as Ansible users write it.
@@ -586,4 +588,701 @@ fn sigkill_mid_run_then_resume_finishes_without_repeating_finished_tasks() {
         );
     }
     assert_eq!(seen.len(), 12);
+}
+
+/// An inventory whose hosts log in as [`PASSWORD_USER`] with the client's key, each
+/// with its own `ansible_become_password` when given.
+fn become_inventory(
+    ws: &Workspace,
+    client: &TestClient,
+    hosts: &[(&str, &Sshd, Option<&str>)],
+) -> PathBuf {
+    let plain: Vec<(&str, &Sshd)> = hosts.iter().map(|(n, s, _)| (*n, *s)).collect();
+    let inv = inventory(ws, client, &plain, true, "");
+    let mut text = std::fs::read_to_string(&inv).unwrap().replace(
+        "ansible_user: root",
+        &format!("ansible_user: {PASSWORD_USER}"),
+    );
+    for (name, sshd, password) in hosts {
+        if let Some(pw) = password {
+            let port_line = format!("          ansible_port: {}\n", sshd.port);
+            let needle = format!(
+                "        {name}:\n          ansible_host: {}\n{port_line}",
+                sshd.addr
+            );
+            assert!(text.contains(&needle), "{text}");
+            text = text.replace(
+                &needle,
+                &format!("{needle}          ansible_become_password: '{pw}'\n"),
+            );
+        }
+    }
+    std::fs::write(&inv, text).unwrap();
+    inv
+}
+
+/// A directory on the controller (which the test hosts share) that only root may enter.
+fn root_only_dir(ws: &Workspace) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = ws.path("root-only");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    dir
+}
+
+const BECOME: &str = r#"
+- hosts: nodes
+  gather_facts: false
+  tasks:
+    - name: who am i
+      shell: id -u
+      register: me
+    - name: who am i with become
+      shell: id -u
+      become: true
+      register: root
+    - name: write as root
+      copy: {content: "written\n", dest: "DIR/{{ inventory_hostname }}", mode: "0600"}
+      become: true
+    - name: stdin reaches the command intact
+      shell: cat
+      args: {stdin: "line1"}
+      become: true
+      register: echoed
+    - name: check
+      assert:
+        that:
+          - me.stdout == 'UID'
+          - root.stdout == '0'
+          - echoed.stdout == 'line1'
+"#;
+
+// `become` through sudo with NOPASSWD. Guards: a become password given for a host whose
+// sudo does not ask for one was fed to the command's standard input instead (written
+// into uploaded files, read by the command).
+#[test]
+fn become_through_sudo_without_a_password_runs_as_root() {
+    let ws = Workspace::new();
+    let client = TestClient::new();
+    let hosts: Vec<Sshd> = (0..2)
+        .map(|_| {
+            let s = SshdBuilder::new()
+                .authorize(&client.key)
+                .sudo(Sudo::NoPassword)
+                .start();
+            client.trust(&s);
+            s
+        })
+        .collect();
+    become_inventory(
+        &ws,
+        &client,
+        &[
+            ("plain", &hosts[0], None),
+            ("needless", &hosts[1], Some("not-asked-for-pw")),
+        ],
+    );
+    let dir = root_only_dir(&ws);
+    ws.write(
+        "site.yaml",
+        &BECOME
+            .replace("DIR", &dir.display().to_string())
+            .replace("UID", &PASSWORD_UID.to_string()),
+    );
+    let run = rtmig(&ws, &client)
+        .args(["run", "-i", "inventory.yaml", "site.yaml"])
+        .output_within(Duration::from_secs(120))
+        .expect_code(0);
+    use std::os::unix::fs::MetadataExt;
+    for h in ["plain", "needless"] {
+        let file = dir.join(h);
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            "written\n",
+            "{}",
+            run.stdout()
+        );
+        let meta = std::fs::metadata(&file).unwrap();
+        assert_eq!(meta.uid(), 0, "{h}: not written as root");
+        assert_eq!(meta.mode() & 0o777, 0o600);
+    }
+    assert!(!run.stdout().contains("not-asked-for-pw"));
+}
+
+// `become` with a password: sudo reads it from standard input; it is never on a command
+// line on the host (process list, sudo's log) nor in any output, log or journal.
+#[test]
+fn become_password_is_fed_on_stdin_and_never_shown() {
+    let ws = Workspace::new();
+    let client = TestClient::new();
+    let host = SshdBuilder::new()
+        .authorize(&client.key)
+        .sudo(Sudo::Password)
+        .start();
+    client.trust(&host);
+    become_inventory(&ws, &client, &[("h0", &host, Some(&host.password))]);
+    let dir = root_only_dir(&ws);
+    let site = BECOME
+        .replace("DIR", &dir.display().to_string())
+        .replace("UID", &PASSWORD_UID.to_string())
+        + "    - name: a while as root\n      shell: sleep 2 && echo slept\n      become: true\n";
+    ws.write("site.yaml", &site);
+    let child = rtmig(&ws, &client)
+        .args(["run", "-vvv", "-i", "inventory.yaml", "site.yaml"])
+        .spawn();
+    // Watch the host's process list while the tasks run.
+    let mut seen_sudo = false;
+    let mut lines_seen = Vec::new();
+    let started = Instant::now();
+    let pid = child.id() as i32;
+    while Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
+    {
+        for line in host.command_lines() {
+            seen_sudo |= line.contains("sudo");
+            assert!(
+                !line.contains(&host.password),
+                "the become password is on a command line: {line}"
+            );
+            lines_seen.push(line);
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "a hang");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        seen_sudo,
+        "sudo never showed in the process list: {lines_seen:?}"
+    );
+    assert!(stdout.contains("slept"), "{stdout}");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(dir.join("h0")).unwrap().uid(), 0);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("h0")).unwrap(),
+        "written\n"
+    );
+    let sudo_log = host.sudo_log();
+    assert!(
+        sudo_log.contains("COMMAND="),
+        "sudo logged nothing:\n{sudo_log}"
+    );
+    let mut everything = stdout + &stderr + &sudo_log + &host.log();
+    for entry in walk(&ws.path(".rtmig")) {
+        everything.push_str(&std::fs::read_to_string(&entry).unwrap_or_default());
+    }
+    assert!(
+        !everything.contains(&host.password),
+        "the become password leaked"
+    );
+}
+
+// A wrong become password, or none where sudo asks for one: a failed task that names
+// the host, the task and the reason, promptly (sudo must not wait for a password).
+#[test]
+fn a_wrong_or_missing_become_password_fails_clearly() {
+    let ws = Workspace::new();
+    let client = TestClient::new();
+    let hosts: Vec<Sshd> = (0..2)
+        .map(|_| {
+            let s = SshdBuilder::new()
+                .authorize(&client.key)
+                .sudo(Sudo::Password)
+                .start();
+            client.trust(&s);
+            s
+        })
+        .collect();
+    let wrong = "wrong-pw-plugh";
+    become_inventory(
+        &ws,
+        &client,
+        &[("wrong", &hosts[0], Some(wrong)), ("none", &hosts[1], None)],
+    );
+    ws.write(
+        "site.yaml",
+        "- hosts: nodes\n  gather_facts: false\n  tasks:\n    - name: as root\n      shell: id -u\n      become: true\n",
+    );
+    let run = rtmig(&ws, &client)
+        .args(["run", "-vvv", "-i", "inventory.yaml", "site.yaml"])
+        .output_within(Duration::from_secs(60))
+        .expect_code(2);
+    let stdout = run.stdout();
+    let logs: String = walk(&ws.runs()[0].join("hosts"))
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    let line = |host: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("failed: [{host}] as root")))
+            .unwrap_or_else(|| panic!("no failure line for {host}:\n{stdout}"))
+            .to_string()
+    };
+    // rtmig's reason, then sudo's own answer.
+    assert!(line("wrong").contains("Sorry, try again."), "{stdout}");
+    assert!(
+        line("wrong").contains("incorrect become password"),
+        "{stdout}\n{logs}"
+    );
+    assert!(
+        line("none").contains("needs a password"),
+        "{stdout}\n{logs}"
+    );
+    assert!(!(stdout + &run.stderr()).contains(wrong));
+}
+
+/// Start `rtmig` in its own process group, as a shell starts a foreground job, so that
+/// [`ctrl_c`] reaches it the way a terminal's Ctrl-C does (the whole group).
+fn spawn_job(cmd: support::Rtmig) -> std::process::Child {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = cmd.command();
+    cmd.process_group(0)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    cmd.spawn().expect("spawn rtmig")
+}
+
+fn ctrl_c(job: &std::process::Child) {
+    let rc = unsafe { libc::kill(-(job.id() as i32), libc::SIGINT) };
+    assert_eq!(rc, 0, "SIGINT to the job");
+}
+
+/// Wait until every host's log on the controller side holds `line`.
+fn wait_for_lines(out: &Path, hosts: &[&str], line: &str) {
+    let started = Instant::now();
+    while !hosts.iter().all(|h| {
+        std::fs::read_to_string(out.join(format!("{h}.log")))
+            .is_ok_and(|s| s.lines().any(|l| l == line))
+    }) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "`{line}` never reached every host"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn interruptible_playbook(ws: &Workspace, out: &Path, sleep: u32) {
+    let log = format!("{}/{{{{ inventory_hostname }}}}.log", out.display());
+    ws.write(
+        "site.yaml",
+        &format!(
+            "- hosts: nodes\n  gather_facts: false\n  tasks:\n    - name: one\n      shell: echo one >> {log}\n    - name: two\n      shell: echo started-two >> {log}; sleep {sleep}; echo two >> {log}\n    - name: three\n      shell: echo three >> {log}\n    - name: four\n      shell: echo four >> {log}\n"
+        ),
+    );
+}
+
+// Ctrl-C: no task starts any more, running tasks finish and reach the journal, the
+// exact command to resume is printed, exit 99; `--resume` then finishes every host
+// without running a finished task again.
+#[test]
+fn ctrl_c_lets_running_tasks_finish_and_resume_completes_the_run() {
+    let ws = Workspace::new();
+    let client = TestClient::new();
+    let hosts = start_hosts(&client, 3);
+    let names = ["h0", "h1", "h2"];
+    let pairs: Vec<(&str, &Sshd)> = names.iter().copied().zip(hosts.iter()).collect();
+    inventory(&ws, &client, &pairs, true, "");
+    let out = ws.path("out");
+    std::fs::create_dir_all(&out).unwrap();
+    interruptible_playbook(&ws, &out, 2);
+
+    let job = spawn_job(rtmig(&ws, &client).args(["run", "-i", "inventory.yaml", "site.yaml"]));
+    wait_for_lines(&out, &names, "started-two");
+    ctrl_c(&job);
+    let output = job.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(99), "{stdout}\n{stderr}");
+    for h in names {
+        assert_eq!(
+            std::fs::read_to_string(out.join(format!("{h}.log"))).unwrap(),
+            "one\nstarted-two\ntwo\n",
+            "{h}: the running task must finish and no new one start\n{stdout}"
+        );
+    }
+    let resume = format!(
+        "{} run -i inventory.yaml site.yaml --resume",
+        env!("CARGO_BIN_EXE_rtmig")
+    );
+    assert!(stdout.contains(&resume), "no `{resume}` in\n{stdout}");
+    assert!(stderr.contains("Interrupted"), "{stderr}");
+    assert_eq!(
+        finished_tasks_recorded_once(&ws),
+        6,
+        "one and two on 3 hosts"
+    );
+    let status = rtmig(&ws, &client)
+        .args(["status", "-i", "inventory.yaml", "site.yaml"])
+        .output()
+        .expect_code(0);
+    assert!(
+        status.stdout().contains("unfinished"),
+        "{}",
+        status.stdout()
+    );
+
+    rtmig(&ws, &client)
+        .args(["run", "-i", "inventory.yaml", "site.yaml", "--resume"])
+        .output()
+        .expect_code(0);
+    for h in names {
+        assert_eq!(
+            std::fs::read_to_string(out.join(format!("{h}.log"))).unwrap(),
+            "one\nstarted-two\ntwo\nthree\nfour\n",
+            "{h}"
+        );
+    }
+    assert_eq!(finished_tasks_recorded_once(&ws), 12);
+}
+
+// A second Ctrl-C stops at once (exit 99) without waiting for running tasks; the
+// journal stays loadable and the run resumable.
+#[test]
+fn a_second_ctrl_c_exits_at_once() {
+    let ws = Workspace::new();
+    let client = TestClient::new();
+    let hosts = start_hosts(&client, 2);
+    let names = ["h0", "h1"];
+    let pairs: Vec<(&str, &Sshd)> = names.iter().copied().zip(hosts.iter()).collect();
+    inventory(&ws, &client, &pairs, true, "");
+    let out = ws.path("out");
+    std::fs::create_dir_all(&out).unwrap();
+    interruptible_playbook(&ws, &out, 120);
+
+    let mut job = spawn_job(rtmig(&ws, &client).args(["run", "-i", "inventory.yaml", "site.yaml"]));
+    let stderr = support::read_in_background(job.stderr.take());
+    let stdout = support::read_in_background(job.stdout.take());
+    wait_for_lines(&out, &names, "started-two");
+    ctrl_c(&job);
+    // The first one is acknowledged before the second is sent.
+    std::thread::sleep(Duration::from_millis(300));
+    ctrl_c(&job);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = job.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "a second Ctrl-C did not stop rtmig"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stderr = String::from_utf8_lossy(&stderr.join().unwrap()).into_owned();
+    let stdout = String::from_utf8_lossy(&stdout.join().unwrap()).into_owned();
+    assert_eq!(status.code(), Some(99), "{stdout}\n{stderr}");
+    assert!(stderr.contains("Interrupted again"), "{stderr}");
+    for h in names {
+        let log = std::fs::read_to_string(out.join(format!("{h}.log"))).unwrap();
+        assert!(
+            !log.contains("\ntwo\n"),
+            "{h} waited for the running task: {log}"
+        );
+    }
+    let status = rtmig(&ws, &client)
+        .args(["status", "-i", "inventory.yaml", "site.yaml"])
+        .output()
+        .expect_code(0);
+    assert!(
+        status.stdout().contains("stopped during `two`"),
+        "{}",
+        status.stdout()
+    );
+}
+
+// `--resume` after the playbook changed: refuses, naming each changed task by position
+// and name, runs nothing; `--allow-changed-playbook` resumes, and that accepted version
+// is what later resumes compare with.
+#[test]
+fn resume_with_a_changed_playbook_names_the_changes_and_needs_consent() {
+    let ws = Workspace::new();
+    let client = TestClient::new();
+    let hosts = start_hosts(&client, 2);
+    inventory(
+        &ws,
+        &client,
+        &[("h0", &hosts[0]), ("h1", &hosts[1])],
+        true,
+        "",
+    );
+    let out = ws.path("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let log = format!("{}/{{{{ inventory_hostname }}}}.log", out.display());
+    let fixed = out.join("fixed");
+    let v1 = format!(
+        "- hosts: nodes\n  gather_facts: false\n  tasks:\n    - name: one\n      shell: echo one >> {log}\n    - name: two\n      shell: test -e {f} && echo two >> {log}\n    - name: three\n      shell: echo three >> {log}\n    - name: four\n      shell: echo four >> {log}\n",
+        f = fixed.display()
+    );
+    ws.write("site.yaml", &v1);
+    rtmig(&ws, &client)
+        .args(["run", "-i", "inventory.yaml", "site.yaml"])
+        .output()
+        .expect_code(2);
+
+    // Same first two tasks (reformatted, with a comment); three renamed; four's
+    // command changed under the same name; five added.
+    let v2 = v1
+        .replace("    - name: one\n", "    # unchanged\n    - name:   one\n")
+        .replace("name: three", "name: three renamed")
+        .replace("echo four", "echo FOUR")
+        + &format!("    - name: five\n      shell: echo five >> {log}\n");
+    ws.write("site.yaml", &v2);
+    let refused = rtmig(&ws, &client)
+        .args(["run", "-i", "inventory.yaml", "site.yaml", "--resume"])
+        .output()
+        .expect_code(1);
+    let err = refused.stderr();
+    for expected in [
+        "play 1 task 3: `three` is now `three renamed`",
+        "play 1 task 4: `four` changed",
+        "play 1 task 5: `five` was added",
+        "--allow-changed-playbook",
+    ] {
+        assert!(err.contains(expected), "no `{expected}` in\n{err}");
+    }
+    assert!(!err.contains("task 1") && !err.contains("task 2"), "{err}");
+    assert_eq!(
+        ws.read("out/h0.log"),
+        "one\n",
+        "a refused resume ran something"
+    );
+
+    // Accepted, still failing at `two`: the next resume compares with v2 and goes on.
+    rtmig(&ws, &client)
+        .args([
+            "run",
+            "-i",
+            "inventory.yaml",
+            "site.yaml",
+            "--resume",
+            "--allow-changed-playbook",
+        ])
+        .output()
+        .expect_code(2);
+    std::fs::write(&fixed, "").unwrap();
+    rtmig(&ws, &client)
+        .args(["run", "-i", "inventory.yaml", "site.yaml", "--resume"])
+        .output()
+        .expect_code(0);
+    for h in ["h0", "h1"] {
+        assert_eq!(
+            ws.read(&format!("out/{h}.log")),
+            "one\ntwo\nthree\nFOUR\nfive\n",
+            "{h}"
+        );
+    }
+    assert_eq!(finished_tasks_recorded_once(&ws), 10);
+}
+
+/// Every task recorded as finished successfully is recorded once per host (a failed
+/// one is run again on resume); returns how many there are.
+fn finished_tasks_recorded_once(ws: &Workspace) -> usize {
+    let runs = ws.runs();
+    assert_eq!(runs.len(), 1, "a resume must continue the same run");
+    let journal = std::fs::read_to_string(runs[0].join("journal.jsonl")).unwrap();
+    let mut seen = std::collections::HashSet::new();
+    for line in journal
+        .lines()
+        .filter(|l| l.contains("\"t\":\"done\"") && !l.contains("\"status\":\"failed\""))
+    {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let key = (
+            v["host"].to_string(),
+            v["play"].to_string(),
+            v["task"].to_string(),
+        );
+        assert!(seen.insert(key.clone()), "{key:?} done twice:\n{journal}");
+    }
+    seen.len()
+}
+
+// A task's `timeout`: the task fails naming it, and the command does not go on running
+// on the host. Guards: the channel was only closed, which stops nothing for a root
+// login (sshd ignores `signal` there) nor under sudo: `sleep` ran on for its 5 minutes.
+#[test]
+fn a_timed_out_task_fails_and_its_command_is_stopped_on_the_host() {
+    let ws = Workspace::new();
+    let client = TestClient::new();
+    let as_root = SshdBuilder::new().authorize(&client.key).start();
+    let with_sudo = SshdBuilder::new()
+        .authorize(&client.key)
+        .sudo(Sudo::NoPassword)
+        .start();
+    client.trust(&as_root);
+    client.trust(&with_sudo);
+    let inv = inventory(
+        &ws,
+        &client,
+        &[("as-root", &as_root), ("with-sudo", &with_sudo)],
+        true,
+        "",
+    );
+    // `with-sudo` logs in as the unprivileged user and becomes root.
+    let text = std::fs::read_to_string(&inv).unwrap().replace(
+        &format!("          ansible_port: {}\n", with_sudo.port),
+        &format!(
+            "          ansible_port: {}\n          ansible_user: {PASSWORD_USER}\n          ansible_become: true\n",
+            with_sudo.port
+        ),
+    );
+    std::fs::write(&inv, text).unwrap();
+    let out = ws.path("out");
+    std::fs::create_dir_all(&out).unwrap();
+    // Unique on the machine, so the process table tells this run's command apart.
+    let sleep = format!("sleep 297.{}", std::process::id());
+    ws.write(
+        "site.yaml",
+        &format!(
+            "- hosts: nodes\n  gather_facts: false\n  tasks:\n    - name: too long\n      shell: {sleep}; touch {o}/late-{{{{ inventory_hostname }}}}\n      timeout: 2\n      ignore_errors: true\n    - name: after\n      shell: id -u\n      register: after\n    - debug: {{msg: \"after as {{{{ after.stdout }}}}\"}}\n",
+            o = out.display()
+        ),
+    );
+    let run = rtmig(&ws, &client)
+        .args(["run", "-i", "inventory.yaml", "site.yaml"])
+        .output_within(Duration::from_secs(120))
+        .expect_code(0);
+    let stdout = run.stdout();
+    for name in ["as-root", "with-sudo"] {
+        assert!(
+            stdout.contains(&format!(
+                "failed (ignored): [{name}] too long => command timed out after 2s"
+            )),
+            "{stdout}"
+        );
+        // The host's connection is still usable, and sudo still works there.
+        assert!(
+            stdout.contains(&format!("ok: [{name}] debug => after as 0")),
+            "{stdout}"
+        );
+    }
+    // Anywhere on the machine: an abandoned command is reparented away from its sshd.
+    let still_running = || -> Vec<String> {
+        command_lines()
+            .into_iter()
+            .filter(|l| l.contains(&sleep))
+            .collect()
+    };
+    assert_eq!(still_running(), Vec::<String>::new());
+
+    // `--task-timeout`: the same for tasks without a `timeout` of their own.
+    ws.write(
+        "site.yaml",
+        &format!("- hosts: nodes\n  gather_facts: false\n  tasks:\n    - name: unbounded\n      shell: {sleep}\n"),
+    );
+    let run = rtmig(&ws, &client)
+        .args([
+            "run",
+            "-i",
+            "inventory.yaml",
+            "site.yaml",
+            "--task-timeout",
+            "1",
+        ])
+        .output_within(Duration::from_secs(120))
+        .expect_code(2);
+    for name in ["as-root", "with-sudo"] {
+        let expected = format!("failed: [{name}] unbounded => command timed out after 1s");
+        assert!(run.stdout().contains(&expected), "{}", run.stdout());
+    }
+    assert_eq!(still_running(), Vec::<String>::new());
+}
+
+// On a terminal: the progress bar is drawn, log lines come out whole between its
+// redraws, the recap and the resume hint are printed, and the exit code is the run's.
+#[test]
+fn on_a_terminal_the_progress_bar_never_breaks_log_lines() {
+    let ws = Workspace::new();
+    let client = TestClient::new();
+    let hosts = start_hosts(&client, 4);
+    let names = ["h0", "h1", "h2", "h3"];
+    let pairs: Vec<(&str, &Sshd)> = names.iter().copied().zip(hosts.iter()).collect();
+    inventory(&ws, &client, &pairs, true, "");
+    ws.write(
+        "site.yaml",
+        "- hosts: nodes\n  gather_facts: false\n  tasks:\n    - name: first\n      shell: sleep 0.3\n    - name: second fails on h2\n      shell: sleep 0.3; test {{ inventory_hostname }} != h2\n    - name: third\n      shell: sleep 0.3\n",
+    );
+    // `script` gives rtmig a pseudo-terminal (stdin, stdout and stderr) of a known size;
+    // `--yes` because on a terminal rtmig asks before changing hosts.
+    let out = std::process::Command::new("script")
+        .arg("-qfec")
+        .arg(format!(
+            "stty cols 100 rows 40; exec {} run --yes -i inventory.yaml site.yaml",
+            env!("CARGO_BIN_EXE_rtmig")
+        ))
+        .arg("/dev/null")
+        .current_dir(ws.dir.path())
+        .env("HOME", client.dir.path())
+        .env_remove("SSH_AUTH_SOCK")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run script");
+    let raw = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{raw}");
+    assert!(
+        raw.contains(" tasks | batch 1/1 | "),
+        "no progress bar was drawn:\n{raw}"
+    );
+    // Each log line is written whole, then the bar is redrawn below it.
+    let mut lines: Vec<String> = Vec::new();
+    for h in names {
+        lines.push(format!("changed: [{h}] first"));
+        if h == "h2" {
+            lines.push(format!(
+                "failed: [{h}] second fails on h2 => non-zero return code (rc=1)"
+            ));
+        } else {
+            lines.push(format!("changed: [{h}] second fails on h2"));
+            lines.push(format!("changed: [{h}] third"));
+        }
+    }
+    lines.push("PLAY RECAP".into());
+    lines.push("h2 : ok=1    changed=1    unreachable=0    failed=1".into());
+    lines.push(format!(
+        "  {} run --yes -i inventory.yaml site.yaml --resume",
+        env!("CARGO_BIN_EXE_rtmig")
+    ));
+    for line in &lines {
+        let whole = if line.starts_with("h2 : ") {
+            line.clone()
+        } else {
+            format!("{line}\r\n")
+        };
+        let at = raw
+            .find(&whole)
+            .unwrap_or_else(|| panic!("`{line}` broken or missing:\n{raw:?}"));
+        assert!(
+            starts_a_screen_line(&raw[..at]),
+            "`{line}` does not start its own line:\n{raw:?}"
+        );
+    }
+    assert!(!raw.contains("panicked"), "{raw}");
+}
+
+/// Whether text written after `before` starts at the left edge of an empty line: only
+/// cursor moves and line clears (`ESC [ ... letter`) since the last `\r` or `\n`.
+fn starts_a_screen_line(before: &str) -> bool {
+    let mut rest = before;
+    loop {
+        if rest.is_empty() || rest.ends_with('\n') || rest.ends_with('\r') {
+            return true;
+        }
+        let Some(esc) = rest.rfind('\x1b') else {
+            return false;
+        };
+        let seq = &rest[esc..];
+        let ok = seq.len() >= 3
+            && seq.as_bytes()[1] == b'['
+            && seq[2..seq.len() - 1]
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b == b';')
+            && seq.as_bytes()[seq.len() - 1].is_ascii_alphabetic();
+        if !ok {
+            return false;
+        }
+        rest = &rest[..esc];
+    }
 }

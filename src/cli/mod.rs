@@ -149,9 +149,14 @@ pub struct RunArgs {
     #[arg(long, requires = "resume")]
     pub allow_changed_playbook: bool,
 
-    /// Connection timeout in seconds.
+    /// Connection timeout in seconds (as Ansible's `--timeout`).
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     pub timeout: u64,
+
+    /// Time limit of each command of a task without a `timeout:` of its own. A command
+    /// past its limit is stopped on the host (TERM, then KILL) and the task fails.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub task_timeout: Option<u64>,
 
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,

@@ -13,7 +13,9 @@ use crate::cli::{OutputFormat, RunArgs, StatusArgs};
 use crate::execute::runner::{Connections, Runner};
 use crate::execute::scheduler::{ScheduledPlay, ScheduledTask, Scheduler};
 use crate::execute::vars::RunVars;
-use crate::report::journal::{JOURNAL_FILE, Journal, Record, RunHeader, timestamp};
+use crate::report::journal::{
+    JOURNAL_FILE, Journal, PlaybookVersion, Record, RunHeader, timestamp,
+};
 use crate::report::{Event, Listener, Redactor, Reporter, rundir};
 use crate::transport::ssh::{SshConnector, SshOptions};
 
@@ -49,6 +51,12 @@ pub fn run(args: &RunArgs, verbose: u8) -> anyhow::Result<Status> {
                 })
                 .collect()
         })
+        .collect();
+    let task_digests: Vec<Vec<String>> = loaded
+        .playbook
+        .plays
+        .iter()
+        .map(|p| p.tasks.iter().map(|t| t.digest.clone()).collect())
         .collect();
 
     // A check run never resumes and is never resumed: it changed nothing.
@@ -96,6 +104,7 @@ pub fn run(args: &RunArgs, verbose: u8) -> anyhow::Result<Status> {
                 playbook: rundir::canonical(&target.playbook),
                 playbook_digest: digest.clone(),
                 tasks: task_names.clone(),
+                task_digests: task_digests.clone(),
                 limit: target.limit.clone(),
                 check: args.check,
                 started: timestamp(),
@@ -108,10 +117,22 @@ pub fn run(args: &RunArgs, verbose: u8) -> anyhow::Result<Status> {
                 bail!("internal: no run to resume")
             };
             if replay.header.playbook_digest != digest {
-                let changed = rundir::changed_tasks(&replay.header.tasks, &task_names);
+                let changed = rundir::changed_tasks(
+                    rundir::TaskList {
+                        names: &replay.header.tasks,
+                        digests: &replay.header.task_digests,
+                    },
+                    rundir::TaskList {
+                        names: &task_names,
+                        digests: &task_digests,
+                    },
+                );
                 if !args.allow_changed_playbook {
-                    let what = if changed.is_empty() {
-                        "  (task names are the same; their contents changed)".to_string()
+                    let what = if changed.is_empty() && !replay.header.task_digests.is_empty() {
+                        "  (no task changed: play settings, variables or comments did)".to_string()
+                    } else if changed.is_empty() {
+                        "  (the task names are the same; this run's journal predates task digests)"
+                            .to_string()
                     } else {
                         changed
                             .iter()
@@ -129,7 +150,16 @@ pub fn run(args: &RunArgs, verbose: u8) -> anyhow::Result<Status> {
                 }
             }
             let journal = Journal::append_to(&dir.join(JOURNAL_FILE))?;
-            journal.record_durable_blocking(&Record::Resume { at: timestamp() })?;
+            // An accepted change is recorded: the next resume compares with this version.
+            let playbook = (replay.header.playbook_digest != digest).then(|| PlaybookVersion {
+                playbook_digest: digest.clone(),
+                tasks: task_names.clone(),
+                task_digests: task_digests.clone(),
+            });
+            journal.record_durable_blocking(&Record::Resume {
+                at: timestamp(),
+                playbook,
+            })?;
             let run_id = replay.header.run_id.clone();
             (dir, journal, Some(replay), true, run_id)
         }
@@ -175,6 +205,7 @@ pub fn run(args: &RunArgs, verbose: u8) -> anyhow::Result<Status> {
     runner.diff = args.diff;
     runner.verbosity = verbose;
     runner.assume_yes = args.yes;
+    runner.task_timeout = args.task_timeout.map(Duration::from_secs);
     let runner = Arc::new(runner);
 
     let plays: Vec<ScheduledPlay> = plan
@@ -220,28 +251,14 @@ pub fn run(args: &RunArgs, verbose: u8) -> anyhow::Result<Status> {
         stop.clone(),
     );
     let outcome = rt.block_on(async {
-        let interrupts = stop.clone();
-        tokio::spawn(async move {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-            loop {
-                tokio::select! {
-                    r = tokio::signal::ctrl_c() => { if r.is_err() { break } }
-                    Some(_) = async { match term.as_mut() { Some(t) => t.recv().await, None => std::future::pending().await } } => {}
-                }
-                if interrupts.swap(true, Ordering::SeqCst) {
-                    eprintln!("\nInterrupted again: stopping now. Every finished task is in the journal; rerun with --resume.");
-                    std::process::exit(Status::Interrupted as i32);
-                }
-                eprintln!(
-                    "\nInterrupted: no new task starts; running tasks finish or time out. Press Ctrl-C again to stop at once."
-                );
-            }
-        });
+        watch_interrupts(stop.clone())?;
         let r = scheduler.run(&plays).await;
         runner.connections.close_all().await;
-        r
+        Ok::<_, anyhow::Error>(r?)
     });
     let (summary, recap) = outcome?;
+    // Anything but success can be continued with --resume (check runs are never resumed).
+    let resume_command = (summary.exit_code != 0 && !args.check).then(resume_command);
     if !summary.interrupted {
         journal.record_durable_blocking(&Record::End {
             exit_code: summary.exit_code,
@@ -254,6 +271,7 @@ pub fn run(args: &RunArgs, verbose: u8) -> anyhow::Result<Status> {
         exit_code: summary.exit_code,
         interrupted: summary.interrupted,
         run_dir: run_dir.clone(),
+        resume_command,
     });
     drop(rt);
     Ok(match summary.exit_code {
@@ -263,6 +281,55 @@ pub fn run(args: &RunArgs, verbose: u8) -> anyhow::Result<Status> {
         99 => Status::Interrupted,
         _ => Status::Invalid,
     })
+}
+
+/// Ctrl-C (SIGINT) or SIGTERM: the first sets `stop` (no task starts any more; running
+/// tasks finish or time out, and their outcomes reach the journal); the second exits at
+/// once with [`Status::Interrupted`]. Every finished task is already durably in the
+/// journal, so either way `--resume` continues where each host stopped.
+fn watch_interrupts(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    // Registered once, before the run starts, so no signal falls between two waits.
+    let mut int = signal(SignalKind::interrupt()).context("cannot watch for Ctrl-C")?;
+    let mut term = signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                Some(()) = int.recv() => {}
+                Some(()) = term.recv() => {}
+                else => break,
+            }
+            if stop.swap(true, Ordering::SeqCst) {
+                eprintln!(
+                    "\nInterrupted again: stopping now. Every finished task is in the journal; rerun with --resume."
+                );
+                std::process::exit(Status::Interrupted as i32);
+            }
+            eprintln!(
+                "\nInterrupted: no new task starts; running tasks finish or time out. Press Ctrl-C again to stop at once."
+            );
+        }
+    });
+    Ok(())
+}
+
+/// This very command line with `--resume` (and without `--fresh`), quoted for a POSIX
+/// shell, for the operator to copy.
+fn resume_command() -> String {
+    let mut words: Vec<String> = Vec::new();
+    let mut has_resume = false;
+    for (i, arg) in std::env::args_os().enumerate() {
+        let arg = arg.to_string_lossy().into_owned();
+        if i > 0 && arg == "--fresh" {
+            continue;
+        }
+        has_resume |= i > 0 && arg == "--resume";
+        words.push(crate::execute::shell::quote(&arg));
+    }
+    if !has_resume {
+        words.push("--resume".into());
+    }
+    words.join(" ")
 }
 
 /// SSH settings for the run: OpenSSH's defaults, the command line's, and what the

@@ -1,11 +1,15 @@
 //! One host as the steps see it: its transport, who to become, a time limit, and a hook
 //! that reports every command before it runs (per-host log, `-vv`).
+//!
+//! The time limit is enforced on the host (coreutils `timeout`, see
+//! [`with_time_limit`]) so a timed-out command does not outlive its task there; the
+//! controller keeps a longer limit of its own for a host that stops answering.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::AsyncReadExt;
 
-use super::shell::Become;
+use super::shell::{Become, KILL_AFTER_SECS, TIMED_OUT_STATUSES, with_time_limit};
 use crate::transport::{ExecOutput, ExecRequest, Stdin, Stdout, Transport, TransportError};
 
 pub struct Remote<'a> {
@@ -32,6 +36,14 @@ impl Remote<'_> {
         mut stdout: Stdout<'_>,
     ) -> Result<ExecOutput, TransportError> {
         (self.on_command)(command);
+        let limited;
+        let command = match self.timeout {
+            Some(limit) => {
+                limited = with_time_limit(command, limit);
+                limited.as_str()
+            }
+            None => command,
+        };
         let (line, preamble) = self.privilege.wrap(command, self.login_user);
         let fut = async {
             let stdout = stdout.reborrow();
@@ -76,12 +88,31 @@ impl Remote<'_> {
                 }
             }
         };
-        match self.timeout {
-            None => fut.await,
-            Some(limit) => tokio::time::timeout(limit, fut)
-                .await
-                .unwrap_or(Err(TransportError::Timeout(limit))),
+        let started = Instant::now();
+        let out = match self.timeout {
+            None => fut.await?,
+            // The host stops the command at `limit` (TERM), kills it 5 s later; allow
+            // for that and the round trip before giving up on the host's answer.
+            Some(limit) => {
+                let backstop = limit + Duration::from_secs(KILL_AFTER_SECS + 5);
+                tokio::time::timeout(backstop, fut)
+                    .await
+                    .unwrap_or(Err(TransportError::Timeout(limit)))?
+            }
+        };
+        if let Some(limit) = self.timeout
+            && TIMED_OUT_STATUSES.contains(&out.status)
+            && started.elapsed() >= limit
+        {
+            return Err(TransportError::Timeout(limit));
         }
+        if let Some(why) =
+            self.privilege
+                .refusal(self.login_user, out.status, &out.stdout, &out.stderr)
+        {
+            return Err(TransportError::Become(why));
+        }
+        Ok(out)
     }
 }
 

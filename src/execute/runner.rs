@@ -45,6 +45,8 @@ pub struct Runner {
     pub verbosity: u8,
     /// `--yes`: `pause` prompts continue without asking.
     pub assume_yes: bool,
+    /// `--task-timeout`: the time limit of tasks without a `timeout` of their own.
+    pub task_timeout: Option<Duration>,
     pub reporter: Arc<Reporter>,
     pub redactor: Arc<Redactor>,
     pub run_vars: Arc<RunVars>,
@@ -175,6 +177,7 @@ impl Runner {
             diff: false,
             verbosity: 0,
             assume_yes: false,
+            task_timeout: None,
             reporter,
             redactor,
             run_vars,
@@ -806,7 +809,10 @@ impl Runner {
             .as_ref()
             .map(|n| self.number(n, vars))
             .transpose()?
-            .map(Duration::from_secs);
+            .map(Duration::from_secs)
+            .or(self.task_timeout)
+            // `timeout: 0` means none, as in Ansible.
+            .filter(|limit| !limit.is_zero());
         let login_user = self.inventory.connection(&exec_host).user;
         let no_log = task.no_log;
         let on_command = |cmd: &str| self.emit_command(host, cmd, no_log);

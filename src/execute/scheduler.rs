@@ -146,6 +146,7 @@ impl Scheduler {
                 name: play.name.clone(),
                 hosts: play.hosts.clone(),
                 batches: play.batches.len(),
+                tasks: play.tasks.len(),
             });
             for (b, batch) in play.batches.iter().enumerate() {
                 if sh.stop.load(Ordering::SeqCst) {
@@ -294,6 +295,10 @@ async fn run_host(
     batch_abort: &AtomicBool,
 ) -> bool {
     let host_vars = || sh.vars.get(host);
+    // A host that waited for a fork after Ctrl-C must not even connect.
+    if sh.stop.load(Ordering::SeqCst) {
+        return true;
+    }
     let all_done = sh.replay.as_ref().is_some_and(|r| {
         play.tasks
             .iter()
@@ -515,6 +520,7 @@ mod tests {
             playbook: "p".into(),
             playbook_digest: String::new(),
             tasks: vec![],
+            task_digests: vec![],
             limit: None,
             check: false,
             started: timestamp(),

@@ -1,19 +1,29 @@
 //! The console: one line per event, worded as Ansible's (`ok: [host] task`), a PLAY
-//! RECAP at the end, and on a terminal a progress bar (tasks done, hosts running and
-//! failed) that log lines never break.
+//! RECAP at the end, and on a terminal a progress bar that log lines never break: the
+//! play's host-tasks done out of all, the batch, hosts done / running / failed, and the
+//! current task of the first running hosts (cut to the terminal's width).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal, Write};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{Event, Listener, TaskStatus};
+use crate::execute::scheduler::GATHER_FACTS;
 
 pub struct Console {
     verbosity: u8,
     bar: Option<ProgressBar>,
+    /// Host → the task it runs now.
     running: HashMap<String, String>,
+    /// Hosts of the current play that ran their last task or stopped.
+    finished: HashSet<String>,
+    /// Of those, the ones that ran their last task.
+    done: usize,
     failed: usize,
+    play_tasks: usize,
+    batch: usize,
+    batches: usize,
 }
 
 impl Console {
@@ -23,7 +33,7 @@ impl Console {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} tasks {msg}",
+                    "{spinner} [{elapsed_precise}] {bar:20} {pos}/{len} tasks {wide_msg}",
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
@@ -33,7 +43,12 @@ impl Console {
             verbosity,
             bar,
             running: HashMap::new(),
+            finished: HashSet::new(),
+            done: 0,
             failed: 0,
+            play_tasks: 0,
+            batch: 0,
+            batches: 0,
         }
     }
 
@@ -50,6 +65,22 @@ impl Console {
         }
     }
 
+    /// A host stopped after `task` (its last, or a failure): what it will not run is
+    /// taken off the bar's length, so the bar ends full.
+    fn host_finished(&mut self, host: &str, task: usize, ok: bool) {
+        if !self.finished.insert(host.to_string()) {
+            return;
+        }
+        if ok {
+            self.done += 1;
+        }
+        if let Some(bar) = &self.bar {
+            let ran = if task == GATHER_FACTS { 0 } else { task + 1 };
+            let skipped = self.play_tasks.saturating_sub(ran) as u64;
+            bar.set_length(bar.length().unwrap_or(0).saturating_sub(skipped));
+        }
+    }
+
     fn update_bar(&self) {
         if let Some(bar) = &self.bar {
             let mut hosts: Vec<_> = self.running.iter().collect();
@@ -60,7 +91,14 @@ impl Console {
                 .map(|(h, t)| format!("{h}: {t}"))
                 .collect();
             let more = hosts.len().saturating_sub(4);
-            let mut msg = format!("| {} running, {} failed", hosts.len(), self.failed);
+            let mut msg = format!(
+                "| batch {}/{} | {} done, {} running, {} failed",
+                self.batch + 1,
+                self.batches.max(1),
+                self.done,
+                hosts.len(),
+                self.failed
+            );
             if !shown.is_empty() {
                 msg.push_str(" | ");
                 msg.push_str(&shown.join(", "));
@@ -101,8 +139,17 @@ impl Listener for Console {
                 name,
                 hosts,
                 batches,
+                tasks,
                 ..
             } => {
+                self.play_tasks = *tasks;
+                self.batches = *batches;
+                self.batch = 0;
+                self.finished.clear();
+                self.done = 0;
+                if let Some(bar) = &self.bar {
+                    bar.inc_length((hosts.len() * tasks) as u64);
+                }
                 self.line("")?;
                 if hosts.is_empty() {
                     self.line(&format!("PLAY [{name}] skipping: no hosts matched"))?;
@@ -115,21 +162,31 @@ impl Listener for Console {
                 }
             }
             Event::BatchStarted { batch, hosts, .. } => {
+                self.batch = *batch;
                 self.line(&format!("  batch {}: {}", batch + 1, hosts.join(", ")))?;
+                self.update_bar();
             }
             Event::TaskStarted { host, name, .. } => {
                 self.running.insert(host.clone(), name.clone());
-                if let Some(bar) = &self.bar {
-                    bar.inc_length(1);
-                }
                 self.update_bar();
             }
             Event::CommandStarted { host, command } if self.verbosity >= 2 => {
                 self.line(&format!("<{host}> $ {command}"))?;
             }
             Event::TaskAlreadyDone {
-                host, name, status, ..
+                host,
+                name,
+                status,
+                task,
+                ..
             } => {
+                if let Some(bar) = &self.bar {
+                    bar.inc(1);
+                }
+                if *task != GATHER_FACTS && task + 1 == self.play_tasks {
+                    self.host_finished(host, *task, true);
+                }
+                self.update_bar();
                 if self.verbosity >= 1 {
                     self.line(&format!(
                         "done before: [{host}] {name} ({})",
@@ -138,10 +195,16 @@ impl Listener for Console {
                 }
             }
             Event::TaskFinished {
-                host, name, result, ..
+                host,
+                name,
+                result,
+                task,
+                ..
             } => {
                 self.running.remove(host);
-                if let Some(bar) = &self.bar {
+                if let Some(bar) = &self.bar
+                    && *task != GATHER_FACTS
+                {
                     bar.inc(1);
                 }
                 let word = match (result.status, result.ignored) {
@@ -154,12 +217,17 @@ impl Listener for Console {
                     && !result.ignored;
                 if failed {
                     self.failed += 1;
+                    self.host_finished(host, *task, false);
+                } else if *task != GATHER_FACTS && task + 1 == self.play_tasks {
+                    self.host_finished(host, *task, true);
                 }
                 let mut text = format!("{word}: [{host}] {name}");
-                if let Some(msg) = &result.msg {
-                    if failed || self.verbosity >= 1 || result.status == TaskStatus::Ok {
-                        text.push_str(&format!(" => {msg}"));
-                    }
+                // An ignored failure still says why, as Ansible's `...ignoring` does.
+                let why = failed || result.status == TaskStatus::Failed;
+                if let Some(msg) = &result.msg
+                    && (why || self.verbosity >= 1 || result.status == TaskStatus::Ok)
+                {
+                    text.push_str(&format!(" => {msg}"));
                 }
                 if failed || self.verbosity >= 1 {
                     if let Some(rc) = result.rc {
@@ -198,6 +266,7 @@ impl Listener for Console {
                 recap,
                 run_dir,
                 interrupted,
+                resume_command,
                 ..
             } => {
                 if let Some(bar) = self.bar.take() {
@@ -216,8 +285,17 @@ impl Listener for Console {
                     "\nPer-host logs and journal: {}",
                     run_dir.display()
                 ))?;
-                if *interrupted {
-                    self.line("Interrupted: rerun the same command with --resume to continue where each host stopped.")?;
+                match (interrupted, resume_command) {
+                    (true, Some(cmd)) => self.line(&format!(
+                        "Interrupted: every finished task is in the journal. To continue where each host stopped:\n  {cmd}"
+                    ))?,
+                    (true, None) => self.line(
+                        "Interrupted: rerun the same command with --resume to continue where each host stopped.",
+                    )?,
+                    (false, Some(cmd)) => self.line(&format!(
+                        "To continue after fixing the problem, from where each host stopped:\n  {cmd}"
+                    ))?,
+                    (false, None) => {}
                 }
             }
             _ => {}

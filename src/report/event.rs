@@ -137,6 +137,8 @@ pub enum Event {
         name: String,
         hosts: Vec<String>,
         batches: usize,
+        /// Tasks each host runs in this play (fact gathering not counted).
+        tasks: usize,
     },
     BatchStarted {
         play: usize,
@@ -182,5 +184,9 @@ pub enum Event {
         exit_code: u8,
         interrupted: bool,
         run_dir: PathBuf,
+        /// The command that continues this run where each host stopped, when it did
+        /// not succeed.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        resume_command: Option<String>,
     },
 }

@@ -27,7 +27,14 @@ pub enum Record {
     /// First line: what was run, so `--resume` can check it is the same run.
     Run(RunHeader),
     /// A later invocation continued this run.
-    Resume { at: String },
+    Resume {
+        at: String,
+        /// The playbook it continued with, when it had changed and the operator
+        /// accepted it (`--allow-changed-playbook`): from here on, task positions
+        /// refer to this version.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        playbook: Option<PlaybookVersion>,
+    },
     Start {
         host: String,
         play: usize,
@@ -64,9 +71,22 @@ pub struct RunHeader {
     pub playbook_digest: String,
     /// Task names per play, to say which tasks changed when the playbook did.
     pub tasks: Vec<Vec<String>>,
+    /// Digests of what each task says, per play (empty in journals written before
+    /// they were recorded): a task whose name stayed but whose content changed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub task_digests: Vec<Vec<String>>,
     pub limit: Option<String>,
     pub check: bool,
     pub started: String,
+}
+
+/// What identifies a version of the playbook: its bytes and its tasks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlaybookVersion {
+    pub playbook_digest: String,
+    pub tasks: Vec<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub task_digests: Vec<Vec<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -320,7 +340,14 @@ impl Replay {
             };
             match rec {
                 Record::Run(h) => header = Some(h),
-                Record::Resume { .. } => finished = false,
+                Record::Resume { playbook, .. } => {
+                    finished = false;
+                    if let (Some(h), Some(v)) = (header.as_mut(), playbook) {
+                        h.playbook_digest = v.playbook_digest;
+                        h.tasks = v.tasks;
+                        h.task_digests = v.task_digests;
+                    }
+                }
                 Record::Start {
                     host, play, task, ..
                 } => started.push((host, play, task)),
@@ -426,6 +453,7 @@ mod tests {
             playbook: "pb.yaml".into(),
             playbook_digest: "abc".into(),
             tasks: vec![vec!["a".into(), "b".into()]],
+            task_digests: vec![],
             limit: None,
             check: false,
             started: timestamp(),
@@ -501,6 +529,39 @@ mod tests {
         drop(j);
         let r = Replay::load(&path).unwrap();
         assert_eq!(r.completed("n1", 0, 1), Some(TaskStatus::Ok));
+    }
+
+    // Guards: after a resume accepted a changed playbook, the next resume compared with
+    // the first version again and refused once more.
+    #[test]
+    fn a_resume_with_an_accepted_playbook_becomes_the_version_to_compare_with() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(JOURNAL_FILE);
+        let first = header();
+        let j = Journal::create(&path, &first).unwrap();
+        j.record_durable_blocking(&Record::Resume {
+            at: timestamp(),
+            playbook: None,
+        })
+        .unwrap();
+        assert_eq!(Replay::load(&path).unwrap().header, first);
+        let v2 = PlaybookVersion {
+            playbook_digest: "def".into(),
+            tasks: vec![vec!["a".into(), "b2".into()]],
+            task_digests: vec![vec!["1".into(), "2".into()]],
+        };
+        j.record_durable_blocking(&Record::Resume {
+            at: timestamp(),
+            playbook: Some(v2.clone()),
+        })
+        .unwrap();
+        drop(j);
+        let h = Replay::load(&path).unwrap().header;
+        assert_eq!(
+            (h.playbook_digest, h.tasks, h.task_digests),
+            (v2.playbook_digest, v2.tasks, v2.task_digests)
+        );
+        assert_eq!(h.run_id, "r1");
     }
 
     #[test]

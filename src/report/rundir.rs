@@ -106,24 +106,40 @@ pub fn decide(
     }
 }
 
-/// Names of tasks that differ between the interrupted run's playbook and this one.
-pub fn changed_tasks(before: &[Vec<String>], now: &[Vec<String>]) -> Vec<String> {
+/// The tasks of a playbook, per play: names and digests of what they say.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskList<'a> {
+    pub names: &'a [Vec<String>],
+    /// Empty when unknown (a journal written before digests were recorded).
+    pub digests: &'a [Vec<String>],
+}
+
+/// The tasks that differ between the interrupted run's playbook and this one, by
+/// position (`play 1 task 3`) and name: renamed, changed, added or removed.
+pub fn changed_tasks(before: TaskList<'_>, now: TaskList<'_>) -> Vec<String> {
     let mut out = Vec::new();
-    let plays = before.len().max(now.len());
+    let plays = before.names.len().max(now.names.len());
+    let digest = |list: TaskList<'_>, p: usize, t: usize| -> Option<String> {
+        list.digests.get(p).and_then(|v| v.get(t)).cloned()
+    };
     for p in 0..plays {
-        let (a, b) = (before.get(p), now.get(p));
+        let (a, b) = (before.names.get(p), now.names.get(p));
         let n = a.map_or(0, |v| v.len()).max(b.map_or(0, |v| v.len()));
         for t in 0..n {
+            let at = format!("play {} task {}", p + 1, t + 1);
             let (x, y) = (a.and_then(|v| v.get(t)), b.and_then(|v| v.get(t)));
-            if x != y {
-                out.push(match (x, y) {
-                    (Some(x), Some(y)) => {
-                        format!("play {} task {}: `{x}` is now `{y}`", p + 1, t + 1)
+            match (x, y) {
+                (Some(x), Some(y)) if x != y => out.push(format!("{at}: `{x}` is now `{y}`")),
+                (Some(x), Some(_)) => {
+                    if let (Some(d1), Some(d2)) = (digest(before, p, t), digest(now, p, t))
+                        && d1 != d2
+                    {
+                        out.push(format!("{at}: `{x}` changed"));
                     }
-                    (Some(x), None) => format!("play {} task {}: `{x}` was removed", p + 1, t + 1),
-                    (None, Some(y)) => format!("play {} task {}: `{y}` was added", p + 1, t + 1),
-                    (None, None) => continue,
-                });
+                }
+                (Some(x), None) => out.push(format!("{at}: `{x}` was removed")),
+                (None, Some(y)) => out.push(format!("{at}: `{y}` was added")),
+                (None, None) => {}
             }
         }
     }
@@ -145,6 +161,7 @@ mod tests {
                 playbook: "p".into(),
                 playbook_digest: String::new(),
                 tasks: vec![],
+                task_digests: vec![],
                 limit: None,
                 check: false,
                 started: String::new(),
@@ -193,16 +210,59 @@ mod tests {
         );
     }
 
+    fn strings(v: &[&[&str]]) -> Vec<Vec<String>> {
+        v.iter()
+            .map(|p| p.iter().map(|s| s.to_string()).collect())
+            .collect()
+    }
+
     #[test]
     fn changed_tasks_are_named() {
-        let before = vec![vec!["a".to_string(), "b".to_string()]];
-        let now = vec![vec!["a".to_string(), "c".to_string(), "d".to_string()]];
+        let before = strings(&[&["a", "b"]]);
+        let now = strings(&[&["a", "c", "d"]]);
+        let list = |names| TaskList {
+            names,
+            digests: &[],
+        };
         assert_eq!(
-            changed_tasks(&before, &now),
+            changed_tasks(list(&before), list(&now)),
             vec![
                 "play 1 task 2: `b` is now `c`",
                 "play 1 task 3: `d` was added"
             ]
+        );
+    }
+
+    #[test]
+    fn a_task_whose_content_changed_is_named_by_position_and_name() {
+        let names = strings(&[&["a", "b"], &["c"]]);
+        let before = strings(&[&["1", "2"], &["3"]]);
+        let now = strings(&[&["1", "2*"], &["3"]]);
+        let changed = changed_tasks(
+            TaskList {
+                names: &names,
+                digests: &before,
+            },
+            TaskList {
+                names: &names,
+                digests: &now,
+            },
+        );
+        assert_eq!(changed, vec!["play 1 task 2: `b` changed"]);
+        // A journal without digests: only names can be compared.
+        let old = TaskList {
+            names: &names,
+            digests: &[],
+        };
+        assert!(
+            changed_tasks(
+                old,
+                TaskList {
+                    names: &names,
+                    digests: &now
+                }
+            )
+            .is_empty()
         );
     }
 

@@ -27,6 +27,9 @@ impl Transport for LocalTransport {
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .kill_on_drop(true)
+                // Its own process group: Ctrl-C on the terminal reaches rtmig, which
+                // lets running tasks finish, and not the task's processes.
+                .process_group(0)
                 .spawn()?;
             let mut child_stdin = child.stdin.take();
             let mut child_stdout = child

@@ -89,9 +89,14 @@ pub enum TransportError {
     /// The host refused us in a way the operator must fix (host key, authentication).
     #[error("{0}")]
     Refused(String),
-    /// The command ran too long; the channel was closed.
-    #[error("command timed out after {}s", .0.as_secs())]
+    /// The command ran too long: it was stopped on the host, or the host did not
+    /// answer in time and its channel was closed.
+    #[error("command timed out after {0:?}")]
     Timeout(Duration),
+    /// sudo refused to run the command (`become`): wrong or missing password, or not
+    /// allowed by sudoers. The host is reachable; the task failed.
+    #[error("{0}")]
+    Become(String),
     /// A local stream we fed or drained failed (a file being uploaded, a download target).
     #[error("local i/o: {0}")]
     Io(#[from] std::io::Error),

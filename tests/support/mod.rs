@@ -120,6 +120,41 @@ impl Rtmig {
         self.cmd.stdout(f).stderr(g).spawn().expect("spawn rtmig")
     }
 
+    /// Run to the end, but fail the test (killing rtmig) if it takes longer than
+    /// `limit`: for cases whose promise is "a clear failure, not a hang".
+    pub fn output_within(self, limit: std::time::Duration) -> Run {
+        let mut child = self.spawn();
+        let readers = [
+            read_in_background(child.stdout.take()),
+            read_in_background(child.stderr.take()),
+        ];
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait for rtmig") {
+                break status;
+            }
+            if started.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("rtmig did not finish within {limit:?} (a hang)");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let [stdout, stderr] = readers.map(|r| r.join().expect("reader thread"));
+        Run {
+            out: Output {
+                status,
+                stdout,
+                stderr,
+            },
+        }
+    }
+
+    /// The process to start, for tests that need more control (process groups).
+    pub fn command(self) -> Command {
+        self.cmd
+    }
+
     pub fn spawn(mut self) -> std::process::Child {
         self.cmd
             .stdout(std::process::Stdio::piped())
@@ -127,6 +162,19 @@ impl Rtmig {
             .spawn()
             .expect("spawn rtmig")
     }
+}
+
+/// Read a child's pipe to its end on a thread (so a full pipe never blocks the child).
+pub fn read_in_background<R: std::io::Read + Send + 'static>(
+    pipe: Option<R>,
+) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut p) = pipe {
+            let _ = p.read_to_end(&mut buf);
+        }
+        buf
+    })
 }
 
 pub struct Run {

@@ -19,9 +19,13 @@
 //! controller's `/root/.bashrc` (pyenv init costs ~0.12 s per command), and where
 //! `/etc/passwd` and `/etc/shadow` are copies with one more user, [`PASSWORD_USER`],
 //! whose random password is [`Sshd::password`] — nothing on the machine changes.
+//! [`SshdBuilder::sudo`] also gives that user sudo rights there (an `/etc/sudoers`
+//! bind-mounted the same way, Debian's defaults plus a `logfile` in [`Sshd::sudo_log`]).
 //! By default it listens on 127.0.0.1 on a free port; [`SshdBuilder::in_netns`] puts
 //! it on port 22 of a [`Netns`] address instead. sshd's log (`-e`) is in
-//! [`Sshd::log`]. Dropping an `Sshd` kills it and every process it started.
+//! [`Sshd::log`]. sshd is the init of its own PID namespace (the process table is
+//! still the machine's `/proc`), so dropping an `Sshd` kills it and every process it
+//! ever started, even those whose session ended.
 //!
 //! [`Netns`] is a network namespace joined to the root namespace (or to another
 //! namespace) by veth pairs on /30 subnets of 10.252.0.0/16, allocated through lock
@@ -43,7 +47,16 @@ use rtmig::transport::ssh::{SshOptions, SshTarget};
 
 /// A user that exists only inside each test sshd's mount namespace, with a password.
 pub const PASSWORD_USER: &str = "rtmig";
-const PASSWORD_UID: u32 = 64000;
+pub const PASSWORD_UID: u32 = 64000;
+
+/// What [`PASSWORD_USER`] may do with sudo on a test host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sudo {
+    /// `ALL=(ALL:ALL) NOPASSWD: ALL`.
+    NoPassword,
+    /// `ALL=(ALL:ALL) ALL`: sudo asks for the user's own password.
+    Password,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyType {
@@ -186,6 +199,7 @@ pub struct SshdBuilder {
     authorized: Vec<String>,
     config: Vec<String>,
     netns: Option<(String, IpAddr)>,
+    sudo: Option<Sudo>,
 }
 
 impl Default for SshdBuilder {
@@ -202,6 +216,7 @@ impl SshdBuilder {
             authorized: Vec::new(),
             config: Vec::new(),
             netns: None,
+            sudo: None,
         }
     }
 
@@ -219,6 +234,12 @@ impl SshdBuilder {
     /// An extra `sshd_config` line, e.g. `MaxSessions 10` or `PasswordAuthentication yes`.
     pub fn config(mut self, line: &str) -> Self {
         self.config.push(line.to_string());
+        self
+    }
+
+    /// Give [`PASSWORD_USER`] sudo rights on this host (seen only by this sshd).
+    pub fn sudo(mut self, rule: Sudo) -> Self {
+        self.sudo = Some(rule);
         self
     }
 
@@ -273,6 +294,35 @@ impl SshdBuilder {
         fs::write(d.join("shadow"), shadow).unwrap();
         fs::set_permissions(d.join("shadow"), fs::Permissions::from_mode(0o600)).unwrap();
 
+        // Debian's default sudoers, with our user's rule and a log file to inspect.
+        let mut mounts = format!(
+            "mount --bind {root} /root && mount --bind {d}/passwd /etc/passwd && \
+             mount --bind {d}/shadow /etc/shadow",
+            root = root_home.display(),
+            d = d.display()
+        );
+        if let Some(rule) = self.sudo {
+            let rule = match rule {
+                Sudo::NoPassword => "NOPASSWD: ALL",
+                Sudo::Password => "ALL",
+            };
+            let sudoers = format!(
+                "Defaults env_reset\n\
+                 Defaults secure_path=\"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\"\n\
+                 Defaults use_pty\n\
+                 Defaults logfile={log}\n\
+                 root ALL=(ALL:ALL) ALL\n\
+                 {PASSWORD_USER} ALL=(ALL:ALL) {rule}\n",
+                log = d.join("sudo.log").display()
+            );
+            fs::write(d.join("sudoers"), sudoers).unwrap();
+            fs::set_permissions(d.join("sudoers"), fs::Permissions::from_mode(0o440)).unwrap();
+            mounts.push_str(&format!(
+                " && mount --bind {d}/sudoers /etc/sudoers",
+                d = d.display()
+            ));
+        }
+
         let (addr, port) = match &self.netns {
             Some((_, addr)) => (*addr, 22),
             None => (IpAddr::V4(Ipv4Addr::LOCALHOST), free_port()),
@@ -294,9 +344,7 @@ impl SshdBuilder {
         fs::write(d.join("sshd_config"), config).unwrap();
 
         let script = format!(
-            "mount --bind {root} /root && mount --bind {d}/passwd /etc/passwd && \
-             mount --bind {d}/shadow /etc/shadow && exec /usr/sbin/sshd -D -e -f {d}/sshd_config",
-            root = root_home.display(),
+            "{mounts} && exec /usr/sbin/sshd -D -e -f {d}/sshd_config",
             d = d.display()
         );
         let mut cmd = match &self.netns {
@@ -307,10 +355,14 @@ impl SshdBuilder {
             }
             None => Command::new("unshare"),
         };
+        // Its own PID namespace too, with sshd as its init: killing sshd ends every
+        // process of the host, including commands whose session is gone (orphans).
         cmd.args([
             "--mount",
             "--propagation",
             "private",
+            "--pid",
+            "--fork",
             "--",
             "sh",
             "-c",
@@ -437,6 +489,18 @@ impl Sshd {
         fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
+    /// sudo's own log on this host (with [`SshdBuilder::sudo`]): one entry per command
+    /// run through sudo, with the command line it ran.
+    pub fn sudo_log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("sudo.log")).unwrap_or_default()
+    }
+
+    /// The command line of every process this sshd started and that is still below it
+    /// (see [`command_lines`] for orphans too).
+    pub fn command_lines(&self) -> Vec<String> {
+        self.pids().into_iter().filter_map(command_line).collect()
+    }
+
     /// The listener and every process below it (connections, sessions, commands).
     pub fn pids(&self) -> Vec<i32> {
         let root = self.child.id() as i32;
@@ -496,6 +560,30 @@ impl Drop for Sshd {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A process's command line (`/proc/PID/cmdline`, arguments joined by spaces), as `ps`
+/// shows it; `None` once it is gone (or a zombie).
+pub fn command_line(pid: i32) -> Option<String> {
+    let b = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    (!b.is_empty()).then(|| {
+        String::from_utf8_lossy(&b)
+            .trim_end_matches('\0')
+            .replace('\0', " ")
+    })
+}
+
+/// The command lines of every process on the machine: the test hosts share its process
+/// table, and a command whose session ended is reparented away from its sshd.
+pub fn command_lines() -> Vec<String> {
+    fs::read_dir("/proc")
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.file_name().to_string_lossy().parse::<i32>().ok())
+                .filter_map(command_line)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// An `ssh-agent` on a socket in its own temp dir; killed on drop.

@@ -78,6 +78,36 @@ impl Value {
         }
     }
 
+    /// sha256 (hex) of what the value says, positions and comments left out and map
+    /// keys sorted: equal for two spellings of the same YAML, different when any value
+    /// differs.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        fn canonical(v: serde_json::Value) -> serde_json::Value {
+            match v {
+                serde_json::Value::Object(map) => {
+                    let mut entries: Vec<_> = map.into_iter().collect();
+                    entries.sort_by(|a, b| a.0.cmp(&b.0));
+                    serde_json::Value::Object(
+                        entries
+                            .into_iter()
+                            .map(|(k, v)| (k, canonical(v)))
+                            .collect(),
+                    )
+                }
+                serde_json::Value::Array(items) => {
+                    serde_json::Value::Array(items.into_iter().map(canonical).collect())
+                }
+                other => other,
+            }
+        }
+        let text = canonical(self.to_json()).to_string();
+        Sha256::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// The value as JSON (map keys in order, floats that JSON cannot hold as null).
     pub fn to_json(&self) -> serde_json::Value {
         use serde_json::Value as J;

@@ -190,6 +190,7 @@ pub fn parse_task(ctx: &mut Ctx, node: &Node) -> Option<Task> {
 
     Some(Task {
         location,
+        digest: node.value.digest(),
         name,
         action: action?,
         action_location: ctx.loc(action_key.pos),

@@ -677,3 +677,17 @@ fn corpus_ansible_style_playbook_reads_as_ansible_would() {
     );
     assert_eq!(play.tasks[7].display_name(), "debug");
 }
+
+// `--resume` names a task whose content changed: its digest follows what it says, not
+// where it is or how it is spelled.
+#[test]
+fn a_task_digest_follows_its_content_not_its_spelling() {
+    let a = task("    - name: x\n      shell: echo 1\n      when: true\n");
+    let moved = task(
+        "\n\n    # a comment\n    - when: true   # same\n      name: x\n      shell: echo 1\n",
+    );
+    let changed = task("    - name: x\n      shell: echo 2\n      when: true\n");
+    assert_eq!(a.digest.len(), 64);
+    assert_eq!(a.digest, moved.digest);
+    assert_ne!(a.digest, changed.digest);
+}

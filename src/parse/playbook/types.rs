@@ -128,6 +128,9 @@ pub enum Order {
 pub struct Task {
     /// Where the task's mapping starts (its first key).
     pub location: Location,
+    /// What the task says, as a digest of its YAML (see [`super::node::Value::digest`]):
+    /// `--resume` names the tasks that changed since the interrupted run.
+    pub digest: String,
     pub name: Option<Text>,
     pub action: Action,
     /// Where the action's key is (`shell:`).

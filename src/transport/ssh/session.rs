@@ -8,11 +8,11 @@
 //!
 //! A channel that ends without an exit status means the connection broke (keepalive
 //! timeout, reset, sshd killed): that is [`TransportError::Unreachable`], never a
-//! failed command. An `exec` future dropped early (a task timeout) sends `TERM` to
-//! the remote command and closes its channel. sshd honours that signal only for
-//! non-root logins ("session signalling requires privilege separation"); as root the
-//! command keeps running after its channel closes, as with OpenSSH without a PTY, so
-//! a caller that must stop it should wrap it (`timeout N sh -c ...`).
+//! failed command. An `exec` future dropped early sends `TERM` to the remote command
+//! and closes its channel. sshd honours that signal only for non-root logins
+//! ("session signalling requires privilege separation"); as root the command keeps
+//! running after its channel closes, as with OpenSSH without a PTY, so task time
+//! limits are enforced on the host instead (`execute::shell::with_time_limit`).
 //!
 //! A `Stdout::Writer` is written as data arrives: a writer slower than the network
 //! slows this whole connection (russh delivers every channel through one loop), which
