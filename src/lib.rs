@@ -41,6 +41,11 @@ pub enum Status {
     Interrupted = 99,
 }
 
+/// "1 host", "2 hosts": a count with the word that agrees with it.
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// The error and its causes, each on its own line ("caused by: ...") when there are
 /// several, or as one line when there is one.
 pub fn error_chain(err: &anyhow::Error) -> String {

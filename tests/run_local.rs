@@ -223,6 +223,11 @@ fn a_failed_host_exits_2_and_its_log_has_the_command_and_output() {
         .output()
         .expect_code(2);
     assert!(run.stdout().contains("(rc=7)"), "{}", run.stdout());
+    assert!(
+        run.stdout().contains("PLAY [all] 1 host in 1 batch\n"),
+        "{}",
+        run.stdout()
+    );
     let runs = ws.runs();
     let log = std::fs::read_to_string(runs[0].join("hosts/n1.log")).unwrap();
     for needle in [

@@ -153,8 +153,9 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     pub timeout: u64,
 
-    /// Time limit of each command of a task without a `timeout:` of its own. A command
-    /// past its limit is stopped on the host (TERM, then KILL) and the task fails.
+    /// Time limit of a task without a `timeout:` of its own (each `until` try on its
+    /// own). A command still running when it is up is stopped on the host (TERM, then
+    /// KILL) and the task fails.
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub task_timeout: Option<u64>,
 

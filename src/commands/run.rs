@@ -79,10 +79,10 @@ pub fn run(args: &RunArgs, verbose: u8) -> anyhow::Result<Status> {
         let hosts: std::collections::BTreeSet<&String> =
             loaded.plan.plays.iter().flat_map(|p| &p.hosts).collect();
         eprint!(
-            "Run `{}` on {} hosts ({} plays)? `rtmig plan` shows every step. [y/N] ",
+            "Run `{}` on {} ({})? `rtmig plan` shows every step. [y/N] ",
             target.playbook.display(),
-            hosts.len(),
-            loaded.plan.plays.len()
+            crate::plural(hosts.len(), "host", "hosts"),
+            crate::plural(loaded.plan.plays.len(), "play", "plays")
         );
         let mut answer = String::new();
         std::io::stdin().read_line(&mut answer)?;

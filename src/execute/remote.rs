@@ -1,9 +1,10 @@
 //! One host as the steps see it: its transport, who to become, a time limit, and a hook
 //! that reports every command before it runs (per-host log, `-vv`).
 //!
-//! The time limit is enforced on the host (coreutils `timeout`, see
-//! [`with_time_limit`]) so a timed-out command does not outlive its task there; the
-//! controller keeps a longer limit of its own for a host that stops answering.
+//! The time limit is the task's: every command of a task gets what is left of it. It is
+//! enforced on the host (coreutils `timeout`, see [`with_time_limit`]) so a timed-out
+//! command does not outlive its task there; the controller keeps a longer limit of its
+//! own for a host that stops answering.
 
 use std::time::{Duration, Instant};
 
@@ -18,8 +19,30 @@ pub struct Remote<'a> {
     pub privilege: Become,
     /// The SSH login user, when known (becoming that same user needs no sudo).
     pub login_user: Option<&'a str>,
-    pub timeout: Option<Duration>,
+    pub timeout: Option<TimeLimit>,
     pub on_command: &'a (dyn Fn(&str) + Send + Sync),
+}
+
+/// A task's time limit, counted from when the task started: a task of several commands
+/// (a template's check then its upload) gets it once, not once per command.
+#[derive(Debug, Clone, Copy)]
+pub struct TimeLimit {
+    pub limit: Duration,
+    started: Instant,
+}
+
+impl TimeLimit {
+    pub fn starting_now(limit: Duration) -> Self {
+        TimeLimit {
+            limit,
+            started: Instant::now(),
+        }
+    }
+
+    /// What is left of it; `None` once it has passed.
+    fn left(&self) -> Option<Duration> {
+        Some(self.limit.saturating_sub(self.started.elapsed())).filter(|d| !d.is_zero())
+    }
 }
 
 impl Remote<'_> {
@@ -36,10 +59,15 @@ impl Remote<'_> {
         mut stdout: Stdout<'_>,
     ) -> Result<ExecOutput, TransportError> {
         (self.on_command)(command);
+        // What is left of the task's time for this command.
+        let left = match self.timeout {
+            Some(t) => Some(t.left().ok_or(TransportError::Timeout(t.limit))?),
+            None => None,
+        };
         let limited;
-        let command = match self.timeout {
-            Some(limit) => {
-                limited = with_time_limit(command, limit);
+        let command = match left {
+            Some(left) => {
+                limited = with_time_limit(command, left);
                 limited.as_str()
             }
             None => command,
@@ -89,22 +117,22 @@ impl Remote<'_> {
             }
         };
         let started = Instant::now();
-        let out = match self.timeout {
-            None => fut.await?,
-            // The host stops the command at `limit` (TERM), kills it 5 s later; allow
-            // for that and the round trip before giving up on the host's answer.
-            Some(limit) => {
-                let backstop = limit + Duration::from_secs(KILL_AFTER_SECS + 5);
+        let out = match (self.timeout, left) {
+            // The host stops the command when the time is up (TERM), kills it 5 s later;
+            // allow for that and the round trip before giving up on the host's answer.
+            (Some(t), Some(left)) => {
+                let backstop = left + Duration::from_secs(KILL_AFTER_SECS + 5);
                 tokio::time::timeout(backstop, fut)
                     .await
-                    .unwrap_or(Err(TransportError::Timeout(limit)))?
+                    .unwrap_or(Err(TransportError::Timeout(t.limit)))?
             }
+            _ => fut.await?,
         };
-        if let Some(limit) = self.timeout
+        if let (Some(t), Some(left)) = (self.timeout, left)
             && TIMED_OUT_STATUSES.contains(&out.status)
-            && started.elapsed() >= limit
+            && started.elapsed() >= left
         {
-            return Err(TransportError::Timeout(limit));
+            return Err(TransportError::Timeout(t.limit));
         }
         if let Some(why) =
             self.privilege
@@ -126,5 +154,39 @@ pub(crate) fn local(t: &crate::transport::local::LocalTransport) -> Remote<'_> {
         login_user: None,
         timeout: None,
         on_command: &|_| {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::local::LocalTransport;
+
+    /// Two commands of one task share its limit: the second gets what the first left,
+    /// and a command that would start after the limit does not run at all.
+    #[tokio::test]
+    async fn the_time_limit_is_the_tasks_not_each_commands() {
+        let t = LocalTransport;
+        let dir = tempfile::tempdir().unwrap();
+        let mark = dir.path().join("ran");
+        let mut r = local(&t);
+        let limit = Duration::from_millis(1500);
+        r.timeout = Some(TimeLimit::starting_now(limit));
+        r.run("sleep 1").await.unwrap();
+        // Alone, this would fit in the limit; after the first command it does not.
+        let e = r.run("sleep 1").await.unwrap_err();
+        assert!(
+            matches!(e, TransportError::Timeout(l) if l == limit),
+            "{e:?}"
+        );
+        let e = r
+            .run(&format!("touch {}", mark.display()))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, TransportError::Timeout(l) if l == limit),
+            "{e:?}"
+        );
+        assert!(!mark.exists(), "a command ran after the task's time was up");
     }
 }

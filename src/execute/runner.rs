@@ -15,7 +15,7 @@ use tokio::sync::OnceCell;
 use super::actions::{self, ShellArgs};
 use super::facts;
 use super::files::FileSpec;
-use super::remote::Remote;
+use super::remote::{Remote, TimeLimit};
 use super::scheduler::{TaskOutcome, TaskRunner};
 use super::shell::{Become, quote, split_words};
 use super::vars::{HostVars, RunVars};
@@ -812,7 +812,8 @@ impl Runner {
             .map(Duration::from_secs)
             .or(self.task_timeout)
             // `timeout: 0` means none, as in Ansible.
-            .filter(|limit| !limit.is_zero());
+            .filter(|limit| !limit.is_zero())
+            .map(TimeLimit::starting_now);
         let login_user = self.inventory.connection(&exec_host).user;
         let no_log = task.no_log;
         let on_command = |cmd: &str| self.emit_command(host, cmd, no_log);
@@ -1141,7 +1142,7 @@ impl TaskRunner for Runner {
                 transport: transport.as_ref(),
                 privilege: Become::default(),
                 login_user: login_user.as_deref(),
-                timeout: Some(Duration::from_secs(60)),
+                timeout: Some(TimeLimit::starting_now(Duration::from_secs(60))),
                 on_command: &on_command,
             };
             let _ = self.task_vars(host, play, None, &run);

@@ -5,6 +5,7 @@ use std::fmt::{self, Write};
 
 use super::{Plan, PlayPlan, TaskPlan};
 use crate::parse::playbook::Order;
+use crate::plural;
 
 /// Host lists are wrapped at this width.
 const WIDTH: usize = 96;
@@ -19,10 +20,6 @@ impl fmt::Display for Plan {
         }
         Ok(())
     }
-}
-
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn write_play(f: &mut fmt::Formatter<'_>, play: &PlayPlan) -> fmt::Result {

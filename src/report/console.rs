@@ -155,9 +155,9 @@ impl Listener for Console {
                     self.line(&format!("PLAY [{name}] skipping: no hosts matched"))?;
                 } else {
                     self.line(&format!(
-                        "PLAY [{name}] {} hosts in {} batches",
-                        hosts.len(),
-                        batches
+                        "PLAY [{name}] {} in {}",
+                        crate::plural(hosts.len(), "host", "hosts"),
+                        crate::plural(*batches, "batch", "batches")
                     ))?;
                 }
             }
