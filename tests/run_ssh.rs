@@ -976,6 +976,11 @@ fn a_second_ctrl_c_exits_at_once() {
     let stdout = String::from_utf8_lossy(&stdout.join().unwrap()).into_owned();
     assert_eq!(status.code(), Some(99), "{stdout}\n{stderr}");
     assert!(stderr.contains("Interrupted again"), "{stderr}");
+    // It names what it did not wait for, and how to continue.
+    for h in names {
+        assert!(stderr.contains(&format!("\n  {h}: two")), "{stderr}");
+    }
+    assert!(stderr.contains("site.yaml --resume"), "{stderr}");
     for h in names {
         let log = std::fs::read_to_string(out.join(format!("{h}.log"))).unwrap();
         assert!(

@@ -177,6 +177,8 @@ pub fn run(args: &RunArgs, verbose: u8) -> anyhow::Result<Status> {
     listeners.push(Box::new(crate::report::hostlog::HostLogs::new(
         &run_dir.join("hosts"),
     )?));
+    let in_flight = crate::report::inflight::InFlight::default();
+    listeners.push(Box::new(in_flight.clone()));
     let reporter = Arc::new(Reporter::new(listeners));
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -251,7 +253,7 @@ pub fn run(args: &RunArgs, verbose: u8) -> anyhow::Result<Status> {
         stop.clone(),
     );
     let outcome = rt.block_on(async {
-        watch_interrupts(stop.clone())?;
+        watch_interrupts(stop.clone(), in_flight, (!args.check).then(resume_command))?;
         let r = scheduler.run(&plays).await;
         runner.connections.close_all().await;
         Ok::<_, anyhow::Error>(r?)
@@ -285,9 +287,14 @@ pub fn run(args: &RunArgs, verbose: u8) -> anyhow::Result<Status> {
 
 /// Ctrl-C (SIGINT) or SIGTERM: the first sets `stop` (no task starts any more; running
 /// tasks finish or time out, and their outcomes reach the journal); the second exits at
-/// once with [`Status::Interrupted`]. Every finished task is already durably in the
-/// journal, so either way `--resume` continues where each host stopped.
-fn watch_interrupts(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+/// once with [`Status::Interrupted`], naming the tasks it did not wait for. Every
+/// finished task is already durably in the journal, so either way `--resume` continues
+/// where each host stopped (an unfinished task runs again from its start).
+fn watch_interrupts(
+    stop: Arc<AtomicBool>,
+    in_flight: crate::report::inflight::InFlight,
+    resume: Option<String>,
+) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     // Registered once, before the run starts, so no signal falls between two waits.
     let mut int = signal(SignalKind::interrupt()).context("cannot watch for Ctrl-C")?;
@@ -301,7 +308,8 @@ fn watch_interrupts(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
             }
             if stop.swap(true, Ordering::SeqCst) {
                 eprintln!(
-                    "\nInterrupted again: stopping now. Every finished task is in the journal; rerun with --resume."
+                    "{}",
+                    interrupted_again(&in_flight.snapshot(), resume.as_deref())
                 );
                 std::process::exit(Status::Interrupted as i32);
             }
@@ -311,6 +319,24 @@ fn watch_interrupts(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         }
     });
     Ok(())
+}
+
+/// What a second Ctrl-C says: the tasks left running (their commands may go on on the
+/// hosts, as after an interrupted `ansible-playbook`) and how to continue.
+fn interrupted_again(running: &[(String, String)], resume: Option<&str>) -> String {
+    let mut msg = String::from("\nInterrupted again: stopping now.");
+    if !running.is_empty() {
+        msg.push_str(" Not waited for (their commands may still be running on their hosts):");
+        for (host, task) in running {
+            msg.push_str(&format!("\n  {host}: {task}"));
+        }
+    }
+    if let Some(resume) = resume {
+        msg.push_str(&format!(
+            "\nEvery finished task is in the journal; an unfinished one runs again from its start. To continue where each host stopped:\n  {resume}"
+        ));
+    }
+    msg
 }
 
 /// This very command line with `--resume` (and without `--fresh`), quoted for a POSIX

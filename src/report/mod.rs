@@ -9,6 +9,7 @@
 pub mod console;
 pub mod event;
 pub mod hostlog;
+pub mod inflight;
 pub mod journal;
 pub mod json;
 pub mod redact;
