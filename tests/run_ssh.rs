@@ -1228,7 +1228,7 @@ fn on_a_terminal_the_progress_bar_never_breaks_log_lines() {
     let raw = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(out.status.code(), Some(2), "{raw}");
     assert!(
-        raw.contains(" tasks | batch 1/1 | "),
+        raw.contains(" tasks, batch 1/1: "),
         "no progress bar was drawn:\n{raw}"
     );
     // Each log line is written whole, then the bar is redrawn below it.

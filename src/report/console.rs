@@ -33,7 +33,7 @@ impl Console {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {bar:20} {pos}/{len} tasks {wide_msg}",
+                    "{spinner} {elapsed:>3} {bar:16} {pos}/{len} tasks, {wide_msg}",
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
@@ -92,7 +92,7 @@ impl Console {
                 .collect();
             let more = hosts.len().saturating_sub(4);
             let mut msg = format!(
-                "| batch {}/{} | {} done, {} running, {} failed",
+                "batch {}/{}: {} done, {} running, {} failed",
                 self.batch + 1,
                 self.batches.max(1),
                 self.done,
@@ -100,7 +100,7 @@ impl Console {
                 self.failed
             );
             if !shown.is_empty() {
-                msg.push_str(" | ");
+                msg.push_str("; ");
                 msg.push_str(&shown.join(", "));
             }
             if more > 0 {
