@@ -61,6 +61,17 @@ fn start_hosts(client: &TestClient, n: usize) -> Vec<Sshd> {
         .collect()
 }
 
+/// `n` hosts whose `sudo` is set up as `sudo` says, trusted by `client`.
+fn start_sudo_hosts(client: &TestClient, n: usize, sudo: Sudo) -> Vec<Sshd> {
+    (0..n)
+        .map(|_| {
+            let s = SshdBuilder::new().authorize(&client.key).sudo(sudo).start();
+            client.trust(&s);
+            s
+        })
+        .collect()
+}
+
 fn names(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("h{i}")).collect()
 }
@@ -664,16 +675,7 @@ const BECOME: &str = r#"
 fn become_through_sudo_without_a_password_runs_as_root() {
     let ws = Workspace::new();
     let client = TestClient::new();
-    let hosts: Vec<Sshd> = (0..2)
-        .map(|_| {
-            let s = SshdBuilder::new()
-                .authorize(&client.key)
-                .sudo(Sudo::NoPassword)
-                .start();
-            client.trust(&s);
-            s
-        })
-        .collect();
+    let hosts = start_sudo_hosts(&client, 2, Sudo::NoPassword);
     become_inventory(
         &ws,
         &client,
@@ -785,16 +787,7 @@ fn become_password_is_fed_on_stdin_and_never_shown() {
 fn a_wrong_or_missing_become_password_fails_clearly() {
     let ws = Workspace::new();
     let client = TestClient::new();
-    let hosts: Vec<Sshd> = (0..2)
-        .map(|_| {
-            let s = SshdBuilder::new()
-                .authorize(&client.key)
-                .sudo(Sudo::Password)
-                .start();
-            client.trust(&s);
-            s
-        })
-        .collect();
+    let hosts = start_sudo_hosts(&client, 2, Sudo::Password);
     let wrong = "wrong-pw-plugh";
     become_inventory(
         &ws,
@@ -1088,21 +1081,13 @@ fn resume_with_a_changed_playbook_names_the_changes_and_needs_consent() {
 fn finished_tasks_recorded_once(ws: &Workspace) -> usize {
     let runs = ws.runs();
     assert_eq!(runs.len(), 1, "a resume must continue the same run");
-    let journal = std::fs::read_to_string(runs[0].join("journal.jsonl")).unwrap();
-    let mut seen = std::collections::HashSet::new();
-    for line in journal
-        .lines()
-        .filter(|l| l.contains("\"t\":\"done\"") && !l.contains("\"status\":\"failed\""))
-    {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        let key = (
-            v["host"].to_string(),
-            v["play"].to_string(),
-            v["task"].to_string(),
-        );
-        assert!(seen.insert(key.clone()), "{key:?} done twice:\n{journal}");
-    }
-    seen.len()
+    let records = support::journal(&runs[0]);
+    assert_eq!(
+        support::repeated_steps(&records),
+        Vec::<String>::new(),
+        "a finished task ran again"
+    );
+    support::finished(&records).count()
 }
 
 // A task's `timeout`: the task fails naming it, and the command does not go on running

@@ -64,10 +64,18 @@ pub fn journal(run: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// "host play P task T (Nx)" for every step with more than one `done` record.
+/// The `done` records of steps that finished (a failed step is meant to run again on
+/// `--resume`).
+pub fn finished(records: &[serde_json::Value]) -> impl Iterator<Item = &serde_json::Value> {
+    records
+        .iter()
+        .filter(|r| r["t"] == "done" && r["status"] != "failed")
+}
+
+/// "host play P task T (Nx)" for every step that finished more than once.
 pub fn repeated_steps(records: &[serde_json::Value]) -> Vec<String> {
     let mut seen: std::collections::BTreeMap<String, usize> = Default::default();
-    for r in records.iter().filter(|r| r["t"] == "done") {
+    for r in finished(records) {
         *seen
             .entry(format!(
                 "{} play {} task {}",
