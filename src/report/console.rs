@@ -30,7 +30,8 @@ impl Console {
     /// `progress` asks for a bar; it is shown only when standard error is a terminal.
     pub fn new(verbosity: u8, progress: bool) -> Self {
         let bar = (progress && std::io::stderr().is_terminal()).then(|| {
-            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+            // Hidden until the first play gives it a length (an empty bar draws full).
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
             bar.set_style(
                 ProgressStyle::with_template(
                     "{spinner} {elapsed:>3} {bar:16} {pos}/{len} tasks, {wide_msg}",
@@ -149,7 +150,11 @@ impl Listener for Console {
                 self.done = 0;
                 if let Some(bar) = &self.bar {
                     bar.inc_length((hosts.len() * tasks) as u64);
+                    if bar.is_hidden() && bar.length() > Some(0) {
+                        bar.set_draw_target(ProgressDrawTarget::stderr());
+                    }
                 }
+                self.update_bar();
                 self.line("")?;
                 if hosts.is_empty() {
                     self.line(&format!("PLAY [{name}] skipping: no hosts matched"))?;
