@@ -284,6 +284,62 @@ fn json_output_is_one_event_per_line() {
     );
 }
 
+/// A second Ctrl-C stops rtmig without waiting, and takes the local commands it did not
+/// wait for with it: they run in process groups of their own (so that the terminal's
+/// first Ctrl-C does not reach them), and used to go on running after rtmig had exited.
+#[test]
+fn a_second_ctrl_c_stops_the_local_commands_too() {
+    let ws = Workspace::new();
+    inventory(&ws, &["n1", "n2"]);
+    let out = ws.path("out");
+    std::fs::create_dir_all(&out).unwrap();
+    ws.write(
+        "site.yaml",
+        &format!(
+            "- hosts: nodes\n  gather_facts: false\n  tasks:\n\
+             \x20   - name: slow\n      shell: sleep 3 && touch {o}/{{{{ inventory_hostname }}}}.finished\n",
+            o = out.display()
+        ),
+    );
+    let mut child = ws
+        .rtmig()
+        .args(["run", "-i", "inventory.yaml", "site.yaml"])
+        .spawn_logged(&ws.path("interrupted.log"));
+    let start = std::time::Instant::now();
+    while ws.runs().first().map_or(0, |r| {
+        support::journal(r)
+            .iter()
+            .filter(|r| r["t"] == "start")
+            .count()
+    }) < 2
+    {
+        assert!(
+            start.elapsed().as_secs() < 30,
+            "the slow task never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    for _ in 0..2 {
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    let status = child.wait().unwrap();
+    let log = ws.read("interrupted.log");
+    assert_eq!(status.code(), Some(99), "{log}");
+    assert!(log.contains("Interrupted again"), "{log}");
+    for h in ["n1", "n2"] {
+        assert!(log.contains(&format!("\n  {h}: slow")), "{log}");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(3500));
+    for h in ["n1", "n2"] {
+        assert!(
+            !out.join(format!("{h}.finished")).exists(),
+            "{h}: the local command outlived rtmig"
+        );
+    }
+}
+
 /// Regression guard for the shared magic-variable layers: `groups` and the play's host
 /// lists were copied into every host's variables (memory grew with hosts × hosts); now
 /// one layer is shared per run and per batch. Each host must still see the whole

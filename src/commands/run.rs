@@ -307,6 +307,7 @@ fn watch_interrupts(
                 else => break,
             }
             if stop.swap(true, Ordering::SeqCst) {
+                crate::transport::local::terminate_running();
                 eprintln!(
                     "{}",
                     interrupted_again(&in_flight.snapshot(), resume.as_deref())
