@@ -72,6 +72,16 @@ fn start_sudo_hosts(client: &TestClient, n: usize, sudo: Sudo) -> Vec<Sshd> {
         .collect()
 }
 
+/// `n` hosts named h0, h1, ... reached with `client`'s key, written to the workspace's
+/// inventory in group `nodes`. Keep them: a dropped [`Sshd`] stops its host.
+fn fleet(ws: &Workspace, client: &TestClient, n: usize) -> Vec<Sshd> {
+    let hosts = start_hosts(client, n);
+    let names = names(n);
+    let pairs: Vec<(&str, &Sshd)> = names.iter().map(String::as_str).zip(&hosts).collect();
+    inventory(ws, client, &pairs, true, "");
+    hosts
+}
+
 fn names(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("h{i}")).collect()
 }
@@ -134,10 +144,8 @@ const EVERY_ACTION: &str = r#"
 fn every_action_runs_on_ten_hosts_and_a_rerun_changes_nothing() {
     let ws = Workspace::new();
     let client = TestClient::new();
-    let hosts = start_hosts(&client, 10);
+    let _hosts = fleet(&ws, &client, 10);
     let names = names(10);
-    let pairs: Vec<(&str, &Sshd)> = names.iter().map(|n| n.as_str()).zip(hosts.iter()).collect();
-    inventory(&ws, &client, &pairs, true, "");
     let out = ws.path("out");
     ws.write(
         "templates/app.conf.j2",
@@ -228,14 +236,7 @@ fn every_action_runs_on_ten_hosts_and_a_rerun_changes_nothing() {
 fn check_mode_with_diff_changes_nothing_on_the_hosts() {
     let ws = Workspace::new();
     let client = TestClient::new();
-    let hosts = start_hosts(&client, 2);
-    inventory(
-        &ws,
-        &client,
-        &[("h0", &hosts[0]), ("h1", &hosts[1])],
-        true,
-        "",
-    );
+    let _hosts = fleet(&ws, &client, 2);
     let out = ws.path("out");
     ws.write(
         "site.yaml",
@@ -535,14 +536,7 @@ fn a_host_cut_off_mid_run_is_unreachable_while_the_others_finish() {
 fn sigkill_mid_run_then_resume_finishes_without_repeating_finished_tasks() {
     let ws = Workspace::new();
     let client = TestClient::new();
-    let hosts = start_hosts(&client, 3);
-    inventory(
-        &ws,
-        &client,
-        &[("h0", &hosts[0]), ("h1", &hosts[1]), ("h2", &hosts[2])],
-        true,
-        "",
-    );
+    let _hosts = fleet(&ws, &client, 3);
     let out = ws.path("out");
     std::fs::create_dir_all(&out).unwrap();
     let log = format!("{}/{{{{ inventory_hostname }}}}.log", out.display());
@@ -875,10 +869,8 @@ fn interruptible_playbook(ws: &Workspace, out: &Path, sleep: u32) {
 fn ctrl_c_lets_running_tasks_finish_and_resume_completes_the_run() {
     let ws = Workspace::new();
     let client = TestClient::new();
-    let hosts = start_hosts(&client, 3);
+    let _hosts = fleet(&ws, &client, 3);
     let names = ["h0", "h1", "h2"];
-    let pairs: Vec<(&str, &Sshd)> = names.iter().copied().zip(hosts.iter()).collect();
-    inventory(&ws, &client, &pairs, true, "");
     let out = ws.path("out");
     std::fs::create_dir_all(&out).unwrap();
     interruptible_playbook(&ws, &out, 2);
@@ -938,10 +930,8 @@ fn ctrl_c_lets_running_tasks_finish_and_resume_completes_the_run() {
 fn a_second_ctrl_c_exits_at_once() {
     let ws = Workspace::new();
     let client = TestClient::new();
-    let hosts = start_hosts(&client, 2);
+    let _hosts = fleet(&ws, &client, 2);
     let names = ["h0", "h1"];
-    let pairs: Vec<(&str, &Sshd)> = names.iter().copied().zip(hosts.iter()).collect();
-    inventory(&ws, &client, &pairs, true, "");
     let out = ws.path("out");
     std::fs::create_dir_all(&out).unwrap();
     interruptible_playbook(&ws, &out, 120);
@@ -999,14 +989,7 @@ fn a_second_ctrl_c_exits_at_once() {
 fn resume_with_a_changed_playbook_names_the_changes_and_needs_consent() {
     let ws = Workspace::new();
     let client = TestClient::new();
-    let hosts = start_hosts(&client, 2);
-    inventory(
-        &ws,
-        &client,
-        &[("h0", &hosts[0]), ("h1", &hosts[1])],
-        true,
-        "",
-    );
+    let _hosts = fleet(&ws, &client, 2);
     let out = ws.path("out");
     std::fs::create_dir_all(&out).unwrap();
     let log = format!("{}/{{{{ inventory_hostname }}}}.log", out.display());
@@ -1187,10 +1170,8 @@ fn a_timed_out_task_fails_and_its_command_is_stopped_on_the_host() {
 fn on_a_terminal_the_progress_bar_never_breaks_log_lines() {
     let ws = Workspace::new();
     let client = TestClient::new();
-    let hosts = start_hosts(&client, 4);
+    let _hosts = fleet(&ws, &client, 4);
     let names = ["h0", "h1", "h2", "h3"];
-    let pairs: Vec<(&str, &Sshd)> = names.iter().copied().zip(hosts.iter()).collect();
-    inventory(&ws, &client, &pairs, true, "");
     ws.write(
         "site.yaml",
         "- hosts: nodes\n  gather_facts: false\n  tasks:\n    - name: first\n      shell: sleep 0.3\n    - name: second fails on h2\n      shell: sleep 0.3; test {{ inventory_hostname }} != h2\n    - name: third\n      shell: sleep 0.3\n",
