@@ -59,14 +59,14 @@ impl Remote<'_> {
         mut stdout: Stdout<'_>,
     ) -> Result<ExecOutput, TransportError> {
         (self.on_command)(command);
-        // What is left of the task's time for this command.
-        let left = match self.timeout {
-            Some(t) => Some(t.left().ok_or(TransportError::Timeout(t.limit))?),
+        // The task's limit, and what is left of it for this command.
+        let limit = match self.timeout {
+            Some(t) => Some((t.limit, t.left().ok_or(TransportError::Timeout(t.limit))?)),
             None => None,
         };
         let limited;
-        let command = match left {
-            Some(left) => {
+        let command = match limit {
+            Some((_, left)) => {
                 limited = with_time_limit(command, left);
                 limited.as_str()
             }
@@ -117,22 +117,22 @@ impl Remote<'_> {
             }
         };
         let started = Instant::now();
-        let out = match (self.timeout, left) {
+        let out = match limit {
+            None => fut.await?,
             // The host stops the command when the time is up (TERM), kills it 5 s later;
             // allow for that and the round trip before giving up on the host's answer.
-            (Some(t), Some(left)) => {
+            Some((task_limit, left)) => {
                 let backstop = left + Duration::from_secs(KILL_AFTER_SECS + 5);
                 tokio::time::timeout(backstop, fut)
                     .await
-                    .unwrap_or(Err(TransportError::Timeout(t.limit)))?
+                    .unwrap_or(Err(TransportError::Timeout(task_limit)))?
             }
-            _ => fut.await?,
         };
-        if let (Some(t), Some(left)) = (self.timeout, left)
+        if let Some((task_limit, left)) = limit
             && TIMED_OUT_STATUSES.contains(&out.status)
             && started.elapsed() >= left
         {
-            return Err(TransportError::Timeout(t.limit));
+            return Err(TransportError::Timeout(task_limit));
         }
         if let Some(why) =
             self.privilege
