@@ -35,29 +35,28 @@ pub fn run(args: &RunArgs, verbose: u8) -> anyhow::Result<Status> {
 
     let playbook_bytes = std::fs::read(&target.playbook)
         .with_context(|| format!("cannot read `{}`", target.playbook.display()))?;
-    let digest = crate::execute::files::sha256_hex(&playbook_bytes);
-    let task_names: Vec<Vec<String>> = loaded
-        .playbook
-        .plays
-        .iter()
-        .map(|p| {
-            p.tasks
-                .iter()
-                .map(|t| {
-                    t.name
-                        .as_ref()
-                        .map(|n| n.value.clone())
-                        .unwrap_or_else(|| t.action.name().to_string())
-                })
-                .collect()
-        })
-        .collect();
-    let task_digests: Vec<Vec<String>> = loaded
-        .playbook
-        .plays
-        .iter()
-        .map(|p| p.tasks.iter().map(|t| t.digest.clone()).collect())
-        .collect();
+    let plays = &loaded.playbook.plays;
+    let current = PlaybookVersion {
+        playbook_digest: crate::execute::files::sha256_hex(&playbook_bytes),
+        tasks: plays
+            .iter()
+            .map(|p| {
+                p.tasks
+                    .iter()
+                    .map(|t| {
+                        t.name
+                            .as_ref()
+                            .map(|n| n.value.clone())
+                            .unwrap_or_else(|| t.action.name().to_string())
+                    })
+                    .collect()
+            })
+            .collect(),
+        task_digests: plays
+            .iter()
+            .map(|p| p.tasks.iter().map(|t| t.digest.clone()).collect())
+            .collect(),
+    };
 
     // A check run never resumes and is never resumed: it changed nothing.
     let last = if args.check {
@@ -102,9 +101,7 @@ pub fn run(args: &RunArgs, verbose: u8) -> anyhow::Result<Status> {
                 run_id: run_id.clone(),
                 inventory: rundir::canonical(&target.inventory),
                 playbook: rundir::canonical(&target.playbook),
-                playbook_digest: digest.clone(),
-                tasks: task_names.clone(),
-                task_digests: task_digests.clone(),
+                playbook_version: current.clone(),
                 limit: target.limit.clone(),
                 check: args.check,
                 started: timestamp(),
@@ -116,19 +113,12 @@ pub fn run(args: &RunArgs, verbose: u8) -> anyhow::Result<Status> {
             let Some((_, replay)) = last else {
                 bail!("internal: no run to resume")
             };
-            if replay.header.playbook_digest != digest {
-                let changed = rundir::changed_tasks(
-                    rundir::TaskList {
-                        names: &replay.header.tasks,
-                        digests: &replay.header.task_digests,
-                    },
-                    rundir::TaskList {
-                        names: &task_names,
-                        digests: &task_digests,
-                    },
-                );
+            let before = &replay.header.playbook_version;
+            let playbook_changed = before.playbook_digest != current.playbook_digest;
+            if playbook_changed {
+                let changed = rundir::changed_tasks(before, &current);
                 if !args.allow_changed_playbook {
-                    let what = if changed.is_empty() && !replay.header.task_digests.is_empty() {
+                    let what = if changed.is_empty() && !before.task_digests.is_empty() {
                         "  (no task changed: play settings, variables or comments did)".to_string()
                     } else if changed.is_empty() {
                         "  (the task names are the same; this run's journal predates task digests)"
@@ -151,14 +141,9 @@ pub fn run(args: &RunArgs, verbose: u8) -> anyhow::Result<Status> {
             }
             let journal = Journal::append_to(&dir.join(JOURNAL_FILE))?;
             // An accepted change is recorded: the next resume compares with this version.
-            let playbook = (replay.header.playbook_digest != digest).then(|| PlaybookVersion {
-                playbook_digest: digest.clone(),
-                tasks: task_names.clone(),
-                task_digests: task_digests.clone(),
-            });
             journal.record_durable_blocking(&Record::Resume {
                 at: timestamp(),
-                playbook,
+                playbook: playbook_changed.then(|| current.clone()),
             })?;
             let run_id = replay.header.run_id.clone();
             (dir, journal, Some(replay), true, run_id)

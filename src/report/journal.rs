@@ -67,24 +67,24 @@ pub struct RunHeader {
     pub run_id: String,
     pub inventory: PathBuf,
     pub playbook: PathBuf,
-    /// sha256 of the playbook file's bytes.
-    pub playbook_digest: String,
-    /// Task names per play, to say which tasks changed when the playbook did.
-    pub tasks: Vec<Vec<String>>,
-    /// Digests of what each task says, per play (empty in journals written before
-    /// they were recorded): a task whose name stayed but whose content changed.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub task_digests: Vec<Vec<String>>,
+    /// The playbook the run started with (or, once loaded, the last one a resume
+    /// accepted). Its fields sit beside the others on the journal's first line.
+    #[serde(flatten)]
+    pub playbook_version: PlaybookVersion,
     pub limit: Option<String>,
     pub check: bool,
     pub started: String,
 }
 
 /// What identifies a version of the playbook: its bytes and its tasks.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PlaybookVersion {
+    /// sha256 of the playbook file's bytes.
     pub playbook_digest: String,
+    /// Task names per play, to say which tasks changed when the playbook did.
     pub tasks: Vec<Vec<String>>,
+    /// Digests of what each task says, per play (empty in journals written before
+    /// they were recorded): a task whose name stayed but whose content changed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub task_digests: Vec<Vec<String>>,
 }
@@ -343,9 +343,7 @@ impl Replay {
                 Record::Resume { playbook, .. } => {
                     finished = false;
                     if let (Some(h), Some(v)) = (header.as_mut(), playbook) {
-                        h.playbook_digest = v.playbook_digest;
-                        h.tasks = v.tasks;
-                        h.task_digests = v.task_digests;
+                        h.playbook_version = v;
                     }
                 }
                 Record::Start {
@@ -451,9 +449,11 @@ mod tests {
             run_id: "r1".into(),
             inventory: "inv.yaml".into(),
             playbook: "pb.yaml".into(),
-            playbook_digest: "abc".into(),
-            tasks: vec![vec!["a".into(), "b".into()]],
-            task_digests: vec![],
+            playbook_version: PlaybookVersion {
+                playbook_digest: "abc".into(),
+                tasks: vec![vec!["a".into(), "b".into()]],
+                task_digests: vec![],
+            },
             limit: None,
             check: false,
             started: timestamp(),
@@ -557,10 +557,7 @@ mod tests {
         .unwrap();
         drop(j);
         let h = Replay::load(&path).unwrap().header;
-        assert_eq!(
-            (h.playbook_digest, h.tasks, h.task_digests),
-            (v2.playbook_digest, v2.tasks, v2.task_digests)
-        );
+        assert_eq!(h.playbook_version, v2);
         assert_eq!(h.run_id, "r1");
     }
 

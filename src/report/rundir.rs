@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::journal::{JOURNAL_FILE, Replay};
+use super::journal::{JOURNAL_FILE, PlaybookVersion, Replay};
 
 pub const STATE_DIR: &str = ".rtmig";
 
@@ -106,24 +106,16 @@ pub fn decide(
     }
 }
 
-/// The tasks of a playbook, per play: names and digests of what they say.
-#[derive(Debug, Clone, Copy)]
-pub struct TaskList<'a> {
-    pub names: &'a [Vec<String>],
-    /// Empty when unknown (a journal written before digests were recorded).
-    pub digests: &'a [Vec<String>],
-}
-
 /// The tasks that differ between the interrupted run's playbook and this one, by
 /// position (`play 1 task 3`) and name: renamed, changed, added or removed.
-pub fn changed_tasks(before: TaskList<'_>, now: TaskList<'_>) -> Vec<String> {
+pub fn changed_tasks(before: &PlaybookVersion, now: &PlaybookVersion) -> Vec<String> {
     let mut out = Vec::new();
-    let plays = before.names.len().max(now.names.len());
-    let digest = |list: TaskList<'_>, p: usize, t: usize| -> Option<String> {
-        list.digests.get(p).and_then(|v| v.get(t)).cloned()
+    let plays = before.tasks.len().max(now.tasks.len());
+    let digest = |v: &PlaybookVersion, p: usize, t: usize| -> Option<String> {
+        v.task_digests.get(p).and_then(|v| v.get(t)).cloned()
     };
     for p in 0..plays {
-        let (a, b) = (before.names.get(p), now.names.get(p));
+        let (a, b) = (before.tasks.get(p), now.tasks.get(p));
         let n = a.map_or(0, |v| v.len()).max(b.map_or(0, |v| v.len()));
         for t in 0..n {
             let at = format!("play {} task {}", p + 1, t + 1);
@@ -159,9 +151,7 @@ mod tests {
                 run_id: "x".into(),
                 inventory: "i".into(),
                 playbook: "p".into(),
-                playbook_digest: String::new(),
-                tasks: vec![],
-                task_digests: vec![],
+                playbook_version: Default::default(),
                 limit: None,
                 check: false,
                 started: String::new(),
@@ -216,16 +206,20 @@ mod tests {
             .collect()
     }
 
+    fn version(tasks: &[&[&str]], digests: &[&[&str]]) -> PlaybookVersion {
+        PlaybookVersion {
+            playbook_digest: String::new(),
+            tasks: strings(tasks),
+            task_digests: strings(digests),
+        }
+    }
+
     #[test]
     fn changed_tasks_are_named() {
-        let before = strings(&[&["a", "b"]]);
-        let now = strings(&[&["a", "c", "d"]]);
-        let list = |names| TaskList {
-            names,
-            digests: &[],
-        };
+        let before = version(&[&["a", "b"]], &[]);
+        let now = version(&[&["a", "c", "d"]], &[]);
         assert_eq!(
-            changed_tasks(list(&before), list(&now)),
+            changed_tasks(&before, &now),
             vec![
                 "play 1 task 2: `b` is now `c`",
                 "play 1 task 3: `d` was added"
@@ -235,35 +229,14 @@ mod tests {
 
     #[test]
     fn a_task_whose_content_changed_is_named_by_position_and_name() {
-        let names = strings(&[&["a", "b"], &["c"]]);
-        let before = strings(&[&["1", "2"], &["3"]]);
-        let now = strings(&[&["1", "2*"], &["3"]]);
-        let changed = changed_tasks(
-            TaskList {
-                names: &names,
-                digests: &before,
-            },
-            TaskList {
-                names: &names,
-                digests: &now,
-            },
-        );
+        let names: &[&[&str]] = &[&["a", "b"], &["c"]];
+        let before = version(names, &[&["1", "2"], &["3"]]);
+        let now = version(names, &[&["1", "2*"], &["3"]]);
+        let changed = changed_tasks(&before, &now);
         assert_eq!(changed, vec!["play 1 task 2: `b` changed"]);
         // A journal without digests: only names can be compared.
-        let old = TaskList {
-            names: &names,
-            digests: &[],
-        };
-        assert!(
-            changed_tasks(
-                old,
-                TaskList {
-                    names: &names,
-                    digests: &now
-                }
-            )
-            .is_empty()
-        );
+        let old = version(names, &[]);
+        assert!(changed_tasks(&old, &now).is_empty());
     }
 
     #[test]

@@ -19,7 +19,13 @@ pub fn render(run_dir: &Path, r: &Replay) -> String {
     let _ = writeln!(out, "  playbook: {}", r.header.playbook.display());
     let _ = writeln!(out, "  started:  {}", r.header.started);
     let _ = writeln!(out, "  state:    {state}");
-    let total: usize = r.header.tasks.iter().map(|t| t.len()).sum();
+    let total: usize = r
+        .header
+        .playbook_version
+        .tasks
+        .iter()
+        .map(|t| t.len())
+        .sum();
     let mut hosts: BTreeMap<&str, Vec<(usize, usize, TaskStatus)>> = BTreeMap::new();
     for ((host, play, task), status) in &r.done {
         hosts
@@ -36,6 +42,7 @@ pub fn render(run_dir: &Path, r: &Replay) -> String {
         done.sort_by_key(|(p, t, _)| (*p, *t));
         let name = |p: usize, t: usize| {
             r.header
+                .playbook_version
                 .tasks
                 .get(p)
                 .and_then(|v| v.get(t))
