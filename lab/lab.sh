@@ -49,6 +49,10 @@ need_root() {
 load_env() {
     # Defaults that match specs/default.json, so `down` cleans up even without a state dir.
     LAB_BRIDGE=rtmiglab0 LAB_NETNS_PREFIX=rtmiglab- LAB_VETH_PREFIX=rtmlab LAB_HOSTS="" LAB_GW=10.213.0.1
+    if [ -n "${LAB_NET_ID:-}" ]; then # sim/render.py's default_network() for LAB_NET_ID=N
+        LAB_BRIDGE=rtmiglab$LAB_NET_ID LAB_NETNS_PREFIX=rtmlab$LAB_NET_ID- LAB_VETH_PREFIX=rtml${LAB_NET_ID}v
+        LAB_GW=10.$((230 + LAB_NET_ID)).0.1
+    fi
     LAB_API_PORT=6443 LAB_PREFIXLEN=24 LAB_IPTABLES=0
     if [ -f "$STATE/lab.env" ]; then
         # shellcheck disable=SC1091

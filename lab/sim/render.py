@@ -142,6 +142,20 @@ def parse_version(v):
     return minor, f"1.{minor}.{patch}"
 
 
+def default_network():
+    """The network names a spec gets when it sets none: the lab's own (`rtmiglab0`,
+    10.213.0.0/24), or with LAB_NET_ID=N (1-9) a second set, so that several labs (one
+    per git worktree, say) run side by side."""
+    n = os.environ.get("LAB_NET_ID", "")
+    if not n:
+        return {"bridge": "rtmiglab0", "subnet": "10.213.0.0/24",
+                "netns_prefix": "rtmiglab-", "veth_prefix": "rtmlab"}
+    if not (n.isdigit() and 1 <= int(n) <= 9):
+        raise SpecError(f"LAB_NET_ID must be a number from 1 to 9, not `{n}`")
+    return {"bridge": f"rtmiglab{n}", "subnet": f"10.{230 + int(n)}.0.0/24",
+            "netns_prefix": f"rtmlab{n}-", "veth_prefix": f"rtml{n}v"}
+
+
 def normalize(spec):
     check_keys(spec, SPEC_KEYS, "spec")
     masters = names_of(spec.get("masters", 3), "master")
@@ -194,7 +208,7 @@ def normalize(spec):
     reg = spec.get("registry_node", masters[0])
     if reg not in allnames:
         raise SpecError(f"`registry_node` `{reg}` names no host")
-    subnet = ipaddress.ip_network(network.get("subnet", "10.213.0.0/24"))
+    subnet = ipaddress.ip_network(network.get("subnet", default_network()["subnet"]))
     if subnet.num_addresses < len(allnames) + 12:
         raise SpecError(f"`network.subnet` {subnet} is too small for {len(allnames)} hosts")
     for i, w in enumerate(spec.get("workloads", [])):
@@ -203,11 +217,12 @@ def normalize(spec):
         if w["kind"] not in ("Deployment", "DaemonSet", "Pod", "PodDisruptionBudget", "Namespace"):
             raise SpecError(f"`workloads[{i}].kind` `{w['kind']}` is not one of Deployment, DaemonSet, "
                             "Pod, PodDisruptionBudget, Namespace")
+    d = default_network()
     net = {
-        "bridge": network.get("bridge", "rtmiglab0"),
+        "bridge": network.get("bridge", d["bridge"]),
         "subnet": str(subnet),
-        "netns_prefix": network.get("netns_prefix", "rtmiglab-"),
-        "veth_prefix": network.get("veth_prefix", "rtmlab"),
+        "netns_prefix": network.get("netns_prefix", d["netns_prefix"]),
+        "veth_prefix": network.get("veth_prefix", d["veth_prefix"]),
     }
     if len(net["bridge"]) > 15 or len(net["veth_prefix"]) > 10:
         raise SpecError("`network.bridge` must be at most 15 characters and `network.veth_prefix` at most 10")

@@ -337,13 +337,15 @@ t_fault_cut_and_heal() {
 t_down_leaves_nothing() {
     "$LAB" down || return 1
     [ ! -e "$S" ] || { echo "state dir left: $S"; return 1; }
-    ! ls /run/netns 2>/dev/null | grep -q '^rtmiglab-' || { echo "netns left"; return 1; }
-    ! ip link show rtmiglab0 >/dev/null 2>&1 || { echo "bridge left"; return 1; }
-    ! ip link show | grep -q 'rtmlab[0-9]' || { echo "veth left"; return 1; }
+    local bridge=rtmiglab0 prefix=rtmiglab- veth=rtmlab
+    [ -z "${LAB_NET_ID:-}" ] || bridge=rtmiglab$LAB_NET_ID prefix=rtmlab$LAB_NET_ID- veth=rtml${LAB_NET_ID}v
+    ! ls /run/netns 2>/dev/null | grep -q "^$prefix" || { echo "netns left"; return 1; }
+    ! ip link show "$bridge" >/dev/null 2>&1 || { echo "bridge left"; return 1; }
+    ! ip link show | grep -q "$veth[0-9]" || { echo "veth left"; return 1; }
     ! grep -q "$S" /proc/mounts || { echo "mounts left"; return 1; }
     local p left=""
     for p in /proc/[0-9]*; do
-        if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q -e 'rtmig-lab/init.py' -e 'sim/apiserver.py' -e "$S"; then
+        if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q -e "$S" -e "$PWD/lab/sim/"; then
             left="$left ${p#/proc/}"
         fi
     done

@@ -3,7 +3,8 @@
 //! down when the [`Lab`] is dropped.
 //!
 //! Tests get their own network names and state dir (`rtmigtst0`, 10.215.0.0/24,
-//! `/srv/rtmig-lab/test`), so a developer's own lab on `rtmiglab0` survives them, and a
+//! `/srv/rtmig-lab/test`; with `RTMIG_TEST_LAB_ID=N`, `rtmigtstN`, 10.(215+N).0.0/24,
+//! `/srv/rtmig-lab/testN`), so a developer's own lab on `rtmiglab0` survives them, and a
 //! process-wide lock runs one lab at a time (the machine has two cores). When a test
 //! panics, the runs' journals and per-host logs and the API server's logs are copied to
 //! `/tmp/rtmig-lab-failure-*` before the lab goes down, and the path is printed.
@@ -23,6 +24,19 @@ pub fn repo(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
+/// `RTMIG_TEST_LAB_ID=N` (1-9) gives the tests another network and state dir, so test
+/// runs in several git worktrees do not take each other's lab down; default 0.
+fn test_lab_id() -> u32 {
+    match std::env::var("RTMIG_TEST_LAB_ID") {
+        Ok(v) if !v.is_empty() => v
+            .parse()
+            .ok()
+            .filter(|n| *n <= 9)
+            .unwrap_or_else(|| panic!("RTMIG_TEST_LAB_ID must be 0-9, not {v:?}")),
+        _ => 0,
+    }
+}
+
 pub struct Lab {
     state: PathBuf,
     inventory: PathBuf,
@@ -38,15 +52,19 @@ impl Lab {
         let text = std::fs::read_to_string(repo(&format!("lab/specs/{spec}.json")))
             .unwrap_or_else(|e| panic!("spec {spec}: {e}"));
         let mut v: Value = serde_json::from_str(&text).expect("spec json");
+        let id = test_lab_id();
         v["network"] = serde_json::json!({
-            "bridge": "rtmigtst0", "subnet": "10.215.0.0/24",
-            "netns_prefix": "rtmigtst-", "veth_prefix": "rtmtst"
+            "bridge": format!("rtmigtst{id}"), "subnet": format!("10.{}.0.0/24", 215 + id),
+            "netns_prefix": format!("rtmigtst{id}-"), "veth_prefix": format!("rtmt{id}v")
         });
         edit(&mut v);
         let spec_dir = tempfile::tempdir().expect("temp dir");
         let spec_path = spec_dir.path().join("spec.json");
         std::fs::write(&spec_path, serde_json::to_string_pretty(&v).unwrap()).expect("spec");
-        let state = PathBuf::from("/srv/rtmig-lab/test");
+        let state = PathBuf::from(match id {
+            0 => "/srv/rtmig-lab/test".to_string(),
+            n => format!("/srv/rtmig-lab/test{n}"),
+        });
         let out = lab_cmd(&state)
             .arg("up")
             .arg("--spec")
