@@ -91,6 +91,9 @@ install_deps() {
     [ -x "$PY" ] || missing+=(python3)
     command -v nsenter >/dev/null || missing+=(util-linux)
     command -v kubectl >/dev/null || missing+=(kubernetes-client)
+    [ -x /usr/bin/etcd ] || missing+=(etcd-server)
+    [ -x /usr/bin/etcdctl ] || missing+=(etcd-client)
+    [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
     if [ ${#missing[@]} -gt 0 ]; then
         say "installing: ${missing[*]}"
         apt-get update -qq

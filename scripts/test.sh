@@ -13,7 +13,9 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 
-packages=(openssh-server openssh-client containerd docker.io busybox-static iproute2 sudo python3 jq time)
+# etcd-server/etcd-client and docker-registry: the lab's real etcd members and registry.
+packages=(openssh-server openssh-client containerd docker.io busybox-static iproute2 sudo python3 jq time
+    etcd-server etcd-client docker-registry)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -21,8 +23,11 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
     echo "==> installing: ${missing[*]}"
     apt-get update -qq
-    # policy-rc.d keeps the packages from starting their daemons on the host itself.
+    # policy-rc.d (exit 101) keeps the packages from starting their daemons on the machine itself.
+    prc=/usr/sbin/policy-rc.d made=0
+    if [ ! -e $prc ]; then printf '#!/bin/sh\nexit 101\n' >$prc; chmod +x $prc; made=1; fi
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    [ $made -eq 0 ] || rm -f $prc
 fi
 
 echo "==> cargo test"
