@@ -601,3 +601,30 @@ fn kubernetes_1_21_with_flags_in_three_places_and_both_cgroup_drivers() {
         );
     }
 }
+
+/// Regression: "Check every image arrived" named `registry:5000/app:1` as
+/// `docker.io/registry:5000/app:1` and `localhost/tools:1` as `docker.io/localhost/tools:1`
+/// (a first component with a `:` or `localhost` is a registry), failed after the drain and
+/// left worker0 cordoned.
+#[test]
+fn images_from_a_registry_with_a_port_or_localhost_arrive() {
+    let lab = Lab::up("default", |spec| {
+        spec["workloads"].as_array_mut().expect("workloads").push(json!({
+            "apiVersion": "apps/v1", "kind": "DaemonSet",
+            "metadata": {"name": "tools", "namespace": "default", "labels": {"app": "tools"}},
+            "spec": {"selector": {"matchLabels": {"app": "tools"}},
+                     "template": {"metadata": {"labels": {"app": "tools"}},
+                                  "spec": {"containers": [
+                                      {"name": "app", "image": "registry:5000/app:1"},
+                                      {"name": "tools", "image": "localhost/tools:1"}]}}}
+        }));
+    });
+    lab.rtmig(MIGRATE).args(ACCEPT).output().expect_code(0);
+    assert_fully_migrated(&lab);
+    for h in hosts(&lab) {
+        let images = containerd_images(&lab, &h);
+        for want in ["registry:5000/app:1", "localhost/tools:1"] {
+            assert!(images.contains(want), "{h}: no {want} in {images:?}");
+        }
+    }
+}
