@@ -628,3 +628,115 @@ fn images_from_a_registry_with_a_port_or_localhost_arrive() {
         }
     }
 }
+
+/// Kubespray's files that migrate.yaml changes on a node, for the rollback check.
+const KUBESPRAY_FILES: [&str; 5] = [
+    "/etc/kubernetes/kubelet.env",
+    "/etc/systemd/system/kubelet.service",
+    "/etc/docker/daemon.json",
+    "/etc/containerd/config.toml",
+    "/etc/crictl.yaml",
+];
+
+/// sha256 of each of `files` on `host` ("absent" for a missing one).
+fn checksums(lab: &Lab, host: &str, files: &[&str]) -> Vec<String> {
+    files
+        .iter()
+        .map(|f| lab.sh(host, &format!("sha256sum {f} 2>/dev/null || echo absent {f}")))
+        .collect()
+}
+
+#[test]
+fn kubespray_cluster_with_masters_in_kube_node_migrates_them_one_at_a_time() {
+    // node2 and node3 are in kube_control_plane and kube_node; node5's kubelet gets its
+    // cgroup driver from the --cgroup-driver flag (systemd), against its config file's.
+    let lab = Lab::up("kubespray", |spec| {
+        spec["hosts"] = json!({"node5": {"cgroup_driver": "cgroupfs", "cgroup_driver_flag": "systemd"}});
+    });
+    let masters = BTreeSet::from(["node1", "node2", "node3"]);
+    let before = checksums(&lab, "node2", &KUBESPRAY_FILES);
+
+    // The plan, with Kubespray's group names and no -e: no master in a worker batch.
+    let plan = support::Rtmig::new(&lab.path(""))
+        .args(["plan", "-i"])
+        .args([lab.inventory(), &support::lab::repo(MIGRATE)])
+        .output()
+        .expect_code(0)
+        .stdout();
+    let workers_play = plan
+        .split("PLAY ")
+        .find(|p| p.contains("[Migrate the workers]"))
+        .unwrap_or_else(|| panic!("no workers play in the plan:\n{plan}"));
+    // The batch lines ("    1. node4") between the play's header and its tasks.
+    let batches: String = workers_play
+        .split("tasks, in order")
+        .next()
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("    ") && l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for m in &masters {
+        assert!(!batches.contains(m), "{m} in a worker batch:\n{workers_play}");
+    }
+    assert!(batches.contains("node4") && batches.contains("node5"), "{workers_play}");
+
+    lab.rtmig(MIGRATE).output().expect_code(0);
+    assert_fully_migrated(&lab);
+
+    // Never two masters cordoned at once (the API server's record).
+    let (events, _) = lab.cordon_history();
+    assert!(!events.is_empty());
+    for e in &events {
+        let cordoned: Vec<&str> = e["cordoned"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let down: Vec<&&str> = cordoned.iter().filter(|n| masters.contains(**n)).collect();
+        assert!(down.len() <= 1, "masters cordoned together: {e}");
+    }
+    // Masters ran in the masters' play (or the registry node's), never in a worker batch.
+    let run = lab.runs().last().cloned().expect("a run");
+    let records = journal(&run);
+    let workers_play_hosts: BTreeSet<&str> = records
+        .iter()
+        .filter(|r| r["t"] == "done" && r["play"] == 1)
+        .filter_map(|r| r["host"].as_str())
+        .collect();
+    assert_eq!(workers_play_hosts, BTreeSet::from(["node4", "node5"]));
+    let masters_play_hosts: BTreeSet<&str> = records
+        .iter()
+        .filter(|r| r["t"] == "done" && r["play"] == 2)
+        .filter_map(|r| r["host"].as_str())
+        .collect();
+    assert_eq!(masters_play_hosts, BTreeSet::from(["node2", "node3"]));
+
+    for h in hosts(&lab) {
+        // The kubelet's unit no longer pulls Docker in; Docker and its socket stay down.
+        let unit = lab.sh(&h, "systemctl cat kubelet");
+        assert!(!unit.contains("docker.socket"), "{h}: {unit}");
+        let (_, active) = lab.exec(&h, "systemctl is-active docker.socket docker");
+        assert_eq!(active, "inactive\ninactive\n", "{h}");
+        let env = lab.sh(&h, "cat /etc/kubernetes/kubelet.env");
+        assert!(
+            env.contains("--container-runtime=remote --container-runtime-endpoint=unix:///run/containerd/containerd.sock"),
+            "{h}: {env}"
+        );
+        // The driver the kubelet uses: the config file's, or node5's flag.
+        let config = lab.sh(&h, "cat /etc/containerd/config.toml");
+        assert!(config.contains("SystemdCgroup = true"), "{h}: {config}");
+    }
+
+    // Rollback of node2 restores Kubespray's files byte for byte.
+    lab.rtmig(ROLLBACK)
+        .args(["--limit", "node2"])
+        .output()
+        .expect_code(0);
+    let runtime = lab.runtimes().into_iter().find(|(n, _)| n == "node2");
+    assert!(
+        runtime.map(|(_, r)| r).unwrap_or_default().starts_with("docker://"),
+        "node2 is not back on Docker"
+    );
+    assert_eq!(checksums(&lab, "node2", &KUBESPRAY_FILES), before);
+    assert_eq!(lab.unready_or_cordoned(), Vec::<String>::new());
+}

@@ -87,16 +87,21 @@ SPEC_KEYS = {
     "description": str, "masters": (list, int), "workers": (list, int), "registry_node": str,
     "kubernetes": dict, "docker": dict, "containerd": dict, "images": dict,
     "workloads": list, "hosts": dict, "network": dict, "api": dict, "sysctls": dict,
+    "inventory": dict,
 }
 # What kubeadm's preflight wants and every node in the field has.
 DEFAULT_SYSCTLS = {"net.ipv4.ip_forward": "1", "net.bridge.bridge-nf-call-iptables": "1",
                    "net.bridge.bridge-nf-call-ip6tables": "1"}
-K8S_KEYS = {"version": str, "cgroup_driver": str, "kubelet_flags": str, "dropin_dir": str}
+K8S_KEYS = {"version": str, "cgroup_driver": str, "kubelet_flags": str, "dropin_dir": str, "layout": str,
+            "cgroup_driver_flag": str}
+INVENTORY_KEYS = {"groups": str, "kube_node_masters": list}
+LAYOUTS = ("kubeadm", "kubespray")
 DOCKER_KEYS = {"daemon_json": dict, "storage_driver": str}
 CONTAINERD_KEYS = {"config_toml": str}
 IMAGES_KEYS = {"all": list, "masters": list, "workers": list, "registry": list,
                "hosts": dict, "absent": dict, "kubeadm": bool, "workloads": bool}
 HOST_KEYS = {"sysctls": dict, "kubelet_flags": str, "dropin_dir": str, "cgroup_driver": str, "daemon_json": dict,
+             "cgroup_driver_flag": str,
              "containerd_config": str, "disk_free_mb": int, "containerd_missing": bool,
              "kubelet_enabled": bool, "docker_enabled": bool}
 NETWORK_KEYS = {"bridge": str, "subnet": str, "netns_prefix": str, "veth_prefix": str}
@@ -177,6 +182,23 @@ def normalize(spec):
     dropin = k8s.get("dropin_dir", "/etc/systemd/system")
     if dropin not in DROPIN_DIRS:
         raise SpecError(f"`kubernetes.dropin_dir` must be one of {', '.join(DROPIN_DIRS)}, got `{dropin}`")
+    layout = k8s.get("layout", "kubeadm")
+    if layout not in LAYOUTS:
+        raise SpecError(f"`kubernetes.layout` must be one of {', '.join(LAYOUTS)}, got `{layout}`")
+    cg_flag = k8s.get("cgroup_driver_flag", "")
+    if cg_flag not in ("", "systemd", "cgroupfs"):
+        raise SpecError(f"`kubernetes.cgroup_driver_flag` must be ``, `systemd` or `cgroupfs`, got `{cg_flag}`")
+    inv = dict(spec.get("inventory", {}))
+    check_keys(inv, INVENTORY_KEYS, "inventory")
+    inv_groups = inv.get("groups", "kubespray" if layout == "kubespray" else "rtmig")
+    if inv_groups not in ("rtmig", "kubespray"):
+        raise SpecError(f"`inventory.groups` must be `rtmig` or `kubespray`, got `{inv_groups}`")
+    kube_node_masters = inv.get("kube_node_masters", [])
+    for m in kube_node_masters:
+        if m not in masters:
+            raise SpecError(f"`inventory.kube_node_masters` names `{m}`, which is not one of `masters`")
+    if kube_node_masters and inv_groups != "kubespray":
+        raise SpecError("`inventory.kube_node_masters` needs `inventory.groups` `kubespray`")
     docker = dict(spec.get("docker", {}))
     check_keys(docker, DOCKER_KEYS, "docker")
     daemon_json = docker.get("daemon_json")
@@ -201,6 +223,11 @@ def normalize(spec):
             raise SpecError(f"`hosts.{h}.dropin_dir` must be one of {', '.join(DROPIN_DIRS)}")
         if "cgroup_driver" in hv and hv["cgroup_driver"] not in ("systemd", "cgroupfs"):
             raise SpecError(f"`hosts.{h}.cgroup_driver` must be `systemd` or `cgroupfs`")
+        if "cgroup_driver_flag" in hv and hv["cgroup_driver_flag"] not in ("", "systemd", "cgroupfs"):
+            raise SpecError(f"`hosts.{h}.cgroup_driver_flag` must be ``, `systemd` or `cgroupfs`")
+        if layout == "kubespray" and ("kubelet_flags" in hv or "dropin_dir" in hv):
+            raise SpecError(f"`hosts.{h}`: `kubelet_flags` and `dropin_dir` are kubeadm's; the kubespray "
+                            "layout keeps the flags in /etc/kubernetes/kubelet.env")
     for k in ("hosts", "absent"):
         for h in images.get(k, {}):
             if h not in allnames:
@@ -230,7 +257,9 @@ def normalize(spec):
         "description": spec.get("description", ""),
         "masters": masters, "workers": workers, "registry_node": reg,
         "kubernetes": {"version": version, "minor": minor, "cgroup_driver": cg,
-                       "kubelet_flags": flags, "dropin_dir": dropin},
+                       "kubelet_flags": flags, "dropin_dir": dropin, "layout": layout,
+                       "cgroup_driver_flag": cg_flag},
+        "inventory": {"groups": inv_groups, "kube_node_masters": kube_node_masters},
         "docker": {"daemon_json": daemon_json, "storage_driver": docker.get("storage_driver", "")},
         "containerd": {"config_toml": containerd.get("config_toml", CONTAINERD_IO_CONFIG)},
         "images": images, "workloads": spec.get("workloads", []), "hosts": hosts,
@@ -317,6 +346,107 @@ def runtime_flags(minor, pause):
         return ("--container-runtime=remote --container-runtime-endpoint=unix:///var/run/cri-dockerd.sock "
                 f"--pod-infra-container-image={pause}")
     return f"--container-runtime-endpoint=unix:///var/run/cri-dockerd.sock --pod-infra-container-image={pause}"
+
+
+# Kubespray's kubelet unit (roles/kubernetes/node/templates/kubelet.service.j2 with
+# container_manager docker and bin_dir /usr/local/bin), written to
+# /etc/systemd/system/kubelet.service as Kubespray does.
+KUBESPRAY_KUBELET_SERVICE = """[Unit]
+Description=Kubernetes Kubelet Server
+Documentation=https://github.com/GoogleCloudPlatform/kubernetes
+After=docker.service
+Wants=docker.socket
+
+[Service]
+EnvironmentFile=-/etc/kubernetes/kubelet.env
+ExecStart=/usr/local/bin/kubelet \\
+		$KUBE_LOGTOSTDERR \\
+		$KUBE_LOG_LEVEL \\
+		$KUBELET_API_SERVER \\
+		$KUBELET_ADDRESS \\
+		$KUBELET_PORT \\
+		$KUBELET_HOSTNAME \\
+		$KUBELET_ARGS \\
+		$DOCKER_SOCKET \\
+		$KUBELET_NETWORK_PLUGIN \\
+		$KUBELET_VOLUME_PLUGIN \\
+		$KUBELET_CLOUDPROVIDER
+Restart=always
+RestartSec=10s
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def kubespray_kubelet_env(minor, pause, ip, name, cg_flag):
+    """/etc/kubernetes/kubelet.env as Kubespray's kubelet.env.v1beta1.j2 renders it for
+    container_manager docker (kube_log_level 2, kube_network_plugin calico): the runtime
+    flags inside KUBELET_ARGS, one per line with backslash continuations (systemd joins
+    them), dockershim's network flags in KUBELET_NETWORK_PLUGIN below 1.24."""
+    if minor < 24:
+        runtime = [f"--pod-infra-container-image={pause}"]
+    elif minor < 27:
+        runtime = ["--container-runtime=remote", "--container-runtime-endpoint=unix:///var/run/cri-dockerd.sock"]
+    else:
+        runtime = ["--container-runtime-endpoint=unix:///var/run/cri-dockerd.sock"]
+    if cg_flag:
+        runtime.append(f"--cgroup-driver={cg_flag}")
+    base = ["--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf",
+            "--config=/etc/kubernetes/kubelet-config.yaml",
+            "--kubeconfig=/etc/kubernetes/kubelet.conf"] + runtime + ["--runtime-cgroups=/systemd/system.slice"]
+    lines = []
+    if minor < 26:
+        lines.append('KUBE_LOGTOSTDERR="--logtostderr=true"')
+    lines += ['KUBE_LOG_LEVEL="--v=2"', f'KUBELET_ADDRESS="--node-ip={ip}"',
+              f'KUBELET_HOSTNAME="--hostname-override={name}"', ""]
+    lines.append('KUBELET_ARGS="' + "".join(f"{f} \\\n" for f in base) + '  "')
+    if minor < 24:
+        lines.append('KUBELET_NETWORK_PLUGIN="--network-plugin=cni --cni-conf-dir=/etc/cni/net.d '
+                     '--cni-bin-dir=/opt/cni/bin"')
+    lines += ['KUBELET_CLOUDPROVIDER=""', "",
+              "PATH=/usr/local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+    return "\n".join(lines) + "\n"
+
+
+def kubespray_kubelet_config(cgroup_driver):
+    """/etc/kubernetes/kubelet-config.yaml as Kubespray's kubelet-config.v1beta1.yaml.j2
+    renders it with its defaults."""
+    return f"""apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+nodeStatusUpdateFrequency: "10s"
+failSwapOn: True
+authentication:
+  anonymous:
+    enabled: false
+  webhook:
+    enabled: True
+  x509:
+    clientCAFile: /etc/kubernetes/ssl/ca.crt
+authorization:
+  mode: Webhook
+staticPodPath: /etc/kubernetes/manifests
+cgroupDriver: {cgroup_driver}
+containerLogMaxFiles: 5
+containerLogMaxSize: 10Mi
+maxPods: 110
+address: 0.0.0.0
+readOnlyPort: 0
+healthzPort: 10248
+healthzBindAddress: 127.0.0.1
+kubeletCgroups: /systemd/system.slice
+clusterDomain: cluster.local
+protectKernelDefaults: true
+rotateCertificates: true
+clusterDNS:
+- 169.254.25.10
+kubeReserved:
+  cpu: 200m
+  memory: 512Mi
+resolvConf: "/etc/resolv.conf"
+shutdownGracePeriod: 60s
+shutdownGracePeriodCriticalPods: 20s
+"""
 
 
 KUBELET_SERVICE = """[Unit]
@@ -587,6 +717,8 @@ def render_host(s, state, name, role, ip, index, pub_key, api_server):
     place = hv.get("kubelet_flags", k["kubelet_flags"])
     dropin_dir = hv.get("dropin_dir", k["dropin_dir"])
     missing = hv.get("containerd_missing", False)
+    kubespray = k["layout"] == "kubespray"
+    cg_flag = hv.get("cgroup_driver_flag", k["cgroup_driver_flag"])
     pause = kubeadm_images(minor, k["version"])["pause"]
     for d in ("etc", "usr", "var", "opt", "w/etc", "w/usr", "w/var", "w/opt", "run", "home"):
         os.makedirs(f"{h}/{d}", exist_ok=True)
@@ -613,7 +745,11 @@ def render_host(s, state, name, role, ip, index, pub_key, api_server):
     write(f"{units_dir}/ssh.service", SSH_SERVICE)
     write(f"{units_dir}/docker.service", DOCKER_SERVICE)
     write(f"{units_dir}/docker.socket", DOCKER_SOCKET)
-    write(f"{units_dir}/kubelet.service", KUBELET_SERVICE)
+    if kubespray:
+        # Kubespray downloads the kubelet (no package, no packaged unit) and writes its own unit.
+        write(f"{E}/systemd/system/kubelet.service", KUBESPRAY_KUBELET_SERVICE)
+    else:
+        write(f"{units_dir}/kubelet.service", KUBELET_SERVICE)
     wants = f"{E}/systemd/system/multi-user.target.wants"
     sockets = f"{E}/systemd/system/sockets.target.wants"
     opaque_dir(wants)
@@ -663,7 +799,8 @@ def render_host(s, state, name, role, ip, index, pub_key, api_server):
         write(f"{units_dir}/containerd.service", CONTAINERD_SERVICE)
         enabled.insert(1, "containerd.service")
     for u in enabled:
-        os.symlink(f"/lib/systemd/system/{u}", f"{wants}/{u}")
+        src = "/etc/systemd/system" if kubespray and u == "kubelet.service" else "/lib/systemd/system"
+        os.symlink(f"{src}/{u}", f"{wants}/{u}")
     # the docker CLI of this machine's /usr/local/bin is not the node's: hide it
     whiteout(f"{Us}/local/bin/docker")
 
@@ -676,8 +813,18 @@ def render_host(s, state, name, role, ip, index, pub_key, api_server):
             os.chmod(f"{lib}/{f}", 0o755)
     write(f"{lib}/kubelet-version", k["version"] + "\n")
     os.makedirs(f"{Us}/bin", exist_ok=True)
-    links = [("systemctl", "systemctl.py"), ("journalctl", "journalctl.py"), ("kubelet", "kubelet.py"),
-             ("crictl", "crictl.py")]
+    links = [("systemctl", "systemctl.py"), ("journalctl", "journalctl.py"), ("crictl", "crictl.py")]
+    if kubespray:
+        # Kubespray's bin_dir: the kubelet and kubectl live in /usr/local/bin.
+        os.makedirs(f"{Us}/local/bin", exist_ok=True)
+        os.symlink("/usr/lib/rtmig-lab/kubelet.py", f"{Us}/local/bin/kubelet")
+        kubectl = shutil.which("kubectl")
+        if kubectl:
+            os.symlink(os.path.realpath(kubectl), f"{Us}/local/bin/kubectl")
+            if os.path.abspath(kubectl) != "/usr/local/bin/kubectl":
+                whiteout(f"{Us}/bin/kubectl")
+    else:
+        links.append(("kubelet", "kubelet.py"))
     if minor >= 24:
         links.append(("cri-dockerd", "cri_dockerd.py"))
     for link, target in links:
@@ -698,19 +845,26 @@ def render_host(s, state, name, role, ip, index, pub_key, api_server):
     if not missing:
         write(f"{E}/containerd/config.toml", hv.get("containerd_config", s["containerd"]["config_toml"]))
 
-    # kubelet: kubeadm's files, flags where the spec says
-    rflags = runtime_flags(minor, pause)
-    write(f"{V}/lib/kubelet/config.yaml", kubelet_config_yaml(cg))
-    dropin = dropin_text(place).replace("{RUNTIME}", rflags)
-    ddir = f"{E}/systemd/system" if dropin_dir == "/etc/systemd/system" else f"{Us}/lib/systemd/system"
-    write(f"{ddir}/kubelet.service.d/10-kubeadm.conf", dropin)
-    if place == "kubeadm-flags.env":
-        write(f"{V}/lib/kubelet/kubeadm-flags.env", f'KUBELET_KUBEADM_ARGS="{rflags}"\n')
-        write(f"{E}/default/kubelet", "KUBELET_EXTRA_ARGS=\n")
-    elif place == "dropin":
-        write(f"{E}/default/kubelet", "KUBELET_EXTRA_ARGS=\n")
+    if kubespray:
+        # Kubespray's files: no kubeadm drop-in, no /var/lib/kubelet/config.yaml.
+        write(f"{E}/kubernetes/kubelet.env", kubespray_kubelet_env(minor, pause, ip, name, cg_flag), 0o640)
+        write(f"{E}/kubernetes/kubelet-config.yaml", kubespray_kubelet_config(cg), 0o640)
+        os.makedirs(f"{V}/lib/kubelet", exist_ok=True)
     else:
-        write(f"{E}/sysconfig/kubelet", f'KUBELET_EXTRA_ARGS="{rflags}"\n')
+        # kubelet: kubeadm's files, flags where the spec says (kubeadm 1.12-1.20 also
+        # wrote --cgroup-driver among them)
+        rflags = runtime_flags(minor, pause) + (f" --cgroup-driver={cg_flag}" if cg_flag else "")
+        write(f"{V}/lib/kubelet/config.yaml", kubelet_config_yaml(cg))
+        dropin = dropin_text(place).replace("{RUNTIME}", rflags)
+        ddir = f"{E}/systemd/system" if dropin_dir == "/etc/systemd/system" else f"{Us}/lib/systemd/system"
+        write(f"{ddir}/kubelet.service.d/10-kubeadm.conf", dropin)
+        if place == "kubeadm-flags.env":
+            write(f"{V}/lib/kubelet/kubeadm-flags.env", f'KUBELET_KUBEADM_ARGS="{rflags}"\n')
+            write(f"{E}/default/kubelet", "KUBELET_EXTRA_ARGS=\n")
+        elif place == "dropin":
+            write(f"{E}/default/kubelet", "KUBELET_EXTRA_ARGS=\n")
+        else:
+            write(f"{E}/sysconfig/kubelet", f'KUBELET_EXTRA_ARGS="{rflags}"\n')
     write(f"{E}/kubernetes/kubelet.conf", kubeconfig(api_server, f"system:node:{name}"), 0o600)
     write(f"{E}/kubernetes/bootstrap-kubelet.conf", kubeconfig(api_server, "kubelet-bootstrap"), 0o600)
     if role == "master":
@@ -754,6 +908,9 @@ def static_pods(s, node, ip):
              ("kube-controller-manager", f"{k['repo']}/kube-controller-manager:v{v}"),
              ("kube-scheduler", f"{k['repo']}/kube-scheduler:v{v}")]
     pods = []
+    if s["kubernetes"]["layout"] == "kubespray":
+        # Kubespray runs etcd outside kubeadm (etcd_deployment_type host or docker).
+        comps = comps[1:]
     for comp, image in comps:
         pods.append({
             "apiVersion": "v1", "kind": "Pod",
@@ -822,8 +979,25 @@ def inventory(s, state, ips):
         f"    lab_state_dir: {st}",
         f"    lab_known_hosts: {st}/ssh/known_hosts",
         f"    lab_api_server: http://{s['_gw']}:{s['api']['port']}",
-        "  children:",
     ]
+    if s["inventory"]["groups"] == "kubespray":
+        # As Kubespray's inventory builder writes hosts.yaml: every host under all.hosts,
+        # the groups naming them; etcd on the control plane; optionally control-plane
+        # nodes also in kube_node (inventory/sample/inventory.ini of v2.16-v2.20).
+        kube_node = [n for n in s["masters"] if n in s["inventory"]["kube_node_masters"]] + s["workers"]
+        lines.append("  hosts:")
+        for n in s["masters"] + s["workers"]:
+            lines += [f"    {n}:", f"      ansible_host: {ips[n]}", f"      ip: {ips[n]}",
+                      f"      access_ip: {ips[n]}"]
+        lines.append("  children:")
+        for group, names in (("kube_control_plane", s["masters"]), ("kube_node", kube_node),
+                             ("etcd", s["masters"])):
+            lines += [f"    {group}:", "      hosts:" + ("" if names else " {}")]
+            lines += [f"        {n}:" for n in names]
+        lines += ["    k8s_cluster:", "      children:", "        kube_control_plane:", "        kube_node:",
+                  "        calico_rr:", "    calico_rr:", "      hosts: {}"]
+        return "\n".join(lines) + "\n"
+    lines.append("  children:")
     for group, names in (("masters", s["masters"]), ("workers", s["workers"])):
         lines.append(f"    {group}:")
         if not names:

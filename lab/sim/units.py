@@ -150,21 +150,96 @@ def parse_environment(values):
 
 
 def read_environment_file(path):
-    env = {}
+    """An EnvironmentFile= as systemd reads it (src/basic/env-file.c): `#`/`;` comments,
+    values unquoted, 'single' or "double" quoted (quotes may span lines), a backslash
+    before a newline joins the lines (Kubespray's kubelet.env relies on it), trailing
+    unquoted whitespace dropped."""
     with open(path, encoding="utf-8", errors="replace") as fh:
-        for raw in fh:
-            line = raw.strip()
-            if not line or line[0] in "#;":
-                continue
-            if line.startswith("export "):
-                line = line[7:].strip()
-            if "=" not in line:
-                continue
-            k, v = line.split("=", 1)
-            k, v = k.strip(), v.strip()
-            if len(v) >= 2 and v[0] == v[-1] and v[0] in "\"'":
-                v = v[1:-1]
-            env[k] = v
+        text = fh.read()
+    env = {}
+    state, key, value, trim = "pre_key", "", "", None
+
+    def push():
+        k = key.strip()
+        if k.startswith("export "):
+            k = k[7:].strip()
+        if k:
+            env[k] = value if trim is None else value[:trim]
+
+    for c in text + "\n":
+        if state == "pre_key":
+            if c in "#;":
+                state = "comment"
+            elif not c.isspace():
+                state, key, value, trim = "key", c, "", None
+        elif state == "key":
+            if c == "\n":
+                state = "pre_key"
+            elif c == "=":
+                state = "pre_value"
+            else:
+                key += c
+        elif state == "pre_value":
+            if c == "\n":
+                push()
+                state = "pre_key"
+            elif c.isspace():
+                pass
+            elif c == "'":
+                state = "single"
+            elif c == '"':
+                state = "double"
+            elif c == "\\":
+                state = "value_escape"
+            else:
+                state, value = "value", value + c
+        elif state == "value":
+            if c == "\n":
+                push()
+                state = "pre_key"
+            elif c == "\\":
+                state = "value_escape"
+            elif c == "'":
+                state, trim = "single", None
+            elif c == '"':
+                state, trim = "double", None
+            else:
+                if c.isspace():
+                    trim = len(value) if trim is None else trim
+                else:
+                    trim = None
+                value += c
+        elif state == "value_escape":
+            state = "value"
+            if c != "\n":
+                value, trim = value + c, None
+        elif state == "single":
+            if c == "'":
+                state = "value"
+            else:
+                value += c
+        elif state == "double":
+            if c == '"':
+                state = "value"
+            elif c == "\\":
+                state = "double_escape"
+            else:
+                value += c
+        elif state == "double_escape":
+            state = "double"
+            if c in '"\\`$':
+                value += c
+            elif c != "\n":
+                value += "\\" + c
+        elif state == "comment":
+            if c == "\\":
+                state = "comment_escape"
+            elif c == "\n":
+                state = "pre_key"
+        elif state == "comment_escape":
+            state = "comment"
+    if state in ("single", "double", "double_escape"):
+        push()
     return env
 
 

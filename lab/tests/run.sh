@@ -352,6 +352,82 @@ t_down_leaves_nothing() {
     [ -z "$left" ] || { echo "processes left:$left"; return 1; }
 }
 
+# ---- a third shape: Kubespray's layout and groups, the --cgroup-driver flag -----------------
+t_up_kubespray() {
+    # node4: kubelet-config.yaml says cgroupfs, the --cgroup-driver flag systemd (Docker: systemd)
+    python3 - "$LOG/kubespray.json" <<'PY' || return 1
+import json, sys
+spec = json.load(open("lab/specs/kubespray.json"))
+spec["hosts"] = {"node4": {"cgroup_driver": "cgroupfs", "cgroup_driver_flag": "systemd"}}
+json.dump(spec, open(sys.argv[1], "w"))
+PY
+    "$LAB" up --spec "$LOG/kubespray.json" >/dev/null || return 1
+    local n
+    for n in node1 node2 node3 node4 node5; do
+        wait_until 30 node_is "$n" True docker:// || { echo "$n: $(ready_msg "$n")"; return 1; }
+    done
+}
+
+t_kubespray_layout() {
+    # Kubespray's files, none of kubeadm's; the kubelet and kubectl in /usr/local/bin
+    on node1 /bin/sh -c 'test -f /etc/kubernetes/kubelet.env && test -f /etc/kubernetes/kubelet-config.yaml &&
+        test -f /etc/systemd/system/kubelet.service && test -f /etc/kubernetes/admin.conf &&
+        ! test -e /var/lib/kubelet/config.yaml && ! test -e /var/lib/kubelet/kubeadm-flags.env &&
+        ! test -e /etc/systemd/system/kubelet.service.d/10-kubeadm.conf && ! test -e /usr/lib/systemd/system/kubelet.service &&
+        [ "$(command -v kubelet)" = /usr/local/bin/kubelet ] && [ "$(command -v kubectl)" = /usr/local/bin/kubectl ]' ||
+        { echo "layout"; return 1; }
+    on node1 grep -q '^KUBELET_ARGS="--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf \\$' /etc/kubernetes/kubelet.env || return 1
+    on node1 grep -qx 'Wants=docker.socket' /etc/systemd/system/kubelet.service || return 1
+    # systemd joins KUBELET_ARGS' continued lines: the kubelet got every flag, read its --config
+    local cmd
+    cmd=$(on node1 /bin/sh -c 'tr "\0" " " < /proc/$(systemctl show -p MainPID --value kubelet)/cmdline')
+    echo "$cmd"
+    [[ "$cmd" == *"--config=/etc/kubernetes/kubelet-config.yaml --kubeconfig=/etc/kubernetes/kubelet.conf --pod-infra-container-image="* ]] || return 1
+    [[ "$cmd" == *"--network-plugin=cni --cni-conf-dir=/etc/cni/net.d"* ]] || return 1
+    on node1 journalctl -u kubelet | grep -q 'cgroupDriver="systemd"'
+}
+
+t_kubespray_inventory() {
+    local inv=$S/inventory.yaml
+    grep -q '^    kube_control_plane:$' "$inv" && grep -q '^    kube_node:$' "$inv" &&
+        grep -q '^    etcd:$' "$inv" && grep -q '^    k8s_cluster:$' "$inv" || { cat "$inv"; return 1; }
+    # node2 and node3 are in kube_control_plane and kube_node
+    sed -n '/^    kube_node:/,/^    etcd:/p' "$inv" | grep -q '^        node2:$' || return 1
+    sed -n '/^    kube_node:/,/^    etcd:/p' "$inv" | grep -q '^        node3:$' || return 1
+    ! sed -n '/^    kube_node:/,/^    etcd:/p' "$inv" | grep -q '^        node1:$'
+}
+
+t_kubespray_kubelet_wants_docker_socket() {
+    # Kubespray's kubelet.service Wants=docker.socket: stopping Docker and its socket does not
+    # keep them stopped once the kubelet starts again
+    on node3 systemctl stop docker.socket docker || return 1
+    [ "$(on node3 systemctl is-active docker.socket)" = inactive ] || return 1
+    on node3 systemctl restart kubelet || return 1
+    wait_until 10 sh -c "[ \"\$('$LAB' exec node3 systemctl is-active docker.socket)\" = active ]" ||
+        { echo "docker.socket not started by the kubelet's Wants="; return 1; }
+    # the unit as Kubespray writes it for containerd leaves them stopped
+    on node3 sed -i 's/^After=docker.service$/After=containerd.service/; s/^Wants=docker.socket$/Wants=containerd.service/' \
+        /etc/systemd/system/kubelet.service || return 1
+    on node3 systemctl daemon-reload
+    on node3 systemctl stop docker.socket docker || return 1
+    on node3 systemctl restart kubelet
+    sleep 2
+    [ "$(on node3 systemctl is-active docker.socket)" = inactive ] || { echo "docker.socket started again"; return 1; }
+}
+
+t_cgroup_driver_flag_wins() {
+    # node4's config file says cgroupfs, its --cgroup-driver flag systemd, as Docker: Ready
+    node_is node4 True docker:// || { ready_msg node4; return 1; }
+    on node4 journalctl -u kubelet | grep -q 'cgroupDriver="systemd"' || return 1
+    # node5's config says systemd (as Docker); given the flag --cgroup-driver=cgroupfs, the
+    # flag wins and the kubelet refuses to start
+    on node5 sed -i 's/--runtime-cgroups=/--cgroup-driver=cgroupfs --runtime-cgroups=/' /etc/kubernetes/kubelet.env || return 1
+    on node5 systemctl restart kubelet
+    wait_until 20 sh -c "'$LAB' exec node5 journalctl -u kubelet | grep -q 'misconfiguration: kubelet cgroup driver: .*cgroupfs.* is different from docker cgroup driver: .*systemd'" ||
+        { on node5 journalctl -u kubelet | tail -5; return 1; }
+    [ "$(on node5 systemctl is-active kubelet)" != active ]
+}
+
 t0=$(date +%s)
 check "up with the default spec prints the inventory path last" t_up
 if [ "$failed" -ne 0 ]; then
@@ -384,6 +460,11 @@ check "1.27 spec: every node Ready on docker:// through cri-dockerd, flags in /e
 check "a node whose containerd binary is missing" t_containerd_missing_node
 check "a node with 64 MiB free under /var/lib/containerd" t_disk_free_node
 check "a 1.27 kubelet given --container-runtime=remote fails" t_kubelet_127_rejects_container_runtime_flag
+check "Kubespray spec: nodes Ready on docker:// from kubelet.env, kubelet-config.yaml and its unit" t_up_kubespray
+check "Kubespray layout: its files, no kubeadm files, kubelet/kubectl in /usr/local/bin, KUBELET_ARGS joined" t_kubespray_layout
+check "Kubespray inventory: kube_control_plane, kube_node (with node2, node3), etcd, k8s_cluster" t_kubespray_inventory
+check "Kubespray's kubelet.service starts docker.socket again; wanting containerd.service does not" t_kubespray_kubelet_wants_docker_socket
+check "the --cgroup-driver flag wins over the config file's cgroupDriver" t_cgroup_driver_flag_wins
 if [ "${LAB_TEST_KEEP:-0}" != 1 ]; then
     check "down leaves nothing behind (second lab)" t_down_leaves_nothing
 fi
