@@ -79,7 +79,9 @@ t_up() {
 t_inventory() {
     local inv=$S/inventory.yaml
     grep -q '^    masters:' "$inv" && grep -q '^    workers:' "$inv" || return 1
-    [ "$(grep -c 'ansible_host: 10\.213\.0\.' "$inv")" -eq 6 ] || return 1
+    local net  # 10.213.0 (or the LAB_NET_ID lab's subnet)
+    net=$(sed -n 's/^LAB_GW=\(.*\)\.[0-9]*$/\1/p' "$S/lab.env")
+    [ "$(grep -c "ansible_host: ${net//./\\.}\." "$inv")" -eq 6 ] || return 1
     grep -q "ansible_ssh_private_key_file: $S/ssh/id_ed25519" "$inv" || return 1
     grep -q 'ansible_user: root' "$inv" && grep -q 'registry_node: master0' "$inv" &&
         grep -q "kubeconfig: $S/kubeconfig" "$inv" && grep -q 'kubernetes_version: "1.23.17"' "$inv"
