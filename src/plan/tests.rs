@@ -567,8 +567,8 @@ fn migrate_playbook_plans_workers_ramped_masters_one_by_one_registry_last() {
         [
             ("masters:workers", vec![10]),
             // [1, 2, 4, 8] capped by max_unavailable: 2 in the example inventory.
-            ("workers:!master0", vec![1, 2, 2, 2]),
-            ("masters:!master0", vec![1, 1]),
+            ("workers,!masters,!master0", vec![1, 2, 2, 2]),
+            ("masters,!master0", vec![1, 1]),
             ("master1", vec![1]),
             ("master0", vec![1]),
             // The registry's pods are back.
@@ -655,7 +655,7 @@ fn migrate_templates_render_with_the_example_variables() {
 fn migrate_plan_prints_every_play_with_its_batches() {
     let text = migrate_plan().to_string();
     assert!(text.starts_with("PLAY 1 [Preflight (read-only, every node)]\n  hosts: masters:workers -> 10 hosts, facts gathered\n"), "{text}");
-    assert!(text.contains("PLAY 2 [Migrate the workers]\n  hosts: workers:!master0 -> 7 hosts\n  tags: migrate, workers\n  4 batches (serial: 1, 2, 2, 2, stop when more than 0% of a batch fails)\n    1. worker0\n    2. worker1, worker2\n"), "{text}");
+    assert!(text.contains("PLAY 2 [Migrate the workers]\n  hosts: workers,!masters,!master0 -> 7 hosts\n  tags: migrate, workers\n  4 batches (serial: 1, 2, 2, 2, stop when more than 0% of a batch fails)\n    1. worker0\n    2. worker1, worker2\n"), "{text}");
     assert!(
         text.contains("PLAY 5 [Migrate the registry node, last]\n  hosts: master0 -> 1 host\n"),
         "{text}"
