@@ -1257,3 +1257,191 @@ fn starts_a_screen_line(before: &str) -> bool {
         rest = &rest[..esc];
     }
 }
+
+/// Plays that choose their hosts from what earlier plays found: `group_by` from a
+/// registered probe, `add_host` (once, with the first host's variables; with a loop,
+/// once per item; a host the inventory does not have, reached by the variables given
+/// to it), `hosts:` templated from `hostvars` when the play starts.
+const RUNTIME_HOSTS: &str = r#"
+- name: find
+  hosts: nodes
+  gather_facts: false
+  tasks:
+    - name: probe for the registry
+      shell: test -e OUT/{{ inventory_hostname }}/registry && echo yes || echo no
+      register: probe
+      changed_when: false
+    - name: group by what the probe says
+      group_by: {key: "registry_{{ probe.stdout }}", parents: probed}
+    - name: note the registry node
+      add_host:
+        name: "{{ groups['registry_yes'] | first }}"
+        groups: found
+        picked_by: "{{ inventory_hostname }}"
+    - name: add the extra hosts
+      add_host:
+        name: "{{ item }}"
+        groups: [extras]
+        ansible_host: EXTRA_ADDR
+        ansible_port: EXTRA_PORT
+      loop: [extra1, extra2]
+    - name: choose the last one without the registry
+      set_fact: {chosen: "{{ groups['registry_no'] | sort | last }}"}
+      run_once: true
+- name: the others
+  hosts: "probed:!found"
+  gather_facts: false
+  tasks:
+    - name: mark
+      shell: mkdir -p OUT/{{ inventory_hostname }} && echo others >> OUT/{{ inventory_hostname }}/ran
+    - name: slow
+      shell: sleep 4
+- name: the registry node
+  hosts: found
+  gather_facts: false
+  tasks:
+    - name: check what add_host gave it
+      assert:
+        that:
+          - picked_by == 'h0'
+          - ansible_play_hosts == [inventory_hostname]
+          - "'found' in group_names and 'registry_yes' in group_names"
+    - name: mark
+      shell: echo registry >> OUT/{{ inventory_hostname }}/ran
+- name: the chosen one
+  hosts: "{{ hostvars['h0'].chosen }}"
+  gather_facts: false
+  tasks:
+    - name: mark
+      shell: echo chosen >> OUT/{{ inventory_hostname }}/ran
+- name: the added hosts
+  hosts: extras
+  gather_facts: false
+  tasks:
+    - name: mark
+      shell: mkdir -p OUT/{{ inventory_hostname }} && echo extra >> OUT/{{ inventory_hostname }}/ran
+"#;
+
+#[test]
+fn plays_choose_their_hosts_at_run_time_and_a_resume_keeps_the_choice() {
+    let ws = Workspace::new();
+    let client = TestClient::new();
+    let hosts = fleet(&ws, &client, 4);
+    let out = ws.path("out");
+    for i in 0..4 {
+        std::fs::create_dir_all(out.join(format!("h{i}"))).unwrap();
+    }
+    std::fs::write(out.join("h2/registry"), "").unwrap();
+    ws.write(
+        "site.yaml",
+        &RUNTIME_HOSTS
+            .replace("OUT", &out.display().to_string())
+            .replace("EXTRA_ADDR", &hosts[3].addr.to_string())
+            .replace("EXTRA_PORT", &hosts[3].port.to_string()),
+    );
+
+    // The plan says which plays are decided at run time, and from what.
+    let plan = rtmig(&ws, &client)
+        .args(["plan", "-i", "inventory.yaml", "site.yaml"])
+        .output()
+        .expect_code(0)
+        .stdout();
+    assert!(
+        plan.contains("PLAY 3 [the registry node]\n  hosts: decided at run time, when the play starts, from `found`\n    depends on the groups, changed at run time by `group_by` in play 1 task 2 `group by what the probe says` (site.yaml:10:7)\n    depends on group `found`, changed at run time by `add_host` in play 1 task 3 `note the registry node` (site.yaml:12:7)\n    with inventory data alone: found -> no hosts\n"),
+        "{plan}"
+    );
+    assert!(plan.contains("PLAY 4 [the chosen one]\n  hosts: decided at run time, when the play starts, from `{{ hostvars['h0'].chosen }}`\n    depends on `hostvars` (what earlier plays registered, set or gathered)\n    depends on the groups, changed at run time by `group_by` in play 1 task 2 `group by what the probe says` (site.yaml:10:7)\n    with inventory data alone: cannot be computed (cannot render `{{ hostvars['h0'].chosen }}`: template string: `hostvars['h0'].chosen` is undefined)\n"), "{plan}");
+    assert!(
+        plan.contains("    with inventory data alone: probed:!found -> no hosts"),
+        "{plan}"
+    );
+
+    // Killed while the second play runs: the first one's decisions are in the journal.
+    let mut child = rtmig(&ws, &client)
+        .args(["run", "-i", "inventory.yaml", "site.yaml"])
+        .spawn();
+    let started = Instant::now();
+    let ran = |h: &str| std::fs::read_to_string(out.join(h).join("ran")).unwrap_or_default();
+    // Until `mark` is in the journal for the three of them (`slow` then runs).
+    let marked = || {
+        let runs = ws.runs();
+        runs.first().map_or(0, |run| {
+            support::journal(run)
+                .iter()
+                .filter(|r| r["t"] == "done" && r["play"] == 1 && r["task"] == 0)
+                .count()
+        })
+    };
+    while marked() < 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the second play never ran"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(ran("h2"), "", "the registry node ran with the others");
+
+    // What the first play found changes before the resume; the resumed run keeps what
+    // the interrupted one decided (restored from the journal, not probed again).
+    std::fs::remove_file(out.join("h2/registry")).unwrap();
+    std::fs::write(out.join("h1/registry"), "").unwrap();
+    let resumed = rtmig(&ws, &client)
+        .args(["run", "-i", "inventory.yaml", "site.yaml", "--resume"])
+        .output();
+    let resumed = resumed.expect_code(0);
+    let _ = resumed.stdout();
+    eprintln!(
+        "{}",
+        std::fs::read_to_string(ws.runs()[0].join("journal.jsonl")).unwrap()
+    );
+    assert_eq!(ran("h0"), "others\n");
+    assert_eq!(ran("h1"), "others\n");
+    assert_eq!(ran("h2"), "registry\n");
+    assert_eq!(ran("h3"), "others\nchosen\n");
+    assert_eq!(ran("extra1"), "extra\n");
+    assert_eq!(ran("extra2"), "extra\n");
+
+    let journal = support::journal(&ws.runs()[0]);
+    let started_plays: Vec<(u64, Vec<String>)> = journal
+        .iter()
+        .filter(|r| r["t"] == "play_started")
+        .map(|r| {
+            (
+                r["play"].as_u64().unwrap(),
+                serde_json::from_value(r["hosts"].clone()).unwrap(),
+            )
+        })
+        .collect();
+    let hosts_of = |p: u64| {
+        started_plays
+            .iter()
+            .find(|(i, _)| *i == p)
+            // Group members come in the order they joined (as in Ansible).
+            .map(|(_, h)| {
+                let mut h = h.clone();
+                h.sort();
+                h
+            })
+    };
+    assert_eq!(
+        hosts_of(1),
+        Some(vec!["h0".into(), "h1".into(), "h3".into()])
+    );
+    assert_eq!(hosts_of(2), Some(vec!["h2".into()]));
+    assert_eq!(hosts_of(3), Some(vec!["h3".into()]));
+    assert_eq!(hosts_of(4), Some(vec!["extra1".into(), "extra2".into()]));
+    // add_host ran once for the play (h0's run, given to every host), not per host.
+    let add_host: Vec<&serde_json::Value> = journal
+        .iter()
+        .filter(|r| r["t"] == "done" && r["play"] == 0 && r["task"] == 2)
+        .collect();
+    assert_eq!(add_host.len(), 4);
+    assert!(
+        add_host
+            .iter()
+            .all(|r| r["inventory"][0]["vars"]["picked_by"] == "h0")
+    );
+    assert!(support::repeated_steps(&journal).is_empty());
+}

@@ -6,11 +6,12 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::cli::PlanArgs;
+use crate::execute::live::PlaySource;
 use crate::parse::inventory::Inventory;
-use crate::parse::playbook::{self, Play, Playbook, Templated};
+use crate::parse::playbook::{self, Playbook, Templated};
 use crate::parse::{InputError, InputErrors};
-use crate::plan::{self, HostSource, Plan, PlanOptions};
-use crate::template::{Templates, Vars};
+use crate::plan::{self, Plan, PlanOptions};
+use crate::template::Templates;
 
 type Json = serde_json::Map<String, serde_json::Value>;
 
@@ -20,44 +21,6 @@ pub struct Loaded {
     pub templates: Arc<Templates>,
     pub extra_vars: Json,
     pub plan: Plan,
-}
-
-/// The inventory as the plan sees it: patterns, and play-level templates rendered with
-/// the play's vars and the extra vars.
-struct Source<'a> {
-    inventory: &'a Inventory,
-    templates: &'a Templates,
-    extra_vars: &'a Json,
-}
-
-impl HostSource for Source<'_> {
-    fn select(&self, pattern: &str, limit: Option<&str>) -> Result<Vec<String>, String> {
-        self.inventory
-            .select_limited(pattern, limit)
-            .map_err(|e| e.to_string())
-    }
-
-    fn render(&self, play: &Play, template: &str) -> Result<String, String> {
-        // What a play sees before any host is chosen: groups, the `all` group's vars,
-        // play vars (rendered on use), extra vars.
-        let mut base = Json::new();
-        base.insert(
-            "groups".into(),
-            serde_json::to_value(self.inventory.groups()).unwrap_or_default(),
-        );
-        let mut vars = Vars::new();
-        vars.push_raw_layer(base);
-        vars.push_layer(
-            play.vars
-                .iter()
-                .map(|(k, d)| (k.clone(), d.value.clone()))
-                .collect::<Json>(),
-        );
-        vars.push_layer(self.extra_vars.clone());
-        self.templates
-            .render_str(template, &vars)
-            .map_err(|e| e.to_string())
-    }
 }
 
 /// Directories templates are looked up in: Ansible's `<playbook dir>/templates` and the
@@ -130,10 +93,14 @@ pub fn load(args: &PlanArgs, start_at: Option<&str>) -> anyhow::Result<Loaded> {
     let playbook = playbook::load(&t.playbook)?;
     let templates = Templates::new(template_dirs(&playbook.dir));
     check_templates(&playbook, &templates)?;
-    let source = Source {
+    // Before the run: the inventory alone (plays whose hosts depend on what the run
+    // finds are decided again when they start).
+    let no_run_vars = std::collections::HashMap::new();
+    let source = PlaySource {
         inventory: &inventory,
         templates: &templates,
         extra_vars: &extra_vars,
+        run_vars: &no_run_vars,
     };
     let opts = PlanOptions {
         limit: t.limit.as_deref(),

@@ -10,6 +10,7 @@ use anyhow::{Context, bail};
 
 use crate::Status;
 use crate::cli::{OutputFormat, RunArgs, StatusArgs};
+use crate::execute::live::LiveInventory;
 use crate::execute::runner::{Connections, Runner};
 use crate::execute::scheduler::{ScheduledPlay, ScheduledTask, Scheduler};
 use crate::execute::vars::RunVars;
@@ -176,18 +177,27 @@ pub fn run(args: &RunArgs, verbose: u8) -> anyhow::Result<Status> {
     let run_vars = Arc::new(RunVars::new(
         replay.as_ref().map(|r| r.vars.clone()).unwrap_or_default(),
     ));
+    // The inventory as the interrupted run left it: its add_host/group_by again.
+    let mut inventory = (*loaded.inventory).clone();
+    for change in replay.iter().flat_map(|r| &r.inventory) {
+        inventory.apply(change).map_err(|e| {
+            anyhow::anyhow!("cannot restore the interrupted run's inventory change {change:?}: {e}")
+        })?;
+    }
+    let live = Arc::new(LiveInventory::new(Arc::new(inventory)));
     let plan = Arc::new(loaded.plan);
     let mut runner = Runner::new(
         loaded.playbook.clone(),
         plan.clone(),
-        loaded.inventory.clone(),
+        live.clone(),
         loaded.templates.clone(),
         loaded.extra_vars.clone(),
         reporter.clone(),
         redactor.clone(),
         run_vars.clone(),
-        Connections::new(connector, loaded.inventory.clone()),
+        Connections::new(connector, live),
     );
+    runner.limit = target.limit.clone();
     runner.check = args.check;
     runner.diff = args.diff;
     runner.verbosity = verbose;

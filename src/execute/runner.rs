@@ -15,15 +15,17 @@ use tokio::sync::OnceCell;
 use super::actions::{self, ShellArgs};
 use super::facts;
 use super::files::FileSpec;
+use super::live::{LiveInventory, PlaySource, name_list};
 use super::remote::{Remote, TimeLimit};
 use super::scheduler::{TaskOutcome, TaskRunner};
 use super::shell::{Become, quote, split_words};
 use super::vars::{HostVars, RunVars};
-use crate::parse::inventory::Inventory;
+use crate::parse::inventory::{Inventory, InventoryChange};
 use crate::parse::playbook::{
-    Action, CopySource, DebugWhat, Expr, Number, Play, Playbook, Task, Text, WaitState, WaitTarget,
+    Action, AddHost, CopySource, DebugWhat, Expr, GroupBy, Number, Play, Playbook, Task, Text,
+    WaitState, WaitTarget,
 };
-use crate::plan::Plan;
+use crate::plan::{Plan, PlayHosts};
 use crate::report::{Event, Redactor, Reporter, TaskResult, TaskStatus};
 use crate::template::{Templates, Vars};
 use crate::transport::local::LocalTransport;
@@ -37,8 +39,11 @@ const NO_LOG_MSG: &str =
 pub struct Runner {
     pub playbook: Arc<Playbook>,
     pub plan: Arc<Plan>,
-    pub inventory: Arc<Inventory>,
+    /// The inventory as `add_host` and `group_by` leave it.
+    pub inventory: Arc<LiveInventory>,
     pub templates: Arc<Templates>,
+    /// `--limit`: plays that choose their hosts when they start stay within it.
+    pub limit: Option<String>,
     pub extra_vars: HostVars,
     pub check: bool,
     pub diff: bool,
@@ -51,13 +56,16 @@ pub struct Runner {
     pub redactor: Arc<Redactor>,
     pub run_vars: Arc<RunVars>,
     pub connections: Connections,
-    base: Mutex<HashMap<String, Arc<HostVars>>>,
+    /// Per host, tagged with the inventory generation it was built from.
+    base: Mutex<(u64, HashMap<String, Arc<HostVars>>)>,
     play_layers: Mutex<HashMap<usize, Arc<HostVars>>>,
     extra_layer: Arc<HostVars>,
     mentions_hostvars: Mutex<HashMap<(usize, usize), bool>>,
     /// `groups`, one layer shared by every host: a copy per host would make memory
-    /// grow with hosts × hosts.
-    groups_layer: Arc<HostVars>,
+    /// grow with hosts × hosts. Tagged with the inventory generation.
+    groups_layer: Mutex<(u64, Arc<HostVars>)>,
+    /// The hosts and batches each play started with (decided when it started).
+    play_hosts: Mutex<HashMap<usize, PlayHosts>>,
     /// The play's magic host lists (`ansible_play_hosts`, `ansible_play_batch`, ...)
     /// by play and batch, shared by the hosts of the batch for the same reason.
     play_magic: Mutex<HashMap<(usize, Option<usize>), Arc<HostVars>>>,
@@ -67,12 +75,12 @@ pub struct Runner {
 /// unreachable host is not retried by every task.
 pub struct Connections {
     connector: Arc<SshConnector>,
-    inventory: Arc<Inventory>,
+    inventory: Arc<LiveInventory>,
     cache: Mutex<HashMap<String, Arc<OnceCell<Result<Arc<dyn Transport>, String>>>>>,
 }
 
 impl Connections {
-    pub fn new(connector: Arc<SshConnector>, inventory: Arc<Inventory>) -> Self {
+    pub fn new(connector: Arc<SshConnector>, inventory: Arc<LiveInventory>) -> Self {
         Connections {
             connector,
             inventory,
@@ -83,7 +91,7 @@ impl Connections {
     /// Whether `host` runs on the controller: `localhost` (Ansible's implicit one) or
     /// `ansible_connection: local`.
     pub fn is_local(&self, host: &str) -> bool {
-        let conn = self.inventory.connection(host);
+        let conn = self.inventory.get().connection(host);
         match conn.connection.as_deref() {
             Some("local") => true,
             Some(_) => false,
@@ -92,7 +100,7 @@ impl Connections {
     }
 
     pub fn target(&self, host: &str) -> SshTarget {
-        let c = self.inventory.connection(host);
+        let c = self.inventory.get().connection(host);
         SshTarget {
             name: host.to_string(),
             host: c.host.clone().unwrap_or_else(|| host.to_string()),
@@ -155,7 +163,7 @@ impl Runner {
     pub fn new(
         playbook: Arc<Playbook>,
         plan: Arc<Plan>,
-        inventory: Arc<Inventory>,
+        inventory: Arc<LiveInventory>,
         templates: Arc<Templates>,
         extra_vars: HostVars,
         reporter: Arc<Reporter>,
@@ -163,8 +171,7 @@ impl Runner {
         run_vars: Arc<RunVars>,
         connections: Connections,
     ) -> Self {
-        let groups = serde_json::to_value(inventory.groups()).unwrap_or(Value::Null);
-        let groups_layer = Arc::new(HostVars::from_iter([("groups".to_string(), groups)]));
+        let groups_layer = Mutex::new((inventory.generation(), groups_layer(&inventory.get())));
         let extra_layer = Arc::new(extra_vars.clone());
         Runner {
             extra_layer,
@@ -172,6 +179,7 @@ impl Runner {
             plan,
             inventory,
             templates,
+            limit: None,
             extra_vars,
             check: false,
             diff: false,
@@ -182,34 +190,58 @@ impl Runner {
             redactor,
             run_vars,
             connections,
-            base: Mutex::new(HashMap::new()),
+            base: Mutex::new((0, HashMap::new())),
             play_layers: Mutex::new(HashMap::new()),
             mentions_hostvars: Mutex::new(HashMap::new()),
             groups_layer,
+            play_hosts: Mutex::new(HashMap::new()),
             play_magic: Mutex::new(HashMap::new()),
         }
     }
 
+    /// The inventory as it stands (after the run's `add_host`/`group_by`).
+    fn inv(&self) -> Arc<Inventory> {
+        self.inventory.get()
+    }
+
+    /// `groups` as the inventory stands.
+    fn groups(&self) -> Arc<HostVars> {
+        let generation = self.inventory.generation();
+        let mut cached = self.groups_layer.lock().unwrap_or_else(|p| p.into_inner());
+        if cached.0 != generation {
+            *cached = (generation, groups_layer(&self.inv()));
+        }
+        cached.1.clone()
+    }
+
+    /// Apply what an `add_host`/`group_by` decided, at once: the tasks after it (on
+    /// every host) and the plays that start later see it.
+    fn change_inventory(&self, changes: &[InventoryChange]) -> TResult<bool> {
+        self.inventory
+            .apply(changes)
+            .map_err(|e| TaskError(format!("cannot change the inventory: {e}")))
+    }
+
     /// Inventory variables plus the magic ones that never change during a run.
     fn base_vars(&self, host: &str) -> Arc<HostVars> {
-        if let Some(v) = self
-            .base
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(host)
+        let generation = self.inventory.generation();
         {
-            return v.clone();
+            let mut cache = self.base.lock().unwrap_or_else(|p| p.into_inner());
+            if cache.0 != generation {
+                *cache = (generation, HashMap::new());
+            }
+            if let Some(v) = cache.1.get(host) {
+                return v.clone();
+            }
         }
-        let mut v = self.inventory.host_vars(host);
+        let inventory = self.inv();
+        let mut v = inventory.host_vars(host);
         v.insert("inventory_hostname".into(), json!(host));
         v.insert(
             "inventory_hostname_short".into(),
             json!(host.split('.').next().unwrap_or(host)),
         );
-        v.insert(
-            "group_names".into(),
-            json!(self.inventory.group_names(host)),
-        );
+        v.insert("group_names".into(), json!(inventory.group_names(host)));
         v.insert(
             "playbook_dir".into(),
             json!(self.playbook.dir.display().to_string()),
@@ -218,10 +250,10 @@ impl Runner {
         v.insert("ansible_diff_mode".into(), json!(self.diff));
         v.insert("ansible_verbosity".into(), json!(self.verbosity));
         let v = Arc::new(v);
-        self.base
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(host.to_string(), v.clone());
+        let mut cache = self.base.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.0 == generation {
+            cache.1.insert(host.to_string(), v.clone());
+        }
         v
     }
 
@@ -239,7 +271,7 @@ impl Runner {
         let mut v = Vars::new();
         v.push_layer(self.base_vars(host));
         // Above the inventory's variables, as the magic ones in `base_vars` are.
-        v.push_layer(self.groups_layer.clone());
+        v.push_layer(self.groups());
         v.push_layer(self.play_layer(play_idx));
         v.push_raw_layer(self.play_magic(play_idx, host));
         if let Some(task) = task {
@@ -269,18 +301,34 @@ impl Runner {
     /// The magic variables naming the hosts of `host`'s play and batch, built once per
     /// batch and shared by its hosts.
     fn play_magic(&self, play_idx: usize, host: &str) -> Arc<HostVars> {
-        let pp = self.plan.plays.iter().find(|p| p.index == play_idx);
-        let batch = pp.and_then(|pp| pp.batches.iter().position(|b| b.iter().any(|h| h == host)));
+        // The hosts the play started with, else (a play not started: facts gathering
+        // of a test runner) the plan's.
+        let started = self
+            .play_hosts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&play_idx)
+            .map(|p| (p.hosts.clone(), p.batches.clone()));
+        let pp = started.or_else(|| {
+            self.plan
+                .plays
+                .iter()
+                .find(|p| p.index == play_idx)
+                .map(|p| (p.hosts.clone(), p.batches.clone()))
+        });
+        let batch = pp
+            .as_ref()
+            .and_then(|(_, batches)| batches.iter().position(|b| b.iter().any(|h| h == host)));
         let mut cache = self.play_magic.lock().unwrap_or_else(|p| p.into_inner());
         cache
             .entry((play_idx, batch))
             .or_insert_with(|| {
                 let mut magic = HostVars::new();
-                if let Some(pp) = pp {
-                    magic.insert("ansible_play_hosts".into(), json!(pp.hosts));
-                    magic.insert("ansible_play_hosts_all".into(), json!(pp.hosts));
-                    magic.insert("play_hosts".into(), json!(pp.hosts));
-                    if let Some(b) = batch.and_then(|b| pp.batches.get(b)) {
+                if let Some((hosts, batches)) = &pp {
+                    magic.insert("ansible_play_hosts".into(), json!(hosts));
+                    magic.insert("ansible_play_hosts_all".into(), json!(hosts));
+                    magic.insert("play_hosts".into(), json!(hosts));
+                    if let Some(b) = batch.and_then(|b| batches.get(b)) {
                         magic.insert("ansible_play_batch".into(), json!(b));
                     }
                 }
@@ -326,10 +374,11 @@ impl Runner {
     fn hostvars(&self) -> Arc<indexmap::IndexMap<String, Vars>> {
         let run = self.run_vars.snapshot();
         let mut all = indexmap::IndexMap::new();
-        for h in self.inventory.host_names() {
+        let groups = self.groups();
+        for h in self.inv().host_names() {
             let mut v = Vars::new();
             v.push_layer(self.base_vars(h));
-            v.push_layer(self.groups_layer.clone());
+            v.push_layer(groups.clone());
             if let Some(r) = run.get(h) {
                 v.push_raw_layer(r.clone());
             }
@@ -394,7 +443,7 @@ impl Runner {
     }
 
     fn privilege(&self, host: &str, play: &Play, task: &Task, vars: &Vars) -> TResult<Become> {
-        let conn = self.inventory.connection(host);
+        let conn = self.inv().connection(host);
         let enabled = task
             .become_
             .or(play.become_)
@@ -521,6 +570,7 @@ impl Runner {
         }
         let mut results = Vec::new();
         let mut facts = HostVars::new();
+        let mut inventory = Vec::new();
         let mut any_changed = false;
         let mut failed: Option<TaskResult> = None;
         let mut unreachable: Option<TaskResult> = None;
@@ -534,6 +584,7 @@ impl Runner {
             let o = self.run_with_retries(host, play_idx, task, &vars).await?;
             let r = o.result;
             facts.extend(o.facts);
+            inventory.extend(o.inventory);
             let mut reg = if r.registered.is_object() {
                 r.registered.clone()
             } else {
@@ -586,6 +637,7 @@ impl Runner {
             result,
             register: None,
             facts,
+            inventory,
         })
     }
 
@@ -788,9 +840,12 @@ impl Runner {
                     result: r,
                     register: None,
                     facts,
+                    inventory: Vec::new(),
                 });
             }
             Action::Pause(p) => return self.pause(p, vars).await,
+            Action::AddHost(a) => return self.add_host(a, vars),
+            Action::GroupBy(g) => return self.group_by(host, g, vars),
             _ => {}
         }
 
@@ -814,7 +869,7 @@ impl Runner {
             // `timeout: 0` means none, as in Ansible.
             .filter(|limit| !limit.is_zero())
             .map(TimeLimit::starting_now);
-        let login_user = self.inventory.connection(&exec_host).user;
+        let login_user = self.inv().connection(&exec_host).user;
         let no_log = task.no_log;
         let on_command = |cmd: &str| self.emit_command(host, cmd, no_log);
         let remote = Remote {
@@ -940,9 +995,7 @@ impl Runner {
             }
             Action::Transfer(t) => {
                 let from_host = self.text(&t.from, vars)?;
-                if !self.inventory.contains_host(&from_host)
-                    && !self.connections.is_local(&from_host)
-                {
+                if !self.inv().contains_host(&from_host) && !self.connections.is_local(&from_host) {
                     return Err(located(
                         &t.from.location,
                         format!("`from: {from_host}` is not a host of the inventory"),
@@ -958,7 +1011,7 @@ impl Runner {
                         return Ok(TaskOutcome::plain(r));
                     }
                 };
-                let from_login = self.inventory.connection(&from_host).user;
+                let from_login = self.inv().connection(&from_host).user;
                 let from = Remote {
                     host: &from_host,
                     transport: from_transport.as_ref(),
@@ -1027,7 +1080,9 @@ impl Runner {
             | Action::Fail(_)
             | Action::Debug(_)
             | Action::SetFact(_)
-            | Action::Pause(_) => unreachable_action(),
+            | Action::Pause(_)
+            | Action::AddHost(_)
+            | Action::GroupBy(_) => unreachable_action(),
         };
         Ok(TaskOutcome::plain(result))
     }
@@ -1036,6 +1091,128 @@ impl Runner {
     /// `check_mode: false`); see [`Task`].
     fn runs_in_check_mode(&self, task: &Task) -> bool {
         task.check_mode == Some(false)
+    }
+
+    /// `add_host`: the host, its groups and variables, into the in-memory inventory.
+    /// Also under `--check` (Ansible alters the in-memory inventory in check mode too).
+    fn add_host(&self, a: &AddHost, vars: &Vars) -> TResult<TaskOutcome> {
+        let name = self.text(&a.name, vars)?.trim().to_string();
+        if name.is_empty() {
+            return Err(located(
+                &a.name.location,
+                "`add_host` gave an empty host name",
+            ));
+        }
+        let groups = match &a.groups {
+            None => Vec::new(),
+            Some(d) => name_list(
+                &self
+                    .templates
+                    .render_value(&d.value, vars)
+                    .map_err(|e| located(&d.location, e))?,
+            ),
+        };
+        let mut host_vars = HostVars::new();
+        for (k, d) in &a.vars {
+            let v = self
+                .templates
+                .render_value(&d.value, vars)
+                .map_err(|e| located(&d.location, e))?;
+            host_vars.insert(k.clone(), v);
+        }
+        let change = InventoryChange::AddHost {
+            name,
+            groups: groups.clone(),
+            vars: host_vars.clone(),
+        };
+        let host_name = change.host();
+        let changed = self
+            .change_inventory(std::slice::from_ref(&change))
+            .map_err(|e| located(&a.name.location, e.0))?;
+        let mut r = TaskResult::new(if changed {
+            TaskStatus::Changed
+        } else {
+            TaskStatus::Ok
+        });
+        r.msg = Some(if groups.is_empty() {
+            format!("host `{host_name}` in the inventory")
+        } else {
+            format!("host `{host_name}` in group {}", groups.join(", "))
+        });
+        r.registered =
+            json!({"add_host": {"host_name": host_name, "groups": groups, "host_vars": host_vars}});
+        Ok(TaskOutcome {
+            result: r,
+            register: None,
+            facts: HostVars::new(),
+            inventory: vec![change],
+        })
+    }
+
+    /// `group_by`: this host into the group `key` names.
+    fn group_by(&self, host: &str, g: &GroupBy, vars: &Vars) -> TResult<TaskOutcome> {
+        // Spaces in group names become dashes, as in Ansible.
+        let group = self.text(&g.key, vars)?.trim().replace(' ', "-");
+        if group.is_empty() {
+            return Err(located(
+                &g.key.location,
+                "`group_by` key rendered to an empty group name",
+            ));
+        }
+        let parents = match &g.parents {
+            None => vec!["all".to_string()],
+            Some(d) => name_list(
+                &self
+                    .templates
+                    .render_value(&d.value, vars)
+                    .map_err(|e| located(&d.location, e))?,
+            )
+            .into_iter()
+            .map(|p| p.replace(' ', "-"))
+            .collect(),
+        };
+        let change = InventoryChange::GroupBy {
+            host: host.to_string(),
+            group: group.clone(),
+            parents: parents.clone(),
+        };
+        let changed = self
+            .change_inventory(std::slice::from_ref(&change))
+            .map_err(|e| located(&g.key.location, e.0))?;
+        let mut r = TaskResult::new(if changed {
+            TaskStatus::Changed
+        } else {
+            TaskStatus::Ok
+        });
+        r.msg = Some(format!("`{host}` in group `{group}`"));
+        r.registered = json!({"add_group": group, "parent_groups": parents});
+        Ok(TaskOutcome {
+            result: r,
+            register: None,
+            facts: HostVars::new(),
+            inventory: vec![change],
+        })
+    }
+
+    /// Decide a play's hosts as it starts (see [`crate::plan::play_hosts`]), with the
+    /// inventory and the variables as the run has left them.
+    fn decide(&self, play_idx: usize, recorded: Option<&[String]>) -> Result<PlayHosts, String> {
+        let play = &self.playbook.plays[play_idx];
+        let inventory = self.inv();
+        let run_vars = self.run_vars.snapshot();
+        let source = PlaySource {
+            inventory: &inventory,
+            templates: &self.templates,
+            extra_vars: &self.extra_vars,
+            run_vars: &run_vars,
+        };
+        let decided = crate::plan::play_hosts(play, &source, self.limit.as_deref(), recorded)
+            .map_err(|e| e.to_string())?;
+        self.play_hosts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(play_idx, decided.clone());
+        Ok(decided)
     }
 
     async fn pause(&self, p: &crate::parse::playbook::Pause, vars: &Vars) -> TResult<TaskOutcome> {
@@ -1135,7 +1312,7 @@ impl TaskRunner for Runner {
                 Ok(t) => t,
                 Err(e) => return Some(TaskOutcome::plain(actions::transport_failure(&e))),
             };
-            let login_user = self.inventory.connection(host).user;
+            let login_user = self.inv().connection(host).user;
             let on_command = |cmd: &str| self.emit_command(host, cmd, false);
             let remote = Remote {
                 host,
@@ -1154,6 +1331,7 @@ impl TaskRunner for Runner {
                         result: r,
                         register: None,
                         facts: f,
+                        inventory: Vec::new(),
                     });
                 }
                 Err(e) => actions::transport_failure(&e),
@@ -1172,4 +1350,19 @@ impl TaskRunner for Runner {
     ) -> BoxFuture<'a, TaskOutcome> {
         Box::pin(self.run(host, play, task, vars))
     }
+
+    fn decide_hosts(
+        &self,
+        play: usize,
+        recorded: Option<&[String]>,
+    ) -> Result<Option<(Vec<String>, Vec<Vec<String>>)>, String> {
+        self.decide(play, recorded)
+            .map(|d| Some((d.hosts, d.batches)))
+    }
+}
+
+/// The `groups` variable of an inventory, as one layer.
+fn groups_layer(inventory: &Inventory) -> Arc<HostVars> {
+    let groups = serde_json::to_value(inventory.groups()).unwrap_or(Value::Null);
+    Arc::new(HostVars::from_iter([("groups".to_string(), groups)]))
 }

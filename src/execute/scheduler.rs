@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OnceCell, Semaphore};
 
+use crate::parse::inventory::InventoryChange;
 use crate::report::journal::{Journal, JournalError, Record, Replay, timestamp};
 use crate::report::{Event, Recap, Reporter, TaskResult};
 
@@ -25,6 +26,9 @@ pub struct TaskOutcome {
     pub result: TaskResult,
     pub register: Option<(String, serde_json::Value)>,
     pub facts: HostVars,
+    /// What `add_host`/`group_by` changed in the inventory (already applied by the
+    /// runner; journaled so that `--resume` applies it again).
+    pub inventory: Vec<InventoryChange>,
 }
 
 impl TaskOutcome {
@@ -33,6 +37,7 @@ impl TaskOutcome {
             result,
             register: None,
             facts: HostVars::new(),
+            inventory: Vec::new(),
         }
     }
 }
@@ -57,6 +62,20 @@ pub trait TaskRunner: Send + Sync + 'static {
         task: usize,
         vars: HostVars,
     ) -> crate::transport::BoxFuture<'a, TaskOutcome>;
+
+    /// Called when a play starts: its hosts and batches, decided then (Ansible
+    /// templates `hosts:` when the play starts, with what earlier plays found).
+    /// `recorded`: the hosts the interrupted run's journal says the play started with
+    /// (on `--resume`), to be kept. `Ok(None)`: as scheduled. `Err`: why the hosts
+    /// cannot be decided (the run stops).
+    fn decide_hosts(
+        &self,
+        play: usize,
+        recorded: Option<&[String]>,
+    ) -> Result<Option<(Vec<String>, Vec<Vec<String>>)>, String> {
+        let _ = (play, recorded);
+        Ok(None)
+    }
 }
 
 /// The task index used in events for fact gathering, which the journal does not record.
@@ -134,7 +153,51 @@ impl Scheduler {
     pub async fn run(&self, plays: &[ScheduledPlay]) -> Result<(Summary, Recap), JournalError> {
         let sh = &self.shared;
         let mut dead: HashSet<String> = HashSet::new();
-        for play in plays {
+        for scheduled in plays {
+            let recorded = sh
+                .replay
+                .as_ref()
+                .and_then(|r| r.play_hosts.get(&scheduled.index))
+                .map(Vec::as_slice);
+            let decided = match sh.runner.decide_hosts(scheduled.index, recorded) {
+                Ok(d) => d,
+                Err(reason) => {
+                    sh.reporter.emit(Event::PlayAborted {
+                        play: scheduled.index,
+                        reason: format!("cannot decide the play's hosts: {reason}"),
+                    });
+                    let recap = lock(&sh.recap).clone();
+                    return Ok((
+                        Summary {
+                            exit_code: crate::Status::Invalid as u8,
+                            interrupted: false,
+                        },
+                        recap,
+                    ));
+                }
+            };
+            let owned;
+            let play = match decided {
+                None => scheduled,
+                Some((hosts, batches)) => {
+                    owned = ScheduledPlay {
+                        hosts,
+                        batches,
+                        ..scheduled.clone()
+                    };
+                    &owned
+                }
+            };
+            // Durably, before any of its tasks: a resumed run keeps these hosts.
+            if !play.hosts.is_empty() {
+                sh.journal
+                    .record_durable(&Record::PlayStarted {
+                        play: play.index,
+                        hosts: play.hosts.clone(),
+                        at: timestamp(),
+                    })
+                    .await?;
+            }
             {
                 let mut recap = lock(&sh.recap);
                 for h in &play.hosts {
@@ -225,6 +288,7 @@ impl Scheduler {
                 .collect(),
         );
         let batch_abort = Arc::new(AtomicBool::new(false));
+        let progress = Arc::new(Progress::new(hosts));
         let play = Arc::new(play.clone());
         let mut set = tokio::task::JoinSet::new();
         let mut ids: HashMap<tokio::task::Id, String> = HashMap::new();
@@ -235,10 +299,17 @@ impl Scheduler {
             let play = play.clone();
             let host = host.clone();
             let batch_abort = batch_abort.clone();
+            let progress = progress.clone();
             let name = host.clone();
             let handle = set.spawn(async move {
-                let _permit = sem.acquire_owned().await;
-                let ok = run_host(&sh, &play, &host, &once, &batch_abort).await;
+                let mut slot = Slot {
+                    sem,
+                    permit: None,
+                    progress,
+                };
+                slot.acquire().await;
+                let ok = run_host(&sh, &play, &host, &once, &batch_abort, &mut slot).await;
+                slot.progress.reach(&host, usize::MAX);
                 (host, ok)
             });
             ids.insert(handle.id(), name);
@@ -286,6 +357,75 @@ fn exit_code(recap: &Recap, interrupted: bool) -> u8 {
     }
 }
 
+/// How far each host of a batch has got (its position in the play's task list; MAX
+/// once it is done or stopped), so that a `run_once` task (and `add_host`) starts only
+/// when every host of the batch has reached it, as under Ansible's linear strategy:
+/// it may read what the others registered or grouped just before it.
+struct Progress {
+    at: Mutex<HashMap<String, usize>>,
+    /// The batch's hosts, in order.
+    hosts: Vec<String>,
+    moved: tokio::sync::Notify,
+}
+
+impl Progress {
+    fn new(hosts: &[String]) -> Self {
+        Progress {
+            at: Mutex::new(hosts.iter().map(|h| (h.clone(), 0)).collect()),
+            hosts: hosts.to_vec(),
+            moved: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// The first host of the batch that has not stopped (failed, or done: a host
+    /// waiting at a `run_once` task is neither).
+    fn first_live(&self) -> Option<String> {
+        let at = lock(&self.at);
+        self.hosts
+            .iter()
+            .find(|h| at.get(*h).is_some_and(|p| *p != usize::MAX))
+            .cloned()
+    }
+
+    fn reach(&self, host: &str, position: usize) {
+        lock(&self.at).insert(host.to_string(), position);
+        self.moved.notify_waiters();
+    }
+
+    async fn all_reached(&self, position: usize) {
+        loop {
+            let notified = self.moved.notified();
+            tokio::pin!(notified);
+            // Registered before checking, so no move between the two is missed.
+            notified.as_mut().enable();
+            if lock(&self.at).values().all(|p| *p >= position) {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// A host's fork: given back while it waits for the rest of its batch (hosts still
+/// waiting for a fork must be able to catch up), taken again after.
+struct Slot {
+    sem: Arc<Semaphore>,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    progress: Arc<Progress>,
+}
+
+impl Slot {
+    async fn acquire(&mut self) {
+        self.permit = self.sem.clone().acquire_owned().await.ok();
+    }
+
+    async fn wait_for_batch(&mut self, position: usize) {
+        self.permit = None;
+        self.progress.all_reached(position).await;
+        self.acquire().await;
+    }
+}
+
 /// Run a host's tasks of one play. Returns false when the host failed.
 async fn run_host(
     sh: &Arc<Shared>,
@@ -293,6 +433,7 @@ async fn run_host(
     host: &str,
     once: &HashMap<usize, Arc<OnceCell<TaskOutcome>>>,
     batch_abort: &AtomicBool,
+    slot: &mut Slot,
 ) -> bool {
     let host_vars = || sh.vars.get(host);
     // A host that waited for a fork after Ctrl-C must not even connect.
@@ -322,7 +463,9 @@ async fn run_host(
             }
         }
     }
-    for task in &play.tasks {
+    for (position, task) in play.tasks.iter().enumerate() {
+        // Positions count from 1: 0 is a host that has not started (facts gathering).
+        slot.progress.reach(host, position + 1);
         if sh.stop.load(Ordering::SeqCst) || batch_abort.load(Ordering::SeqCst) {
             return true;
         }
@@ -340,6 +483,12 @@ async fn run_host(
             });
             continue;
         }
+        if once.get(&task.index).is_some_and(|c| !c.initialized()) {
+            slot.wait_for_batch(position + 1).await;
+            if sh.stop.load(Ordering::SeqCst) || batch_abort.load(Ordering::SeqCst) {
+                return true;
+            }
+        }
         sh.journal.record(&Record::Start {
             host: host.to_string(),
             play: play.index,
@@ -352,14 +501,23 @@ async fn run_host(
             task: task.index,
             name: task.name.clone(),
         });
-        let outcome = match once.get(&task.index) {
-            Some(cell) => cell
-                .get_or_init(|| {
+        let cell = once.get(&task.index);
+        let outcome = match cell {
+            // On the batch's first host still running, with its variables, as Ansible
+            // runs `run_once` (whichever host gets here first).
+            Some(cell) => {
+                let first = slot
+                    .progress
+                    .first_live()
+                    .unwrap_or_else(|| host.to_string());
+                cell.get_or_init(|| async {
                     sh.runner
-                        .run_task(host, play.index, task.index, host_vars())
+                        .run_task(&first, play.index, task.index, sh.vars.get(&first))
+                        .await
                 })
                 .await
-                .clone(),
+                .clone()
+            }
             None => {
                 sh.runner
                     .run_task(host, play.index, task.index, host_vars())
@@ -408,6 +566,7 @@ async fn finish(
             status: outcome.result.status,
             register: outcome.register.clone(),
             facts: outcome.facts.clone(),
+            inventory: outcome.inventory.clone(),
             at: timestamp(),
         };
         if let Err(e) = sh.journal.record_durable(&rec).await {
@@ -477,6 +636,7 @@ mod tests {
                     result,
                     register: Some((format!("r{task}"), serde_json::json!(task))),
                     facts: HostVars::new(),
+                    inventory: Vec::new(),
                 }
             })
         }
@@ -526,7 +686,7 @@ mod tests {
     }
 
     async fn run(
-        fake: Arc<Fake>,
+        fake: Arc<dyn TaskRunner>,
         plays: &[ScheduledPlay],
         dir: &std::path::Path,
         replay: Option<Replay>,
@@ -715,5 +875,201 @@ mod tests {
         assert_eq!(saw.as_deref(), Some("saw 2 vars"));
         let replay = Replay::load(&dir.path().join("journal.jsonl")).unwrap();
         assert!(replay.completed("b", 0, 2).is_some());
+    }
+
+    /// Chooses the hosts when a play starts; records what the journal gave it.
+    struct Chooser {
+        inner: Fake,
+        choose: Vec<String>,
+        recorded: Mutex<Vec<Option<Vec<String>>>>,
+    }
+
+    impl TaskRunner for Chooser {
+        fn prepare_host<'a>(
+            &'a self,
+            h: &'a str,
+            p: usize,
+            v: HostVars,
+        ) -> BoxFuture<'a, Option<TaskOutcome>> {
+            self.inner.prepare_host(h, p, v)
+        }
+        fn run_task<'a>(
+            &'a self,
+            h: &'a str,
+            p: usize,
+            t: usize,
+            v: HostVars,
+        ) -> BoxFuture<'a, TaskOutcome> {
+            self.inner.run_task(h, p, t, v)
+        }
+        fn decide_hosts(
+            &self,
+            _: usize,
+            recorded: Option<&[String]>,
+        ) -> Result<Option<(Vec<String>, Vec<Vec<String>>)>, String> {
+            lock(&self.recorded).push(recorded.map(<[String]>::to_vec));
+            let hosts = recorded
+                .map(<[String]>::to_vec)
+                .unwrap_or(self.choose.clone());
+            Ok(Some((hosts.clone(), vec![hosts])))
+        }
+    }
+
+    // Guards: a resumed run must reach the interrupted run's host decisions, even when
+    // what they were made from has changed since (the hosts are in the journal).
+    #[tokio::test]
+    async fn hosts_decided_when_a_play_starts_are_kept_on_resume() {
+        let dir = tempfile::tempdir().unwrap();
+        let chooser = Arc::new(Chooser {
+            inner: Fake {
+                fail: vec![("b", 1)],
+                calls: Mutex::new(vec![]),
+            },
+            choose: vec!["a".into(), "b".into()],
+            recorded: Mutex::new(vec![]),
+        });
+        // Scheduled for "z": the runner's decision wins.
+        let (first, recap, _) = run(chooser.clone(), &[play(&["z"], 1, 2)], dir.path(), None).await;
+        assert_eq!(first.exit_code, 2);
+        assert!(!recap.hosts.contains_key("z"));
+        assert_eq!(lock(&chooser.recorded).clone(), vec![None]);
+        let journal = std::fs::read_to_string(dir.path().join("journal.jsonl")).unwrap();
+        assert!(
+            journal.contains(r#""t":"play_started","play":0,"hosts":["a","b"]"#),
+            "{journal}"
+        );
+
+        let replay = Replay::load(&dir.path().join("journal.jsonl")).unwrap();
+        assert_eq!(replay.play_hosts[&0], ["a", "b"]);
+        let again = Arc::new(Chooser {
+            inner: Fake {
+                fail: vec![],
+                calls: Mutex::new(vec![]),
+            },
+            // What the run would decide now differs: the journal's decision is kept.
+            choose: vec!["c".into()],
+            recorded: Mutex::new(vec![]),
+        });
+        let (second, _, _) = run(
+            again.clone(),
+            &[play(&["z"], 1, 2)],
+            dir.path(),
+            Some(replay),
+        )
+        .await;
+        assert_eq!(second.exit_code, 0);
+        assert_eq!(
+            lock(&again.recorded).clone(),
+            vec![Some(vec!["a".to_string(), "b".to_string()])]
+        );
+        assert_eq!(lock(&again.inner.calls).clone(), vec![("b".to_string(), 1)]);
+    }
+
+    #[tokio::test]
+    async fn hosts_that_cannot_be_decided_stop_the_run() {
+        struct Undecided(Fake);
+        impl TaskRunner for Undecided {
+            fn prepare_host<'a>(
+                &'a self,
+                h: &'a str,
+                p: usize,
+                v: HostVars,
+            ) -> BoxFuture<'a, Option<TaskOutcome>> {
+                self.0.prepare_host(h, p, v)
+            }
+            fn run_task<'a>(
+                &'a self,
+                h: &'a str,
+                p: usize,
+                t: usize,
+                v: HostVars,
+            ) -> BoxFuture<'a, TaskOutcome> {
+                self.0.run_task(h, p, t, v)
+            }
+            fn decide_hosts(
+                &self,
+                _: usize,
+                _: Option<&[String]>,
+            ) -> Result<Option<(Vec<String>, Vec<Vec<String>>)>, String> {
+                Err("site.yaml:2:10: `x` is undefined".into())
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let runner = Arc::new(Undecided(Fake {
+            fail: vec![],
+            calls: Mutex::new(vec![]),
+        }));
+        let (summary, _, events) =
+            run(runner.clone(), &[play(&["a"], 1, 1)], dir.path(), None).await;
+        assert_eq!(summary.exit_code, 1);
+        assert!(lock(&runner.0.calls).is_empty());
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, Event::PlayAborted { reason, .. }
+            if reason == "cannot decide the play's hosts: site.yaml:2:10: `x` is undefined"))
+        );
+    }
+
+    /// Host `slow` takes a while over task 0; records when each call ends.
+    struct Sleepy(Mutex<Vec<(String, usize)>>);
+
+    impl TaskRunner for Sleepy {
+        fn prepare_host<'a>(
+            &'a self,
+            _: &'a str,
+            _: usize,
+            _: HostVars,
+        ) -> BoxFuture<'a, Option<TaskOutcome>> {
+            Box::pin(async { None })
+        }
+        fn run_task<'a>(
+            &'a self,
+            host: &'a str,
+            _: usize,
+            task: usize,
+            _: HostVars,
+        ) -> BoxFuture<'a, TaskOutcome> {
+            Box::pin(async move {
+                if host == "slow" && task == 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                }
+                lock(&self.0).push((host.to_string(), task));
+                TaskOutcome::plain(TaskResult::new(TaskStatus::Ok))
+            })
+        }
+    }
+
+    // Guards: a run_once task (add_host) reading what every host of the batch found
+    // just before (group_by, register) ran as soon as its first host got there, before
+    // the slower hosts had; Ansible's linear strategy waits for the whole batch. With
+    // one fork the waiting host gives its fork back, or the batch would never finish.
+    #[tokio::test]
+    async fn run_once_waits_until_every_host_of_the_batch_has_got_there() {
+        for forks in [10, 1] {
+            let dir = tempfile::tempdir().unwrap();
+            let runner = Arc::new(Sleepy(Mutex::new(vec![])));
+            let mut p = play(&["fast", "slow"], 2, 2);
+            p.tasks[1].run_once = true;
+            let path = dir.path().join("journal.jsonl");
+            let journal = Arc::new(Journal::create(&path, &header()).unwrap());
+            let reporter = Arc::new(Reporter::new(vec![]));
+            let s = Scheduler::new(
+                runner.clone(),
+                reporter,
+                journal,
+                None,
+                Arc::new(RunVars::default()),
+                forks,
+                Arc::new(AtomicBool::new(false)),
+            );
+            let (summary, _) = s.run(&[p]).await.unwrap();
+            assert_eq!(summary.exit_code, 0);
+            let calls = lock(&runner.0).clone();
+            let at = |c: (&str, usize)| calls.iter().position(|x| x.0 == c.0 && x.1 == c.1);
+            let once = calls.iter().position(|x| x.1 == 1).unwrap();
+            assert!(at(("slow", 0)).unwrap() < once, "forks {forks}: {calls:?}");
+            assert_eq!(calls.iter().filter(|x| x.1 == 1).count(), 1);
+        }
     }
 }

@@ -24,19 +24,49 @@ impl fmt::Display for Plan {
 
 fn write_play(f: &mut fmt::Formatter<'_>, play: &PlayPlan) -> fmt::Result {
     writeln!(f, "PLAY {} [{}]", play.index + 1, play.name)?;
-    if play.hosts.is_empty() {
+    if let Some(rt) = &play.runtime {
+        writeln!(
+            f,
+            "  hosts: decided at run time, when the play starts, from `{}`",
+            rt.written
+        )?;
+        for why in &rt.because {
+            writeln!(f, "    depends on {why}")?;
+        }
+        match &rt.preview_error {
+            Some(e) => writeln!(f, "    with inventory data alone: cannot be computed ({e})")?,
+            None if play.hosts.is_empty() => writeln!(
+                f,
+                "    with inventory data alone: {} -> no hosts",
+                play.pattern
+            )?,
+            None => writeln!(
+                f,
+                "    with inventory data alone: {} -> {} (below)",
+                play.pattern,
+                plural(play.hosts.len(), "host", "hosts")
+            )?,
+        }
+        if play.hosts.is_empty() {
+            return write_tasks(f, play);
+        }
+    } else if play.hosts.is_empty() {
         return writeln!(f, "  hosts: {} -> skipping: no hosts matched", play.pattern);
     }
     let mut facts = String::new();
     if play.gather_facts {
         facts.push_str(", facts gathered");
     }
-    writeln!(
-        f,
-        "  hosts: {} -> {}{facts}",
-        play.pattern,
-        plural(play.hosts.len(), "host", "hosts")
-    )?;
+    if play.runtime.is_none() {
+        writeln!(
+            f,
+            "  hosts: {} -> {}{facts}",
+            play.pattern,
+            plural(play.hosts.len(), "host", "hosts")
+        )?;
+    } else if play.gather_facts {
+        writeln!(f, "  facts gathered")?;
+    }
     if !play.tags.is_empty() {
         writeln!(f, "  tags: {}", play.tags.join(", "))?;
     }
@@ -64,7 +94,11 @@ fn write_play(f: &mut fmt::Formatter<'_>, play: &PlayPlan) -> fmt::Result {
         let head = format!("    {:>width$}. ", i + 1);
         write_wrapped(f, &head, batch)?;
     }
+    write_tasks(f, play)
+}
 
+/// The play's tasks, and how many `--tags`/`--start-at` left out.
+fn write_tasks(f: &mut fmt::Formatter<'_>, play: &PlayPlan) -> fmt::Result {
     if play.tasks.is_empty() {
         writeln!(f, "  no tasks")?;
     } else {

@@ -13,7 +13,7 @@
 
 mod display;
 
-use crate::parse::playbook::{Order, Play, Playbook, SerialItem, Task};
+use crate::parse::playbook::{Action, Order, Play, Playbook, SerialItem, Task};
 use crate::parse::{InputError, InputErrors, Location};
 
 /// Where the plan takes its hosts from (the inventory, or a list in tests).
@@ -34,6 +34,13 @@ pub trait HostSource {
         } else {
             Ok(template.to_string())
         }
+    }
+
+    /// The top-level variables a template reads, to tell which plays' hosts depend on
+    /// run-time data. The default knows none.
+    fn variables_in(&self, template: &str) -> Vec<String> {
+        let _ = template;
+        Vec::new()
     }
 }
 
@@ -68,6 +75,20 @@ pub struct PlayPlan {
     pub tasks: Vec<TaskPlan>,
     /// How many of the play's tasks `--tags`, `--skip-tags` or `--start-at` left out.
     pub skipped_tasks: usize,
+    /// `Some` when the hosts depend on what the run finds: they are decided when the
+    /// play starts, and `hosts`/`batches` above are what the inventory alone gives.
+    pub runtime: Option<RuntimeHosts>,
+}
+
+/// A play whose hosts are decided at run time, and from what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeHosts {
+    /// `hosts:` as written.
+    pub written: String,
+    /// Each run-time source the pattern depends on (see [`runtime_sources`]).
+    pub because: Vec<String>,
+    /// Why the inventory alone gives no preview (then `hosts` is empty).
+    pub preview_error: Option<String>,
 }
 
 /// One task as every host of the play will meet it.
@@ -125,42 +146,36 @@ pub fn build(
 
     let mut plays = Vec::new();
     for (index, play) in playbook.plays.iter().enumerate() {
-        let pattern = match render(hosts, play, &play.hosts.value, &play.hosts.location) {
-            Ok(p) => p,
+        let because = runtime_sources(playbook, index, hosts);
+        let (decided, preview_error) = match play_hosts(play, hosts, opts.limit, None) {
+            Ok(d) => (d, None),
+            // Hosts decided at run time may not be computable from the inventory alone;
+            // that is not an error (the run decides them when the play starts).
+            Err(e) if !because.is_empty() => (
+                PlayHosts {
+                    pattern: play.hosts.value.clone(),
+                    hosts: Vec::new(),
+                    batches: Vec::new(),
+                    serial: None,
+                },
+                Some(e.message),
+            ),
             Err(e) => {
                 errors.push(e);
                 continue;
             }
         };
-        let mut selected = match hosts.select(&pattern, opts.limit) {
-            Ok(h) => h,
-            Err(e) => {
-                errors.push(InputError::at(
-                    &play.hosts.location,
-                    format!("`hosts` `{pattern}`: {e}"),
-                ));
-                continue;
-            }
-        };
-        apply_order(&mut selected, play.order);
-        let (sizes, serial) = match play.serial.as_ref() {
-            None => (Vec::new(), None),
-            Some(s) => match resolve_serial(hosts, play, &s.items) {
-                Ok(sizes) => {
-                    let shown = sizes
-                        .iter()
-                        .map(Size::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    (sizes, Some(shown))
-                }
-                Err(e) => {
-                    errors.push(e);
-                    continue;
-                }
-            },
-        };
-        let batches = serialize(&selected, &sizes);
+        let runtime = (!because.is_empty()).then(|| RuntimeHosts {
+            written: play.hosts.value.clone(),
+            because,
+            preview_error,
+        });
+        let PlayHosts {
+            pattern,
+            hosts: selected,
+            batches,
+            serial,
+        } = decided;
 
         let mut tasks = Vec::new();
         let mut skipped_tasks = 0;
@@ -175,7 +190,7 @@ pub fn build(
                 index: task_index,
                 name: task.display_name().to_string(),
                 action: task.action.name(),
-                run_once: task.run_once,
+                run_once: task.run_once || task.action.bypasses_host_loop(),
                 delegate_to: task.delegate_to.as_ref().map(|d| d.value.clone()),
                 when: task.when.iter().map(|w| w.value.clone()).collect(),
                 tags,
@@ -196,6 +211,7 @@ pub fn build(
             tags: play.tags.clone(),
             tasks,
             skipped_tasks,
+            runtime,
         });
     }
     if errors.is_empty() {
@@ -203,6 +219,164 @@ pub fn build(
     } else {
         Err(InputErrors(errors))
     }
+}
+
+/// A play's hosts and batches.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlayHosts {
+    /// The host pattern after rendering.
+    pub pattern: String,
+    /// After `order` (and `--limit`).
+    pub hosts: Vec<String>,
+    pub batches: Vec<Vec<String>>,
+    /// `serial` after rendering, as shown (`1, 2, 4, 8`).
+    pub serial: Option<String>,
+}
+
+/// Decide a play's hosts as Ansible does when the play starts: render `hosts:` (and
+/// `serial`) with what `source` knows, select them (within `limit`), order them, cut
+/// them into batches. `recorded`: the hosts (already ordered) a resumed run's journal
+/// says the play started with; they are used instead of a new selection, so a resumed
+/// run keeps the interrupted run's decisions.
+pub fn play_hosts(
+    play: &Play,
+    source: &dyn HostSource,
+    limit: Option<&str>,
+    recorded: Option<&[String]>,
+) -> Result<PlayHosts, InputError> {
+    let pattern = render(source, play, &play.hosts.value, &play.hosts.location)?;
+    let selected = match recorded {
+        Some(hosts) => hosts.to_vec(),
+        None => {
+            let mut selected = source.select(&pattern, limit).map_err(|e| {
+                InputError::at(&play.hosts.location, format!("`hosts` `{pattern}`: {e}"))
+            })?;
+            apply_order(&mut selected, play.order);
+            selected
+        }
+    };
+    let (sizes, serial) = match play.serial.as_ref() {
+        None => (Vec::new(), None),
+        Some(s) => {
+            let sizes = resolve_serial(source, play, &s.items)?;
+            let shown = sizes
+                .iter()
+                .map(Size::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            (sizes, Some(shown))
+        }
+    };
+    let batches = serialize(&selected, &sizes);
+    Ok(PlayHosts {
+        pattern,
+        hosts: selected,
+        batches,
+        serial,
+    })
+}
+
+/// Why play `index`'s hosts can only be decided when it starts: each run-time source
+/// its `hosts:` depends on (empty: the inventory decides them). A pattern depends on
+/// `hostvars` (what earlier plays registered, set or gathered) when its template, or a
+/// play variable it uses, reads it; on the groups earlier `add_host`/`group_by` tasks
+/// change when it names one of them, reads `groups`, or matches by `all` or a glob.
+pub fn runtime_sources(playbook: &Playbook, index: usize, source: &dyn HostSource) -> Vec<String> {
+    let play = &playbook.plays[index];
+    // The variables `hosts:` reads, through the play vars it uses (templates too).
+    let mut names: Vec<String> = Vec::new();
+    let mut todo = source.variables_in(&play.hosts.value);
+    while let Some(name) = todo.pop() {
+        if names.contains(&name) || names.len() > 200 {
+            continue;
+        }
+        if let Some(data) = play.vars.get(&name) {
+            for t in &data.strings {
+                todo.extend(source.variables_in(&t.value));
+            }
+        }
+        names.push(name);
+    }
+    let mut because = Vec::new();
+    if names.iter().any(|n| n == "hostvars") {
+        because.push("`hostvars` (what earlier plays registered, set or gathered)".to_string());
+    }
+    // The words of the pattern as written and, when it renders, as rendered.
+    let mut words: Vec<String> = Vec::new();
+    let rendered = source.render(play, &play.hosts.value).ok();
+    for text in std::iter::once(play.hosts.value.as_str()).chain(rendered.as_deref()) {
+        if crate::parse::playbook::is_template(text) {
+            continue;
+        }
+        for w in text.split([',', ':']) {
+            let w = w.trim().trim_start_matches(['!', '&']);
+            if !w.is_empty() && !words.iter().any(|x| x == w) {
+                words.push(w.to_string());
+            }
+        }
+    }
+    let broad = names.iter().any(|n| n == "groups")
+        || words
+            .iter()
+            .any(|w| w == "all" || w.contains(['*', '?', '[']) || w.starts_with('~'));
+    for (p, earlier) in playbook.plays[..index].iter().enumerate() {
+        for (t, task) in earlier.tasks.iter().enumerate() {
+            let touched: Option<Vec<String>> = match &task.action {
+                Action::AddHost(a) => literal_names(a.groups.as_ref()),
+                Action::GroupBy(g) => (!crate::parse::playbook::is_template(&g.key.value))
+                    .then(|| vec![g.key.value.replace(' ', "-")]),
+                _ => continue,
+            };
+            let what = match &touched {
+                Some(groups) if broad || groups.iter().any(|g| words.contains(g)) => {
+                    let named: Vec<String> = groups.iter().map(|g| format!("`{g}`")).collect();
+                    if named.is_empty() {
+                        "the hosts of `all`".to_string()
+                    } else {
+                        format!("group {}", named.join(", "))
+                    }
+                }
+                Some(_) => continue,
+                None => "the groups".to_string(),
+            };
+            because.push(format!(
+                "{what}, changed at run time by `{}` in play {} task {} `{}` ({})",
+                task.action.name(),
+                p + 1,
+                t + 1,
+                task.display_name(),
+                task.location
+            ));
+        }
+    }
+    because
+}
+
+/// The group names a `groups:` argument gives when none is a template.
+fn literal_names(groups: Option<&crate::parse::playbook::Data>) -> Option<Vec<String>> {
+    let Some(data) = groups else {
+        return Some(Vec::new());
+    };
+    if data
+        .strings
+        .iter()
+        .any(|t| crate::parse::playbook::is_template(&t.value))
+    {
+        return None;
+    }
+    let items: Vec<String> = match &data.value {
+        serde_json::Value::String(s) => s.split(',').map(|g| g.trim().to_string()).collect(),
+        serde_json::Value::Array(a) => a
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            })
+            .collect(),
+        _ => return None,
+    };
+    Some(items.into_iter().filter(|g| !g.is_empty()).collect())
 }
 
 fn render(

@@ -17,6 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use super::event::TaskStatus;
+use crate::parse::inventory::InventoryChange;
 
 pub const JOURNAL_FILE: &str = "journal.jsonl";
 
@@ -52,6 +53,16 @@ pub enum Record {
         /// Variables set by `set_fact`.
         #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
         facts: serde_json::Map<String, serde_json::Value>,
+        /// What `add_host`/`group_by` changed in the in-memory inventory.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        inventory: Vec<InventoryChange>,
+        at: String,
+    },
+    /// A play started with these hosts (decided then, in this order): a resumed run
+    /// keeps them instead of deciding again.
+    PlayStarted {
+        play: usize,
+        hosts: Vec<String>,
         at: String,
     },
     End {
@@ -298,6 +309,11 @@ pub struct Replay {
     pub started_not_done: Vec<(String, usize, usize)>,
     /// Registered results and facts per host, in the order they were recorded.
     pub vars: HashMap<String, serde_json::Map<String, serde_json::Value>>,
+    /// Every change `add_host`/`group_by` made to the inventory, in order (applying
+    /// one again changes nothing, so repeats from `run_once` results are harmless).
+    pub inventory: Vec<InventoryChange>,
+    /// The hosts each play started with, as first recorded.
+    pub play_hosts: HashMap<usize, Vec<String>>,
     pub finished: bool,
     pub exit_code: Option<u8>,
 }
@@ -318,6 +334,8 @@ impl Replay {
         let mut done = HashMap::new();
         let mut started = Vec::new();
         let mut vars: HashMap<String, serde_json::Map<String, serde_json::Value>> = HashMap::new();
+        let mut inventory_changes = Vec::new();
+        let mut play_hosts: HashMap<usize, Vec<String>> = HashMap::new();
         let mut finished = false;
         let mut exit_code = None;
         let last = lines.len();
@@ -356,14 +374,23 @@ impl Replay {
                     status,
                     register,
                     facts,
+                    inventory,
                     ..
                 } => {
+                    for change in inventory {
+                        if !inventory_changes.contains(&change) {
+                            inventory_changes.push(change);
+                        }
+                    }
                     let entry = vars.entry(host.clone()).or_default();
                     if let Some((name, value)) = register {
                         entry.insert(name, value);
                     }
                     entry.extend(facts);
                     done.insert((host, play, task), status);
+                }
+                Record::PlayStarted { play, hosts, .. } => {
+                    play_hosts.entry(play).or_insert(hosts);
                 }
                 Record::End {
                     exit_code: code, ..
@@ -387,6 +414,8 @@ impl Replay {
             done,
             started_not_done,
             vars,
+            inventory: inventory_changes,
+            play_hosts,
             finished,
             exit_code,
         })
@@ -468,6 +497,7 @@ mod tests {
             status,
             register: Some(("out".into(), serde_json::json!({"rc": task}))),
             facts: serde_json::Map::new(),
+            inventory: Vec::new(),
             at: timestamp(),
         }
     }

@@ -158,6 +158,8 @@ mod tests {
             },
             done: HashMap::new(),
             started_not_done: vec![],
+            inventory: vec![],
+            play_hosts: HashMap::new(),
             vars: HashMap::new(),
             finished,
             exit_code: code,

@@ -503,6 +503,21 @@ impl Templates {
         )
     }
 
+    /// The top-level variables a template string reads (`hostvars`, `groups`,
+    /// `registry`...), sorted; empty for plain text or a template that does not parse
+    /// (validation reports that one).
+    pub fn variables_in(&self, source: &str) -> Vec<String> {
+        if !is_template(source) {
+            return Vec::new();
+        }
+        let mut names: Vec<String> = match self.engine.env.template_from_str(source) {
+            Ok(t) => t.undeclared_variables(false).into_iter().collect(),
+            Err(_) => Vec::new(),
+        };
+        names.sort();
+        names
+    }
+
     /// Checks that a template string parses (for `rtmig validate`).
     pub fn check_str(&self, source: &str) -> Result<(), TemplateError> {
         if !is_template(source) {

@@ -121,16 +121,20 @@ impl Data {
             }
         };
         if let Some(g) = group {
-            self.put_host_in_group(g, id);
+            let _ = self.put_host_in_group(g, id);
         }
         id
     }
 
-    fn put_host_in_group(&mut self, g: GroupId, h: HostId) {
+    /// Whether `h` was not yet listed in `g`.
+    pub fn put_host_in_group(&mut self, g: GroupId, h: HostId) -> bool {
         let group = &mut self.groups[g];
         if group.host_set.insert(h) {
             group.hosts.push(h);
             self.hosts[h].groups.push(g);
+            true
+        } else {
+            false
         }
     }
 
@@ -224,7 +228,7 @@ impl Data {
                     self.hosts[h].groups.retain(|&g| g != UNGROUPED);
                 }
             } else if groups.is_empty() || (groups.len() == 1 && groups.contains(&ALL)) {
-                self.put_host_in_group(UNGROUPED, h);
+                let _ = self.put_host_in_group(UNGROUPED, h);
             }
         }
         self.groups[UNGROUPED]

@@ -22,6 +22,7 @@ mod ini;
 mod output;
 mod pattern;
 mod pyliteral;
+mod runtime;
 mod vars_dirs;
 mod yaml;
 mod yaml11;
@@ -34,6 +35,7 @@ use serde_json::{Map, Value};
 pub use connection::ConnectionVars;
 pub use output::python_json;
 pub use pattern::PatternError;
+pub use runtime::InventoryChange;
 
 use data::{ALL, Data, GroupId, HostId, UNGROUPED};
 use pattern::{HostRef, LOCALHOST, Matcher};
@@ -86,8 +88,12 @@ pub struct Inventory {
     group_dir_vars: Vec<Map<String, Value>>,
     /// Variables from `host_vars/`, per host.
     host_dir_vars: Vec<Map<String, Value>>,
-    /// `all`'s hosts in Ansible's order, computed once.
+    /// `all`'s hosts in Ansible's order, computed once (and again after a run-time
+    /// change, see [`InventoryChange`]).
     all_hosts: Vec<HostId>,
+    /// The folder holding `group_vars/` and `host_vars/`, for groups and hosts added
+    /// at run time (`None` for a `host1,host2,` list, which has none).
+    vars_base: Option<PathBuf>,
 }
 
 /// The kind of inventory source, decided as Ansible's plugin chain decides it.
@@ -135,6 +141,7 @@ impl Inventory {
             host_dir_vars: vec![Map::new(); data.hosts.len()],
             all_hosts: data.group_hosts(ALL),
             data,
+            vars_base: None,
         };
         if !text_path.contains(',') || path.exists() {
             let base = if base.as_os_str().is_empty() {
@@ -142,6 +149,7 @@ impl Inventory {
             } else {
                 base
             };
+            inventory.vars_base = Some(base.clone());
             let group_vars = VarsDir::open(&base, "group_vars");
             for g in 0..inventory.data.groups.len() {
                 match group_vars.load(&inventory.data.group(g).name) {
@@ -460,6 +468,12 @@ impl Inventory {
                 depth,
             );
         }
+    }
+
+    /// The `all` group's variables (inventory file, then `group_vars/all`): what a
+    /// play-level template (`hosts:`, `serial`) sees of the inventory.
+    pub fn all_vars(&self) -> Map<String, Value> {
+        self.group_vars(ALL)
     }
 
     /// A group's own variables: the inventory file's, then `group_vars/`.

@@ -9,7 +9,7 @@ use super::types::*;
 /// Every action rtmig has, as written without prefix.
 pub const ACTIONS: &[&str] = &[
     "shell", "command", "template", "copy", "file", "fetch", "transfer", "wait_for", "assert",
-    "fail", "debug", "set_fact", "pause",
+    "fail", "debug", "set_fact", "pause", "add_host", "group_by",
 ];
 
 /// Prefixes Ansible users write before builtin action names.
@@ -172,6 +172,8 @@ pub fn parse(
         "debug" => a.debug(),
         "set_fact" => a.set_fact(),
         "pause" => a.pause(),
+        "add_host" => a.add_host(),
+        "group_by" => a.group_by(),
         _ => None,
     }
 }
@@ -601,6 +603,55 @@ impl Args<'_> {
             return None;
         }
         Some(Action::SetFact(SetFact { facts, cacheable }))
+    }
+
+    fn add_host(&mut self) -> Option<Action> {
+        let names = ["name", "host", "hostname"];
+        let group_names = ["groups", "group", "groupname"];
+        let given = |set: &[&str], entries: &[(Key, Node)]| {
+            entries
+                .iter()
+                .filter(|(k, _)| set.contains(&k.name.as_str()))
+                .count()
+        };
+        for set in [&names[..], &group_names[..]] {
+            if given(set, &self.entries) > 1 {
+                self.ctx.error(
+                    self.pos,
+                    format!("`add_host` takes one of {}, not several", list(set)),
+                );
+            }
+        }
+        let name = match self.get_any(&names) {
+            Some(node) => self.ctx.text(&node, "name")?,
+            None => {
+                self.missing("name");
+                return None;
+            }
+        };
+        let groups = self.get_any(&group_names).map(|n| self.ctx.data(&n));
+        let mut vars = Vars::new();
+        for (k, v) in self.entries.clone() {
+            if names.contains(&k.name.as_str()) || group_names.contains(&k.name.as_str()) {
+                continue;
+            }
+            if !super::ctx::is_identifier(&k.name) {
+                self.ctx.error(
+                    k.pos,
+                    format!("`{}` is not a valid host variable name", k.name),
+                );
+                continue;
+            }
+            vars.insert(k.name.clone(), self.ctx.data(&v));
+        }
+        Some(Action::AddHost(AddHost { name, groups, vars }))
+    }
+
+    fn group_by(&mut self) -> Option<Action> {
+        self.known(&["key", "parents"]);
+        let key = self.required("key")?;
+        let parents = self.get("parents").cloned().map(|n| self.ctx.data(&n));
+        Some(Action::GroupBy(GroupBy { key, parents }))
     }
 
     fn pause(&mut self) -> Option<Action> {

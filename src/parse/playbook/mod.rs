@@ -17,6 +17,7 @@ mod task;
 mod types;
 
 pub use action::ACTIONS;
+pub use ctx::is_template;
 pub use play::{PLAY_KEYWORDS, parse_serial_word};
 pub use task::TASK_KEYWORDS;
 pub use types::*;
@@ -232,6 +233,15 @@ impl Action {
                 DebugWhat::Var(e) => out.push(Templated::Expr(e)),
             },
             Action::SetFact(s) => texts.extend(s.facts.values().flat_map(|d| &d.strings)),
+            Action::AddHost(a) => {
+                texts.push(&a.name);
+                texts.extend(a.groups.iter().flat_map(|d| &d.strings));
+                texts.extend(a.vars.values().flat_map(|d| &d.strings));
+            }
+            Action::GroupBy(g) => {
+                texts.push(&g.key);
+                texts.extend(g.parents.iter().flat_map(|d| &d.strings));
+            }
             Action::Pause(p) => {
                 texts.extend(&p.prompt);
                 numbers.extend([&p.seconds, &p.minutes]);

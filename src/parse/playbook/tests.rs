@@ -381,7 +381,7 @@ fn unknown_action_lists_the_actions() {
     assert_eq!(
         errors("- hosts: all\n  tasks:\n    - frobnicate: ls\n"),
         "site.yaml:3:7: unknown action or task keyword `frobnicate`; the actions are `shell`, `command`, \
-         `template`, `copy`, `file`, `fetch`, `transfer`, `wait_for`, `assert`, `fail`, `debug`, `set_fact`, `pause`"
+         `template`, `copy`, `file`, `fetch`, `transfer`, `wait_for`, `assert`, `fail`, `debug`, `set_fact`, `pause`, `add_host`, `group_by`"
     );
 }
 
@@ -408,7 +408,7 @@ fn task_without_action() {
     assert_eq!(
         errors("- hosts: all\n  tasks:\n    - name: nothing\n      when: x\n"),
         "site.yaml:3:7: a task needs an action, one of `shell`, `command`, `template`, `copy`, `file`, \
-         `fetch`, `transfer`, `wait_for`, `assert`, `fail`, `debug`, `set_fact`, `pause`"
+         `fetch`, `transfer`, `wait_for`, `assert`, `fail`, `debug`, `set_fact`, `pause`, `add_host`, `group_by`"
     );
 }
 
@@ -690,4 +690,62 @@ fn a_task_digest_follows_its_content_not_its_spelling() {
     assert_eq!(a.digest.len(), 64);
     assert_eq!(a.digest, moved.digest);
     assert_ne!(a.digest, changed.digest);
+}
+
+#[test]
+fn add_host_takes_aliases_groups_and_host_vars() {
+    let t = task(
+        "    - add_host:\n        hostname: \"{{ found }}:2222\"\n        groups: [registry, \"{{ extra }}\"]\n        ansible_user: core\n",
+    );
+    let Action::AddHost(a) = &t.action else {
+        panic!("{:?}", t.action)
+    };
+    assert_eq!(a.name.value, "{{ found }}:2222");
+    assert_eq!(
+        a.groups.as_ref().map(|g| g.value.clone()),
+        Some(serde_json::json!(["registry", "{{ extra }}"]))
+    );
+    assert_eq!(a.vars.keys().collect::<Vec<_>>(), ["ansible_user"]);
+    assert!(t.action.bypasses_host_loop() && t.action.changes_inventory());
+    // Free form, as Ansible users write it too.
+    let t = task("    - add_host: name=db1 group=databases\n");
+    let Action::AddHost(a) = &t.action else {
+        panic!()
+    };
+    assert_eq!(a.name.value, "db1");
+    assert_eq!(
+        a.groups.as_ref().unwrap().value,
+        serde_json::json!("databases")
+    );
+}
+
+#[test]
+fn add_host_needs_one_name() {
+    assert_eq!(
+        errors("- hosts: all\n  tasks:\n    - add_host: {groups: x}\n"),
+        "site.yaml:3:7: `add_host` needs `name`"
+    );
+    assert_eq!(
+        errors("- hosts: all\n  tasks:\n    - add_host: {name: a, host: b}\n"),
+        "site.yaml:3:7: `add_host` takes one of `name`, `host`, `hostname`, not several"
+    );
+}
+
+#[test]
+fn group_by_takes_key_and_parents_only() {
+    let t = task("    - group_by: {key: \"os_{{ ansible_facts.os_family }}\", parents: linux}\n");
+    let Action::GroupBy(g) = &t.action else {
+        panic!()
+    };
+    assert_eq!(g.key.value, "os_{{ ansible_facts.os_family }}");
+    assert!(!t.action.bypasses_host_loop());
+    let e = errors("- hosts: all\n  tasks:\n    - group_by: {key: x, parent: y}\n");
+    assert_eq!(
+        e,
+        "site.yaml:3:26: unknown argument of `group_by` `parent`; did you mean `parents`?"
+    );
+    assert_eq!(
+        errors("- hosts: all\n  tasks:\n    - group_by: {parents: y}\n"),
+        "site.yaml:3:7: `group_by` needs `key`"
+    );
 }

@@ -202,6 +202,8 @@ pub enum Action {
     Debug(Debug),
     SetFact(SetFact),
     Pause(Pause),
+    AddHost(AddHost),
+    GroupBy(GroupBy),
 }
 
 impl Action {
@@ -221,6 +223,8 @@ impl Action {
             Action::Debug(_) => "debug",
             Action::SetFact(_) => "set_fact",
             Action::Pause(_) => "pause",
+            Action::AddHost(_) => "add_host",
+            Action::GroupBy(_) => "group_by",
         }
     }
 
@@ -233,7 +237,21 @@ impl Action {
                 | Action::Debug(_)
                 | Action::SetFact(_)
                 | Action::Pause(_)
+                | Action::AddHost(_)
+                | Action::GroupBy(_)
         )
+    }
+
+    /// Whether the action changes the in-memory inventory (so later plays' hosts are
+    /// only known at run time).
+    pub fn changes_inventory(&self) -> bool {
+        matches!(self, Action::AddHost(_) | Action::GroupBy(_))
+    }
+
+    /// Ansible's `BYPASS_HOST_LOOP`: the action runs once per batch (on its first host,
+    /// with that host's variables), as `add_host` does, not once per host.
+    pub fn bypasses_host_loop(&self) -> bool {
+        matches!(self, Action::AddHost(_))
     }
 }
 
@@ -422,6 +440,29 @@ pub struct SetFact {
     pub facts: Vars,
     /// Accepted for compatibility; rtmig keeps facts in the journal anyway.
     pub cacheable: bool,
+}
+
+/// `add_host`: a host added to the run's in-memory inventory (or an existing one given
+/// more groups and variables), for the plays that follow. As Ansible's, it bypasses the
+/// host loop: it runs once per batch, on its first host, and once per item with `loop`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AddHost {
+    /// `name` (aliases `host`, `hostname`); may end in `:PORT`.
+    pub name: Text,
+    /// `groups` (aliases `group`, `groupname`): a list, or a string of comma-separated
+    /// names; `None`: the host only joins `all` (and `ungrouped`).
+    pub groups: Option<Data>,
+    /// Every other argument: a host variable of the added host.
+    pub vars: Vars,
+}
+
+/// `group_by`: puts the task's host into the group named by `key` (spaces become `-`),
+/// created when new, under `parents` (default `all`). Runs on every host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupBy {
+    pub key: Text,
+    /// A list or a single name.
+    pub parents: Option<Data>,
 }
 
 /// `pause`: wait a while, or ask the operator (refused when not on a terminal).
