@@ -59,6 +59,8 @@ def main(argv):
     signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
     set_process_name(b"cri-dockerd")
     endpoint, docker = "unix:///var/run/cri-dockerd.sock", "unix:///var/run/docker.sock"
+    # cri-dockerd 0.3's default; the sandbox image is cri-dockerd's flag, not the kubelet's
+    pause = "registry.k8s.io/pause:3.9"
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -73,6 +75,8 @@ def main(argv):
             endpoint = val
         elif name == "docker-endpoint":
             docker = val
+        elif name == "pod-infra-container-image":
+            pause = val
         i += 1
     dsock = docker[len("unix://"):] if docker.startswith("unix://") else docker
     first = docker_info(dsock)
@@ -106,6 +110,7 @@ def main(argv):
                     info = docker_info(dsock)
                     info["runtime"] = "cri-dockerd"
                     info["dockerEndpoint"] = docker
+                    info["podInfraContainerImage"] = pause
                     conn.sendall(json.dumps(info).encode() + b"\n")
             except OSError:
                 pass

@@ -507,7 +507,9 @@ class Kubelet:
             return False, (f'container runtime is not ready: cgroup driver mismatch: kubelet cgroupDriver is '
                            f'"{self.cgroup_driver}" but docker (through cri-dockerd) uses '
                            f'"{info.get("cgroupDriver")}"'), version, names, False
-        pause = self.flags.get("pod-infra-container-image", "registry.k8s.io/pause:3.9")
+        # cri-dockerd creates the sandboxes with its own --pod-infra-container-image (the
+        # kubelet's flag does not reach it)
+        pause = info.get("podInfraContainerImage") or "registry.k8s.io/pause:3.9"
         return True, "", version, names, K.normalize_image(pause) in names
 
     def containerd_images(self):

@@ -310,6 +310,27 @@ t_kubelet_127_rejects_container_runtime_flag() {
     on node0 kubelet --version | grep -qx 'Kubernetes v1.27.16'
 }
 
+pod_phase_on() { # pod_phase_on NODE: the reasons/phases of the node's pods
+    k get pods -A --field-selector "spec.nodeName=$1" --no-headers | awk '{print $4}' | sort -u | tr '\n' ' '
+}
+
+t_cri_dockerd_sandbox_image_is_its_flag() {
+    # cri-dockerd creates sandboxes with its own --pod-infra-container-image: one that is not
+    # in Docker's store leaves node2's pods ContainerCreating, whatever the kubelet's flag says
+    local unit=/usr/lib/systemd/system/cri-docker.service
+    on node2 sed -i 's#--pod-infra-container-image=[^ ]*#--pod-infra-container-image=registry.k8s.io/pause:0.0-absent#' $unit || return 1
+    on node2 systemctl daemon-reload
+    on node2 systemctl restart cri-docker || return 1
+    wait_until 30 sh -c "'$LAB' kubectl get pods -A --field-selector spec.nodeName=node2 --no-headers | grep -q ContainerCreating" ||
+        { pod_phase_on node2; return 1; }
+    # cri-dockerd given the version's pause image again: Running
+    on node2 sed -i 's#--pod-infra-container-image=[^ ]*#--pod-infra-container-image=registry.k8s.io/pause:3.9#' $unit || return 1
+    on node2 systemctl daemon-reload
+    on node2 systemctl restart cri-docker || return 1
+    wait_until 30 sh -c "[ \"\$('$LAB' kubectl get pods -A --field-selector spec.nodeName=node2 --no-headers | awk '{print \$4}' | sort -u)\" = Running ]" ||
+        { pod_phase_on node2; return 1; }
+}
+
 t_api_restart_keeps_state() {
     k label node worker2 lab-test=kept --overwrite || return 1
     "$LAB" restart-api || return 1
@@ -462,6 +483,7 @@ check "1.27 spec: every node Ready on docker:// through cri-dockerd, flags in /e
 check "a node whose containerd binary is missing" t_containerd_missing_node
 check "a node with 64 MiB free under /var/lib/containerd" t_disk_free_node
 check "a 1.27 kubelet given --container-runtime=remote fails" t_kubelet_127_rejects_container_runtime_flag
+check "cri-dockerd's own --pod-infra-container-image decides the sandbox image" t_cri_dockerd_sandbox_image_is_its_flag
 check "Kubespray spec: nodes Ready on docker:// from kubelet.env, kubelet-config.yaml and its unit" t_up_kubespray
 check "Kubespray layout: its files, no kubeadm files, kubelet/kubectl in /usr/local/bin, KUBELET_ARGS joined" t_kubespray_layout
 check "Kubespray inventory: kube_control_plane, kube_node (with node2, node3), etcd, k8s_cluster" t_kubespray_inventory
