@@ -62,3 +62,66 @@ fn a_typo_in_a_playbook_names_its_place_and_nothing_runs() {
         "a run directory was made for invalid input"
     );
 }
+
+/// The batches of play `name` in `rtmig plan`'s output: one list of hosts per batch.
+fn batches(plan: &str, name: &str) -> Vec<Vec<String>> {
+    let play = plan
+        .split("PLAY ")
+        .find(|p| p.contains(&format!("[{name}]")))
+        .unwrap_or_else(|| panic!("no play {name} in\n{plan}"));
+    play.split("tasks, in order")
+        .next()
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix("    "))
+        .filter_map(|l| l.split_once(". "))
+        .filter(|(n, _)| n.trim().parse::<usize>().is_ok())
+        .map(|(_, hosts)| hosts.split(", ").map(str::to_string).collect())
+        .collect()
+}
+
+// Kubespray inventories, with their group names and no -e: masters listed in kube_node
+// (as in the v2.16-v2.20 samples) and a worker in the etcd group go one at a time with
+// the masters, never in a worker batch; an etcd-only host (not a node) in neither.
+#[test]
+fn kubespray_inventories_keep_masters_and_etcd_members_out_of_worker_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    for (file, cp, node, k8s) in [
+        ("v2.19.ini", "kube_control_plane", "kube_node", "k8s_cluster"),
+        ("v2.15.ini", "kube-master", "kube-node", "k8s-cluster"),
+    ] {
+        let inv = dir.path().join(file);
+        std::fs::write(
+            &inv,
+            format!(
+                "[{cp}]\nnode1\nnode2\nnode3\n[etcd]\nnode1\nnode2\nnode3\nnode4\netcd9\n\
+                 [{node}]\nnode2\nnode3\nnode4\nnode5\nnode6\nnode7\n[{k8s}:children]\n{cp}\n{node}\n"
+            ),
+        )
+        .unwrap();
+        let inv = inv.to_string_lossy().into_owned();
+        let p = rtmig(&["plan", "-i", &inv, "REPO/playbooks/migrate.yaml"]);
+        assert!(p.status.success(), "{file}: {}", String::from_utf8_lossy(&p.stderr));
+        let text = String::from_utf8_lossy(&p.stdout);
+        assert_eq!(
+            batches(&text, "Preflight (read-only, every node)"),
+            [["node1", "node2", "node3", "node4", "node5", "node6", "node7"]],
+            "{file}"
+        );
+        assert_eq!(
+            batches(&text, "Migrate the workers"),
+            [vec!["node5"], vec!["node6", "node7"]],
+            "{file}"
+        );
+        assert_eq!(
+            batches(&text, "Migrate the masters, one at a time"),
+            [["node2"], ["node3"], ["node4"]],
+            "{file}"
+        );
+        assert_eq!(
+            batches(&text, "Migrate the registry node, last"),
+            [["node1"]],
+            "{file}"
+        );
+    }
+}
