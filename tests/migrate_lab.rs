@@ -549,6 +549,10 @@ fn kubernetes_1_21_with_flags_in_three_places_and_both_cgroup_drivers() {
             "worker0": {"kubelet_flags": "sysconfig", "dropin_dir": "/usr/lib/systemd/system"},
             "worker1": {"cgroup_driver": "systemd",
                         "daemon_json": {"exec-opts": ["native.cgroupdriver=systemd"], "log-driver": "json-file"}},
+            // kubeadm 1.12-1.20 wrote --cgroup-driver to kubeadm-flags.env: the flag
+            // (cgroupfs, as Docker) wins over config.yaml's cgroupDriver (systemd).
+            "master2": {"kubelet_flags": "kubeadm-flags.env", "cgroup_driver": "systemd",
+                        "cgroup_driver_flag": "cgroupfs"},
         });
     });
     // A Kubespray inventory: its group names, told to the playbook by two variables.
@@ -589,7 +593,7 @@ fn kubernetes_1_21_with_flags_in_three_places_and_both_cgroup_drivers() {
             "{h}: {f}: {flags}"
         );
     }
-    for (h, systemd) in [("master0", false), ("worker1", true)] {
+    for (h, systemd) in [("master0", false), ("worker1", true), ("master2", false)] {
         let config = lab.sh(h, "cat /etc/containerd/config.toml");
         assert!(
             config.contains(&format!("SystemdCgroup = {systemd}")),
