@@ -75,7 +75,16 @@ fn assert_fully_migrated(lab: &Lab) {
 
 #[test]
 fn default_cluster_migrates_through_a_kill_and_resume_then_rolls_back_and_cleans_up() {
-    let lab = Lab::up("default", |_| {});
+    // worker1's Docker has a GPU runtime as its default and default ulimits (FIELD.md 16):
+    // containerd must keep both.
+    let lab = Lab::up("default", |spec| {
+        spec["hosts"] = json!({"worker1": {"daemon_json": {
+            "exec-opts": ["native.cgroupdriver=systemd"], "log-driver": "json-file",
+            "runtimes": {"nvidia": {"path": "/usr/bin/nvidia-container-runtime", "runtimeArgs": []}},
+            "default-runtime": "nvidia",
+            "default-ulimits": {"nofile": {"Name": "nofile", "Hard": 65536, "Soft": 32768}}
+        }}});
+    });
     let nodes = hosts(&lab);
     let before: BTreeMap<String, BTreeSet<String>> = nodes
         .iter()
@@ -220,6 +229,27 @@ fn default_cluster_migrates_through_a_kill_and_resume_then_rolls_back_and_cleans
             "{host}: images not in containerd's k8s.io: {lost:?}"
         );
     }
+    // worker1's containerd runs pods with Docker's default runtime and Docker's limits.
+    let config = lab.sh("worker1", "cat /etc/containerd/config.toml");
+    assert!(
+        config.contains(r#"default_runtime_name = "nvidia""#)
+            && config.contains(r#"BinaryName = "/usr/bin/nvidia-container-runtime""#),
+        "{config}"
+    );
+    assert!(
+        lab.sh("worker1", "systemctl cat containerd")
+            .contains("LimitNOFILE=32768:65536")
+    );
+    assert!(
+        lab.sh("worker0", "cat /etc/containerd/config.toml")
+            .contains(r#"default_runtime_name = "runc""#)
+    );
+    assert_eq!(
+        lab.exec("worker0", "ls /etc/systemd/system/containerd.service.d/rtmig-limits.conf")
+            .0,
+        2,
+        "worker0's Docker set no limits: no drop-in"
+    );
     // Nothing that finished before the kill ran again after it.
     let records = journal(&run);
     assert_eq!(repeated_steps(&records), Vec::<String>::new());
@@ -260,6 +290,11 @@ fn default_cluster_migrates_through_a_kill_and_resume_then_rolls_back_and_cleans
         lab.kubectl(&["get", "node", "worker1", "-o", annotation]),
         annotation_before
     );
+    let (code, _) = lab.exec(
+        "worker1",
+        "ls /etc/systemd/system/containerd.service.d/rtmig-limits.conf",
+    );
+    assert_ne!(code, 0, "rollback leaves the limits drop-in behind");
     assert_eq!(lab.pods_not_running(), Vec::<String>::new());
 
     // cleanup-docker refuses while worker1 is on Docker, and removes nothing.
@@ -445,10 +480,21 @@ fn the_preflight_refuses_kubernetes_below_1_19() {
 #[test]
 fn the_preflight_refuses_what_a_node_lacks() {
     let lab = Lab::up("default", |spec| {
+        // A log shipper that tails Docker's JSON logs (FIELD.md 15).
+        spec["workloads"].as_array_mut().expect("workloads").push(json!({
+            "kind": "DaemonSet", "apiVersion": "apps/v1",
+            "metadata": {"name": "log-shipper", "namespace": "default"},
+            "spec": {"selector": {"matchLabels": {"app": "log-shipper"}},
+                     "template": {"metadata": {"labels": {"app": "log-shipper"}},
+                                  "spec": {"containers": [{"name": "shipper", "image": "busybox:1.36"}],
+                                           "volumes": [{"name": "logs", "hostPath": {"path": "/var/lib/docker/containers"}}]}}}
+        }));
         spec["hosts"] = json!({
             "worker0": {"sysctls": {"net.bridge.bridge-nf-call-iptables": 0}},
             "worker1": {"disk_free_mb": 4},
             "worker2": {"containerd_missing": true},
+            // kubenet is dockershim's: containerd has no such plugin (FIELD.md 11).
+            "master2": {"network_plugin": "kubenet"},
         });
     });
     // One preflight names every node's problem.
@@ -462,10 +508,12 @@ fn the_preflight_refuses_what_a_node_lacks() {
             "bytes free under containerd's root",
             "worker2 has no containerd and containerd_install is `none`",
             "these pods mount the Docker socket and will break without Docker: logging/log-agent-",
+            "master2: the kubelet runs with --network-plugin=kubenet, a dockershim network plugin that containerd does not have",
+            "these pods read Docker's files under /var/lib/docker (container logs) and will see no new logs on containerd: default/log-shipper-",
         ],
     );
     let mut args = ACCEPT.to_vec();
-    args.extend(["-e", "registry_node=master1"]);
+    args.extend(["-e", "accept_docker_log_readers=true", "-e", "registry_node=master1"]);
     assert_refused(
         &lab,
         &args,
@@ -505,7 +553,12 @@ fn containerd_tarball(dir: &std::path::Path) -> std::path::PathBuf {
 
 #[test]
 fn kubernetes_1_27_with_flags_in_sysconfig_and_containerd_from_a_tarball() {
-    let lab = Lab::up("k8s-1.27-cgroupfs", |_| {});
+    // The sandbox image is cri-dockerd's flag, a private registry's; the kubelet's stale
+    // --pod-infra-container-image names one these air-gapped nodes never had (FIELD.md 8).
+    let lab = Lab::up("k8s-1.27-cgroupfs", |spec| {
+        spec["kubernetes"]["cri_dockerd_pause_image"] =
+            json!("registry.local:5000/google_containers/pause:3.9");
+    });
     let work = tempfile::tempdir().unwrap();
     let tarball = containerd_tarball(work.path());
     let (code, _) = lab.exec("node1", "command -v containerd");
@@ -531,7 +584,9 @@ fn kubernetes_1_27_with_flags_in_sysconfig_and_containerd_from_a_tarball() {
         let config = lab.sh(&h, "cat /etc/containerd/config.toml");
         assert!(config.contains("SystemdCgroup = false"), "{h}: {config}");
         assert!(
-            config.contains(r#"sandbox_image = "registry.k8s.io/pause:3.9""#),
+            config.contains(
+                r#"sandbox_image = "registry.local:5000/google_containers/pause:3.9""#
+            ),
             "{h}: {config}"
         );
         assert!(
@@ -544,6 +599,10 @@ fn kubernetes_1_27_with_flags_in_sysconfig_and_containerd_from_a_tarball() {
 #[test]
 fn kubernetes_1_21_with_flags_in_three_places_and_both_cgroup_drivers() {
     let lab = Lab::up("k8s-1.21-dropin", |spec| {
+        // The pod network lives elsewhere than containerd's defaults, named by the
+        // kubelet's --cni-bin-dir / --cni-conf-dir (FIELD.md 11).
+        spec["kubernetes"]["cni_bin_dir"] = json!("/usr/libexec/cni");
+        spec["kubernetes"]["cni_conf_dir"] = json!("/etc/kubernetes/cni/net.d");
         spec["hosts"] = json!({
             "master1": {"kubelet_flags": "kubeadm-flags.env"},
             "worker0": {"kubelet_flags": "sysconfig", "dropin_dir": "/usr/lib/systemd/system"},
@@ -601,6 +660,11 @@ fn kubernetes_1_21_with_flags_in_three_places_and_both_cgroup_drivers() {
         );
         assert!(
             config.contains(r#"sandbox_image = "k8s.gcr.io/pause:3.4.1""#),
+            "{h}: {config}"
+        );
+        assert!(
+            config.contains(r#"bin_dir = "/usr/libexec/cni""#)
+                && config.contains(r#"conf_dir = "/etc/kubernetes/cni/net.d""#),
             "{h}: {config}"
         );
     }

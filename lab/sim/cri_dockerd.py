@@ -59,8 +59,12 @@ def main(argv):
     signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
     set_process_name(b"cri-dockerd")
     endpoint, docker = "unix:///var/run/cri-dockerd.sock", "unix:///var/run/docker.sock"
-    # cri-dockerd 0.3's default; the sandbox image is cri-dockerd's flag, not the kubelet's
-    pause = "registry.k8s.io/pause:3.9"
+    # cri-dockerd 0.3's defaults: the CNI network plugin (since 0.2.5) in the usual dirs,
+    # and its own sandbox image (the kubelet's --pod-infra-container-image never reaches it).
+    settings = {"podInfraImage": "registry.k8s.io/pause:3.9", "networkPlugin": "cni",
+                "cniBinDir": "/opt/cni/bin", "cniConfDir": "/etc/cni/net.d"}
+    setting_flags = {"pod-infra-container-image": "podInfraImage", "network-plugin": "networkPlugin",
+                     "cni-bin-dir": "cniBinDir", "cni-conf-dir": "cniConfDir"}
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -75,8 +79,8 @@ def main(argv):
             endpoint = val
         elif name == "docker-endpoint":
             docker = val
-        elif name == "pod-infra-container-image":
-            pause = val
+        elif name in setting_flags:
+            settings[setting_flags[name]] = val
         i += 1
     dsock = docker[len("unix://"):] if docker.startswith("unix://") else docker
     first = docker_info(dsock)
@@ -110,7 +114,7 @@ def main(argv):
                     info = docker_info(dsock)
                     info["runtime"] = "cri-dockerd"
                     info["dockerEndpoint"] = docker
-                    info["podInfraContainerImage"] = pause
+                    info.update(settings)
                     conn.sendall(json.dumps(info).encode() + b"\n")
             except OSError:
                 pass

@@ -17,7 +17,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 import k8s as K  # noqa: E402
-from kubelet import cri_dockerd_info, cri_settings, containerd_process, ctr, docker_get, socket_answers  # noqa: E402
+from kubelet import cri_cni_dirs, cni_network, cri_dockerd_info, cri_settings, containerd_process, ctr, docker_get, socket_answers  # noqa: E402
 
 DEFAULTS = ["unix:///var/run/dockershim.sock", "unix:///run/containerd/containerd.sock",
             "unix:///run/crio/crio.sock", "unix:///var/run/cri-dockerd.sock"]
@@ -90,7 +90,12 @@ class Runtime:
             proc = containerd_process(self.sock)
             cfg = proc[2] if proc else "/etc/containerd/config.toml"
             systemd, sandbox, _ = cri_settings(cfg)
-            info["config"] = {"sandboxImage": sandbox, "containerd": {"defaultRuntimeName": "runc", "runtimes": {
+            conf_dir, bin_dir = cri_cni_dirs(cfg)
+            if cni_network(conf_dir, bin_dir)[0]:
+                info["status"]["conditions"][1] = {
+                    "type": "NetworkReady", "status": False, "reason": "NetworkPluginNotReady",
+                    "message": "Network plugin returns error: cni plugin not initialized"}
+            info["config"] = {"sandboxImage": sandbox, "cni": {"binDir": bin_dir, "confDir": conf_dir}, "containerd": {"defaultRuntimeName": "runc", "runtimes": {
                 "runc": {"runtimeType": "io.containerd.runc.v2", "options": {"SystemdCgroup": systemd}}}},
                 "containerdRootDir": "/var/lib/containerd", "stateDir": "/run/containerd/io.containerd.grpc.v1.cri"}
         return info

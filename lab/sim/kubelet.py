@@ -280,6 +280,45 @@ def cri_settings(cfg_path):
     return systemd, cri.get("sandbox_image", "registry.k8s.io/pause:3.6"), where
 
 
+def cri_cni_dirs(cfg_path):
+    """(conf_dir, bin_dir) of containerd's CRI plugin (v1 or v2 schema), with its defaults."""
+    try:
+        with open(cfg_path, "rb") as f:
+            cfg = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError):
+        cfg = {}
+    plugins = cfg.get("plugins", {})
+    cri = plugins.get("io.containerd.grpc.v1.cri" if cfg.get("version", 1) >= 2 else "cri", {})
+    cni = cri.get("cni", {})
+    return cni.get("conf_dir", "/etc/cni/net.d"), cni.get("bin_dir", "/opt/cni/bin")
+
+
+def cni_network(conf_dir, bin_dir):
+    """What libcni makes of a config dir and a plugin dir: (node error, pod error). Without a
+    network config the runtime's network is not ready; with one, a pod's sandbox fails while
+    a plugin the config names is not an executable in the plugin dir."""
+    try:
+        files = sorted(f for f in os.listdir(conf_dir) if f.endswith((".conf", ".conflist", ".json")))
+    except OSError:
+        files = []
+    conf = None
+    for name in files:
+        try:
+            with open(os.path.join(conf_dir, name)) as f:
+                conf = json.load(f)
+            break
+        except (OSError, ValueError):
+            continue
+    if not isinstance(conf, dict):
+        return "cni config uninitialized", None
+    plugins = conf.get("plugins") if "plugins" in conf else [conf]
+    for p in plugins or []:
+        t = p.get("type") if isinstance(p, dict) else None
+        if t and not os.access(os.path.join(bin_dir, t), os.X_OK):
+            return None, (conf.get("name", ""), t)
+    return None, None
+
+
 # ---- the kubelet ----------------------------------------------------------------------------
 class Kubelet:
     def __init__(self, argv):
@@ -313,6 +352,7 @@ class Kubelet:
         self.ctd_info = None
         self.image_cache = (None, set())
         self.via = "containerd" if self.runtime == "remote" else "dockershim"
+        self.pod_net_err = None  # why a pod's sandbox cannot get its network (hostNetwork pods need none)
 
     def pick_runtime(self):
         f, minor = self.flags, self.minor
@@ -439,7 +479,17 @@ class Kubelet:
                 for t in i.get("RepoTags") or []:
                     names.add(K.normalize_image(t))
             pause = self.flags.get("pod-infra-container-image", "k8s.gcr.io/pause:3.6")
-            return True, "", f"docker://{v.get('Version')}", names, K.normalize_image(pause) in names
+            version = f"docker://{v.get('Version')}"
+            # dockershim's network plugin: --network-plugin=cni reads the kubelet's CNI dirs
+            # (kubenet and no plugin need none here).
+            if self.flags.get("network-plugin") == "cni":
+                err = self.network_check(self.flags.get("cni-conf-dir", "/etc/cni/net.d"),
+                                         self.flags.get("cni-bin-dir", "/opt/cni/bin"), "docker")
+                if err:
+                    return False, err, version, names, K.normalize_image(pause) in names
+            else:
+                self.pod_net_err = None
+            return True, "", version, names, K.normalize_image(pause) in names
         if self.via == "cri-dockerd":
             return self.cri_dockerd_state()
         # containerd
@@ -482,6 +532,9 @@ class Kubelet:
                        f'expected cgroupsPath to be of format "slice:prefix:name" for systemd cgroups, '
                        f'got "/kubepods/besteffort/pod" instead')
             return False, msg, version, images, False
+        err = self.network_check(*cri_cni_dirs(info["config"]), "containerd")
+        if err:
+            return False, err, version, images, False
         if K.normalize_image(sandbox) not in images:
             registry = K.normalize_image(sandbox).split("/")[0]
             return False, (f'failed to get sandbox image "{sandbox}": failed to pull image "{sandbox}": failed to pull '
@@ -507,10 +560,43 @@ class Kubelet:
             return False, (f'container runtime is not ready: cgroup driver mismatch: kubelet cgroupDriver is '
                            f'"{self.cgroup_driver}" but docker (through cri-dockerd) uses '
                            f'"{info.get("cgroupDriver")}"'), version, names, False
-        # cri-dockerd creates the sandboxes with its own --pod-infra-container-image (the
-        # kubelet's flag does not reach it)
-        pause = info.get("podInfraContainerImage") or "registry.k8s.io/pause:3.9"
+        # The sandbox image is cri-dockerd's own --pod-infra-container-image: the kubelet's
+        # flag of that name does not reach a remote runtime.
+        pause = info.get("podInfraImage", "registry.k8s.io/pause:3.9")
+        if info.get("networkPlugin", "cni") == "cni":
+            err = self.network_check(info.get("cniConfDir", "/etc/cni/net.d"),
+                                     info.get("cniBinDir", "/opt/cni/bin"), "docker")
+            if err:
+                return False, err, version, names, K.normalize_image(pause) in names
+        else:
+            self.pod_net_err = None
         return True, "", version, names, K.normalize_image(pause) in names
+
+    def network_check(self, conf_dir, bin_dir, runtime):
+        """The node's network readiness for a CNI setup: an error for the node (and pods), a
+        pod-only error (a plugin missing), or None; as dockershim/cri-dockerd or containerd say it."""
+        node_err, missing = cni_network(conf_dir, bin_dir)
+        if node_err:
+            if runtime == "containerd":
+                msg = ("container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady "
+                       "message:Network plugin returns error: cni plugin not initialized")
+            else:
+                msg = ("runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady "
+                       "message:docker: network plugin is not ready: cni config uninitialized")
+            self.pod_net_err = msg
+            return msg
+        if missing:
+            name, plugin = missing
+            if runtime == "containerd":
+                self.pod_net_err = (f'Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup '
+                                    f'network for sandbox: plugin type="{plugin}" name="{name}" failed (add): '
+                                    f'failed to find plugin "{plugin}" in path [{bin_dir}]')
+            else:
+                self.pod_net_err = (f'networkPlugin cni failed to set up pod network: failed to find plugin '
+                                    f'"{plugin}" in path [{bin_dir}]')
+        else:
+            self.pod_net_err = None
+        return None
 
     def containerd_images(self):
         # containerd's metadata database changes when images come and go: list only then
@@ -655,6 +741,8 @@ class Kubelet:
             cid = f"{prefix}://" + hashlib.sha256((pod["metadata"]["uid"] + c["name"] + prefix).encode()).hexdigest()
             if not sandbox_ok:
                 state, ready = {"waiting": {"reason": "ContainerCreating"}}, False
+            elif self.pod_net_err and not pod["spec"].get("hostNetwork"):
+                state, ready = {"waiting": {"reason": "ContainerCreating", "message": self.pod_net_err}}, False
             elif img in images:
                 started = p.get("state", {}).get("running", {}).get("startedAt") \
                     if p.get("containerID") == cid else None

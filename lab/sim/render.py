@@ -93,9 +93,12 @@ SPEC_KEYS = {
 DEFAULT_SYSCTLS = {"net.ipv4.ip_forward": "1", "net.bridge.bridge-nf-call-iptables": "1",
                    "net.bridge.bridge-nf-call-ip6tables": "1"}
 K8S_KEYS = {"version": str, "cgroup_driver": str, "kubelet_flags": str, "dropin_dir": str, "layout": str,
-            "cgroup_driver_flag": str}
+            "cgroup_driver_flag": str, "network_plugin": str, "cni_bin_dir": str, "cni_conf_dir": str,
+            "cri_dockerd_pause_image": str}
 INVENTORY_KEYS = {"groups": str, "kube_node_masters": list}
 LAYOUTS = ("kubeadm", "kubespray")
+# The CNI plugins the lab's network config names, installed as stubs in the plugin dir.
+CNI_PLUGINS = ("bridge", "host-local", "loopback", "portmap")
 DOCKER_KEYS = {"daemon_json": dict, "storage_driver": str}
 CONTAINERD_KEYS = {"config_toml": str}
 IMAGES_KEYS = {"all": list, "masters": list, "workers": list, "registry": list,
@@ -103,7 +106,7 @@ IMAGES_KEYS = {"all": list, "masters": list, "workers": list, "registry": list,
 HOST_KEYS = {"sysctls": dict, "kubelet_flags": str, "dropin_dir": str, "cgroup_driver": str, "daemon_json": dict,
              "cgroup_driver_flag": str,
              "containerd_config": str, "disk_free_mb": int, "containerd_missing": bool,
-             "kubelet_enabled": bool, "docker_enabled": bool}
+             "kubelet_enabled": bool, "docker_enabled": bool, "network_plugin": str}
 NETWORK_KEYS = {"bridge": str, "subnet": str, "netns_prefix": str, "veth_prefix": str}
 API_KEYS = {"port": int, "node_monitor_grace_seconds": (int, float), "pod_eviction_429": bool}
 FLAG_PLACES = ("kubeadm-flags.env", "dropin", "sysconfig")
@@ -173,6 +176,17 @@ def normalize(spec):
     k8s = dict(spec.get("kubernetes", {}))
     check_keys(k8s, K8S_KEYS, "kubernetes")
     minor, version = parse_version(k8s.get("version", "1.23"))
+    plugin = k8s.get("network_plugin", "cni")
+    if plugin not in ("cni", "kubenet"):
+        raise SpecError("`kubernetes.network_plugin` must be `cni` or `kubenet`")
+    if plugin == "kubenet" and minor >= 24:
+        raise SpecError("`kubernetes.network_plugin` `kubenet` is a dockershim plugin: Kubernetes below 1.24 only")
+    for key in ("cni_bin_dir", "cni_conf_dir"):
+        d = k8s.get(key)
+        if d is not None and not re.fullmatch(r"/(etc|opt|usr)(/[A-Za-z0-9._-]+)+", d):
+            raise SpecError(f"`kubernetes.{key}` must be an absolute path under /etc, /opt or /usr, got `{d}`")
+    if "cri_dockerd_pause_image" in k8s and minor < 24:
+        raise SpecError("`kubernetes.cri_dockerd_pause_image` needs cri-dockerd: Kubernetes 1.24 or later")
     cg = k8s.get("cgroup_driver", "systemd")
     if cg not in ("systemd", "cgroupfs"):
         raise SpecError(f"`kubernetes.cgroup_driver` must be `systemd` or `cgroupfs`, got `{cg}`")
@@ -221,6 +235,8 @@ def normalize(spec):
             raise SpecError(f"`hosts.{h}.kubelet_flags` must be one of {', '.join(FLAG_PLACES)}")
         if "dropin_dir" in hv and hv["dropin_dir"] not in DROPIN_DIRS:
             raise SpecError(f"`hosts.{h}.dropin_dir` must be one of {', '.join(DROPIN_DIRS)}")
+        if "network_plugin" in hv and (hv["network_plugin"] not in ("cni", "kubenet") or minor >= 24):
+            raise SpecError(f"`hosts.{h}.network_plugin` must be `cni` or `kubenet`, below Kubernetes 1.24")
         if "cgroup_driver" in hv and hv["cgroup_driver"] not in ("systemd", "cgroupfs"):
             raise SpecError(f"`hosts.{h}.cgroup_driver` must be `systemd` or `cgroupfs`")
         if "cgroup_driver_flag" in hv and hv["cgroup_driver_flag"] not in ("", "systemd", "cgroupfs"):
@@ -258,7 +274,9 @@ def normalize(spec):
         "masters": masters, "workers": workers, "registry_node": reg,
         "kubernetes": {"version": version, "minor": minor, "cgroup_driver": cg,
                        "kubelet_flags": flags, "dropin_dir": dropin, "layout": layout,
-                       "cgroup_driver_flag": cg_flag},
+                       "cgroup_driver_flag": cg_flag, "network_plugin": plugin,
+                       "cni_bin_dir": k8s.get("cni_bin_dir"), "cni_conf_dir": k8s.get("cni_conf_dir"),
+                       "cri_dockerd_pause_image": k8s.get("cri_dockerd_pause_image")},
         "inventory": {"groups": inv_groups, "kube_node_masters": kube_node_masters},
         "docker": {"daemon_json": daemon_json, "storage_driver": docker.get("storage_driver", "")},
         "containerd": {"config_toml": containerd.get("config_toml", CONTAINERD_IO_CONFIG)},
@@ -322,6 +340,9 @@ def host_images(s, name, role):
     refs = []
     if im.get("kubeadm", True):
         refs += k["all"] + (k["masters"] if role == "master" else [])
+        if s["kubernetes"]["cri_dockerd_pause_image"]:
+            # an air-gapped node has the sandbox image cri-dockerd was told to use, not kubeadm's
+            refs = [s["kubernetes"]["cri_dockerd_pause_image"] if r == k["pause"] else r for r in refs]
     if im.get("workloads", True):
         refs += workload_images(s["workloads"])
     refs += im.get("all", []) + im.get(role + "s", [])
@@ -338,10 +359,23 @@ def host_images(s, name, role):
 
 
 # ---- kubelet files -----------------------------------------------------------------
-def runtime_flags(minor, pause):
+def cni_flags(k8s):
+    """--cni-bin-dir/--cni-conf-dir where the spec moves the CNI dirs (as TKEStack or an
+    operator might); nothing for the defaults, which the kubelet and cri-dockerd assume."""
+    out = ""
+    if k8s.get("cni_bin_dir"):
+        out += f" --cni-bin-dir={k8s['cni_bin_dir']}"
+    if k8s.get("cni_conf_dir"):
+        out += f" --cni-conf-dir={k8s['cni_conf_dir']}"
+    return out
+
+
+def runtime_flags(minor, pause, k8s):
     """The kubelet runtime flags a node on Docker had, by version."""
     if minor < 24:
-        return f"--network-plugin=cni --pod-infra-container-image={pause}"
+        plugin = k8s.get("network_plugin", "cni")
+        dirs = cni_flags(k8s) if plugin == "cni" else ""
+        return f"--network-plugin={plugin}{dirs} --pod-infra-container-image={pause}"
     if minor < 27:
         return ("--container-runtime=remote --container-runtime-endpoint=unix:///var/run/cri-dockerd.sock "
                 f"--pod-infra-container-image={pause}")
@@ -759,7 +793,12 @@ def render_host(s, state, name, role, ip, index, pub_key, api_server):
         enabled.append("docker.service")
         os.symlink("/lib/systemd/system/docker.socket", f"{sockets}/docker.socket")
     if minor >= 24:
-        write(f"{units_dir}/cri-docker.service", CRI_DOCKER_SERVICE.replace("{PAUSE}", pause))
+        cri_args = f"--pod-infra-container-image={s['kubernetes']['cri_dockerd_pause_image'] or pause}"
+        if cni_flags(s["kubernetes"]):
+            # Kubespray's cri-dockerd unit names the CNI dirs the same way.
+            cri_args += " --network-plugin=cni" + cni_flags(s["kubernetes"])
+        write(f"{units_dir}/cri-docker.service",
+              CRI_DOCKER_SERVICE.replace("--pod-infra-container-image={PAUSE}", cri_args))
         write(f"{units_dir}/cri-docker.socket", CRI_DOCKER_SOCKET)
         if hv.get("docker_enabled", True):
             enabled.append("cri-docker.service")
@@ -853,7 +892,8 @@ def render_host(s, state, name, role, ip, index, pub_key, api_server):
     else:
         # kubelet: kubeadm's files, flags where the spec says (kubeadm 1.12-1.20 also
         # wrote --cgroup-driver among them)
-        rflags = runtime_flags(minor, pause) + (f" --cgroup-driver={cg_flag}" if cg_flag else "")
+        rflags = runtime_flags(minor, pause, {**s["kubernetes"], **{k: hv[k] for k in ("network_plugin",) if k in hv}})
+        rflags += f" --cgroup-driver={cg_flag}" if cg_flag else ""
         write(f"{V}/lib/kubelet/config.yaml", kubelet_config_yaml(cg))
         dropin = dropin_text(place).replace("{RUNTIME}", rflags)
         ddir = f"{E}/systemd/system" if dropin_dir == "/etc/systemd/system" else f"{Us}/lib/systemd/system"
@@ -873,9 +913,19 @@ def render_host(s, state, name, role, ip, index, pub_key, api_server):
         for pod in static_pods(s, name, ip):
             write(f"{E}/kubernetes/manifests/{pod['metadata']['name'].rsplit('-' + name, 1)[0]}.yaml",
                   json.dumps(pod, indent=2) + "\n", 0o600)
-    os.makedirs(f"{E}/cni/net.d", exist_ok=True)
-    write(f"{E}/cni/net.d/10-lab.conflist", json.dumps(
-        {"cniVersion": "0.3.1", "name": "lab", "plugins": [{"type": "bridge", "bridge": "cni0"}]}) + "\n")
+    # the pod network: a CNI config and its plugins (stubs: no container runs here), where
+    # the spec puts them; the kubelet (dockershim), cri-dockerd or containerd must look there
+    conf_dir = s["kubernetes"]["cni_conf_dir"] or "/etc/cni/net.d"
+    bin_dir = s["kubernetes"]["cni_bin_dir"] or "/opt/cni/bin"
+    # ({h}/etc, {h}/usr, {h}/opt are the upper dirs of the host's /etc, /usr, /opt)
+    write(f"{h}{conf_dir}/10-lab.conflist", json.dumps(
+        {"cniVersion": "0.3.1", "name": "lab", "plugins": [
+            {"type": "bridge", "bridge": "cni0", "ipam": {"type": "host-local", "subnet": "10.244.0.0/16"}},
+            {"type": "portmap", "capabilities": {"portMappings": True}}]}) + "\n")
+    for plugin in CNI_PLUGINS:
+        write(f"{h}{bin_dir}/{plugin}",
+              "#!/bin/sh\n# rtmig lab: a CNI plugin stand-in (no container runs in the lab)\n"
+              'echo \'{"cniVersion": "0.3.1"}\'\n', 0o755)
 
     mounts = [
         {"type": "overlay", "target": "/etc", "upper": E, "work": f"{h}/w/etc"},

@@ -238,6 +238,26 @@ t_missing_sandbox_not_ready() {
     wait_until 20 bash -c "$LAB kubectl get node worker1 -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].message}' | grep -q 'failed to get sandbox image \"registry.k8s.io/pause:3.6\"'" || { ready_msg worker1; return 1; }
 }
 
+pods_on() { k get pods -A --no-headers -o wide --field-selector spec.nodeName="$1"; }
+
+t_cni_config_missing_not_ready() {
+    # dockershim with --network-plugin=cni and no network config in --cni-conf-dir
+    on worker2 mv /etc/cni/net.d/10-lab.conflist /root/ || return 1
+    wait_until 20 bash -c "$LAB kubectl get node worker2 -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].message}' | grep -q 'NetworkPluginNotReady message:docker: network plugin is not ready: cni config uninitialized'" || { ready_msg worker2; return 1; }
+    # and back: Ready again
+    on worker2 mv /root/10-lab.conflist /etc/cni/net.d/ || return 1
+    wait_until 20 node_is worker2 True docker:// || { ready_msg worker2; return 1; }
+}
+
+t_cni_plugin_missing_pods_wait() {
+    # containerd (worker0, migrated by hand above) whose CNI plugin dir lacks `bridge`
+    on worker0 mv /opt/cni/bin/bridge /root/ || return 1
+    wait_until 20 bash -c "$LAB kubectl get pods -A --field-selector spec.nodeName=worker0 -o jsonpath='{.items[*].status.containerStatuses[*].state.waiting.message}' | grep -q 'plugin type=\"bridge\" name=\"lab\" failed (add): failed to find plugin \"bridge\" in path \[/opt/cni/bin\]'" || { pods_on worker0; return 1; }
+    pods_on worker0 | grep -q ContainerCreating || return 1
+    on worker0 mv /root/bridge /opt/cni/bin/ || return 1
+    wait_until 20 bash -c "! $LAB kubectl get pods -A --no-headers --field-selector spec.nodeName=worker0 | grep -v Running | grep -q ." || { pods_on worker0; return 1; }
+}
+
 t_image_not_carried_does_not_run() {
     # only the sandbox image carried over: the node is Ready, its pods are not
     on worker1 /bin/sh -c 'docker save registry.k8s.io/pause:3.6 | ctr -n k8s.io images import -' >/dev/null || return 1
@@ -471,6 +491,8 @@ check "systemctl: is-active, enable/disable persisted, status codes, daemon-relo
 check "docker.socket starts a stopped docker on the next connection" t_socket_activation
 check "a drain blocked by a PodDisruptionBudget fails at its timeout" t_drain_blocked_by_pdb
 check "a correct manual migration of worker0 ends Ready on containerd://, pods Running" t_manual_migration
+check "dockershim with --network-plugin=cni and no CNI config: NotReady; config back: Ready" t_cni_config_missing_not_ready
+check "containerd without the CNI plugin the config names: pods ContainerCreating; plugin back: Running" t_cni_plugin_missing_pods_wait
 check "kubelet on containerd with the CRI plugin disabled: NotReady, kubelet down" t_cri_disabled_not_ready
 check "kubelet systemd vs containerd SystemdCgroup=false: NotReady" t_cgroup_mismatch_not_ready
 check "sandbox image missing from k8s.io: NotReady" t_missing_sandbox_not_ready
