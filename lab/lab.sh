@@ -135,9 +135,15 @@ cmd_up() {
     t0=$(date +%s%N)
     install_deps
     load_env
-    if [ -e "$STATE" ] || ip link show "$LAB_BRIDGE" >/dev/null 2>&1 || ls /run/netns 2>/dev/null | grep -q "^$LAB_NETNS_PREFIX"; then
+    # Only this state dir's own lab is taken down: without its lab.env the network names
+    # are guesses (the defaults), which may be another lab's (a test lab beside a
+    # developer's, say), and that lab must survive.
+    if [ -f "$STATE/lab.env" ]; then
         say "a previous lab is still set up; taking it down first"
         cmd_down >/dev/null
+    elif [ -e "$STATE" ]; then
+        { findmnt -rn -o TARGET | grep "^$(realpath "$STATE")" || true; } | sort -r | while read -r m; do umount -l "$m" || true; done
+        rm -rf --one-file-system "$STATE"
     fi
     mkdir -p "$STATE"
     # The state lives in memory: it is small, quick to write, and gone at once at `down`
