@@ -374,3 +374,52 @@ fn magic_host_lists_are_right_for_every_host_and_batch() {
         assert!(out.contains(&want), "missing `{want}` in:\n{out}");
     }
 }
+
+/// Regression (issue 13): a run over more hosts than the open-files limit allows failed
+/// host after host with `Too many open files`; now the soft limit is raised to the hard
+/// one at start and, where even that is too low, the run says so with the numbers.
+#[test]
+fn an_open_files_limit_too_low_for_the_fleet_is_raised_or_named() {
+    use std::os::unix::process::CommandExt;
+    let ws = Workspace::new();
+    let names: Vec<String> = (0..20).map(|i| format!("n{i}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    inventory(&ws, &names);
+    ws.write(
+        "site.yaml",
+        "- hosts: nodes\n  gather_facts: false\n  tasks:\n    - command: \"true\"\n",
+    );
+    let run = |soft: u64, hard: u64| {
+        let mut cmd = ws
+            .rtmig()
+            .args(["run", "-i", "inventory.yaml", "site.yaml"])
+            .command();
+        // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                let lim = libc::rlimit {
+                    rlim_cur: soft as libc::rlim_t,
+                    rlim_max: hard as libc::rlim_t,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        cmd.output().expect("rtmig")
+    };
+    // A soft limit of 64 under a hard one of 4096: raised, no warning, every host ok.
+    let out = run(64, 4096);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(!text.contains("open-files limit"), "{text}");
+    // A hard limit of 80 for 20 hosts (about 104 needed): named before any host runs.
+    let out = run(80, 80);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("[WARNING]: the open-files limit is 80 (hard limit 80) but a run over 20 hosts keeps about 104 files"),
+        "{text}"
+    );
+}

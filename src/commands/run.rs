@@ -228,6 +228,11 @@ pub fn run(args: &RunArgs, verbose: u8) -> anyhow::Result<Status> {
         .collect();
     let hosts: std::collections::BTreeSet<&String> =
         plan.plays.iter().flat_map(|p| &p.hosts).collect();
+    if let Some(warning) = crate::execute::limits::raise_open_files_limit()
+        .and_then(|limits| crate::execute::limits::too_few_files(hosts.len(), limits))
+    {
+        reporter.emit(Event::Warning { message: warning });
+    }
     reporter.emit(Event::RunStarted {
         run_id,
         playbook: target.playbook.clone(),

@@ -5,6 +5,7 @@
 pub mod actions;
 pub mod facts;
 pub mod files;
+pub mod limits;
 pub mod live;
 pub mod remote;
 pub mod runner;
