@@ -808,3 +808,26 @@ fn kubespray_cluster_with_masters_in_kube_node_migrates_them_one_at_a_time() {
     assert_eq!(checksums(&lab, "node2", &KUBESPRAY_FILES), before);
     assert_eq!(lab.unready_or_cordoned(), Vec::<String>::new());
 }
+
+// Kubespray v2.20-v2.22 on Docker: Kubernetes 1.25 through cri-dockerd, whose endpoint is
+// in KUBELET_ARGS among the continued lines, and no --pod-infra-container-image there.
+#[test]
+fn kubespray_1_25_through_cri_dockerd_migrates() {
+    let lab = Lab::up("kubespray", |spec| {
+        spec["kubernetes"]["version"] = json!("1.25");
+        spec["workloads"][0]["spec"]["template"]["spec"]["containers"][0]["image"] =
+            json!("registry.k8s.io/kube-proxy:v1.25.16");
+    });
+    lab.rtmig(MIGRATE).output().expect_code(0);
+    assert_fully_migrated(&lab);
+    for h in hosts(&lab) {
+        let env = lab.sh(&h, "cat /etc/kubernetes/kubelet.env");
+        assert!(
+            env.contains("--container-runtime=remote --container-runtime-endpoint=unix:///run/containerd/containerd.sock")
+                && !env.contains("cri-dockerd.sock"),
+            "{h}: {env}"
+        );
+        let (_, active) = lab.exec(&h, "systemctl is-active docker.socket docker cri-docker");
+        assert_eq!(active, "inactive\ninactive\ninactive\n", "{h}");
+    }
+}
