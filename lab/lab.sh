@@ -211,12 +211,41 @@ cmd_up() {
     for p in "${pids[@]}"; do wait "$p" || failed=1; done
     [ $failed -eq 0 ] || die "up: loading Docker's starting images failed (see $STATE/hosts/*/docker-load.log)"
 
+    [ -z "${LAB_REGISTRY_HOST:-}" ] || registry_up
     wait_for 120 "every node Ready and every pod settled" api_settled
     t1=$(date +%s%N)
     printf 'lab: up in %d.%d s: %s\n' $(( (t1 - t0) / 1000000000 )) $(( (t1 - t0) / 100000000 % 10 )) \
         "$(echo $LAB_HOSTS | wc -w) hosts on $LAB_BRIDGE ($LAB_GW/$LAB_PREFIXLEN), API http://$LAB_GW:$LAB_API_PORT" >&2
     say "ssh:     ssh -F $STATE/ssh/config HOST    kubectl: $0 kubectl get nodes -o wide"
     echo "$STATE/inventory.yaml"
+}
+
+# The lab's registry (spec `registry`): the registry node's kubelet runs the real
+# docker-registry while the registry pod runs; its images are pushed from there, pulled by
+# every node (so Docker records their RepoDigests), then the workloads that pin them by
+# digest are created with the digests the registry gave.
+registry_up() {
+    local reg=$LAB_REGISTRY_NODE ip r h pids=() failed=0 p
+    ip=$(host_var IP "$reg")
+    wait_for 60 "the registry on $reg ($LAB_REGISTRY_HOST)" host_tcp "$ip" "$LAB_REGISTRY_PORT" ||
+        die "up: the registry did not start on $reg: is a pod annotated lab.rtmig/process: registry scheduled there? (see $STATE/hosts/$reg/var/log/lab-journal/kubelet.log)"
+    : >"$STATE/registry/digests.txt"
+    while read -r r; do
+        host_exec "$reg" docker push "$r" >>"$STATE/registry/push.log" 2>&1 ||
+            die "up: docker push $r failed on $reg (see $STATE/registry/push.log)"
+        # shellcheck disable=SC2016
+        echo "$r $(host_exec "$reg" docker image inspect -f '{{range .RepoDigests}}{{println .}}{{end}}' "$r" |
+            grep -m1 "^${r%:*}@" | cut -d@ -f2)" >>"$STATE/registry/digests.txt"
+    done <"$STATE/registry/push.txt"
+    while read -r h r; do
+        [ "$h" = "$reg" ] && continue
+        host_exec "$h" docker pull -q "$r" >>"$STATE/registry/pull-$h.log" 2>&1 &
+        pids+=($!)
+    done <"$STATE/registry/pull.txt"
+    for p in "${pids[@]}"; do wait "$p" || failed=1; done
+    [ $failed -eq 0 ] || die "up: pulling through the registry failed (see $STATE/registry/pull-*.log)"
+    $PY "$SIM/render.py" --create-deferred "$STATE" >>"$STATE/registry/push.log" ||
+        die "up: creating the workloads pinned by digest failed"
 }
 
 start_apiserver() {

@@ -831,3 +831,138 @@ fn kubespray_1_25_through_cri_dockerd_migrates() {
         assert_eq!(active, "inactive\ninactive\ninactive\n", "{h}");
     }
 }
+
+/// What a pod asks the runtime for, as the kubelet and CRI resolve it: docker.io/library/
+/// for one-word names, `:latest` without a tag, and the digest winning over a tag.
+fn normalize_ref(image: &str) -> String {
+    let (name, digest) = match image.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (image, None),
+    };
+    let last = name.rsplit('/').next().unwrap_or_default();
+    let (repo, tag) = match last.rfind(':') {
+        Some(i) => (&name[..name.len() - last.len() + i], &last[i + 1..]),
+        None => (name, "latest"),
+    };
+    let repo = normalize(repo);
+    match digest {
+        Some(d) => format!("{repo}@{d}"),
+        None => format!("{repo}:{tag}"),
+    }
+}
+
+/// Pods as (namespace/name, node, image of each container).
+fn pod_images(lab: &Lab) -> Vec<(String, String, String)> {
+    lab.kubectl(&[
+        "get",
+        "pods",
+        "-A",
+        "-o",
+        r#"jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name} {.spec.nodeName}{range .spec.containers[*]} {.image}{end}{"\n"}{end}"#,
+    ])
+    .lines()
+    .flat_map(|l| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        w.iter()
+            .skip(2)
+            .map(|i| (w[0].to_string(), w[1].to_string(), i.to_string()))
+            .collect::<Vec<_>>()
+    })
+    .collect()
+}
+
+#[test]
+fn an_air_gapped_cluster_with_a_private_registry_and_digest_pinned_pods_migrates() {
+    // registry:5000 (a port, no dot), plain HTTP, insecure and a mirror in daemon.json;
+    // pods pinned as name@sha256 and name:tag@sha256 with the registry's digests, one
+    // without a tag; worker1 pulled its app image by digest only (untagged in Docker).
+    let lab = Lab::up("airgap-registry", |_| {});
+    let pods_before = pod_images(&lab);
+    let pinned: Vec<&(String, String, String)> =
+        pods_before.iter().filter(|(_, _, i)| i.contains("@sha256:")).collect();
+    assert!(
+        pinned.iter().any(|(_, _, i)| i.starts_with("registry:5000/team/app@sha256:"))
+            && pinned.iter().any(|(_, _, i)| i.starts_with("registry:5000/team/api:2.0@sha256:")),
+        "{pods_before:?}"
+    );
+    let untagged = lab.sh(
+        "worker1",
+        "docker images --digests | awk '$1 == \"registry:5000/team/app\" {print $2, $3}'",
+    );
+    assert!(untagged.starts_with("<none> sha256:"), "{untagged}");
+    // What each node's Docker resolves by tag or by digest, as containerd names it.
+    let docker_refs = |h: &str| -> BTreeSet<String> {
+        lab.sh(h, "docker images --digests --format '{{.Repository}} {{.Tag}} {{.Digest}}'")
+            .lines()
+            .flat_map(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                let mut out = vec![];
+                if w.len() == 3 && w[1] != "<none>" {
+                    out.push(normalize_ref(&format!("{}:{}", w[0], w[1])));
+                }
+                if w.len() == 3 && w[2] != "<none>" {
+                    out.push(normalize_ref(&format!("{}@{}", w[0], w[2])));
+                }
+                out
+            })
+            .collect()
+    };
+    let before: BTreeMap<String, BTreeSet<String>> =
+        hosts(&lab).iter().map(|h| (h.clone(), docker_refs(h))).collect();
+
+    lab.rtmig(MIGRATE).output().expect_code(0);
+    assert_fully_migrated(&lab);
+
+    // Nothing lost: every name Docker resolved, tags and registry digests, containerd does.
+    for (h, refs) in &before {
+        let have = containerd_images(&lab, h);
+        let lost: Vec<&String> = refs.iter().filter(|r| !have.contains(*r)).collect();
+        assert!(lost.is_empty(), "{h}: not in containerd: {lost:?}");
+    }
+    // Every pod runs (and is Ready) from what its reference resolves to on its node.
+    let not_ready = lab.kubectl(&[
+        "get",
+        "pods",
+        "-A",
+        "-o",
+        r#"jsonpath={range .items[*]}{.metadata.name} {.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}"#,
+    ]);
+    assert!(
+        not_ready.lines().all(|l| l.ends_with(" True")),
+        "{not_ready}"
+    );
+    for (pod, node, image) in pod_images(&lab) {
+        assert!(
+            containerd_images(&lab, &node).contains(&normalize_ref(&image)),
+            "{pod} on {node}: {image} not in containerd"
+        );
+    }
+    // Docker's registry settings became hosts.toml files under config_path.
+    let config = lab.sh("worker0", "cat /etc/containerd/config.toml");
+    assert!(
+        config.contains(r#"config_path = "/etc/containerd/certs.d""#),
+        "{config}"
+    );
+    let insecure = lab.sh("worker0", "cat '/etc/containerd/certs.d/registry:5000/hosts.toml'");
+    assert!(
+        insecure.contains(r#"[host."http://registry:5000"]"#),
+        "{insecure}"
+    );
+    let mirror = lab.sh("worker0", "cat /etc/containerd/certs.d/docker.io/hosts.toml");
+    assert!(
+        mirror.contains(r#"server = "https://registry-1.docker.io""#)
+            && mirror.contains(r#"[host."http://registry:5000"]"#),
+        "{mirror}"
+    );
+    // A pull through the registry works on containerd with those files, and fails as
+    // containerd's does without them (plain HTTP to an HTTPS client).
+    let (code, _) = lab.exec(
+        "worker0",
+        "ctr -n k8s.io images pull registry:5000/team/api:2.0 2>&1 | grep -q 'server gave HTTP response to HTTPS client'",
+    );
+    assert_eq!(code, 0, "a pull without hosts.toml should fail over HTTPS");
+    lab.sh(
+        "worker0",
+        "ctr -n k8s.io images rm registry:5000/team/api:2.0 && ctr -n k8s.io images pull --hosts-dir /etc/containerd/certs.d registry:5000/team/api:2.0",
+    );
+}

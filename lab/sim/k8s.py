@@ -52,7 +52,9 @@ def human_duration(seconds):
 
 # ---- images ---------------------------------------------------------------------------
 def normalize_image(ref):
-    """`nginx` -> `docker.io/library/nginx:latest`: the name containerd and CRI use."""
+    """`nginx` -> `docker.io/library/nginx:latest`: the name containerd and CRI use. A first
+    component with a `.` or a `:`, or `localhost`, is a registry; with a digest the digest
+    wins (`name:tag@sha256:…` -> `name@sha256:…`, as the kubelet, CRI and Docker resolve it)."""
     ref = ref.strip()
     digest = ""
     if "@" in ref:
@@ -67,9 +69,19 @@ def normalize_image(ref):
         name = "docker.io/library/" + name
     elif not ("." in first or ":" in first or first == "localhost"):
         name = "docker.io/" + name
-    if digest and at <= ref.rfind("/"):
+    if digest:
         return name + digest
-    return f"{name}:{tag}{digest}"
+    return f"{name}:{tag}"
+
+
+def image_registry(ref):
+    """The registry host of a reference (`docker.io` for Docker Hub names)."""
+    return normalize_image(ref).split("/")[0]
+
+
+def image_has_tag(ref):
+    ref = ref.split("@", 1)[0]
+    return ref.rfind(":") > ref.rfind("/")
 
 
 # ---- selectors ------------------------------------------------------------------------

@@ -180,6 +180,12 @@ def docker_get(sock, path):
         c.close()
 
 
+def docker_names(imgs):
+    """Every name Docker resolves an image by: its tags and its registry digests."""
+    return {K.normalize_image(t) for i in imgs for t in (i.get("RepoTags") or []) + (i.get("RepoDigests") or [])
+            if "<none>" not in t}
+
+
 def ctr(sock, *args, timeout=10):
     try:
         p = subprocess.run(["ctr", "--address", sock, *args], capture_output=True, text=True, timeout=timeout)
@@ -319,6 +325,40 @@ def cni_network(conf_dir, bin_dir):
     return None, None
 
 
+def cri_pull_args(cfg_path, host):
+    """ctr's pull options for `host` from the CRI registry settings of containerd's config:
+    `config_path` (hosts.toml directories) or the deprecated `registry.mirrors`/`configs`."""
+    try:
+        with open(cfg_path, "rb") as f:
+            cfg = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError):
+        return []
+    reg = cfg.get("plugins", {}).get("io.containerd.grpc.v1.cri", {}).get("registry", {})
+    if reg.get("config_path"):
+        return ["--hosts-dir", reg["config_path"].split(":")[0]]
+    args = []
+    endpoints = reg.get("mirrors", {}).get(host, {}).get("endpoint", [])
+    if endpoints and endpoints[0].startswith("http://"):
+        args.append("--plain-http")
+    if reg.get("configs", {}).get(host, {}).get("tls", {}).get("insecure_skip_verify"):
+        args.append("--skip-verify")
+    return args
+
+
+def runtime_pid(via, sock):
+    """The process whose death ends the pods' containers: dockerd, or containerd."""
+    if via == "containerd":
+        proc = containerd_process(sock)
+        return proc[0] if proc else None
+    for d in os.listdir("/proc"):
+        try:
+            if d.isdigit() and open(f"/proc/{d}/comm").read().strip() == "dockerd":
+                return int(d)
+        except OSError:
+            continue
+    return None
+
+
 # ---- the kubelet ----------------------------------------------------------------------------
 class Kubelet:
     def __init__(self, argv):
@@ -353,6 +393,13 @@ class Kubelet:
         self.image_cache = (None, set())
         self.via = "containerd" if self.runtime == "remote" else "dockershim"
         self.pod_net_err = None  # why a pod's sandbox cannot get its network (hostNetwork pods need none)
+        self.docker_sock = None
+        self.pull_failed = {}  # normalized reference -> (time, message) of its last failed pull
+        try:
+            with open(os.path.join(HERE, "registry-host")) as f:
+                self.registry_host = f.read().strip()  # the lab's registry: the only one reachable
+        except OSError:
+            self.registry_host = None
 
     def pick_runtime(self):
         f, minor = self.flags, self.minor
@@ -474,10 +521,8 @@ class Kubelet:
             except OSError:
                 return False, "container runtime is down, PLEG is not healthy: pleg was last seen active 3m0s ago; " \
                               "threshold is 3m0s", None, set(), False
-            names = set()
-            for i in imgs:
-                for t in i.get("RepoTags") or []:
-                    names.add(K.normalize_image(t))
+            names = docker_names(imgs)
+            self.docker_sock = self.sock
             pause = self.flags.get("pod-infra-container-image", "k8s.gcr.io/pause:3.6")
             version = f"docker://{v.get('Version')}"
             # dockershim's network plugin: --network-plugin=cni reads the kubelet's CNI dirs
@@ -554,7 +599,8 @@ class Kubelet:
             imgs = docker_get(dsock, "/images/json")
         except OSError:
             return False, down, None, set(), False
-        names = {K.normalize_image(t) for i in imgs for t in (i.get("RepoTags") or [])}
+        names = docker_names(imgs)
+        self.docker_sock = dsock
         version = f"docker://{info.get('version')}"
         if info.get("cgroupDriver") != self.cgroup_driver:
             return False, (f'container runtime is not ready: cgroup driver mismatch: kubelet cgroupDriver is '
@@ -722,12 +768,15 @@ class Kubelet:
         prefix = rt_version.split("://")[0] if rt_version else "docker"
         cidr = (node or {}).get("spec", {}).get("podCIDR", "10.244.0.0/24")
         base = cidr.split("/")[0].rsplit(".", 1)[0]
+        statuses = []
         for pod in pods["items"]:
             st = self.pod_status(pod, images, sandbox_ok, prefix, base)
+            statuses.append(st)
             if st != pod.get("status"):
                 md = pod["metadata"]
                 self.call("PATCH", f"/api/v1/namespaces/{md['namespace']}/pods/{md['name']}/status",
                           {"status": st}, "application/merge-patch+json")
+        self.pod_processes(pods["items"], statuses)
         self.mirror_pods({p["metadata"]["name"] for p in pods["items"]})
 
     def pod_status(self, pod, images, sandbox_ok, prefix, base):
@@ -739,10 +788,17 @@ class Kubelet:
             img = K.normalize_image(c.get("image", ""))
             p = prev.get(c["name"], {})
             cid = f"{prefix}://" + hashlib.sha256((pod["metadata"]["uid"] + c["name"] + prefix).encode()).hexdigest()
+            running_before = p.get("containerID") == cid and "running" in p.get("state", {})
+            pull_error = None
+            net_blocked = self.pod_net_err and not pod["spec"].get("hostNetwork")
+            if sandbox_ok and not net_blocked and not running_before:
+                pull_error = self.pull_if_needed(c, img, images, prefix)
             if not sandbox_ok:
                 state, ready = {"waiting": {"reason": "ContainerCreating"}}, False
             elif self.pod_net_err and not pod["spec"].get("hostNetwork"):
                 state, ready = {"waiting": {"reason": "ContainerCreating", "message": self.pod_net_err}}, False
+            elif pull_error:
+                state, ready = {"waiting": pull_error}, False
             elif img in images:
                 started = p.get("state", {}).get("running", {}).get("startedAt") \
                     if p.get("containerID") == cid else None
@@ -788,6 +844,97 @@ class Kubelet:
         else:
             del st["podIP"]
         return st
+
+    def pull_if_needed(self, c, img, images, prefix):
+        """Pull as the kubelet does, per imagePullPolicy (Always for `:latest` or no tag, else
+        IfNotPresent), through the runtime it uses; only the lab's registry is reachable.
+        None when the image is there; else the container's waiting state."""
+        ref = c.get("image", "")
+        policy = c.get("imagePullPolicy") or (
+            "Always" if "@" not in ref and (not K.image_has_tag(ref) or ref.endswith(":latest")) else "IfNotPresent")
+        if policy == "Never" or (policy == "IfNotPresent" and img in images):
+            if img in images:
+                return None
+            return {"reason": "ErrImageNeverPull",
+                    "message": f'Container image "{ref}" is not present with pull policy of Never'}
+        if not self.registry_host or K.image_registry(ref) != self.registry_host:
+            if img in images:
+                return None  # air-gapped: an Always pull elsewhere cannot be checked; the lab lets it run
+            return None  # the caller reports the air-gapped ErrImagePull
+        failed = self.pull_failed.get(img)
+        if failed and time.time() - failed[0] < 10:
+            return {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{ref}"'}
+        if prefix == "docker":
+            try:
+                p = subprocess.run(["docker", "-H", f"unix://{self.docker_sock}", "pull", img], capture_output=True,
+                                   text=True, timeout=60)
+                rc, err = p.returncode, p.stderr.strip()
+            except (OSError, subprocess.TimeoutExpired) as e:
+                rc, err = 1, str(e)
+            msg = f"rpc error: code = Unknown desc = {err}"
+        else:
+            args = cri_pull_args(self.ctd_info["config"] if self.ctd_info else "/etc/containerd/config.toml",
+                                 K.image_registry(ref))
+            rc, _, err = ctr(self.sock, "-n", "k8s.io", "images", "pull", *args, img, timeout=60)
+            err = err.strip().splitlines()[-1] if err.strip() else ""
+            msg = (f'rpc error: code = Unknown desc = failed to pull and unpack image "{img}": '
+                   f'{err.removeprefix("ctr: ")}')
+        if rc == 0:
+            self.pull_failed.pop(img, None)
+            images.add(img)
+            self.image_cache = (None, set())
+            klog("I", "Pulled image", image=ref)
+            return None
+        self.pull_failed[img] = (time.time(), msg)
+        klog("E", "Failed to pull image", image=ref, err=msg)
+        return {"reason": "ErrImagePull", "message": msg}
+
+    def pod_processes(self, pods, statuses):
+        """Run the real process of each pod annotated `lab.rtmig/process` while the pod runs
+        (see podproc.py); stop those whose pods stopped or left."""
+        run_dir = "/run/lab-pods"
+        os.makedirs(run_dir, exist_ok=True)
+        want = {}
+        for pod, st in zip(pods, statuses):
+            name = pod["metadata"].get("annotations", {}).get("lab.rtmig/process")
+            if name and st.get("phase") == "Running":
+                want[f"{pod['metadata']['namespace']}_{pod['metadata']['name']}"] = name
+        for f in os.listdir(run_dir):
+            if not f.endswith(".pid"):
+                continue
+            key, pidfile = f[:-4], os.path.join(run_dir, f)
+            try:
+                pid = int(open(pidfile).read().split()[0])
+            except (OSError, ValueError, IndexError):
+                continue
+            if key not in want:
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                    klog("I", "Killing container with a grace period", pod=key)
+                except OSError:
+                    os.unlink(pidfile)
+            elif os.path.exists(f"/proc/{pid}"):
+                del want[key]
+        for key, name in want.items():
+            try:
+                with open(f"/etc/lab-pod-processes/{name}.json") as f:
+                    argv = json.load(f)["argv"]
+            except (OSError, ValueError, KeyError):
+                continue
+            rtpid = runtime_pid(self.via if self.runtime == "remote" else "docker", self.sock)
+            if not rtpid:
+                continue
+            os.makedirs("/var/log/lab-pods", exist_ok=True)
+            with open(f"/var/log/lab-pods/{key}.log", "ab") as log:
+                subprocess.Popen([sys.executable, os.path.join(HERE, "podproc.py"), f"{run_dir}/{key}.pid",
+                                  str(rtpid), *argv], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                 start_new_session=True)
+            # the wrapper writes its pid file itself; wait for it so the next loop sees it
+            for _ in range(20):
+                if os.path.exists(f"{run_dir}/{key}.pid"):
+                    break
+                time.sleep(0.1)
+            klog("I", "Started container", pod=key, process=name)
 
     def mirror_pods(self, existing):
         if not self.static_path or not os.path.isdir(self.static_path):

@@ -32,6 +32,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import images as IMG  # noqa: E402
+import k8s as K  # noqa: E402
 
 DEFAULT_PATCH = {17: 17, 18: 20, 19: 16, 20: 15, 21: 14, 22: 17, 23: 17, 24: 17, 25: 16, 26: 15, 27: 16, 28: 15}
 # minor -> (image repository, pause tag, etcd tag, coredns tag), as `kubeadm config images list`.
@@ -87,8 +88,13 @@ SPEC_KEYS = {
     "description": str, "masters": (list, int), "workers": (list, int), "registry_node": str,
     "kubernetes": dict, "docker": dict, "containerd": dict, "images": dict,
     "workloads": list, "hosts": dict, "network": dict, "api": dict, "sysctls": dict,
-    "inventory": dict,
+    "inventory": dict, "registry": dict,
 }
+REGISTRY_KEYS = {"host": str, "images": list}
+# In a workload's image, `NAME:TAG@registry-digest` becomes `NAME:TAG@sha256:…` and
+# `NAME:TAG@registry-digest-only` becomes `NAME@sha256:…`, with the digest the lab's
+# registry gave when `up` pushed NAME:TAG.
+DIGEST_PLACEHOLDERS = ("@registry-digest-only", "@registry-digest")
 # What kubeadm's preflight wants and every node in the field has.
 DEFAULT_SYSCTLS = {"net.ipv4.ip_forward": "1", "net.bridge.bridge-nf-call-iptables": "1",
                    "net.bridge.bridge-nf-call-ip6tables": "1"}
@@ -260,6 +266,24 @@ def normalize(spec):
         if w["kind"] not in ("Deployment", "DaemonSet", "Pod", "PodDisruptionBudget", "Namespace"):
             raise SpecError(f"`workloads[{i}].kind` `{w['kind']}` is not one of Deployment, DaemonSet, "
                             "Pod, PodDisruptionBudget, Namespace")
+    registry = None
+    if "registry" in spec:
+        r = spec["registry"]
+        check_keys(r, REGISTRY_KEYS, "registry")
+        host = r.get("host", "")
+        m = re.fullmatch(r"([a-z0-9]([-a-z0-9.]*[a-z0-9])?)(?::(\d{1,5}))?", host)
+        if not m:
+            raise SpecError(f"`registry.host` must be NAME or NAME:PORT (e.g. `registry:5000`), got `{host}`")
+        for i, ref in enumerate(r.get("images", [])):
+            if not isinstance(ref, str) or not ref.startswith(host + "/") or not K.image_has_tag(ref) or "@" in ref:
+                raise SpecError(f"`registry.images[{i}]` must be `{host}/NAME:TAG`, got `{ref}`")
+        registry = {"host": host, "name": m.group(1), "port": int(m.group(3) or 80), "images": r.get("images", [])}
+    for i, w in enumerate(spec.get("workloads", [])):
+        for ref in workload_images([w]):
+            for ph in DIGEST_PLACEHOLDERS:
+                if ref.endswith(ph) and (registry is None or ref[:-len(ph)] not in registry["images"]):
+                    raise SpecError(f"`workloads[{i}]`: `{ref}` pins an image by its registry digest, but "
+                                    f"`{ref[:-len(ph)]}` is not in `registry.images`")
     d = default_network()
     net = {
         "bridge": network.get("bridge", d["bridge"]),
@@ -282,7 +306,7 @@ def normalize(spec):
         "containerd": {"config_toml": containerd.get("config_toml", CONTAINERD_IO_CONFIG)},
         "images": images, "workloads": spec.get("workloads", []), "hosts": hosts,
         "sysctls": {**DEFAULT_SYSCTLS, **{k: str(v) for k, v in spec.get("sysctls", {}).items()}},
-        "network": net,
+        "network": net, "registry": registry,
         "api": {"port": api.get("port", 6443),
                 "node_monitor_grace_seconds": api.get("node_monitor_grace_seconds", 40)},
     }
@@ -334,6 +358,38 @@ def workload_images(workloads):
     return out
 
 
+def registry_pulls(s):
+    """(host, image) pairs `up` pulls through the lab's registry after the push."""
+    reg = s["registry"]
+    if not reg:
+        return []
+    out = []
+    for n in s["masters"] + s["workers"]:
+        absent = set(s["images"].get("absent", {}).get(n, []))
+        out += [(n, r) for r in reg["images"] if r not in absent]
+    return out
+
+
+def deferred(workload):
+    """Whether a workload pins an image by the registry's digest: it is created after the push."""
+    return any(r.endswith(DIGEST_PLACEHOLDERS) for r in workload_images([workload]))
+
+
+def resolve_digests(obj, digests):
+    """`obj` with each digest placeholder replaced by the pushed image's digest."""
+    if isinstance(obj, dict):
+        return {k: resolve_digests(v, digests) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [resolve_digests(v, digests) for v in obj]
+    if isinstance(obj, str):
+        for ph in DIGEST_PLACEHOLDERS:
+            if obj.endswith(ph):
+                ref = obj[:-len(ph)]
+                name = ref.rsplit(":", 1)[0] if ph == "@registry-digest-only" else ref
+                return f"{name}@{digests[ref]}"
+    return obj
+
+
 def host_images(s, name, role):
     im = s["images"]
     k = kubeadm_images(s["kubernetes"]["minor"], s["kubernetes"]["version"])
@@ -350,6 +406,13 @@ def host_images(s, name, role):
         refs += im.get("registry", [])
     refs += im.get("hosts", {}).get(name, [])
     absent = set(im.get("absent", {}).get(name, []))
+    reg = s["registry"]
+    if reg:
+        # Images of the lab's registry reach Docker as in the field: the registry node
+        # loads them and pushes them; every node then pulls them (see registry_pulls).
+        refs = [r for r in refs if K.image_registry(r) != reg["host"]]
+        if name == s["registry_node"]:
+            refs += reg["images"]
     seen, out = set(), []
     for r in refs:
         if r not in seen and r not in absent:
@@ -699,7 +762,23 @@ WantedBy=multi-user.target
 Alias=sshd.service
 """
 SIM_FILES = ["units.py", "init.py", "systemctl.py", "journalctl.py", "kubelet.py", "k8s.py", "cri_dockerd.py",
-             "crictl.py"]
+             "crictl.py", "podproc.py"]
+REGISTRY_CONFIG = """version: 0.1
+log:
+  fields:
+    service: registry
+storage:
+  cache:
+    blobdescriptor: inmemory
+  filesystem:
+    rootdirectory: /var/lib/docker-registry
+  delete:
+    enabled: true
+http:
+  addr: :{port}
+  headers:
+    X-Content-Type-Options: [nosniff]
+"""
 # cri-dockerd's units as Mirantis ships them, for Kubernetes 1.24+ on Docker.
 CRI_DOCKER_SERVICE = """[Unit]
 Description=CRI Interface for Docker Application Container Engine
@@ -766,6 +845,10 @@ def render_host(s, state, name, role, ip, index, pub_key, api_server):
     hosts_lines = ["127.0.0.1\tlocalhost", f"127.0.1.1\t{name}", "::1\tlocalhost ip6-localhost ip6-loopback"]
     for other, oip in s["_ips"].items():
         hosts_lines.append(f"{oip}\t{other}")
+    reg = s["registry"]
+    if reg and reg["name"] not in s["_ips"]:
+        # how nodes in the field reach a registry named without a domain
+        hosts_lines.append(f"{s['_ips'][s['registry_node']]}\t{reg['name']}")
     write(f"{E}/hosts", "\n".join(hosts_lines) + "\n")
     write(f"{E}/ssh/sshd_config", SSHD_CONFIG)
     key = f"{E}/ssh/ssh_host_ed25519_key"
@@ -851,6 +934,13 @@ def render_host(s, state, name, role, ip, index, pub_key, api_server):
             shutil.copy2(f"{HERE}/{f}", f"{lib}/{f}")
             os.chmod(f"{lib}/{f}", 0o755)
     write(f"{lib}/kubelet-version", k["version"] + "\n")
+    if reg:
+        write(f"{lib}/registry-host", reg["host"] + "\n")
+        if name == s["registry_node"]:
+            # Debian's docker-registry (distribution 2.8), run while the registry pod runs
+            write(f"{E}/docker/registry/config.yml", REGISTRY_CONFIG.format(port=reg["port"]))
+            write(f"{E}/lab-pod-processes/registry.json", json.dumps(
+                {"argv": ["/usr/bin/docker-registry", "serve", "/etc/docker/registry/config.yml"]}) + "\n")
     os.makedirs(f"{Us}/bin", exist_ok=True)
     links = [("systemctl", "systemctl.py"), ("journalctl", "journalctl.py"), ("crictl", "crictl.py")]
     if kubespray:
@@ -1006,7 +1096,8 @@ def api_state(s, ips):
     namespaces = {"default", "kube-system", "kube-public", "kube-node-lease"}
     for w in s["workloads"]:
         namespaces.add(w["metadata"].get("namespace", "default"))
-        objects.append(w)
+        if not deferred(w):
+            objects.append(w)
     for m in s["masters"]:
         objects += static_pods(s, m, ips[m])
     return {"nodes": nodes, "namespaces": sorted(namespaces), "objects": objects}
@@ -1113,6 +1204,15 @@ def render(spec_path, state):
         "node_monitor_grace_seconds": s["api"]["node_monitor_grace_seconds"],
         "registry_node": s["registry_node"]}, indent=2) + "\n")
     write(f"{state}/api/bootstrap.json", json.dumps(api_state(s, ips), indent=2) + "\n")
+    if s["registry"]:
+        reg = s["registry"]
+        write(f"{state}/registry/push.txt", "".join(f"{r}\n" for r in reg["images"]))
+        write(f"{state}/registry/pull.txt", "".join(f"{h} {r}\n" for h, r in registry_pulls(s)))
+        write(f"{state}/registry/deferred.json",
+              json.dumps([w for w in s["workloads"] if deferred(w)], indent=2) + "\n")
+        with open(f"{state}/lab.env", "a") as f:
+            f.write(f"LAB_REGISTRY_HOST={reg['host']}\nLAB_REGISTRY_NODE={s['registry_node']}\n"
+                    f"LAB_REGISTRY_PORT={reg['port']}\n")
     public = {k: v for k, v in s.items() if not k.startswith("_")}
     public["ips"] = ips
     public["gateway"] = gw
@@ -1120,7 +1220,36 @@ def render(spec_path, state):
     IMG.write_archives(archive_jobs)
 
 
+API_PATHS = {"Deployment": "/apis/apps/v1/namespaces/{ns}/deployments",
+             "DaemonSet": "/apis/apps/v1/namespaces/{ns}/daemonsets", "Pod": "/api/v1/namespaces/{ns}/pods"}
+
+
+def create_deferred(state):
+    """After `up` pushed the registry's images: create the workloads that pin them by digest."""
+    import urllib.request
+    digests = {}
+    with open(f"{state}/registry/digests.txt") as f:
+        for line in f:
+            ref, digest = line.split()
+            digests[ref] = digest
+    with open(f"{state}/registry/deferred.json") as f:
+        workloads = json.load(f)
+    with open(f"{state}/api/config.json") as f:
+        cfg = json.load(f)
+    for w in workloads:
+        w = resolve_digests(w, digests)
+        path = API_PATHS[w["kind"]].format(ns=w["metadata"].get("namespace", "default"))
+        req = urllib.request.Request(f"http://{cfg['listen']}:{cfg['port']}{path}", data=json.dumps(w).encode(),
+                                     method="POST", headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(req, timeout=10).read()
+        print(f"created {w['kind']} {w['metadata']['name']}: "
+              + ", ".join(workload_images([w])))
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--create-deferred":
+        create_deferred(sys.argv[2])
+        return 0
     if len(sys.argv) != 3:
         print("usage: render.py SPEC STATE_DIR", file=sys.stderr)
         return 2

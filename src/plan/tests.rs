@@ -637,12 +637,13 @@ fn migrate_templates_render_with_the_example_variables() {
         out.contains("sandbox_image = \"registry.example.com:5000/pause:3.6\""),
         "{out}"
     );
-    assert!(out.contains("[plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.\"docker.io\"]\n          endpoint = [\"https://mirror.example.com\"]"), "{out}");
+    // Registries through hosts.toml files (templates/containerd-hosts.toml.j2), not the
+    // deprecated `mirrors` section, which containerd refuses beside config_path.
     assert!(
-        out.contains("endpoint = [\"http://registry.example.com:5000\"]"),
+        out.contains("config_path = \"/etc/containerd/certs.d\""),
         "{out}"
     );
-    assert!(out.contains("registry.configs.\"registry.example.com:5000\".tls]\n          insecure_skip_verify = true"), "{out}");
+    assert!(!out.contains("registry.mirrors"), "{out}");
     let crictl = std::fs::read_to_string("templates/crictl.yaml.j2").unwrap();
     let out = env.render_str(&crictl, ctx).unwrap();
     assert!(
