@@ -961,8 +961,49 @@ fn an_air_gapped_cluster_with_a_private_registry_and_digest_pinned_pods_migrates
         "ctr -n k8s.io images pull registry:5000/team/api:2.0 2>&1 | grep -q 'server gave HTTP response to HTTPS client'",
     );
     assert_eq!(code, 0, "a pull without hosts.toml should fail over HTTPS");
+    let pulled = lab.sh(
+        "worker0",
+        "ctr -n k8s.io images rm registry:5000/team/api:2.0 && ctr -n k8s.io images pull --hosts-dir /etc/containerd/certs.d registry:5000/team/api:2.0 2>&1",
+    );
+    assert!(!pulled.contains("failed to decode hosts.toml"), "{pulled}");
+}
+
+#[test]
+fn a_tls_registry_trusted_through_docker_certs_d_stays_trusted_on_containerd() {
+    // registry:5000 over TLS with a CA the lab made, trusted through
+    // /etc/docker/certs.d/registry:5000/ca.crt only: neither insecure nor a mirror.
+    let lab = Lab::up("airgap-registry", |spec| {
+        spec["registry"]["tls"] = json!(true);
+        spec["docker"]["daemon_json"] =
+            json!({"exec-opts": ["native.cgroupdriver=systemd"], "log-driver": "json-file"});
+    });
+    lab.rtmig(MIGRATE).output().expect_code(0);
+    assert_fully_migrated(&lab);
+    let dir = "/etc/containerd/certs.d/registry:5000";
+    let hosts = lab.sh("worker0", &format!("cat {dir}/hosts.toml"));
+    assert!(
+        hosts.contains(&format!(r#"ca = ["{dir}/ca.crt"]"#))
+            && hosts.contains(r#"[host."https://registry:5000"]"#)
+            && !hosts.contains("skip_verify")
+            && !hosts.contains("http://"),
+        "{hosts}"
+    );
     lab.sh(
         "worker0",
-        "ctr -n k8s.io images rm registry:5000/team/api:2.0 && ctr -n k8s.io images pull --hosts-dir /etc/containerd/certs.d registry:5000/team/api:2.0",
+        &format!("cmp /etc/docker/certs.d/registry:5000/ca.crt {dir}/ca.crt"),
     );
+    // Without the CA containerd refuses the registry's certificate; with hosts.toml it pulls.
+    let (code, out) = lab.exec(
+        "worker0",
+        "ctr -n k8s.io images pull registry:5000/team/api:2.0 2>&1",
+    );
+    assert!(
+        code != 0 && out.contains("x509: certificate signed by unknown authority"),
+        "{out}"
+    );
+    let pulled = lab.sh(
+        "worker0",
+        "ctr -n k8s.io images rm registry:5000/team/api:2.0 && ctr -n k8s.io images pull --hosts-dir /etc/containerd/certs.d registry:5000/team/api:2.0 2>&1",
+    );
+    assert!(!pulled.contains("failed to decode hosts.toml"), "{pulled}");
 }

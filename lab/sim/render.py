@@ -90,7 +90,7 @@ SPEC_KEYS = {
     "workloads": list, "hosts": dict, "network": dict, "api": dict, "sysctls": dict,
     "inventory": dict, "registry": dict,
 }
-REGISTRY_KEYS = {"host": str, "images": list}
+REGISTRY_KEYS = {"host": str, "images": list, "tls": bool}
 # In a workload's image, `NAME:TAG@registry-digest` becomes `NAME:TAG@sha256:…` and
 # `NAME:TAG@registry-digest-only` becomes `NAME@sha256:…`, with the digest the lab's
 # registry gave when `up` pushed NAME:TAG.
@@ -277,7 +277,9 @@ def normalize(spec):
         for i, ref in enumerate(r.get("images", [])):
             if not isinstance(ref, str) or not ref.startswith(host + "/") or not K.image_has_tag(ref) or "@" in ref:
                 raise SpecError(f"`registry.images[{i}]` must be `{host}/NAME:TAG`, got `{ref}`")
-        registry = {"host": host, "name": m.group(1), "port": int(m.group(3) or 80), "images": r.get("images", [])}
+        tls = r.get("tls", False)
+        registry = {"host": host, "name": m.group(1), "port": int(m.group(3) or (443 if tls else 80)),
+                    "images": r.get("images", []), "tls": tls}
     for i, w in enumerate(spec.get("workloads", [])):
         for ref in workload_images([w]):
             for ph in DIGEST_PLACEHOLDERS:
@@ -356,6 +358,20 @@ def workload_images(workloads):
             if c.get("image") and c["image"] not in out:
                 out.append(c["image"])
     return out
+
+
+def registry_certs(state, name):
+    """A CA made for this lab and the registry's certificate for `name`, signed by it."""
+    d = f"{state}/registry"
+    os.makedirs(d, exist_ok=True)
+    run = lambda *a: subprocess.run(a, check=True, capture_output=True)  # noqa: E731
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", "/CN=rtmig lab registry CA",
+        "-keyout", f"{d}/ca.key", "-out", f"{d}/ca.crt")
+    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout", f"{d}/registry.key",
+        "-out", f"{d}/registry.csr")
+    write(f"{d}/san.cnf", f"subjectAltName=DNS:{name}\n")
+    run("openssl", "x509", "-req", "-in", f"{d}/registry.csr", "-CA", f"{d}/ca.crt", "-CAkey", f"{d}/ca.key",
+        "-CAcreateserial", "-days", "30", "-extfile", f"{d}/san.cnf", "-out", f"{d}/registry.crt")
 
 
 def registry_pulls(s):
@@ -936,9 +952,20 @@ def render_host(s, state, name, role, ip, index, pub_key, api_server):
     write(f"{lib}/kubelet-version", k["version"] + "\n")
     if reg:
         write(f"{lib}/registry-host", reg["host"] + "\n")
+        if reg["tls"]:
+            # Docker trusts the lab's CA for this registry only, as operators set it up
+            os.makedirs(f"{E}/docker/certs.d/{reg['host']}", exist_ok=True)
+            shutil.copy2(f"{state}/registry/ca.crt", f"{E}/docker/certs.d/{reg['host']}/ca.crt")
         if name == s["registry_node"]:
             # Debian's docker-registry (distribution 2.8), run while the registry pod runs
-            write(f"{E}/docker/registry/config.yml", REGISTRY_CONFIG.format(port=reg["port"]))
+            config = REGISTRY_CONFIG.format(port=reg["port"])
+            if reg["tls"]:
+                os.makedirs(f"{E}/docker/registry/tls", exist_ok=True)
+                for f in ("registry.crt", "registry.key"):
+                    shutil.copy2(f"{state}/registry/{f}", f"{E}/docker/registry/tls/{f}")
+                config += ("  tls:\n    certificate: /etc/docker/registry/tls/registry.crt\n"
+                           "    key: /etc/docker/registry/tls/registry.key\n")
+            write(f"{E}/docker/registry/config.yml", config)
             write(f"{E}/lab-pod-processes/registry.json", json.dumps(
                 {"argv": ["/usr/bin/docker-registry", "serve", "/etc/docker/registry/config.yml"]}) + "\n")
     os.makedirs(f"{Us}/bin", exist_ok=True)
@@ -1182,6 +1209,8 @@ def render(spec_path, state):
            f"LAB_NETNS_PREFIX={s['network']['netns_prefix']}", f"LAB_VETH_PREFIX={s['network']['veth_prefix']}",
            f"LAB_API_PORT={s['api']['port']}", f"LAB_HOSTS=\"{' '.join(allnames)}\"",
            f"LAB_MASTERS=\"{' '.join(s['masters'])}\"", f"LAB_WORKERS=\"{' '.join(s['workers'])}\""]
+    if s["registry"] and s["registry"]["tls"]:
+        registry_certs(state, s["registry"]["name"])
     archive_jobs = []
     for i, n in enumerate(allnames):
         role = "master" if n in s["masters"] else "worker"

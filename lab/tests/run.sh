@@ -292,6 +292,80 @@ t_manual_migration() {
     on worker0 ctr -n k8s.io images ls -q | grep -qx 'lab.local/app/web:1.0'
 }
 
+# ---- a third shape: air-gapped, with a private registry registry:5000 (specs/airgap-registry.json) ----
+registry_ip() { grep -A1 '^        master0:' "$S/inventory.yaml" | awk '/ansible_host/ {print $2}'; }
+registry_answers() { timeout 1 bash -c "exec 3<>/dev/tcp/$(registry_ip)/5000" 2>/dev/null; }
+pinned_digest() { awk '$1 == "registry:5000/team/app:1.0" {print $2}' "$S/registry/digests.txt"; }
+waiting_msg() { k get pod "$1" -o jsonpath='{.status.containerStatuses[0].state.waiting.reason} {.status.containerStatuses[0].state.waiting.message}'; }
+
+t_up_registry() {
+    "$LAB" up --spec lab/specs/airgap-registry.json >/dev/null || return 1
+    # the real registry, under the name /etc/hosts gives it, holds what `up` pushed
+    on worker0 python3 -c 'import urllib.request; print(urllib.request.urlopen("http://registry:5000/v2/_catalog").read().decode())' |
+        tee /dev/stderr | grep -q '"team/app"' || return 1
+    on master0 pgrep -f 'docker-registry serve' >/dev/null
+}
+
+t_registry_digests() {
+    local d
+    d=$(pinned_digest)
+    [[ "$d" == sha256:* ]] || { echo "no digest: $d"; return 1; }
+    # pulled through the registry: Docker records the digest the registry gave...
+    on worker0 docker images --digests | awk '$1 == "registry:5000/team/app" {print $2, $3}' | grep -qx "1.0 $d" || return 1
+    # ... worker1 pulled it by digest only (untagged), and the pinned pods run on Docker
+    on worker1 docker images --digests | awk '$1 == "registry:5000/team/app" {print $2, $3}' | grep -qx "<none> $d" || return 1
+    k get pods -l app=app -o jsonpath='{.items[*].spec.containers[0].image}' | grep -q "registry:5000/team/app@$d" || return 1
+    [ -z "$(k get pods -l app=app --no-headers | awk '$3 != "Running"')" ]
+}
+
+t_registry_down_pull_fails_then_pulls() {
+    # the registry lives with its pod: scaled to 0, the process is gone
+    k -n kube-system scale deployment registry --replicas=0 >/dev/null || return 1
+    wait_until 20 bash -c "! timeout 1 bash -c 'exec 3<>/dev/tcp/$(registry_ip)/5000' 2>/dev/null" || { echo "registry still answers"; return 1; }
+    # a pod whose image worker1 lacks (by tag) must be pulled: Docker's own error
+    echo '{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "pull-test", "namespace": "default"},
+           "spec": {"nodeName": "worker1", "containers": [{"name": "app", "image": "registry:5000/team/app:1.0"}]}}' |
+        k create --validate=false -f - >/dev/null || return 1
+    wait_until 30 bash -c "$LAB kubectl get pod pull-test -o jsonpath='{.status.containerStatuses[0].state.waiting.message}' | grep -q 'connection refused'" ||
+        { waiting_msg pull-test; return 1; }
+    waiting_msg pull-test
+    # registry back: the kubelet's next try pulls it
+    k -n kube-system scale deployment registry --replicas=1 >/dev/null || return 1
+    wait_until 40 registry_answers || { echo "registry did not come back"; return 1; }
+    wait_until 30 bash -c "[ \"\$($LAB kubectl get pod pull-test -o jsonpath='{.status.phase}')\" = Running ]" ||
+        { waiting_msg pull-test; return 1; }
+    k delete pod pull-test >/dev/null
+}
+
+t_digest_lost_by_save_and_import() {
+    # FIELD.md pitfall 1: `docker save | ctr import` alone, registry down: the pod pinned
+    # by digest cannot start on containerd; the tagged ones do
+    local d
+    d=$(pinned_digest)
+    k -n kube-system scale deployment registry --replicas=0 >/dev/null || return 1
+    wait_until 20 bash -c "! timeout 1 bash -c 'exec 3<>/dev/tcp/$(registry_ip)/5000' 2>/dev/null" || return 1
+    lab_ssh worker0 'set -e
+        docker save $(docker images --format "{{.Repository}}:{{.Tag}}" | grep -v "<none>") | ctr -n k8s.io images import - >/dev/null
+        systemctl stop kubelet
+        systemctl disable --now docker.socket docker.service 2>/dev/null
+        containerd config default | sed -e "s/SystemdCgroup = false/SystemdCgroup = true/" > /etc/containerd/config.toml
+        systemctl restart containerd
+        echo "KUBELET_KUBEADM_ARGS=\"--container-runtime=remote --container-runtime-endpoint=unix:///run/containerd/containerd.sock --pod-infra-container-image=registry.k8s.io/pause:3.6\"" > /var/lib/kubelet/kubeadm-flags.env
+        systemctl start kubelet' || return 1
+    wait_until 30 node_is worker0 True containerd://1.6 || { ready_msg worker0; return 1; }
+    local app
+    app=$(k get pods -l app=app -o jsonpath='{.items[?(@.spec.nodeName=="worker0")].metadata.name}')
+    [ -n "$app" ] || { echo "no app pod on worker0"; return 1; }
+    wait_until 30 bash -c "$LAB kubectl get pod $app -o jsonpath='{.status.containerStatuses[0].state.waiting.reason}' | grep -qE 'ErrImagePull|ImagePullBackOff'" ||
+        { waiting_msg "$app"; return 1; }
+    waiting_msg "$app"
+    on worker0 ctr -n k8s.io images ls -q | grep -qx 'registry:5000/team/app:1.0' || return 1
+    wait_until 20 bash -c "[ \"\$($LAB kubectl get pods -l app=tools -o jsonpath='{.items[?(@.spec.nodeName==\"worker0\")].status.phase}')\" = Running ]" || return 1
+    # the correct carry: the image also named by its registry digest, where CRI resolves it
+    on worker0 ctr -n k8s.io images tag registry:5000/team/app:1.0 "registry:5000/team/app@$d" >/dev/null || return 1
+    wait_until 30 bash -c "[ \"\$($LAB kubectl get pod $app -o jsonpath='{.status.phase}')\" = Running ]" || { waiting_msg "$app"; return 1; }
+}
+
 # ---- a second shape: 1.27 via cri-dockerd, cgroupfs, flags in /etc/sysconfig, rpm drop-in --------
 t_up_127() {
     "$LAB" up --spec lab/specs/k8s-1.27-cgroupfs.json >/dev/null || return 1
@@ -511,8 +585,12 @@ check "Kubespray layout: its files, no kubeadm files, kubelet/kubectl in /usr/lo
 check "Kubespray inventory: kube_control_plane, kube_node (with node2, node3), etcd, k8s_cluster" t_kubespray_inventory
 check "Kubespray's kubelet.service starts docker.socket again; wanting containerd.service does not" t_kubespray_kubelet_wants_docker_socket
 check "the --cgroup-driver flag wins over the config file's cgroupDriver" t_cgroup_driver_flag_wins
+check "air-gapped spec: a real registry at registry:5000 (a port, no dot) on master0 holds the pushed images" t_up_registry
+check "images pulled through the registry carry its digests; pods pinned by them run on Docker" t_registry_digests
+check "registry pod scaled to 0: the registry is down, a pull fails with Docker's error, then succeeds once it is back" t_registry_down_pull_fails_then_pulls
+check "docker save | ctr import alone, registry down: the digest-pinned pod cannot start on containerd; named by its digest, it runs" t_digest_lost_by_save_and_import
 if [ "${LAB_TEST_KEEP:-0}" != 1 ]; then
-    check "down leaves nothing behind (second lab)" t_down_leaves_nothing
+    check "down leaves nothing behind (last lab)" t_down_leaves_nothing
 fi
 t1=$(date +%s)
 echo "# $(cat "$LOG/up-time" 2>/dev/null), whole run $((t1 - t0)) s; logs in $LOG"
