@@ -662,3 +662,49 @@ fn migrate_plan_prints_every_play_with_its_batches() {
         "{text}"
     );
 }
+
+/// templates/containerd-hosts.toml.j2 as migrate.yaml renders it from Docker's settings:
+/// Docker Hub's mirror, an insecure registry, and a registry with a CA and a client pair
+/// from /etc/docker/certs.d (containerd's docs/hosts.md layout).
+#[test]
+fn containerd_hosts_toml_carries_mirrors_insecure_registries_and_certificates() {
+    let t = crate::template::Templates::new(vec![std::path::PathBuf::from("templates")]);
+    let render = |item: &str| {
+        let mut vars = crate::template::Vars::new();
+        let layer = serde_json::json!({
+            "inventory_hostname": "worker0",
+            "item": item,
+            "registry_config_path": "/etc/containerd/certs.d",
+            "registry_mirrors": {"docker.io": ["http://registry:5000", "https://mirror.example.com"]},
+            "registry_insecure": ["registry:5000"],
+            "registry_certs": ["registry.example.com/ca.crt", "registry.example.com/client.cert",
+                               "registry.example.com/client.key"],
+        });
+        vars.push_layer(layer.as_object().unwrap().clone());
+        t.render_file("containerd-hosts.toml.j2", &vars)
+            .unwrap_or_else(|e| panic!("{e:#}"))
+    };
+    let hub = render("docker.io");
+    assert!(hub.contains("server = \"https://registry-1.docker.io\""), "{hub}");
+    // mirrors first, in Docker's order; the insecure one without verification
+    let first = hub.find("[host.\"http://registry:5000\"]").expect(&hub);
+    let second = hub.find("[host.\"https://mirror.example.com\"]").expect(&hub);
+    assert!(first < second, "{hub}");
+    assert!(hub[first..second].contains("skip_verify = true"), "{hub}");
+    assert!(!hub[second..].contains("skip_verify"), "{hub}");
+    let insecure = render("registry:5000");
+    assert!(
+        insecure.contains("[host.\"https://registry:5000\"]\n  capabilities = [\"pull\", \"resolve\", \"push\"]\n  skip_verify = true\n")
+            && insecure.contains("[host.\"http://registry:5000\"]"),
+        "{insecure}"
+    );
+    let tls = render("registry.example.com");
+    assert!(
+        tls.contains("[host.\"https://registry.example.com\"]")
+            && tls.contains("ca = [\"/etc/containerd/certs.d/registry.example.com/ca.crt\"]")
+            && tls.contains("client = [[\"/etc/containerd/certs.d/registry.example.com/client.cert\", \"/etc/containerd/certs.d/registry.example.com/client.key\"]]")
+            && !tls.contains("skip_verify")
+            && !tls.contains("http://"),
+        "{tls}"
+    );
+}
