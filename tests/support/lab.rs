@@ -72,11 +72,15 @@ impl Lab {
             .output()
             .expect("lab.sh up");
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "lab up failed\n{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if !out.status.success() {
+            // No `Lab` exists yet to take it down on drop: a half-built lab (a bridge, host
+            // namespaces) left here would fail every later test with "already exists".
+            let _ = lab_cmd(&state).arg("down").output();
+            panic!(
+                "lab up failed\n{stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         let inventory = PathBuf::from(stdout.lines().last().expect("inventory path").trim());
         Lab {
             state,
