@@ -86,6 +86,7 @@ disabled_plugins = ["cri"]
 
 SPEC_KEYS = {
     "description": str, "masters": (list, int), "workers": (list, int), "registry_node": str,
+    "registry_node_in_inventory": bool,
     "kubernetes": dict, "docker": dict, "containerd": dict, "images": dict,
     "workloads": list, "hosts": dict, "network": dict, "api": dict, "sysctls": dict,
     "inventory": dict, "registry": dict,
@@ -134,6 +135,63 @@ def check_keys(obj, allowed, where):
             t = allowed[k]
             names = "/".join(x.__name__ for x in t) if isinstance(t, tuple) else t.__name__
             raise SpecError(f"`{where}.{k}` must be of type {names}, got {type(v).__name__}")
+
+
+WORKLOAD_KINDS = ("Deployment", "DaemonSet", "Pod", "PodDisruptionBudget", "Namespace")
+
+
+def check_workload(i, w, hosts):
+    """What the API server and kubelet simulators read of a workload, checked here, so a
+    wrong spec is one line naming its key rather than a traceback from `up`."""
+    at = f"workloads[{i}]"
+
+    def need(obj, key, typ, where):
+        if not isinstance(obj, dict) or key not in obj:
+            raise SpecError(f"`{where}.{key}` is missing")
+        if not isinstance(obj[key], typ) or (typ is int and isinstance(obj[key], bool)):
+            names = "/".join(x.__name__ for x in typ) if isinstance(typ, tuple) else typ.__name__
+            raise SpecError(f"`{where}.{key}` must be of type {names}, got {type(obj[key]).__name__}")
+        return obj[key]
+
+    if not isinstance(w, dict):
+        raise SpecError(f"`{at}` must be a Kubernetes object with `kind` and `metadata.name`")
+    kind = need(w, "kind", str, at)
+    if kind not in WORKLOAD_KINDS:
+        raise SpecError(f"`{at}.kind` `{kind}` is not one of " + ", ".join(WORKLOAD_KINDS))
+    md = need(w, "metadata", dict, at)
+    need(md, "name", str, f"{at}.metadata")
+    if "namespace" in md:
+        if kind == "Namespace":
+            raise SpecError(f"`{at}.metadata.namespace`: a Namespace is not namespaced")
+        need(md, "namespace", str, f"{at}.metadata")
+    for key in ("labels", "annotations"):
+        if key in md:
+            for k, v in need(md, key, dict, f"{at}.metadata").items():
+                if not isinstance(v, str):
+                    raise SpecError(f"`{at}.metadata.{key}.{k}` must be a string")
+    if kind == "Namespace":
+        return
+    spec = need(w, "spec", dict, at)
+    if kind == "PodDisruptionBudget":
+        need(need(spec, "selector", dict, f"{at}.spec"), "matchLabels", dict, f"{at}.spec.selector")
+        return
+    if kind == "Pod":
+        pod, where = spec, f"{at}.spec"
+    else:
+        need(need(spec, "selector", dict, f"{at}.spec"), "matchLabels", dict, f"{at}.spec.selector")
+        if kind == "Deployment" and "replicas" in spec:
+            need(spec, "replicas", int, f"{at}.spec")
+        tpl = need(spec, "template", dict, f"{at}.spec")
+        pod, where = need(tpl, "spec", dict, f"{at}.spec.template"), f"{at}.spec.template.spec"
+    containers = need(pod, "containers", list, where)
+    if not containers:
+        raise SpecError(f"`{where}.containers` must list at least one container")
+    for j, c in enumerate(containers):
+        need(c, "name", str, f"{where}.containers[{j}]")
+        need(c, "image", str, f"{where}.containers[{j}]")
+    node = pod.get("nodeName") or pod.get("nodeSelector", {}).get("kubernetes.io/hostname")
+    if node is not None and node not in hosts:
+        raise SpecError(f"`{where}` pins the pod to `{node}`, which is no host of `masters` or `workers`")
 
 
 def names_of(value, prefix):
@@ -260,12 +318,14 @@ def normalize(spec):
     subnet = ipaddress.ip_network(network.get("subnet", default_network()["subnet"]))
     if subnet.num_addresses < len(allnames) + 12:
         raise SpecError(f"`network.subnet` {subnet} is too small for {len(allnames)} hosts")
+    namespaces = set()
     for i, w in enumerate(spec.get("workloads", [])):
-        if not isinstance(w, dict) or "kind" not in w or "metadata" not in w or "name" not in w["metadata"]:
-            raise SpecError(f"`workloads[{i}]` must be a Kubernetes object with `kind` and `metadata.name`")
-        if w["kind"] not in ("Deployment", "DaemonSet", "Pod", "PodDisruptionBudget", "Namespace"):
-            raise SpecError(f"`workloads[{i}].kind` `{w['kind']}` is not one of Deployment, DaemonSet, "
-                            "Pod, PodDisruptionBudget, Namespace")
+        check_workload(i, w, allnames)
+        if w["kind"] == "Namespace":
+            if w["metadata"]["name"] in namespaces:
+                raise SpecError(f"`workloads[{i}].metadata.name`: namespace `{w['metadata']['name']}` "
+                                "is named twice")
+            namespaces.add(w["metadata"]["name"])
     registry = None
     if "registry" in spec:
         r = spec["registry"]
@@ -298,6 +358,7 @@ def normalize(spec):
     return {
         "description": spec.get("description", ""),
         "masters": masters, "workers": workers, "registry_node": reg,
+        "registry_node_in_inventory": spec.get("registry_node_in_inventory", True),
         "kubernetes": {"version": version, "minor": minor, "cgroup_driver": cg,
                        "kubelet_flags": flags, "dropin_dir": dropin, "layout": layout,
                        "cgroup_driver_flag": cg_flag, "network_plugin": plugin,
@@ -1122,9 +1183,16 @@ def api_state(s, ips):
             })
     namespaces = {"default", "kube-system", "kube-public", "kube-node-lease"}
     for w in s["workloads"]:
+        if w["kind"] == "Namespace":
+            continue
         namespaces.add(w["metadata"].get("namespace", "default"))
         if not deferred(w):
             objects.append(w)
+    # A Namespace the spec names (with its labels, say `tke`) is created as written, in
+    # place of the bare one the lab would create for the workloads in it.
+    named = [w for w in s["workloads"] if w["kind"] == "Namespace"]
+    namespaces -= {w["metadata"]["name"] for w in named}
+    objects = named + objects
     for m in s["masters"]:
         objects += static_pods(s, m, ips[m])
     return {"nodes": nodes, "namespaces": sorted(namespaces), "objects": objects}
@@ -1143,7 +1211,10 @@ def inventory(s, state, ips):
         f"    ansible_ssh_common_args: \"-o UserKnownHostsFile={st}/ssh/known_hosts -o StrictHostKeyChecking=yes\"",
         f"    kubeconfig: {st}/kubeconfig",
         f"    kubernetes_version: \"{k['version']}\"",
-        f"    registry_node: {s['registry_node']}",
+    ]
+    if s["registry_node_in_inventory"]:
+        lines.append(f"    registry_node: {s['registry_node']}")
+    lines += [
         f"    lab_state_dir: {st}",
         f"    lab_known_hosts: {st}/ssh/known_hosts",
         f"    lab_api_server: http://{s['_gw']}:{s['api']['port']}",

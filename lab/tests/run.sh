@@ -64,6 +64,40 @@ flags_remote() { # point a node's kubelet at containerd (1.23 flags)
     on "$1" /bin/sh -c 'echo "KUBELET_KUBEADM_ARGS=\"--container-runtime=remote --container-runtime-endpoint=unix:///run/containerd/containerd.sock --pod-infra-container-image=registry.k8s.io/pause:3.6\"" > /var/lib/kubelet/kubeadm-flags.env'
 }
 
+t_spec_errors_name_their_key() {
+    # Every spec error is one line on stderr naming the key; no Python traceback.
+    local d err
+    d=$(mktemp -d)
+    spec_error() { # spec_error EXPECTED-SUBSTRING JSON
+        printf '%s' "$2" >"$d/spec.json"
+        if "$LAB" up --spec "$d/spec.json" >"$d/out" 2>"$d/err"; then echo "accepted: $2"; return 1; fi
+        err=$(grep -Ev '^lab: (a previous lab|down:)' "$d/err")
+        echo "$err"
+        [ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ] && ! grep -q Traceback "$d/err" && [[ "$err" == *"$1"* ]]
+    }
+    spec_error 'workloads[0].spec.template.spec.containers[0].image` is missing' \
+        '{"workloads": [{"kind": "Deployment", "metadata": {"name": "x"}, "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {"spec": {"containers": [{"name": "c"}]}}}}]}' || return 1
+    spec_error '`workloads[1].metadata.name`: namespace `tke` is named twice' \
+        '{"workloads": [{"kind": "Namespace", "metadata": {"name": "tke"}}, {"kind": "Namespace", "metadata": {"name": "tke"}}]}' || return 1
+    spec_error '`workloads[0].spec.template.spec` pins the pod to `nosuch`' \
+        '{"workloads": [{"kind": "Deployment", "metadata": {"name": "x"}, "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {"spec": {"nodeSelector": {"kubernetes.io/hostname": "nosuch"}, "containers": [{"name": "c", "image": "i"}]}}}}]}' || return 1
+    spec_error '`workloads[0].metadata.labels.app` must be a string' \
+        '{"workloads": [{"kind": "Pod", "metadata": {"name": "p", "labels": {"app": 1}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}]}' || return 1
+    spec_error 'spec.json:1:2:' '{x' || return 1
+    rm -rf "$d"
+}
+
+t_up_tkestack() {
+    # A spec naming a Namespace the lab also creates for its workloads (`tke`) comes up,
+    # with the namespace once, as the spec wrote it; tke-registry-api runs on master1 and
+    # the inventory does not name the registry node.
+    "$LAB" up --spec lab/specs/tkestack.json >/dev/null || return 1
+    k get namespace tke -o jsonpath='{.metadata.labels.kubernetes\.io/metadata\.name}' | grep -qx tke || return 1
+    [ "$(k get namespaces -o name | grep -c '^namespace/tke$')" -eq 1 ] || return 1
+    wait_until 60 sh -c "\"$LAB\" kubectl get pods -n tke -o wide | grep '^tke-registry-api-.* Running .* master1 '" || { k get pods -n tke -o wide; return 1; }
+    ! grep -q registry_node "$S/inventory.yaml"
+}
+
 # ---------------------------------------------------------------------------------------------
 t_up() {
     local t0 t1 out
@@ -589,6 +623,8 @@ check "air-gapped spec: a real registry at registry:5000 (a port, no dot) on mas
 check "images pulled through the registry carry its digests; pods pinned by them run on Docker" t_registry_digests
 check "registry pod scaled to 0: the registry is down, a pull fails with Docker's error, then succeeds once it is back" t_registry_down_pull_fails_then_pulls
 check "docker save | ctr import alone, registry down: the digest-pinned pod cannot start on containerd; named by its digest, it runs" t_digest_lost_by_save_and_import
+check "a spec error is one line naming its key, never a traceback" t_spec_errors_name_their_key
+check "TKEStack spec: its Namespace tke accepted, tke-registry-api Running on master1, no registry_node" t_up_tkestack
 if [ "${LAB_TEST_KEEP:-0}" != 1 ]; then
     check "down leaves nothing behind (last lab)" t_down_leaves_nothing
 fi
