@@ -245,8 +245,11 @@ fn default_cluster_migrates_through_a_kill_and_resume_then_rolls_back_and_cleans
             .contains(r#"default_runtime_name = "runc""#)
     );
     assert_eq!(
-        lab.exec("worker0", "ls /etc/systemd/system/containerd.service.d/rtmig-limits.conf")
-            .0,
+        lab.exec(
+            "worker0",
+            "ls /etc/systemd/system/containerd.service.d/rtmig-limits.conf"
+        )
+        .0,
         2,
         "worker0's Docker set no limits: no drop-in"
     );
@@ -513,7 +516,12 @@ fn the_preflight_refuses_what_a_node_lacks() {
         ],
     );
     let mut args = ACCEPT.to_vec();
-    args.extend(["-e", "accept_docker_log_readers=true", "-e", "registry_node=master1"]);
+    args.extend([
+        "-e",
+        "accept_docker_log_readers=true",
+        "-e",
+        "registry_node=master1",
+    ]);
     assert_refused(
         &lab,
         &args,
@@ -584,9 +592,7 @@ fn kubernetes_1_27_with_flags_in_sysconfig_and_containerd_from_a_tarball() {
         let config = lab.sh(&h, "cat /etc/containerd/config.toml");
         assert!(config.contains("SystemdCgroup = false"), "{h}: {config}");
         assert!(
-            config.contains(
-                r#"sandbox_image = "registry.local:5000/google_containers/pause:3.9""#
-            ),
+            config.contains(r#"sandbox_image = "registry.local:5000/google_containers/pause:3.9""#),
             "{h}: {config}"
         );
         assert!(
@@ -676,8 +682,9 @@ fn kubernetes_1_21_with_flags_in_three_places_and_both_cgroup_drivers() {
 /// left worker0 cordoned.
 #[test]
 fn images_from_a_registry_with_a_port_or_localhost_arrive() {
-    let lab = Lab::up("default", |spec| {
-        spec["workloads"].as_array_mut().expect("workloads").push(json!({
+    let lab =
+        Lab::up("default", |spec| {
+            spec["workloads"].as_array_mut().expect("workloads").push(json!({
             "apiVersion": "apps/v1", "kind": "DaemonSet",
             "metadata": {"name": "tools", "namespace": "default", "labels": {"app": "tools"}},
             "spec": {"selector": {"matchLabels": {"app": "tools"}},
@@ -686,7 +693,7 @@ fn images_from_a_registry_with_a_port_or_localhost_arrive() {
                                       {"name": "app", "image": "registry:5000/app:1"},
                                       {"name": "tools", "image": "localhost/tools:1"}]}}}
         }));
-    });
+        });
     lab.rtmig(MIGRATE).args(ACCEPT).output().expect_code(0);
     assert_fully_migrated(&lab);
     for h in hosts(&lab) {
@@ -710,7 +717,12 @@ const KUBESPRAY_FILES: [&str; 5] = [
 fn checksums(lab: &Lab, host: &str, files: &[&str]) -> Vec<String> {
     files
         .iter()
-        .map(|f| lab.sh(host, &format!("sha256sum {f} 2>/dev/null || echo absent {f}")))
+        .map(|f| {
+            lab.sh(
+                host,
+                &format!("sha256sum {f} 2>/dev/null || echo absent {f}"),
+            )
+        })
         .collect()
 }
 
@@ -719,7 +731,8 @@ fn kubespray_cluster_with_masters_in_kube_node_migrates_them_one_at_a_time() {
     // node2 and node3 are in kube_control_plane and kube_node; node5's kubelet gets its
     // cgroup driver from the --cgroup-driver flag (systemd), against its config file's.
     let lab = Lab::up("kubespray", |spec| {
-        spec["hosts"] = json!({"node5": {"cgroup_driver": "cgroupfs", "cgroup_driver_flag": "systemd"}});
+        spec["hosts"] =
+            json!({"node5": {"cgroup_driver": "cgroupfs", "cgroup_driver_flag": "systemd"}});
     });
     let masters = BTreeSet::from(["node1", "node2", "node3"]);
     let before = checksums(&lab, "node2", &KUBESPRAY_FILES);
@@ -741,13 +754,21 @@ fn kubespray_cluster_with_masters_in_kube_node_migrates_them_one_at_a_time() {
         .next()
         .unwrap_or_default()
         .lines()
-        .filter(|l| l.starts_with("    ") && l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+        .filter(|l| {
+            l.starts_with("    ") && l.trim_start().starts_with(|c: char| c.is_ascii_digit())
+        })
         .collect::<Vec<_>>()
         .join("\n");
     for m in &masters {
-        assert!(!batches.contains(m), "{m} in a worker batch:\n{workers_play}");
+        assert!(
+            !batches.contains(m),
+            "{m} in a worker batch:\n{workers_play}"
+        );
     }
-    assert!(batches.contains("node4") && batches.contains("node5"), "{workers_play}");
+    assert!(
+        batches.contains("node4") && batches.contains("node5"),
+        "{workers_play}"
+    );
 
     lab.rtmig(MIGRATE).output().expect_code(0);
     assert_fully_migrated(&lab);
@@ -802,7 +823,10 @@ fn kubespray_cluster_with_masters_in_kube_node_migrates_them_one_at_a_time() {
         .expect_code(0);
     let runtime = lab.runtimes().into_iter().find(|(n, _)| n == "node2");
     assert!(
-        runtime.map(|(_, r)| r).unwrap_or_default().starts_with("docker://"),
+        runtime
+            .map(|(_, r)| r)
+            .unwrap_or_default()
+            .starts_with("docker://"),
         "node2 is not back on Docker"
     );
     assert_eq!(checksums(&lab, "node2", &KUBESPRAY_FILES), before);
@@ -1006,4 +1030,116 @@ fn a_tls_registry_trusted_through_docker_certs_d_stays_trusted_on_containerd() {
         "ctr -n k8s.io images rm registry:5000/team/api:2.0 && ctr -n k8s.io images pull --hosts-dir /etc/containerd/certs.d registry:5000/team/api:2.0 2>&1",
     );
     assert!(!pulled.contains("failed to decode hosts.toml"), "{pulled}");
+}
+
+/// The hosts each play started with, from a run's journal (by play index).
+fn play_hosts(records: &[Value]) -> BTreeMap<u64, Vec<String>> {
+    records
+        .iter()
+        .filter(|r| r["t"] == "play_started")
+        .filter_map(|r| {
+            Some((
+                r["play"].as_u64()?,
+                serde_json::from_value(r["hosts"].clone()).ok()?,
+            ))
+        })
+        .collect()
+}
+
+// Guards: without `registry_node` the registry node was taken to be the first master,
+// so on a TKEStack cluster whose tke-registry-api runs on master1, master1 went down
+// in the masters' play while others still pulled from it, and master0 went last with
+// no registry on it.
+#[test]
+fn tkestack_registry_node_is_found_saved_to_another_master_and_migrated_last() {
+    let lab = Lab::up("tkestack", |_| {});
+    let inventory = std::fs::read_to_string(lab.inventory()).unwrap();
+    assert!(!inventory.contains("registry_node"), "{inventory}");
+    let registry_images = docker_images(&lab, "master1");
+    let out = lab.rtmig(MIGRATE).output().expect_code(0).stdout();
+    assert!(
+        out.contains("registry: master1 (found: tke-registry-api pods in namespace tke): migrated last, its images saved to master0 first"),
+        "{out}"
+    );
+    assert_fully_migrated(&lab);
+
+    // master1 is cordoned only after every other node was done (and uncordoned).
+    let (events, max_cordoned) = lab.cordon_history();
+    assert_eq!(max_cordoned, 1, "{events:?}");
+    let first = events
+        .iter()
+        .position(|e| e["node"] == "master1")
+        .expect("master1 was cordoned");
+    let before: BTreeSet<&str> = events[..first]
+        .iter()
+        .filter_map(|e| e["node"].as_str())
+        .collect();
+    assert_eq!(
+        before,
+        BTreeSet::from(["master0", "master2", "worker0", "worker1"]),
+        "{events:?}"
+    );
+    assert_eq!(events[first]["cordoned"], json!(["master1"]));
+    assert!(
+        events[first..].iter().all(|e| e["node"] == "master1"),
+        "{events:?}"
+    );
+
+    // Its images were saved, copied to master0 intact, and imported there.
+    let sum = "sha256sum < /var/backups/rtmig/registry-images.tar";
+    assert_eq!(lab.sh("master0", sum), lab.sh("master1", sum));
+    let on_master0 = containerd_images(&lab, "master0");
+    let missing: Vec<&String> = registry_images.difference(&on_master0).collect();
+    assert!(missing.is_empty(), "not imported on master0: {missing:?}");
+    assert!(on_master0.contains("lab.local/tke/tke-registry-api:v1.9.2"));
+
+    let records = journal(lab.runs().last().expect("a run"));
+    let started = play_hosts(&records);
+    assert_eq!(
+        started.get(&3),
+        Some(&vec!["master0".to_string()]),
+        "{started:?}"
+    );
+    assert_eq!(
+        started.get(&4),
+        Some(&vec!["master1".to_string()]),
+        "{started:?}"
+    );
+    assert!(!started[&2].contains(&"master1".to_string()), "{started:?}");
+}
+
+// Guards: with no registry anywhere and none named, the first master was taken for
+// the registry node: its images were saved and copied for nothing, it went last, and
+// the wait for "the registry's pods" had none to wait for.
+#[test]
+fn a_cluster_without_a_registry_has_no_registry_step() {
+    let lab = Lab::up("tkestack", |spec| {
+        spec["masters"] = json!(["master0", "master1"]);
+        spec["workers"] = json!(["worker0"]);
+        spec["registry_node"] = json!("master0");
+        spec["images"] = json!({});
+        let workloads = spec["workloads"].as_array_mut().unwrap();
+        workloads.retain(|w| w["metadata"]["name"] != "tke-registry-api");
+    });
+    let out = lab.rtmig(MIGRATE).output().expect_code(0).stdout();
+    assert!(
+        out.contains("registry: none found (no tke-registry-api pod in namespace tke, no pod matching app=registry) and registry_node is not set: no registry step"),
+        "{out}"
+    );
+    assert_fully_migrated(&lab);
+    let records = journal(lab.runs().last().expect("a run"));
+    let started = play_hosts(&records);
+    assert_eq!(
+        started.keys().copied().collect::<Vec<_>>(),
+        [0, 1, 2],
+        "a registry play ran: {started:?}"
+    );
+    for host in ["master0", "master1"] {
+        assert_eq!(
+            lab.exec(host, "test -e /var/backups/rtmig/registry-images.tar")
+                .0,
+            1,
+            "{host} has a registry image backup"
+        );
+    }
 }

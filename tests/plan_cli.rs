@@ -35,10 +35,13 @@ fn migrate_yaml_validates_and_plans_from_any_directory() {
         text.starts_with("PLAY 1 [Preflight (read-only, every node)]"),
         "{text}"
     );
-    // The registry node goes last, alone.
+    // The registry node goes last, alone: which node that is, the preflight decides
+    // (registry_node, else the node running the registry), and the plan says so.
     let last = text.rfind("PLAY ").map(|i| &text[i..]).unwrap_or_default();
     assert!(
-        last.contains("master0") && !last.contains("worker0"),
+        last.contains("hosts: decided at run time, when the play starts, from `rtmig_registry`")
+            && last.contains("`Note the registry node`")
+            && !last.contains("worker0"),
         "{last}"
     );
 }

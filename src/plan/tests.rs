@@ -567,16 +567,29 @@ fn migrate_playbook_plans_workers_ramped_masters_one_by_one_registry_last() {
         [
             ("masters:workers", vec![10]),
             // [1, 2, 4, 8] capped by max_unavailable: 2 in the example inventory.
-            ("workers,!masters,!master0", vec![1, 2, 2, 2]),
-            ("masters,!master0", vec![1, 1]),
-            ("master1", vec![1]),
-            ("master0", vec![1]),
+            ("workers,!masters,!rtmig_registry", vec![1, 2, 2, 2]),
+            // The inventory alone does not say which node holds the registry: the
+            // preflight decides (registry_node, else the node running it).
+            ("masters,!rtmig_registry", vec![1, 1, 1]),
+            ("rtmig_registry_backup", vec![]),
+            ("rtmig_registry", vec![]),
             // The registry's pods are back.
-            ("master0", vec![1]),
+            ("rtmig_registry", vec![]),
         ]
     );
     assert_eq!(plan.plays[1].batches[0], ["worker0"]);
-    assert_eq!(plan.plays[2].batches, [vec!["master1"], vec!["master2"]]);
+    // Every play after the preflight chooses its hosts when it starts, from the groups
+    // the preflight's add_host fills.
+    assert!(plan.plays[0].runtime.is_none());
+    for p in &plan.plays[1..] {
+        let rt = p.runtime.as_ref().expect("decided at run time");
+        assert!(
+            rt.because
+                .iter()
+                .any(|b| b.contains("`add_host` in play 1")),
+            "{rt:?}"
+        );
+    }
     // The same steps for every node, from one anchored list.
     let steps = |i: usize| {
         plan.plays[i]
@@ -656,9 +669,9 @@ fn migrate_templates_render_with_the_example_variables() {
 fn migrate_plan_prints_every_play_with_its_batches() {
     let text = migrate_plan().to_string();
     assert!(text.starts_with("PLAY 1 [Preflight (read-only, every node)]\n  hosts: masters:workers -> 10 hosts, facts gathered\n"), "{text}");
-    assert!(text.contains("PLAY 2 [Migrate the workers]\n  hosts: workers,!masters,!master0 -> 7 hosts\n  tags: migrate, workers\n  4 batches (serial: 1, 2, 2, 2, stop when more than 0% of a batch fails)\n    1. worker0\n    2. worker1, worker2\n"), "{text}");
+    assert!(text.contains("    with inventory data alone: workers,!masters,!rtmig_registry -> 7 hosts (below)\n  tags: migrate, workers\n  4 batches (serial: 1, 2, 2, 2, stop when more than 0% of a batch fails)\n    1. worker0\n    2. worker1, worker2\n"), "{text}");
     assert!(
-        text.contains("PLAY 5 [Migrate the registry node, last]\n  hosts: master0 -> 1 host\n"),
+        text.contains("PLAY 5 [Migrate the registry node, last]\n  hosts: decided at run time, when the play starts, from `rtmig_registry`\n    depends on group `rtmig_registry`, changed at run time by `add_host` in play 1 task 3 `Note the registry node` (playbooks/migrate.yaml:"),
         "{text}"
     );
 }
