@@ -90,7 +90,12 @@ fn batches(plan: &str, name: &str) -> Vec<Vec<String>> {
 fn kubespray_inventories_keep_masters_and_etcd_members_out_of_worker_batches() {
     let dir = tempfile::tempdir().unwrap();
     for (file, cp, node, k8s) in [
-        ("v2.19.ini", "kube_control_plane", "kube_node", "k8s_cluster"),
+        (
+            "v2.19.ini",
+            "kube_control_plane",
+            "kube_node",
+            "k8s_cluster",
+        ),
         ("v2.15.ini", "kube-master", "kube-node", "k8s-cluster"),
     ] {
         let inv = dir.path().join(file);
@@ -104,11 +109,17 @@ fn kubespray_inventories_keep_masters_and_etcd_members_out_of_worker_batches() {
         .unwrap();
         let inv = inv.to_string_lossy().into_owned();
         let p = rtmig(&["plan", "-i", &inv, "REPO/playbooks/migrate.yaml"]);
-        assert!(p.status.success(), "{file}: {}", String::from_utf8_lossy(&p.stderr));
+        assert!(
+            p.status.success(),
+            "{file}: {}",
+            String::from_utf8_lossy(&p.stderr)
+        );
         let text = String::from_utf8_lossy(&p.stdout);
         assert_eq!(
             batches(&text, "Preflight (read-only, every node)"),
-            [["node1", "node2", "node3", "node4", "node5", "node6", "node7"]],
+            [[
+                "node1", "node2", "node3", "node4", "node5", "node6", "node7"
+            ]],
             "{file}"
         );
         assert_eq!(
@@ -116,15 +127,21 @@ fn kubespray_inventories_keep_masters_and_etcd_members_out_of_worker_batches() {
             [vec!["node5"], vec!["node6", "node7"]],
             "{file}"
         );
+        // With the inventory alone the registry node is not known yet (the preflight
+        // finds it and the masters' play leaves it out when it starts): every master
+        // and etcd worker, one at a time.
         assert_eq!(
             batches(&text, "Migrate the masters, one at a time"),
-            [["node2"], ["node3"], ["node4"]],
+            [["node1"], ["node2"], ["node3"], ["node4"]],
             "{file}"
         );
-        assert_eq!(
-            batches(&text, "Migrate the registry node, last"),
-            [["node1"]],
+        assert!(
+            batches(&text, "Migrate the registry node, last").is_empty(),
             "{file}"
+        );
+        assert!(
+            text.contains("PLAY 5 [Migrate the registry node, last]\n  hosts: decided at run time, when the play starts, from `rtmig_registry`"),
+            "{file}: {text}"
         );
     }
 }
