@@ -492,7 +492,8 @@ t_down_leaves_nothing() {
     [ -z "${LAB_NET_ID:-}" ] || bridge=rtmiglab$LAB_NET_ID prefix=rtmlab$LAB_NET_ID- veth=rtml${LAB_NET_ID}v
     ! ls /run/netns 2>/dev/null | grep -q "^$prefix" || { echo "netns left"; return 1; }
     ! ip link show "$bridge" >/dev/null 2>&1 || { echo "bridge left"; return 1; }
-    ! ip link show | grep -q "$veth[0-9]" || { echo "veth left"; return 1; }
+    # link names only: `ip link show` also prints peers' namespaces (link-netns rtmlabN-…)
+    ! ip -o link show | awk -F': ' '{print $2}' | grep -q "^$veth[0-9]" || { echo "veth left"; return 1; }
     ! grep -q "$S" /proc/mounts || { echo "mounts left"; return 1; }
     local p left=""
     for p in /proc/[0-9]*; do
