@@ -902,11 +902,17 @@ fn an_air_gapped_cluster_with_a_private_registry_and_digest_pinned_pods_migrates
     // without a tag; worker1 pulled its app image by digest only (untagged in Docker).
     let lab = Lab::up("airgap-registry", |_| {});
     let pods_before = pod_images(&lab);
-    let pinned: Vec<&(String, String, String)> =
-        pods_before.iter().filter(|(_, _, i)| i.contains("@sha256:")).collect();
+    let pinned: Vec<&(String, String, String)> = pods_before
+        .iter()
+        .filter(|(_, _, i)| i.contains("@sha256:"))
+        .collect();
     assert!(
-        pinned.iter().any(|(_, _, i)| i.starts_with("registry:5000/team/app@sha256:"))
-            && pinned.iter().any(|(_, _, i)| i.starts_with("registry:5000/team/api:2.0@sha256:")),
+        pinned
+            .iter()
+            .any(|(_, _, i)| i.starts_with("registry:5000/team/app@sha256:"))
+            && pinned
+                .iter()
+                .any(|(_, _, i)| i.starts_with("registry:5000/team/api:2.0@sha256:")),
         "{pods_before:?}"
     );
     let untagged = lab.sh(
@@ -916,23 +922,28 @@ fn an_air_gapped_cluster_with_a_private_registry_and_digest_pinned_pods_migrates
     assert!(untagged.starts_with("<none> sha256:"), "{untagged}");
     // What each node's Docker resolves by tag or by digest, as containerd names it.
     let docker_refs = |h: &str| -> BTreeSet<String> {
-        lab.sh(h, "docker images --digests --format '{{.Repository}} {{.Tag}} {{.Digest}}'")
-            .lines()
-            .flat_map(|l| {
-                let w: Vec<&str> = l.split_whitespace().collect();
-                let mut out = vec![];
-                if w.len() == 3 && w[1] != "<none>" {
-                    out.push(normalize_ref(&format!("{}:{}", w[0], w[1])));
-                }
-                if w.len() == 3 && w[2] != "<none>" {
-                    out.push(normalize_ref(&format!("{}@{}", w[0], w[2])));
-                }
-                out
-            })
-            .collect()
+        lab.sh(
+            h,
+            "docker images --digests --format '{{.Repository}} {{.Tag}} {{.Digest}}'",
+        )
+        .lines()
+        .flat_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let mut out = vec![];
+            if w.len() == 3 && w[1] != "<none>" {
+                out.push(normalize_ref(&format!("{}:{}", w[0], w[1])));
+            }
+            if w.len() == 3 && w[2] != "<none>" {
+                out.push(normalize_ref(&format!("{}@{}", w[0], w[2])));
+            }
+            out
+        })
+        .collect()
     };
-    let before: BTreeMap<String, BTreeSet<String>> =
-        hosts(&lab).iter().map(|h| (h.clone(), docker_refs(h))).collect();
+    let before: BTreeMap<String, BTreeSet<String>> = hosts(&lab)
+        .iter()
+        .map(|h| (h.clone(), docker_refs(h)))
+        .collect();
 
     lab.rtmig(MIGRATE).output().expect_code(0);
     assert_fully_migrated(&lab);
@@ -967,12 +978,18 @@ fn an_air_gapped_cluster_with_a_private_registry_and_digest_pinned_pods_migrates
         config.contains(r#"config_path = "/etc/containerd/certs.d""#),
         "{config}"
     );
-    let insecure = lab.sh("worker0", "cat '/etc/containerd/certs.d/registry:5000/hosts.toml'");
+    let insecure = lab.sh(
+        "worker0",
+        "cat '/etc/containerd/certs.d/registry:5000/hosts.toml'",
+    );
     assert!(
         insecure.contains(r#"[host."http://registry:5000"]"#),
         "{insecure}"
     );
-    let mirror = lab.sh("worker0", "cat /etc/containerd/certs.d/docker.io/hosts.toml");
+    let mirror = lab.sh(
+        "worker0",
+        "cat /etc/containerd/certs.d/docker.io/hosts.toml",
+    );
     assert!(
         mirror.contains(r#"server = "https://registry-1.docker.io""#)
             && mirror.contains(r#"[host."http://registry:5000"]"#),

@@ -698,10 +698,15 @@ fn containerd_hosts_toml_carries_mirrors_insecure_registries_and_certificates() 
             .unwrap_or_else(|e| panic!("{e:#}"))
     };
     let hub = render("docker.io");
-    assert!(hub.contains("server = \"https://registry-1.docker.io\""), "{hub}");
+    assert!(
+        hub.contains("server = \"https://registry-1.docker.io\""),
+        "{hub}"
+    );
     // mirrors first, in Docker's order; the insecure one without verification
     let first = hub.find("[host.\"http://registry:5000\"]").expect(&hub);
-    let second = hub.find("[host.\"https://mirror.example.com\"]").expect(&hub);
+    let second = hub
+        .find("[host.\"https://mirror.example.com\"]")
+        .expect(&hub);
     assert!(first < second, "{hub}");
     assert!(hub[first..second].contains("skip_verify = true"), "{hub}");
     assert!(!hub[second..].contains("skip_verify"), "{hub}");
