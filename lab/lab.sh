@@ -259,7 +259,7 @@ start_apiserver() {
 
 api_ok() { $PY - "$LAB_GW" "$LAB_API_PORT" <<'EOF'
 import sys, urllib.request
-urllib.request.urlopen(f"http://{sys.argv[1]}:{sys.argv[2]}/readyz", timeout=2).read()
+urllib.request.urlopen(f"http://{sys.argv[1]}:{sys.argv[2]}/livez", timeout=2).read()
 EOF
 }
 

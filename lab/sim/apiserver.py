@@ -17,6 +17,15 @@ for `node_monitor_grace_seconds` becomes Unknown, with the unreachable taint).
 Evictions answer 429 while a PodDisruptionBudget would be violated; evicted pods are
 deleted at once and their controllers make replacements on other schedulable nodes.
 
+Like kube-apiserver, it needs its etcd: a thread per etcd member (the lab's real etcd
+cluster, `etcd_members` in its config) probes the member's /health every second (a
+quorum read: true only while the cluster has a leader and a quorum). While no member is
+healthy, every API request waits up to ETCD_WAIT seconds for quorum to come back, then
+fails as kube-apiserver's do (500, `etcdserver: request timed out`); /readyz and /healthz
+fail on their etcd check; the controllers pause. It recovers by itself. Each change of the
+members' state is appended to api/etcd-history.jsonl (also /lab/v1/etcd-history, with the
+most members down at once), so tests can assert "never two members down".
+
 State is saved to a JSON file after every change (a restarted server keeps it); every
 request is logged, and every change of a node's `spec.unschedulable` is appended to
 api/cordon-history.jsonl with the set of cordoned nodes at that moment (also served at
@@ -37,7 +46,9 @@ import sys
 import threading
 import time
 import traceback
+import urllib.error
 import urllib.parse
+import urllib.request
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -110,6 +121,90 @@ def template_hash(template):
 
 def api_version(group):
     return f"{group}/{VERSIONS[group]}" if group else "v1"
+
+
+ETCD_WAIT = 4.0      # how long a request waits for a lost quorum before failing
+ETCD_PROBE = 1.0     # seconds between two probes of a member
+
+
+class Etcd:
+    """The etcd cluster as the API server sees it: each member up (answers) and healthy
+    (answers /health true: it has a leader and a quorum read succeeds)."""
+
+    def __init__(self, members, history_path):
+        self.members = members  # [{"name", "host", "url"}]
+        self.history_path = history_path
+        self.cond = threading.Condition()
+        self.state = {m["name"]: {"up": False, "healthy": False, "error": "not probed yet"} for m in members}
+        self.last = None
+
+    @property
+    def quorum(self):
+        return not self.members or any(v["healthy"] for v in self.state.values())
+
+    def start(self):
+        for m in self.members:
+            threading.Thread(target=self.probe_loop, args=(m,), daemon=True).start()
+
+    def probe(self, m):
+        try:
+            with urllib.request.urlopen(m["url"] + "/health", timeout=1.5) as r:
+                body = json.loads(r.read() or b"{}")
+            return {"up": True, "healthy": str(body.get("health")) == "true", "error": body.get("reason", "")}
+        except urllib.error.HTTPError as e:  # 503 {"health":"false"} while there is no quorum
+            try:
+                body = json.loads(e.read() or b"{}")
+            except ValueError:
+                body = {}
+            return {"up": True, "healthy": False, "error": body.get("reason", f"HTTP {e.code}")}
+        except (OSError, ValueError) as e:
+            return {"up": False, "healthy": False, "error": str(getattr(e, "reason", e))}
+
+    def probe_loop(self, m):
+        while True:
+            t0 = time.time()
+            st = self.probe(m)
+            with self.cond:
+                if (st["up"], st["healthy"]) != (self.state[m["name"]]["up"], self.state[m["name"]]["healthy"]):
+                    self.state[m["name"]] = st
+                    self.note()
+                    self.cond.notify_all()
+                else:
+                    self.state[m["name"]] = st
+            time.sleep(max(0.1, ETCD_PROBE - (time.time() - t0)))
+
+    def note(self):
+        down = sorted(n for n, v in self.state.items() if not v["up"])
+        unhealthy = sorted(n for n, v in self.state.items() if not v["healthy"])
+        key = (tuple(down), tuple(unhealthy))
+        if key == self.last:
+            return
+        self.last = key
+        line = {"time": K.rfc3339(time.time()), "ts": time.time(), "down": down, "unhealthy": unhealthy,
+                "quorum": self.quorum, "members": len(self.members)}
+        try:
+            with open(self.history_path, "a") as f:
+                f.write(json.dumps(line) + "\n")
+        except OSError:
+            pass
+
+    def wait_quorum(self, timeout):
+        with self.cond:
+            return self.cond.wait_for(lambda: self.quorum, timeout)
+
+    def history(self):
+        lines = []
+        if os.path.exists(self.history_path):
+            with open(self.history_path) as f:
+                lines = [json.loads(x) for x in f if x.strip()]
+        # before the first time every member was up, the cluster was still starting
+        first = next((i for i, x in enumerate(lines) if not x["down"]), len(lines))
+        after = lines[first:]
+        return {"members": [m["name"] for m in self.members], "events": lines,
+                "maxDown": max([len(x["down"]) for x in after] or [0]),
+                "maxUnhealthy": max([len(x["unhealthy"]) for x in after] or [0]),
+                "quorumLost": sum(1 for x in after if not x["quorum"]),
+                "now": self.state}
 
 
 class Store:
@@ -392,8 +487,18 @@ class Controllers:
         self.s = store
         self.grace = float(store.cfg.get("node_monitor_grace_seconds", 40))
 
+    etcd = None
+    resume_at = 0.0
+
     def loop(self):
         while True:
+            if self.etcd is not None and not self.etcd.quorum:
+                # kube-controller-manager and the scheduler cannot write either; node
+                # heartbeats could not land meanwhile, so the node monitor's clock restarts
+                self.etcd.wait_quorum(5.0)
+                if self.etcd.quorum:
+                    self.resume_at = time.time()
+                continue
             try:
                 with self.s.lock:
                     self.run_once()
@@ -444,7 +549,7 @@ class Controllers:
             ready = next((c for c in conds if c["type"] == "Ready"), None)
             changed = False
             if ready and ready["status"] != "Unknown":
-                hb = K.parse_time(ready.get("lastHeartbeatTime")) or 0
+                hb = max(K.parse_time(ready.get("lastHeartbeatTime")) or 0, self.resume_at)
                 if now - hb > self.grace:
                     for c in conds:
                         c.update({"status": "Unknown", "reason": "NodeStatusUnknown",
@@ -944,6 +1049,7 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "rtmig-lab-apiserver"
     store = None
     cfg = None
+    etcd = None
 
     def log_message(self, fmt, *args):
         pass
@@ -1027,9 +1133,24 @@ class Handler(BaseHTTPRequestHandler):
         u = urllib.parse.urlsplit(self.path)
         q = {k: v[-1] for k, v in urllib.parse.parse_qs(u.query, keep_blank_values=True).items()}
         parts = [urllib.parse.unquote(p) for p in u.path.strip("/").split("/") if p]
+        etcd = self.etcd
         if self.command in ("GET", "HEAD"):
-            if u.path in ("/healthz", "/readyz", "/livez"):
+            if u.path == "/livez":
                 return self.send_text(200, "ok")
+            if u.path in ("/healthz", "/readyz"):
+                # kube-apiserver's etcd check: a quorum read, "reason withheld" to callers
+                if etcd is not None and not etcd.wait_quorum(2.0):
+                    what = u.path.strip("/")
+                    checks = ["[+]ping ok", "[+]log ok", "[-]etcd failed: reason withheld"]
+                    if what == "readyz":
+                        checks += ["[+]informer-sync ok", "[+]poststarthook/start-apiextensions-informers ok",
+                                   "[+]shutdown ok"]
+                    return self.send_text(500, "\n".join(checks) + f"\n{what} check failed\n")
+                return self.send_text(200, "ok")
+            if u.path == "/lab/v1/etcd-history":
+                return self.send_json(200, etcd.history() if etcd is not None else
+                                      {"members": [], "events": [], "maxDown": 0, "maxUnhealthy": 0,
+                                       "quorumLost": 0, "now": {}})
             if u.path == "/version":
                 v = self.cfg["version"]
                 minor = v.split(".")[1]
@@ -1065,6 +1186,9 @@ class Handler(BaseHTTPRequestHandler):
                         lines = [json.loads(x) for x in f if x.strip()]
                 return self.send_json(200, {"events": lines,
                                             "maxCordoned": max([len(x["cordoned"]) for x in lines] or [0])})
+        # every resource request reads or writes etcd: without quorum it times out
+        if etcd is not None and not etcd.wait_quorum(ETCD_WAIT):
+            raise APIError(500, "InternalError", "etcdserver: request timed out")
         # resource paths
         if parts[:2] == ["api", "v1"]:
             group, rest = "", parts[2:]
@@ -1317,14 +1441,19 @@ def main():
     with open(args.config) as f:
         cfg = json.load(f)
     store = Store(cfg, args.state, args.bootstrap, args.log)
+    etcd = None
+    if cfg.get("etcd_members"):
+        etcd = Etcd(cfg["etcd_members"], os.path.join(os.path.dirname(args.state), "etcd-history.jsonl"))
+        etcd.start()
     CONTROLLERS = Controllers(store)
+    CONTROLLERS.etcd = etcd
     with store.lock:
         CONTROLLERS.run_once()
         store.bootstrapping = False
     store.save()
     threading.Thread(target=CONTROLLERS.loop, daemon=True).start()
     threading.Thread(target=store.saver, daemon=True).start()
-    Handler.store, Handler.cfg = store, cfg
+    Handler.store, Handler.cfg, Handler.etcd = store, cfg, etcd
     addr = args.listen or cfg["listen"]
     def stop(*_):
         store.dirty = True

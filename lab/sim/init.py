@@ -635,16 +635,20 @@ class Manager:
         except OSError:
             pass
 
-    def stop(self, name, out, as_dep=False, together=()):
+    def stop(self, name, out, as_dep=False, together=(), chain=()):
         try:
             u = self.get_unit(name)
         except U.UnitError as e:
             out.e(f"Failed to stop {name}: {e}")
             return 5
+        # one stop job per unit: a socket PartOf= its service, which Requires= the socket,
+        # is stopped once, not back and forth
+        chain = set(chain) | {name}
         for other in list(self.units.values()):
-            if other is not u and name in self.deps(other, "Requires", "BindsTo") and \
+            if other is not u and other.name not in chain and \
+                    name in self.deps(other, "Requires", "BindsTo", "PartOf") and \
                     other.active in ("active", "activating"):
-                self.stop(other.name, Out(), as_dep=True)
+                self.stop(other.name, Out(), as_dep=True, chain=chain)
         with u.busy:
             rc = self._stop_locked(u)
         if u.kind == "service" and not as_dep:
@@ -713,7 +717,7 @@ class Manager:
             out.e(f"Failed to restart {name}: {e}")
             return 5
         dependents = [o.name for o in list(self.units.values())
-                      if o is not u and name in self.deps(o, "Requires", "BindsTo")
+                      if o is not u and name in self.deps(o, "Requires", "BindsTo", "PartOf")
                       and o.active in ("active", "activating")]
         self.stop(name, Out(), as_dep=True)
         rc = self.start(name, out)

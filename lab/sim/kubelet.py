@@ -20,7 +20,12 @@ make of it. Like a kubelet of the node's version (/usr/lib/rtmig-lab/kubelet-ver
   containerd's sandbox image is in its `k8s.io` namespace; else NotReady with the reason;
 - runs the pods bound to its node: Running when every image is in the runtime it uses
   (Docker's store, or containerd's `k8s.io` namespace), ImagePullBackOff otherwise (the
-  lab is air-gapped: nothing is ever pulled); keeps the mirror pods of its static pods.
+  lab is air-gapped: nothing is ever pulled); keeps the mirror pods of its static pods;
+- runs for real the containers a pod's `lab.rtmig.io/host-process` annotation names (the
+  static pod etcd.yaml: a real etcd member), as host processes tied to the runtime
+  (containers.py): started from the manifest on disk, without the API server, as a
+  kubelet starts static pods; restarted with CrashLoopBackOff's back-off when they exit;
+  stopped when their pod goes away; left running when the kubelet stops.
 
 Deviation from a real kubelet, on purpose: when it exits on a fatal error it first posts
 NotReady with that error, so `kubectl describe node` shows why without waiting for the
@@ -43,7 +48,13 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+import containers as C  # noqa: E402
 import k8s as K  # noqa: E402
+
+# A pod annotation naming the containers (comma-separated) that run for real, as host
+# processes (containers.py): their `command` + `args` run while this kubelet's runtime
+# would run the container, and die with it. The static pod etcd.yaml uses it.
+HOST_PROCESS = "lab.rtmig.io/host-process"
 
 HERE = os.path.dirname(os.path.realpath(__file__))
 LOOP = 2.0
@@ -660,6 +671,100 @@ class Kubelet:
         self.image_cache = (stamp, names)
         return names
 
+    # -- containers that run for real (host processes)
+    @property
+    def runtime_kind(self):
+        return "containerd" if self.runtime == "remote" and self.via == "containerd" else "docker"
+
+    def host_cid(self, pod, cname):
+        md = pod["metadata"]
+        return f"{self.runtime_kind}_{md.get('namespace', 'default')}_{md['name']}_{cname}"
+
+    @staticmethod
+    def host_containers(pod):
+        names = (pod.get("metadata", {}).get("annotations") or {}).get(HOST_PROCESS, "")
+        return {n.strip() for n in names.split(",") if n.strip()}
+
+    def host_process(self, pod, c, static, start=True):
+        """The state of container `c` of `pod` run as a host process: ("running", record),
+        ("crashloop", record) while backing off after an exit, or (None, record) when not
+        running; starts (or restarts) it when `start`."""
+        cid = self.host_cid(pod, c["name"])
+        rec = C.read_record(cid)
+        if rec and "exitCode" not in rec and C.alive(rec.get("pid", 0)):
+            return "running", rec
+        if not start:
+            return ("crashloop" if rec else None), rec
+        restarts = (rec or {}).get("restartCount", 0) + (1 if rec else 0)
+        # CrashLoopBackOff: a container that ran a while restarts at once, one that keeps
+        # exiting quickly waits 10 s, 20 s, ... up to 5 min
+        quick = 0
+        if rec and rec.get("finished", 0) - rec.get("started", 0) < 60:
+            quick = rec.get("quickExits", 0) + 1
+        if rec and quick and time.time() - rec.get("finished", 0) < min(10 * 2 ** (quick - 1), 300):
+            return "crashloop", rec
+        env = {"PATH": C.PATH, "HOME": "/root"}
+        for e in c.get("env") or []:
+            if "name" in e and "value" in e:
+                env[e["name"]] = str(e["value"])
+        argv = list(c.get("command") or []) + list(c.get("args") or [])
+        if not argv:
+            return None, rec
+        md = pod["metadata"]
+        log = f"/var/log/pods/{md.get('namespace', 'default')}_{md['name']}/{c['name']}/{restarts}.log"
+        klog("I", "Starting container as a host process", pod=f"{md.get('namespace')}/{md['name']}",
+             container=c["name"], runtime=self.runtime_kind)
+        rec = C.start(cid, self.runtime_kind, argv, env, log,
+                      extra={"owner": "kubelet", "restartCount": restarts, "static": static, "pod": md["name"],
+                             "quickExits": quick})
+        return ("running" if rec and "exitCode" not in rec else "crashloop"), rec
+
+    def static_manifests(self):
+        """The static pods of staticPodPath, named as their mirror pods."""
+        out = []
+        if not self.static_path or not os.path.isdir(self.static_path):
+            return out
+        for f in sorted(os.listdir(self.static_path)):
+            try:
+                with open(os.path.join(self.static_path, f)) as fh:
+                    pod = json.load(fh)
+                name = pod["metadata"]["name"]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if not name.endswith("-" + self.node):
+                pod["metadata"]["name"] = f"{name}-{self.node}"
+            pod["metadata"].setdefault("namespace", "kube-system")
+            out.append(pod)
+        return out
+
+    def sync_host_processes(self, images, sandbox_ok, pods=None):
+        """Start the host-process containers that should run and stop the ones whose pod
+        is gone: static pods' from the manifests (no API needed), the API's pods' when
+        `pods` (the node's pods from the API) is given."""
+        static = pods is None
+        wanted = set()
+        for pod in (self.static_manifests() if static else pods):
+            if not static and (pod["metadata"].get("annotations") or {}).get("kubernetes.io/config.mirror"):
+                continue
+            for c in pod["spec"].get("containers", []):
+                if c["name"] in self.host_containers(pod):
+                    wanted.add(self.host_cid(pod, c["name"]))
+                    if sandbox_ok and K.normalize_image(c.get("image", "")) in images:
+                        self.host_process(pod, c, static)
+        prefix = self.runtime_kind + "_"
+        try:
+            names = os.listdir(C.RECORDS)
+        except OSError:
+            names = []
+        for f in names:
+            cid = f[:-5] if f.endswith(".json") else None
+            if not cid or not cid.startswith(prefix) or cid in wanted:
+                continue
+            rec = C.running(cid)
+            if rec and rec.get("owner") == "kubelet" and bool(rec.get("static")) == static:
+                klog("I", "Killing container of a pod that is gone", container=cid)
+                C.stop(cid)
+
     # -- node status
     def register(self):
         code, node = self.call("GET", f"/api/v1/nodes/{self.node}")
@@ -769,6 +874,7 @@ class Kubelet:
         cidr = (node or {}).get("spec", {}).get("podCIDR", "10.244.0.0/24")
         base = cidr.split("/")[0].rsplit(".", 1)[0]
         statuses = []
+        self.sync_host_processes(images, sandbox_ok, pods["items"])
         for pod in pods["items"]:
             st = self.pod_status(pod, images, sandbox_ok, prefix, base)
             statuses.append(st)
@@ -784,6 +890,8 @@ class Kubelet:
         now = K.rfc3339(time.time())
         prev = {c["name"]: c for c in old.get("containerStatuses", []) or []}
         out, all_ok = [], True
+        hostproc = self.host_containers(pod)
+        mirror = bool((pod["metadata"].get("annotations") or {}).get("kubernetes.io/config.mirror"))
         for c in pod["spec"].get("containers", []):
             img = K.normalize_image(c.get("image", ""))
             p = prev.get(c["name"], {})
@@ -793,7 +901,23 @@ class Kubelet:
             net_blocked = self.pod_net_err and not pod["spec"].get("hostNetwork")
             if sandbox_ok and not net_blocked and not running_before:
                 pull_error = self.pull_if_needed(c, img, images, prefix)
-            if not sandbox_ok:
+            hp, rec = (None, None)
+            if c["name"] in hostproc and sandbox_ok and img in images:
+                # a mirror pod's container is started from the manifest (sync_host_processes)
+                hp, rec = self.host_process(pod, c, mirror, start=not mirror)
+                if hp == "running" and p.get("containerID") != cid:
+                    p = {}
+                if hp == "running" and rec and p.get("restartCount", 0) != rec.get("restartCount", 0):
+                    p = {"restartCount": rec.get("restartCount", 0)}
+            if hp == "crashloop" or (c["name"] in hostproc and sandbox_ok and img in images and hp is None):
+                rec = rec or {}
+                state, ready = {"waiting": {"reason": "CrashLoopBackOff",
+                                            "message": f"back-off restarting failed container {c['name']} in pod "
+                                                       f"{pod['metadata']['name']}"}}, False
+                p = dict(p, restartCount=rec.get("restartCount", 0),
+                         lastState={"terminated": {"exitCode": rec.get("exitCode", 1),
+                                                   "reason": "Error" if rec.get("exitCode", 1) else "Completed"}})
+            elif not sandbox_ok:
                 state, ready = {"waiting": {"reason": "ContainerCreating"}}, False
             elif self.pod_net_err and not pod["spec"].get("hostNetwork"):
                 state, ready = {"waiting": {"reason": "ContainerCreating", "message": self.pod_net_err}}, False
@@ -812,6 +936,9 @@ class Kubelet:
                        f'reference "{img}": dial tcp: lookup {registry}: no such host')
                 state, ready = {"waiting": {"reason": reason, "message": msg}}, False
             all_ok = all_ok and ready
+            if hp == "running" and rec:
+                state = {"running": {"startedAt": K.rfc3339(rec.get("started", time.time()))}}
+                p = dict(p, restartCount=rec.get("restartCount", 0))
             cs = {"name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": ready,
                   "restartCount": p.get("restartCount", 0), "started": ready, "state": state,
                   "lastState": p.get("lastState", {})}
@@ -975,6 +1102,11 @@ class Kubelet:
             t0 = time.time()
             try:
                 ready, msg, rt_version, images, sandbox_ok = self.runtime_state()
+                if ready or self.via != "containerd" and rt_version:
+                    try:
+                        self.sync_host_processes(images, sandbox_ok)
+                    except Exception as e:  # a bug here must not stop the node's status
+                        klog("E", "Syncing host-process containers failed", err=f"{type(e).__name__}: {e}")
                 node = self.post_node(ready, msg, rt_version, images)
                 if time.time() - getattr(self, "last_lease", 0) >= HEARTBEAT:
                     self.renew_lease()

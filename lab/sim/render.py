@@ -90,12 +90,17 @@ SPEC_KEYS = {
     "kubernetes": dict, "docker": dict, "containerd": dict, "images": dict,
     "workloads": list, "hosts": dict, "network": dict, "api": dict, "sysctls": dict,
     "inventory": dict, "registry": dict,
+    "etcd": dict, "units": dict,
 }
 REGISTRY_KEYS = {"host": str, "images": list, "tls": bool}
 # In a workload's image, `NAME:TAG@registry-digest` becomes `NAME:TAG@sha256:…` and
 # `NAME:TAG@registry-digest-only` becomes `NAME@sha256:…`, with the digest the lab's
 # registry gave when `up` pushed NAME:TAG.
 DIGEST_PLACEHOLDERS = ("@registry-digest-only", "@registry-digest")
+ETCD_KEYS = {"mode": str}
+ETCD_MODES = ("stacked", "docker", "host")
+# Kubespray's etcd image (etcd_image_repo, etcd_image_tag) for `etcd.mode: docker`.
+KUBESPRAY_ETCD_IMAGE = "quay.io/coreos/etcd:v3.5.6"
 # What kubeadm's preflight wants and every node in the field has.
 DEFAULT_SYSCTLS = {"net.ipv4.ip_forward": "1", "net.bridge.bridge-nf-call-iptables": "1",
                    "net.bridge.bridge-nf-call-ip6tables": "1"}
@@ -113,7 +118,7 @@ IMAGES_KEYS = {"all": list, "masters": list, "workers": list, "registry": list,
 HOST_KEYS = {"sysctls": dict, "kubelet_flags": str, "dropin_dir": str, "cgroup_driver": str, "daemon_json": dict,
              "cgroup_driver_flag": str,
              "containerd_config": str, "disk_free_mb": int, "containerd_missing": bool,
-             "kubelet_enabled": bool, "docker_enabled": bool, "network_plugin": str}
+             "kubelet_enabled": bool, "docker_enabled": bool, "network_plugin": str, "units": dict}
 NETWORK_KEYS = {"bridge": str, "subnet": str, "netns_prefix": str, "veth_prefix": str}
 API_KEYS = {"port": int, "node_monitor_grace_seconds": (int, float), "pod_eviction_429": bool}
 FLAG_PLACES = ("kubeadm-flags.env", "dropin", "sysconfig")
@@ -192,6 +197,14 @@ def check_workload(i, w, hosts):
     node = pod.get("nodeName") or pod.get("nodeSelector", {}).get("kubernetes.io/hostname")
     if node is not None and node not in hosts:
         raise SpecError(f"`{where}` pins the pod to `{node}`, which is no host of `masters` or `workers`")
+def check_units(units, where):
+    if not isinstance(units, dict):
+        raise SpecError(f"`{where}` must be an object of unit name -> unit file text")
+    for name, text in units.items():
+        if not re.fullmatch(r"[A-Za-z0-9:_.@-]+\.(service|socket|target)", name):
+            raise SpecError(f"`{where}.{name}`: a unit name ends in .service, .socket or .target")
+        if not isinstance(text, str) or "[Unit]" not in text and "[Service]" not in text:
+            raise SpecError(f"`{where}.{name}` must be the unit file's text (with a [Unit] or [Service] section)")
 
 
 def names_of(value, prefix):
@@ -308,6 +321,15 @@ def normalize(spec):
         if layout == "kubespray" and ("kubelet_flags" in hv or "dropin_dir" in hv):
             raise SpecError(f"`hosts.{h}`: `kubelet_flags` and `dropin_dir` are kubeadm's; the kubespray "
                             "layout keeps the flags in /etc/kubernetes/kubelet.env")
+    etcd = dict(spec.get("etcd", {}))
+    check_keys(etcd, ETCD_KEYS, "etcd")
+    # kubeadm's default is the static pod; Kubespray's (etcd_deployment_type) is host
+    etcd_mode = etcd.get("mode", "host" if layout == "kubespray" else "stacked")
+    if etcd_mode not in ETCD_MODES:
+        raise SpecError(f"`etcd.mode` must be one of {', '.join(ETCD_MODES)}, got `{etcd_mode}`")
+    check_units(spec.get("units", {}), "units")
+    for h, hv in hosts.items():
+        check_units(hv.get("units", {}), f"hosts.{h}.units")
     for k in ("hosts", "absent"):
         for h in images.get(k, {}):
             if h not in allnames:
@@ -368,6 +390,7 @@ def normalize(spec):
         "docker": {"daemon_json": daemon_json, "storage_driver": docker.get("storage_driver", "")},
         "containerd": {"config_toml": containerd.get("config_toml", CONTAINERD_IO_CONFIG)},
         "images": images, "workloads": spec.get("workloads", []), "hosts": hosts,
+        "etcd": {"mode": etcd_mode}, "units": spec.get("units", {}),
         "sysctls": {**DEFAULT_SYSCTLS, **{k: str(v) for k, v in spec.get("sysctls", {}).items()}},
         "network": net, "registry": registry,
         "api": {"port": api.get("port", 6443),
@@ -478,6 +501,8 @@ def host_images(s, name, role):
             refs = [s["kubernetes"]["cri_dockerd_pause_image"] if r == k["pause"] else r for r in refs]
     if im.get("workloads", True):
         refs += workload_images(s["workloads"])
+    if role == "master" and s["etcd"]["mode"] == "docker":
+        refs.append(KUBESPRAY_ETCD_IMAGE)
     refs += im.get("all", []) + im.get(role + "s", [])
     if name == s["registry_node"]:
         refs += im.get("registry", [])
@@ -839,7 +864,7 @@ WantedBy=multi-user.target
 Alias=sshd.service
 """
 SIM_FILES = ["units.py", "init.py", "systemctl.py", "journalctl.py", "kubelet.py", "k8s.py", "cri_dockerd.py",
-             "crictl.py", "podproc.py"]
+             "crictl.py", "podproc.py", "containers.py"]
 REGISTRY_CONFIG = """version: 0.1
 log:
   fields:
@@ -1042,6 +1067,7 @@ def render_host(s, state, name, role, ip, index, pub_key, api_server):
                 whiteout(f"{Us}/bin/kubectl")
     else:
         links.append(("kubelet", "kubelet.py"))
+    os.symlink("/usr/lib/rtmig-lab/containers.py", f"{lib}/docker")
     if minor >= 24:
         links.append(("cri-dockerd", "cri_dockerd.py"))
     for link, target in links:
@@ -1091,6 +1117,21 @@ def render_host(s, state, name, role, ip, index, pub_key, api_server):
         for pod in static_pods(s, name, ip):
             write(f"{E}/kubernetes/manifests/{pod['metadata']['name'].rsplit('-' + name, 1)[0]}.yaml",
                   json.dumps(pod, indent=2) + "\n", 0o600)
+    # etcd in docker or on the host: Kubespray's etcd.service and /etc/etcd.env
+    mode = s["etcd"]["mode"]
+    if role == "master" and mode in ("docker", "host"):
+        mname = dict(zip(s["masters"], (n for n, _ in etcd_members(s))))[name]
+        write(f"{E}/etcd.env", etcd_env(s, mname, ip), 0o640)
+        unit = ETCD_DOCKER_SERVICE.replace("{NAME}", mname).replace("{IMAGE}", KUBESPRAY_ETCD_IMAGE) \
+            if mode == "docker" else ETCD_HOST_SERVICE
+        write(f"{E}/systemd/system/etcd.service", unit)
+        os.symlink("/etc/systemd/system/etcd.service", f"{wants}/etcd.service")
+    # more units (a `docker run` log shipper, say), enabled
+    for uname, text in {**s["units"], **hv.get("units", {})}.items():
+        write(f"{E}/systemd/system/{uname}", text)
+        target = "sockets.target.wants" if uname.endswith(".socket") else "multi-user.target.wants"
+        if not os.path.lexists(f"{E}/systemd/system/{target}/{uname}"):
+            os.symlink(f"/etc/systemd/system/{uname}", f"{E}/systemd/system/{target}/{uname}")
     # the pod network: a CNI config and its plugins (stubs: no container runs here), where
     # the spec puts them; the kubelet (dockershim), cri-dockerd or containerd must look there
     conf_dir = s["kubernetes"]["cni_conf_dir"] or "/etc/cni/net.d"
@@ -1129,18 +1170,117 @@ def render_host(s, state, name, role, ip, index, pub_key, api_server):
         return f.read().split()[:2]
 
 
+# Raft timing for the lab's members: Kubespray's defaults (etcd_heartbeat_interval 250,
+# etcd_election_timeout 5000) for its units; half that election timeout for kubeadm's
+# static pod (as extraArgs), so a lost leader is replaced within seconds even on a busy machine.
+ETCD_HEARTBEAT_MS = 250
+
+
+def etcd_members(s):
+    """[(member name, ip)]: kubeadm names members after their node, Kubespray etcd1, etcd2..."""
+    stacked = s["etcd"]["mode"] == "stacked"
+    return [(m if stacked else f"etcd{i + 1}", s["_ips"][m]) for i, m in enumerate(s["masters"])]
+
+
+def etcd_command(s, node, ip):
+    """kubeadm's etcd.yaml command (plain HTTP in the lab: no certificates)."""
+    cluster = ",".join(f"{n}=http://{a}:2380" for n, a in etcd_members(s))
+    return ["etcd", f"--advertise-client-urls=http://{ip}:2379", "--data-dir=/var/lib/etcd",
+            f"--initial-advertise-peer-urls=http://{ip}:2380", f"--initial-cluster={cluster}",
+            "--initial-cluster-state=new", "--initial-cluster-token=rtmig-lab",
+            f"--listen-client-urls=http://127.0.0.1:2379,http://{ip}:2379",
+            "--listen-metrics-urls=http://127.0.0.1:2381", f"--listen-peer-urls=http://{ip}:2380",
+            f"--name={node}", "--snapshot-count=10000", f"--heartbeat-interval={ETCD_HEARTBEAT_MS}",
+            "--election-timeout=2500", "--logger=zap"]
+
+
+def etcd_env(s, name, ip):
+    """Kubespray's /etc/etcd.env (roles/etcd/templates/etcd.env.j2), plain HTTP."""
+    cluster = ",".join(f"{n}=http://{a}:2380" for n, a in etcd_members(s))
+    return "\n".join([
+        "# Environment file for etcd (Kubespray's etcd.env; the lab runs plain HTTP)",
+        "ETCD_DATA_DIR=/var/lib/etcd",
+        f"ETCD_ADVERTISE_CLIENT_URLS=http://{ip}:2379",
+        f"ETCD_INITIAL_ADVERTISE_PEER_URLS=http://{ip}:2380",
+        "ETCD_INITIAL_CLUSTER_STATE=new",
+        "ETCD_METRICS=basic",
+        f"ETCD_LISTEN_CLIENT_URLS=http://{ip}:2379,http://127.0.0.1:2379",
+        f"ETCD_ELECTION_TIMEOUT=5000",
+        f"ETCD_HEARTBEAT_INTERVAL={ETCD_HEARTBEAT_MS}",
+        "ETCD_INITIAL_CLUSTER_TOKEN=k8s_etcd",
+        f"ETCD_LISTEN_PEER_URLS=http://{ip}:2380",
+        f"ETCD_NAME={name}",
+        "ETCD_PROXY=off",
+        f"ETCD_INITIAL_CLUSTER={cluster}",
+        "ETCD_AUTO_COMPACTION_RETENTION=8",
+        "ETCD_SNAPSHOT_COUNT=10000",
+        "ETCD_LOGGER=zap",
+        "",
+        "# CLI settings",
+        "ETCDCTL_ENDPOINTS=http://127.0.0.1:2379",
+        "",
+    ])
+
+
+# Kubespray's roles/etcd/templates/etcd-docker.service.j2, with the lab's `docker run`
+# stand-in (containers.py) in place of {{ docker_bin_dir }}/docker: runc cannot run here.
+ETCD_DOCKER_SERVICE = """[Unit]
+Description=etcd docker wrapper
+Wants=docker.socket
+After=docker.service
+
+[Service]
+User=root
+PermissionsStartOnly=true
+ExecStart=/usr/lib/rtmig-lab/docker run --restart=on-failure:5 \\
+--env-file=/etc/etcd.env \\
+--net=host \\
+-v /etc/ssl/certs:/etc/ssl/certs:ro \\
+-v /etc/ssl/etcd/ssl:/etc/ssl/etcd/ssl:ro \\
+-v /var/lib/etcd:/var/lib/etcd:rw \\
+--name={NAME} \\
+{IMAGE} \\
+/usr/local/bin/etcd
+ExecStartPre=-/usr/lib/rtmig-lab/docker rm -f {NAME}
+ExecReload=/usr/lib/rtmig-lab/docker restart {NAME}
+ExecStop=/usr/lib/rtmig-lab/docker stop {NAME}
+Restart=always
+RestartSec=15s
+
+[Install]
+WantedBy=multi-user.target
+"""
+# Kubespray's roles/etcd/templates/etcd-host.service.j2 (bin_dir: Debian's /usr/bin; no
+# etcd user in the lab).
+ETCD_HOST_SERVICE = """[Unit]
+Description=etcd
+After=network.target
+
+[Service]
+Type=notify
+EnvironmentFile=/etc/etcd.env
+ExecStart=/usr/bin/etcd
+NotifyAccess=all
+Restart=always
+RestartSec=10s
+LimitNOFILE=40000
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
 def static_pods(s, node, ip):
     k = kubeadm_images(s["kubernetes"]["minor"], s["kubernetes"]["version"])
     v = s["kubernetes"]["version"]
-    comps = [("etcd", k["etcd"]), ("kube-apiserver", f"{k['repo']}/kube-apiserver:v{v}"),
+    comps = [("kube-apiserver", f"{k['repo']}/kube-apiserver:v{v}"),
              ("kube-controller-manager", f"{k['repo']}/kube-controller-manager:v{v}"),
              ("kube-scheduler", f"{k['repo']}/kube-scheduler:v{v}")]
+    if s["etcd"]["mode"] == "stacked":
+        comps.insert(0, ("etcd", k["etcd"]))
     pods = []
-    if s["kubernetes"]["layout"] == "kubespray":
-        # Kubespray runs etcd outside kubeadm (etcd_deployment_type host or docker).
-        comps = comps[1:]
     for comp, image in comps:
-        pods.append({
+        pod = {
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": f"{comp}-{node}", "namespace": "kube-system",
                          "labels": {"component": comp, "tier": "control-plane"},
@@ -1148,7 +1288,17 @@ def static_pods(s, node, ip):
                                          "kubernetes.io/config.mirror": "lab"}},
             "spec": {"nodeName": node, "hostNetwork": True, "priorityClassName": "system-node-critical",
                      "containers": [{"name": comp, "image": image}]},
-        })
+        }
+        if comp == "etcd":
+            # a real etcd member, run by the kubelet simulator while its runtime runs the pod
+            pod["metadata"]["annotations"]["lab.rtmig.io/host-process"] = "etcd"
+            pod["metadata"]["annotations"]["kubeadm.kubernetes.io/etcd.advertise-client-urls"] = \
+                f"http://{ip}:2379"
+            pod["spec"]["containers"][0]["command"] = etcd_command(s, node, ip)
+            pod["spec"]["volumes"] = [{"name": "etcd-data",
+                                       "hostPath": {"path": "/var/lib/etcd", "type": "DirectoryOrCreate"}}]
+            pod["spec"]["containers"][0]["volumeMounts"] = [{"name": "etcd-data", "mountPath": "/var/lib/etcd"}]
+        pods.append(pod)
     return pods
 
 
@@ -1218,6 +1368,12 @@ def inventory(s, state, ips):
         f"    lab_state_dir: {st}",
         f"    lab_known_hosts: {st}/ssh/known_hosts",
         f"    lab_api_server: http://{s['_gw']}:{s['api']['port']}",
+        f"    lab_etcd_mode: {s['etcd']['mode']}",
+        "    # The lab's etcd speaks plain HTTP: no certificates for etcdctl.",
+        "    etcd_endpoint: http://127.0.0.1:2379",
+        "    etcd_cacert: \"\"",
+        "    etcd_cert: \"\"",
+        "    etcd_key: \"\"",
     ]
     if s["inventory"]["groups"] == "kubespray":
         # As Kubespray's inventory builder writes hosts.yaml: every host under all.hosts,
@@ -1302,7 +1458,9 @@ def render(spec_path, state):
     write(f"{state}/api/config.json", json.dumps({
         "listen": gw, "port": s["api"]["port"], "version": s["kubernetes"]["version"],
         "node_monitor_grace_seconds": s["api"]["node_monitor_grace_seconds"],
-        "registry_node": s["registry_node"]}, indent=2) + "\n")
+        "registry_node": s["registry_node"],
+        "etcd_members": [{"name": n, "host": m, "url": f"http://{a}:2379"}
+                         for m, (n, a) in zip(s["masters"], etcd_members(s))]}, indent=2) + "\n")
     write(f"{state}/api/bootstrap.json", json.dumps(api_state(s, ips), indent=2) + "\n")
     if s["registry"]:
         reg = s["registry"]

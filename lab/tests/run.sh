@@ -485,6 +485,108 @@ t_fault_cut_and_heal() {
     wait_until 10 lab_ssh worker2 true
 }
 
+# ---- etcd: real members, the API server needs their quorum -----------------------------------
+etcd_healthy() { # etcd_healthy HOST N: N members answer healthy through HOST's etcdctl
+    [ "$(on "$1" etcdctl --endpoints=http://127.0.0.1:2379 endpoint health --cluster 2>&1 | grep -c 'is healthy')" -eq "$2" ]
+}
+etcd_running() { on "$1" pgrep -x etcd >/dev/null; }
+live_restore_off() {
+    on "$1" sed -i 's/"live-restore": *true/"live-restore": false/' /etc/docker/daemon.json
+}
+kubectl_fails_on_etcd() {
+    local out
+    out=$(k get nodes --request-timeout=30s 2>&1) && return 1
+    echo "$out" | grep -q 'etcdserver: request timed out'
+}
+
+t_etcd_stacked() {
+    local m
+    etcd_healthy master0 3 || { on master0 etcdctl endpoint health --cluster; return 1; }
+    on master0 etcdctl member list | grep -q ', started, master2, http://' || return 1
+    for m in master0 master1 master2; do etcd_running "$m" || { echo "no etcd on $m"; return 1; }; done
+    [ "$(k get pod -n kube-system etcd-master1 -o jsonpath='{.status.phase}')" = Running ] || return 1
+    # containers outlive the kubelet: stopping it leaves etcd running
+    on master1 systemctl stop kubelet || return 1
+    etcd_running master1 || { echo "etcd died with the kubelet"; return 1; }
+    on master1 systemctl start kubelet
+}
+
+t_etcd_live_restore_keeps_member() {
+    # the default spec has live-restore on: stopping Docker leaves its containers running
+    on master1 systemctl stop docker.socket docker || return 1
+    etcd_running master1 || { echo "etcd died although live-restore is on"; return 1; }
+    on master1 systemctl start docker.socket docker
+}
+
+t_etcd_quorum() {
+    local m
+    for m in master1 master2; do
+        live_restore_off "$m"
+        on "$m" systemctl restart docker || return 1
+        # a dockerd started without live-restore kills what it finds running; the kubelet restarts it
+        wait_until 60 etcd_healthy master0 3 || { echo "members not back after docker restarted on $m"; return 1; }
+    done
+    # one member down: quorum holds, the API answers
+    on master1 systemctl stop docker.socket docker || return 1
+    wait_until 10 bash -c "! $LAB exec master1 pgrep -x etcd >/dev/null" || { echo "etcd survived docker"; return 1; }
+    k get nodes >/dev/null || { echo "API down with one member down"; return 1; }
+    # two of three down: kube-apiserver's requests time out, /readyz fails on etcd
+    on master2 systemctl stop docker.socket docker || return 1
+    wait_until 30 kubectl_fails_on_etcd || { k get nodes; return 1; }
+    k get --raw /readyz 2>&1 | grep -q 'etcd failed' || return 1
+    # one back: quorum again, the API recovers by itself
+    on master2 systemctl start docker.socket docker || return 1
+    wait_until 60 bash -c "$LAB kubectl get nodes >/dev/null 2>&1" || { echo "API did not recover"; return 1; }
+    on master1 systemctl start docker.socket docker || return 1
+    wait_until 60 etcd_healthy master0 3 || return 1
+    local h
+    h=$(k get --raw /lab/v1/etcd-history) || return 1
+    echo "$h" | grep -q '"maxDown": 2' || { echo "$h"; return 1; }
+    echo "$h" | grep -q '"quorum": false' || { echo "$h"; return 1; }
+    wait_until 60 node_is master2 True docker://
+}
+
+t_up_etcd_docker() {
+    "$LAB" up --spec lab/specs/etcd-docker.json >/dev/null || return 1
+    local m
+    for m in master0 master1 master2; do
+        [ "$(on "$m" systemctl is-active etcd)" = active ] || { on "$m" systemctl status etcd; return 1; }
+    done
+    etcd_healthy master0 3 || return 1
+    on master0 etcdctl member list | grep -q ', started, etcd1, http://' || return 1
+    # Kubespray's unit: a foreground `docker run` of the etcd image
+    on master0 systemctl cat etcd | grep -q 'docker run --restart=on-failure:5' || return 1
+    on master0 docker image inspect quay.io/coreos/etcd:v3.5.6 >/dev/null || return 1
+    [ "$(on worker0 systemctl is-active log-shipper)" = active ]
+}
+
+t_etcd_docker_dies_with_docker() {
+    # the correct setup first: docker up, member healthy (above); then Docker stops
+    on master1 systemctl stop docker.socket docker || return 1
+    wait_until 20 bash -c "[ \"\$($LAB exec master1 systemctl is-active etcd)\" != active ]" || return 1
+    on master1 journalctl -u etcd -o cat | grep -q 'error waiting for container: unexpected EOF' || return 1
+    wait_until 10 etcd_healthy master0 2 || return 1
+    # Restart=always: the next `docker run` finds no Docker (the socket is stopped too)
+    wait_until 30 bash -c "$LAB exec master1 journalctl -u etcd -o cat | grep -q 'Cannot connect to the Docker daemon'" || return 1
+    # a unit that Requires=docker.service stops with it
+    on worker0 systemctl stop docker.socket docker || return 1
+    [ "$(on worker0 systemctl is-active log-shipper)" = inactive ] || return 1
+    on worker0 systemctl start docker.socket docker log-shipper || return 1
+    on master1 systemctl start docker.socket docker || return 1
+    wait_until 60 etcd_healthy master0 3
+}
+
+t_etcd_host_survives_docker() {
+    # Kubespray's etcd_deployment_type: host (etcd-host.service), member by member
+    on master2 /bin/sh -c 'printf "[Unit]\nDescription=etcd\nAfter=network.target\n\n[Service]\nType=notify\nEnvironmentFile=/etc/etcd.env\nExecStart=/usr/bin/etcd\nNotifyAccess=all\nRestart=always\nRestartSec=10s\nLimitNOFILE=40000\n\n[Install]\nWantedBy=multi-user.target\n" > /etc/systemd/system/etcd.service && systemctl daemon-reload && systemctl restart etcd' || return 1
+    wait_until 30 etcd_healthy master0 3 || return 1
+    on master2 systemctl stop docker.socket docker || return 1
+    sleep 2
+    [ "$(on master2 systemctl is-active etcd)" = active ] || return 1
+    etcd_healthy master0 3 || return 1
+    on master2 systemctl start docker.socket docker
+}
+
 t_down_leaves_nothing() {
     "$LAB" down || return 1
     [ ! -e "$S" ] || { echo "state dir left: $S"; return 1; }
@@ -607,6 +709,9 @@ check "kubelet systemd vs containerd SystemdCgroup=false: NotReady" t_cgroup_mis
 check "sandbox image missing from k8s.io: NotReady" t_missing_sandbox_not_ready
 check "a pod whose image was not carried over does not run" t_image_not_carried_does_not_run
 check "cordon history records each cordon with the cordoned set" t_cordon_history
+check "stacked etcd: 3 real members run by the kubelets from etcd.yaml, outliving a stopped kubelet" t_etcd_stacked
+check "stacked etcd with live-restore: docker stopped, the member keeps running" t_etcd_live_restore_keeps_member
+check "docker stopped on 2 of 3 masters: kubectl fails (etcdserver: request timed out), one back restores it" t_etcd_quorum
 check "a restarted API server keeps its state" t_api_restart_keeps_state
 check "fault cut/heal/kill-sshd" t_fault_cut_and_heal
 check "down leaves nothing behind" t_down_leaves_nothing
@@ -626,6 +731,9 @@ check "registry pod scaled to 0: the registry is down, a pull fails with Docker'
 check "docker save | ctr import alone, registry down: the digest-pinned pod cannot start on containerd; named by its digest, it runs" t_digest_lost_by_save_and_import
 check "a spec error is one line naming its key, never a traceback" t_spec_errors_name_their_key
 check "TKEStack spec: its Namespace tke accepted, tke-registry-api Running on master1, no registry_node" t_up_tkestack
+check "etcd in docker (Kubespray's etcd-docker.service) and a docker-run unit: up and healthy" t_up_etcd_docker
+check "etcd in docker dies with Docker, so does a unit that Requires= docker.service" t_etcd_docker_dies_with_docker
+check "etcd on the host (Kubespray's etcd-host.service) survives Docker stopping" t_etcd_host_survives_docker
 if [ "${LAB_TEST_KEEP:-0}" != 1 ]; then
     check "down leaves nothing behind (last lab)" t_down_leaves_nothing
 fi
