@@ -209,6 +209,15 @@ fn default_cluster_migrates_through_a_kill_and_resume_then_rolls_back_and_cleans
         max_cordoned <= 1,
         "{max_cordoned} nodes cordoned at once with max_unavailable=1"
     );
+    // The masters' real etcd members (static pods, so they stop with Docker): never two
+    // down at once, quorum never lost, each one back before the next master.
+    assert_etcd_never_two_down(&lab);
+    for master in ["master0", "master1", "master2"] {
+        assert!(
+            lab.exec(master, "ls /run/rtmig-lab/containers/containerd_kube-system_etcd-*").0 == 0,
+            "{master}'s etcd member does not run on containerd"
+        );
+    }
     // The registry node (master0) is cordoned last, after every other node was
     // uncordoned again.
     let first_master0 = events
@@ -434,6 +443,25 @@ fn a_drain_blocked_by_a_disruption_budget_stops_the_batch_and_uncordons() {
     );
 }
 
+/// From the lab's etcd history: at most one member down at any moment, quorum never
+/// lost, every member up at the end.
+fn assert_etcd_never_two_down(lab: &Lab) {
+    let history = lab.etcd_history();
+    assert!(
+        history["maxDown"].as_u64() == Some(1) || history["maxDown"].as_u64() == Some(0),
+        "etcd members down at once: {}",
+        history["events"]
+    );
+    assert_eq!(history["quorumLost"], json!(0), "{}", history["events"]);
+    let last = history["events"].as_array().and_then(|e| e.last()).cloned();
+    assert_eq!(
+        last.map(|e| e["down"].clone()),
+        Some(json!([])),
+        "{}",
+        history["events"]
+    );
+}
+
 /// A preflight refusal: exit 2, `message` in the output, and nothing changed.
 fn assert_refused(lab: &Lab, args: &[&str], messages: &[&str]) {
     let run = lab
@@ -529,6 +557,94 @@ fn the_preflight_refuses_what_a_node_lacks() {
             "the registry runs on master0 but registry_node is master1; set registry_node to the node that holds it",
         ],
     );
+    // An etcd member that does not answer (frozen: its pod still looks Running): touching
+    // any master would leave etcd without quorum. Before the etcd check, the migration
+    // went ahead and took a second member down.
+    lab.sh("master2", "pkill -STOP -x etcd");
+    assert_refused(
+        &lab,
+        &ACCEPT,
+        &[
+            "Check etcd has every member healthy",
+            "etcd member master2 (http://",
+            ":2379) is unhealthy",
+        ],
+    );
+    lab.sh("master2", "pkill -CONT -x etcd");
+}
+
+/// Kubespray's roles/etcd/templates/etcd-host.service.j2 as rendered for Debian's etcd.
+const ETCD_HOST_SERVICE: &str = "[Unit]
+Description=etcd
+After=network.target
+
+[Service]
+Type=notify
+EnvironmentFile=/etc/etcd.env
+ExecStart=/usr/bin/etcd
+NotifyAccess=all
+Restart=always
+RestartSec=10s
+LimitNOFILE=40000
+
+[Install]
+WantedBy=multi-user.target
+";
+
+#[test]
+fn etcd_in_docker_and_a_docker_run_unit_refused_then_etcd_on_the_host_migrated() {
+    // Kubespray's etcd_deployment_type: docker, and a log shipper `docker run` by a unit
+    // that Requires= docker.service: both would stop with Docker. Before this check the
+    // migration stopped Docker under them.
+    let lab = Lab::up("etcd-docker", |_| {});
+    assert_refused(
+        &lab,
+        &[],
+        &[
+            "[master0] Refuse what would stop with Docker => master0: unit etcd.service (active, enabled) needs Docker and would stop with it.",
+            "Move etcd to host mode first, as Kubespray's docs/upgrades/migrate_docker2containerd.md says: set `etcd_deployment_type: host`",
+            "[worker0] Refuse what would stop with Docker => worker0: unit log-shipper.service (active, enabled) needs Docker",
+        ],
+    );
+    assert!(
+        lab.etcd_history()["maxDown"] == json!(0),
+        "the refusal took an etcd member down"
+    );
+    // What the operator does: etcd moved to the host (Kubespray's etcd-host.service),
+    // one member at a time; the log shipper moved off Docker (stopped here).
+    for master in ["master0", "master1", "master2"] {
+        lab.sh(
+            master,
+            &format!(
+                "cat > /etc/systemd/system/etcd.service <<'EOF'\n{ETCD_HOST_SERVICE}EOF\nsystemctl daemon-reload && systemctl restart etcd"
+            ),
+        );
+        lab.wait_for("etcd healthy", Duration::from_secs(60), || {
+            lab.exec(
+                "master0",
+                "[ $(etcdctl endpoint health --cluster 2>&1 | grep -c 'is healthy') -eq 3 ]",
+            )
+            .0 == 0
+        });
+    }
+    lab.sh("worker0", "systemctl disable --now log-shipper");
+    let seen = lab.etcd_history()["events"].as_array().map_or(0, Vec::len);
+    let run = lab.rtmig(MIGRATE).args(["--fresh"]).output().expect_code(0);
+    assert!(run.stdout().contains("PLAY RECAP"), "{}", run.stdout());
+    assert_fully_migrated(&lab);
+    // etcd on the host does not depend on the runtime: no member went down during the
+    // migration (the moves above restarted each once).
+    let history = lab.etcd_history();
+    let during = &history["events"].as_array().expect("events")[seen..];
+    assert!(
+        during.iter().all(|e| e["down"] == json!([])),
+        "members down during the migration: {during:?}"
+    );
+    for master in ["master0", "master1", "master2"] {
+        assert_eq!(lab.sh(master, "systemctl is-active etcd").trim(), "active");
+    }
+    let (_, max_cordoned) = lab.cordon_history();
+    assert!(max_cordoned <= 1, "{max_cordoned} masters cordoned at once");
 }
 
 /// A nerdctl-full-like tarball of this machine's containerd (bin/, lib/systemd/system/),

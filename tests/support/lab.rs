@@ -183,6 +183,14 @@ impl Lab {
         (events, v["maxCordoned"].as_u64().unwrap_or(0))
     }
 
+    /// The API server's record of etcd's members: the whole answer of
+    /// /lab/v1/etcd-history (`events`, `maxDown`: the most members down at once once the
+    /// cluster had started, `quorumLost`: how many times it lost quorum).
+    pub fn etcd_history(&self) -> Value {
+        serde_json::from_str(&self.kubectl(&["get", "--raw", "/lab/v1/etcd-history"]))
+            .expect("etcd history json")
+    }
+
     /// Pods (namespace/name phase node) that are not Running.
     pub fn pods_not_running(&self) -> Vec<String> {
         self.kubectl(&[
