@@ -591,6 +591,27 @@ LimitNOFILE=40000
 WantedBy=multi-user.target
 ";
 
+/// What Kubespray's migration guide has the operator do first: etcd moved from Docker to
+/// the host (etcd-host.service, same data dir and etcd.env), one member at a time, each
+/// healthy again before the next.
+fn move_etcd_to_host(lab: &Lab, masters: &[&str]) {
+    for master in masters {
+        lab.sh(
+            master,
+            &format!(
+                "cat > /etc/systemd/system/etcd.service <<'EOF'\n{ETCD_HOST_SERVICE}EOF\nsystemctl daemon-reload && systemctl restart etcd"
+            ),
+        );
+        lab.wait_for("etcd healthy", Duration::from_secs(60), || {
+            let script = format!(
+                "[ $(etcdctl endpoint health --cluster 2>&1 | grep -c 'is healthy') -eq {} ]",
+                masters.len()
+            );
+            lab.exec(masters[0], &script).0 == 0
+        });
+    }
+}
+
 #[test]
 fn etcd_in_docker_and_a_docker_run_unit_refused_then_etcd_on_the_host_migrated() {
     // Kubespray's etcd_deployment_type: docker, and a log shipper `docker run` by a unit
@@ -612,21 +633,7 @@ fn etcd_in_docker_and_a_docker_run_unit_refused_then_etcd_on_the_host_migrated()
     );
     // What the operator does: etcd moved to the host (Kubespray's etcd-host.service),
     // one member at a time; the log shipper moved off Docker (stopped here).
-    for master in ["master0", "master1", "master2"] {
-        lab.sh(
-            master,
-            &format!(
-                "cat > /etc/systemd/system/etcd.service <<'EOF'\n{ETCD_HOST_SERVICE}EOF\nsystemctl daemon-reload && systemctl restart etcd"
-            ),
-        );
-        lab.wait_for("etcd healthy", Duration::from_secs(60), || {
-            lab.exec(
-                "master0",
-                "[ $(etcdctl endpoint health --cluster 2>&1 | grep -c 'is healthy') -eq 3 ]",
-            )
-            .0 == 0
-        });
-    }
+    move_etcd_to_host(&lab, &["master0", "master1", "master2"]);
     lab.sh("worker0", "systemctl disable --now log-shipper");
     let seen = lab.etcd_history()["events"].as_array().map_or(0, Vec::len);
     let run = lab.rtmig(MIGRATE).args(["--fresh"]).output().expect_code(0);
@@ -847,8 +854,8 @@ fn kubespray_cluster_with_masters_in_kube_node_migrates_them_one_at_a_time() {
     // node2 and node3 are in kube_control_plane and kube_node; node5's kubelet gets its
     // cgroup driver from the --cgroup-driver flag (systemd), against its config file's.
     let lab = Lab::up("kubespray", |spec| {
-        spec["hosts"] =
-            json!({"node5": {"cgroup_driver": "cgroupfs", "cgroup_driver_flag": "systemd"}});
+        spec["hosts"] = json!({"node5": {"cgroup_driver": "cgroupfs", "cgroup_driver_flag": "systemd"}});
+        spec["etcd"] = json!({"mode": "docker"});
     });
     let masters = BTreeSet::from(["node1", "node2", "node3"]);
     let before = checksums(&lab, "node2", &KUBESPRAY_FILES);
@@ -886,8 +893,27 @@ fn kubespray_cluster_with_masters_in_kube_node_migrates_them_one_at_a_time() {
         "{workers_play}"
     );
 
-    lab.rtmig(MIGRATE).output().expect_code(0);
+    // etcd_deployment_type: docker is refused, naming Kubespray's way out; once etcd runs
+    // on the host (member by member), the migration goes through without touching it.
+    assert_refused(
+        &lab,
+        &[],
+        &[
+            "[node1] Refuse what would stop with Docker => node1: unit etcd.service (active, enabled) needs Docker",
+            "Move etcd to host mode first, as Kubespray's docs/upgrades/migrate_docker2containerd.md says",
+        ],
+    );
+    move_etcd_to_host(&lab, &["node1", "node2", "node3"]);
+    let seen = lab.etcd_history()["events"].as_array().map_or(0, Vec::len);
+
+    lab.rtmig(MIGRATE).args(["--fresh"]).output().expect_code(0);
     assert_fully_migrated(&lab);
+    let history = lab.etcd_history();
+    let during = &history["events"].as_array().expect("events")[seen..];
+    assert!(
+        during.iter().all(|e| e["down"] == json!([])),
+        "etcd members down during the migration: {during:?}"
+    );
 
     // Never two masters cordoned at once (the API server's record).
     let (events, _) = lab.cordon_history();
