@@ -431,8 +431,8 @@ t_kubelet_127_rejects_container_runtime_flag() {
     # a 1.27 kubelet has no --container-runtime: it exits at once and never comes up
     on node0 /bin/sh -c 'echo "KUBELET_EXTRA_ARGS=\"--container-runtime=remote --container-runtime-endpoint=unix:///run/containerd/containerd.sock\"" > /etc/sysconfig/kubelet'
     on node0 systemctl restart kubelet
-    sleep 1
-    [ "$(on node0 systemctl is-active kubelet)" != active ] || return 1
+    # (a loaded machine may take more than a second to start python and exit)
+    wait_until 10 bash -c "[ \"\$($LAB exec node0 systemctl is-active kubelet)\" != active ]" || return 1
     on node0 journalctl -u kubelet | grep -q 'unknown flag: --container-runtime' || return 1
     on node0 systemctl show -p Result kubelet | grep -qx 'Result=exit-code' || return 1
     on node0 kubelet --version | grep -qx 'Kubernetes v1.27.16'
