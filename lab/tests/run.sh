@@ -549,10 +549,12 @@ t_etcd_quorum() {
 t_up_etcd_docker() {
     "$LAB" up --spec lab/specs/etcd-docker.json >/dev/null || return 1
     local m
+    # (a member whose `docker run` came before its image was loaded retries after 15 s)
     for m in master0 master1 master2; do
-        [ "$(on "$m" systemctl is-active etcd)" = active ] || { on "$m" systemctl status etcd; return 1; }
+        wait_until 60 bash -c "[ \"\$($LAB exec $m systemctl is-active etcd)\" = active ]" ||
+            { on "$m" systemctl status etcd; return 1; }
     done
-    etcd_healthy master0 3 || return 1
+    wait_until 60 etcd_healthy master0 3 || return 1
     on master0 etcdctl member list | grep -q ', started, etcd1, http://' || return 1
     # Kubespray's unit: a foreground `docker run` of the etcd image
     on master0 systemctl cat etcd | grep -q 'docker run --restart=on-failure:5' || return 1
