@@ -228,7 +228,7 @@ registry_up() {
     local reg=$LAB_REGISTRY_NODE ip r h pids=() failed=0 p
     ip=$(host_var IP "$reg")
     wait_for 60 "the registry on $reg ($LAB_REGISTRY_HOST)" host_tcp "$ip" "$LAB_REGISTRY_PORT" ||
-        die "up: the registry did not start on $reg: is a pod annotated lab.rtmig/process: registry scheduled there? (see $STATE/hosts/$reg/var/log/lab-journal/kubelet.log)"
+        die "up: the registry did not start on $reg: is a pod annotated lab.rtmig.io/host-process: registry, with the command /usr/bin/docker-registry serve /etc/docker/registry/config.yml, scheduled there? (see $STATE/hosts/$reg/var/log/lab-journal/kubelet.log)"
     : >"$STATE/registry/digests.txt"
     while read -r r; do
         host_exec "$reg" docker push "$r" >>"$STATE/registry/push.log" 2>&1 ||

@@ -356,20 +356,6 @@ def cri_pull_args(cfg_path, host):
     return args
 
 
-def runtime_pid(via, sock):
-    """The process whose death ends the pods' containers: dockerd, or containerd."""
-    if via == "containerd":
-        proc = containerd_process(sock)
-        return proc[0] if proc else None
-    for d in os.listdir("/proc"):
-        try:
-            if d.isdigit() and open(f"/proc/{d}/comm").read().strip() == "dockerd":
-                return int(d)
-        except OSError:
-            continue
-    return None
-
-
 # ---- the kubelet ----------------------------------------------------------------------------
 class Kubelet:
     def __init__(self, argv):
@@ -873,16 +859,13 @@ class Kubelet:
         prefix = rt_version.split("://")[0] if rt_version else "docker"
         cidr = (node or {}).get("spec", {}).get("podCIDR", "10.244.0.0/24")
         base = cidr.split("/")[0].rsplit(".", 1)[0]
-        statuses = []
         self.sync_host_processes(images, sandbox_ok, pods["items"])
         for pod in pods["items"]:
             st = self.pod_status(pod, images, sandbox_ok, prefix, base)
-            statuses.append(st)
             if st != pod.get("status"):
                 md = pod["metadata"]
                 self.call("PATCH", f"/api/v1/namespaces/{md['namespace']}/pods/{md['name']}/status",
                           {"status": st}, "application/merge-patch+json")
-        self.pod_processes(pods["items"], statuses)
         self.mirror_pods({p["metadata"]["name"] for p in pods["items"]})
 
     def pod_status(self, pod, images, sandbox_ok, prefix, base):
@@ -1015,53 +998,6 @@ class Kubelet:
         self.pull_failed[img] = (time.time(), msg)
         klog("E", "Failed to pull image", image=ref, err=msg)
         return {"reason": "ErrImagePull", "message": msg}
-
-    def pod_processes(self, pods, statuses):
-        """Run the real process of each pod annotated `lab.rtmig/process` while the pod runs
-        (see podproc.py); stop those whose pods stopped or left."""
-        run_dir = "/run/lab-pods"
-        os.makedirs(run_dir, exist_ok=True)
-        want = {}
-        for pod, st in zip(pods, statuses):
-            name = pod["metadata"].get("annotations", {}).get("lab.rtmig/process")
-            if name and st.get("phase") == "Running":
-                want[f"{pod['metadata']['namespace']}_{pod['metadata']['name']}"] = name
-        for f in os.listdir(run_dir):
-            if not f.endswith(".pid"):
-                continue
-            key, pidfile = f[:-4], os.path.join(run_dir, f)
-            try:
-                pid = int(open(pidfile).read().split()[0])
-            except (OSError, ValueError, IndexError):
-                continue
-            if key not in want:
-                try:
-                    os.kill(pid, signal.SIGTERM)
-                    klog("I", "Killing container with a grace period", pod=key)
-                except OSError:
-                    os.unlink(pidfile)
-            elif os.path.exists(f"/proc/{pid}"):
-                del want[key]
-        for key, name in want.items():
-            try:
-                with open(f"/etc/lab-pod-processes/{name}.json") as f:
-                    argv = json.load(f)["argv"]
-            except (OSError, ValueError, KeyError):
-                continue
-            rtpid = runtime_pid(self.via if self.runtime == "remote" else "docker", self.sock)
-            if not rtpid:
-                continue
-            os.makedirs("/var/log/lab-pods", exist_ok=True)
-            with open(f"/var/log/lab-pods/{key}.log", "ab") as log:
-                subprocess.Popen([sys.executable, os.path.join(HERE, "podproc.py"), f"{run_dir}/{key}.pid",
-                                  str(rtpid), *argv], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                 start_new_session=True)
-            # the wrapper writes its pid file itself; wait for it so the next loop sees it
-            for _ in range(20):
-                if os.path.exists(f"{run_dir}/{key}.pid"):
-                    break
-                time.sleep(0.1)
-            klog("I", "Started container", pod=key, process=name)
 
     def mirror_pods(self, existing):
         if not self.static_path or not os.path.isdir(self.static_path):

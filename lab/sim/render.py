@@ -864,7 +864,7 @@ WantedBy=multi-user.target
 Alias=sshd.service
 """
 SIM_FILES = ["units.py", "init.py", "systemctl.py", "journalctl.py", "kubelet.py", "k8s.py", "cri_dockerd.py",
-             "crictl.py", "podproc.py", "containers.py"]
+             "crictl.py", "containers.py"]
 REGISTRY_CONFIG = """version: 0.1
 log:
   fields:
@@ -1043,7 +1043,7 @@ def render_host(s, state, name, role, ip, index, pub_key, api_server):
             os.makedirs(f"{E}/docker/certs.d/{reg['host']}", exist_ok=True)
             shutil.copy2(f"{state}/registry/ca.crt", f"{E}/docker/certs.d/{reg['host']}/ca.crt")
         if name == s["registry_node"]:
-            # Debian's docker-registry (distribution 2.8), run while the registry pod runs
+            # Debian's docker-registry (distribution 2.8), run by the registry pod (its container's command, `lab.rtmig.io/host-process`)
             config = REGISTRY_CONFIG.format(port=reg["port"])
             if reg["tls"]:
                 os.makedirs(f"{E}/docker/registry/tls", exist_ok=True)
@@ -1052,8 +1052,6 @@ def render_host(s, state, name, role, ip, index, pub_key, api_server):
                 config += ("  tls:\n    certificate: /etc/docker/registry/tls/registry.crt\n"
                            "    key: /etc/docker/registry/tls/registry.key\n")
             write(f"{E}/docker/registry/config.yml", config)
-            write(f"{E}/lab-pod-processes/registry.json", json.dumps(
-                {"argv": ["/usr/bin/docker-registry", "serve", "/etc/docker/registry/config.yml"]}) + "\n")
     os.makedirs(f"{Us}/bin", exist_ok=True)
     links = [("systemctl", "systemctl.py"), ("journalctl", "journalctl.py"), ("crictl", "crictl.py")]
     if kubespray:
