@@ -10,6 +10,9 @@
 #   lab/lab.sh ssh HOST [CMD...]       ssh to HOST with the lab's key and known_hosts
 #   lab/lab.sh fault HOST cut|heal|kill-sshd
 #   lab/lab.sh restart-api             restart the API server simulator (it keeps its state)
+#   lab/lab.sh upgrade-kubelet HOST VERSION [--kubeadm]
+#                                      replace HOST's kubelet by VERSION and restart it; --kubeadm
+#                                      first rewrites kubeadm-flags.env as `kubeadm upgrade node` does
 #   lab/lab.sh inventory               print the inventory path
 #
 # Every host is a network + UTS + mount + PID namespace whose PID 1 is sim/init.py (a small
@@ -427,6 +430,44 @@ cmd_fault() {
     esac
 }
 
+cmd_upgrade_kubelet() {
+    need_root upgrade-kubelet
+    load_env
+    local h="" version="" kubeadm=0 a
+    for a in "$@"; do
+        case $a in
+            --kubeadm) kubeadm=1 ;;
+            -*) die "upgrade-kubelet: unknown option \`$a\` (expected --kubeadm)" ;;
+            *) if [ -z "$h" ]; then h=$a; elif [ -z "$version" ]; then version=$a;
+               else die "upgrade-kubelet: unexpected argument \`$a\` (expected HOST VERSION [--kubeadm])"; fi ;;
+        esac
+    done
+    [ -n "$h" ] && [ -n "$version" ] || die "upgrade-kubelet needs HOST VERSION (e.g. worker0 1.24), optionally --kubeadm"
+    [ -n "$(host_var INDEX "$h")" ] || die "upgrade-kubelet: no host \`$h\` in this lab (hosts: $LAB_HOSTS)"
+    local full from to old
+    full=$($PY - "$SIM" "$version" <<'EOF2'
+import sys
+sys.path.insert(0, sys.argv[1])
+import render
+try:
+    print(render.parse_version(sys.argv[2])[1])
+except render.SpecError as e:
+    sys.exit(str(e).replace("`kubernetes.version`", "version"))
+EOF2
+) || die "upgrade-kubelet: $full"
+    old=$(host_exec "$h" cat /usr/lib/rtmig-lab/kubelet-version)
+    from=$(echo "$old" | cut -d. -f2) to=$(echo "$full" | cut -d. -f2)
+    if [ $kubeadm -eq 1 ]; then
+        # `kubeadm upgrade node` of each minor up to the target rewrites kubeadm-flags.env
+        # (sim/kubeadm_upgrade.py says what each does); then the package upgrade.
+        [ "$to" -ge "$from" ] || die "upgrade-kubelet --kubeadm: kubeadm does not downgrade ($old to $full)"
+        host_exec "$h" "$PY" "$SIM/kubeadm_upgrade.py" /var/lib/kubelet/kubeadm-flags.env "$from" "$to" >&2
+    fi
+    host_exec "$h" /bin/sh -c "echo $full > /usr/lib/rtmig-lab/kubelet-version"
+    host_exec "$h" systemctl restart kubelet
+    say "$h: kubelet $old -> $full$([ $kubeadm -eq 1 ] && echo ' (with kubeadm'"'"'s flag rewrites)'), restarted"
+}
+
 cmd_restart_api() {
     need_root restart-api
     load_env
@@ -454,10 +495,11 @@ main() {
         ssh) cmd_ssh "$@" ;;
         fault) cmd_fault "$@" ;;
         restart-api) cmd_restart_api "$@" ;;
+        upgrade-kubelet) cmd_upgrade_kubelet "$@" ;;
         inventory) [ -f "$STATE/inventory.yaml" ] || die "no lab is up"; echo "$STATE/inventory.yaml" ;;
         state-dir) echo "$STATE" ;;
-        help|-h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' ;;
-        *) die "unknown command \`$cmd\` (expected up, down, status, kubectl, exec, ssh, fault, restart-api, inventory, state-dir)" ;;
+        help|-h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' ;;
+        *) die "unknown command \`$cmd\` (expected up, down, status, kubectl, exec, ssh, fault, restart-api, upgrade-kubelet, inventory, state-dir)" ;;
     esac
 }
 

@@ -12,6 +12,12 @@ import re
 
 
 # ---- time -----------------------------------------------------------------------------
+def go_duration(seconds):
+    """Whole seconds as Go's time.Duration prints them: 10s, 1m20s, 5m0s."""
+    m, sec = divmod(int(seconds), 60)
+    return f"{m}m{sec}s" if m else f"{sec}s"
+
+
 def rfc3339(t):
     return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 

@@ -57,6 +57,9 @@ import k8s as K  # noqa: E402
 HOST_PROCESS = "lab.rtmig.io/host-process"
 
 HERE = os.path.dirname(os.path.realpath(__file__))
+# A pod annotation naming runtimes (`containerd`, `docker`, comma-separated) on which its
+# containers exit 1 as soon as they start: a workload that only works on Docker, say.
+CRASH_ON = "lab.rtmig.io/crash-on"
 LOOP = 2.0
 HEARTBEAT = 10.0
 
@@ -397,6 +400,7 @@ class Kubelet:
                 self.registry_host = f.read().strip()  # the lab's registry: the only one reachable
         except OSError:
             self.registry_host = None
+        self.crashes = {}
 
     def pick_runtime(self):
         f, minor = self.flags, self.minor
@@ -872,13 +876,15 @@ class Kubelet:
         old = pod.get("status", {})
         now = K.rfc3339(time.time())
         prev = {c["name"]: c for c in old.get("containerStatuses", []) or []}
-        out, all_ok = [], True
+        out, all_ok, all_started = [], True, True
         hostproc = self.host_containers(pod)
         mirror = bool((pod["metadata"].get("annotations") or {}).get("kubernetes.io/config.mirror"))
+        crash_on = {r.strip() for r in ((pod["metadata"].get("annotations") or {}).get(CRASH_ON) or "").split(",")}
         for c in pod["spec"].get("containers", []):
             img = K.normalize_image(c.get("image", ""))
             p = prev.get(c["name"], {})
             cid = f"{prefix}://" + hashlib.sha256((pod["metadata"]["uid"] + c["name"] + prefix).encode()).hexdigest()
+            crash = None
             running_before = p.get("containerID") == cid and "running" in p.get("state", {})
             pull_error = None
             net_blocked = self.pod_net_err and not pod["spec"].get("hostNetwork")
@@ -906,6 +912,9 @@ class Kubelet:
                 state, ready = {"waiting": {"reason": "ContainerCreating", "message": self.pod_net_err}}, False
             elif pull_error:
                 state, ready = {"waiting": pull_error}, False
+            elif img in images and prefix in crash_on:
+                crash = self.crash_loop(pod, c["name"], p, prefix, cid)
+                state, ready = crash["state"], False
             elif img in images:
                 started = p.get("state", {}).get("running", {}).get("startedAt") \
                     if p.get("containerID") == cid else None
@@ -922,9 +931,13 @@ class Kubelet:
             if hp == "running" and rec:
                 state = {"running": {"startedAt": K.rfc3339(rec.get("started", time.time()))}}
                 p = dict(p, restartCount=rec.get("restartCount", 0))
+            all_started = all_started and (ready or crash is not None or hp == "crashloop")
             cs = {"name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": ready,
                   "restartCount": p.get("restartCount", 0), "started": ready, "state": state,
                   "lastState": p.get("lastState", {})}
+            if crash is not None:
+                cs.update(restartCount=crash["restarts"], lastState=crash["last"], containerID=crash["id"],
+                          imageID=img, started=False)
             if ready:
                 cs["containerID"] = cid
                 cs["imageID"] = ("docker-pullable://" if prefix == "docker" else "") + img
@@ -944,7 +957,9 @@ class Kubelet:
 
         ip = self.node_ip if pod["spec"].get("hostNetwork") else \
             f"{base}.{int(hashlib.md5(pod['metadata']['uid'].encode()).hexdigest(), 16) % 250 + 2}"
-        st = {"phase": "Running" if all_ok else "Pending",
+        # A container that started and keeps crashing leaves the pod Running (restartPolicy
+        # Always), but not Ready: kubectl shows CrashLoopBackOff.
+        st = {"phase": "Running" if all_started else "Pending",
               "conditions": [cond("Initialized", True), cond("Ready", all_ok), cond("ContainersReady", all_ok),
                              cond("PodScheduled", True)],
               "hostIP": self.node_ip, "podIP": ip if sandbox_ok else None, "startTime": old.get("startTime") or now,
@@ -998,6 +1013,34 @@ class Kubelet:
         self.pull_failed[img] = (time.time(), msg)
         klog("E", "Failed to pull image", image=ref, err=msg)
         return {"reason": "ErrImagePull", "message": msg}
+
+    def crash_loop(self, pod, name, prev, prefix, cid):
+        """A container that exits 1 each time it starts (the pod's CRASH_ON annotation names
+        the runtime): restarted with the kubelet's back-off (10 s, doubled each time, at most
+        5 min), CrashLoopBackOff while it waits, as `kubectl get pods` shows it."""
+        key = (pod["metadata"]["uid"], name, prefix)
+        now = time.time()
+        st = self.crashes.get(key)
+        if st is None:
+            # a restarted kubelet goes on counting from what it reported (the runtime
+            # remembers the dead containers)
+            was = prev.get("restartCount", 0) if str(prev.get("containerID", "")).startswith(prefix + "://") else 0
+            st = self.crashes[key] = {"restarts": was, "next": now}
+        if now >= st["next"]:
+            st["restarts"] += 1
+            started = now - 1
+            st["finished"] = (started, now)
+            st["next"] = now + min(10 * 2 ** (st["restarts"] - 1), 300)
+        started, finished = st.get("finished", (now - 1, now))
+        back_off = min(10 * 2 ** (st["restarts"] - 1), 300)
+        podname = f'{pod["metadata"]["name"]}_{pod["metadata"].get("namespace", "default")}({pod["metadata"]["uid"]})'
+        ident = f"{cid[:-8]}{st['restarts']:08d}"
+        return {"restarts": st["restarts"], "id": ident,
+                "state": {"waiting": {"reason": "CrashLoopBackOff",
+                                      "message": f"back-off {K.go_duration(back_off)} restarting failed "
+                                                 f"container={name} pod={podname}"}},
+                "last": {"terminated": {"exitCode": 1, "reason": "Error", "containerID": ident,
+                                        "startedAt": K.rfc3339(started), "finishedAt": K.rfc3339(finished)}}}
 
     def mirror_pods(self, existing):
         if not self.static_path or not os.path.isdir(self.static_path):

@@ -106,7 +106,7 @@ DEFAULT_SYSCTLS = {"net.ipv4.ip_forward": "1", "net.bridge.bridge-nf-call-iptabl
                    "net.bridge.bridge-nf-call-ip6tables": "1"}
 K8S_KEYS = {"version": str, "cgroup_driver": str, "kubelet_flags": str, "dropin_dir": str, "layout": str,
             "cgroup_driver_flag": str, "network_plugin": str, "cni_bin_dir": str, "cni_conf_dir": str,
-            "cri_dockerd_pause_image": str}
+            "cri_dockerd_pause_image": str, "extra_kubelet_flags": str}
 INVENTORY_KEYS = {"groups": str, "kube_node_masters": list}
 LAYOUTS = ("kubeadm", "kubespray")
 # The CNI plugins the lab's network config names, installed as stubs in the plugin dir.
@@ -118,7 +118,8 @@ IMAGES_KEYS = {"all": list, "masters": list, "workers": list, "registry": list,
 HOST_KEYS = {"sysctls": dict, "kubelet_flags": str, "dropin_dir": str, "cgroup_driver": str, "daemon_json": dict,
              "cgroup_driver_flag": str,
              "containerd_config": str, "disk_free_mb": int, "containerd_missing": bool,
-             "kubelet_enabled": bool, "docker_enabled": bool, "network_plugin": str, "units": dict}
+             "kubelet_enabled": bool, "docker_enabled": bool, "network_plugin": str, "units": dict,
+             "extra_kubelet_flags": str}
 NETWORK_KEYS = {"bridge": str, "subnet": str, "netns_prefix": str, "veth_prefix": str}
 API_KEYS = {"port": int, "node_monitor_grace_seconds": (int, float), "pod_eviction_429": bool}
 FLAG_PLACES = ("kubeadm-flags.env", "dropin", "sysconfig")
@@ -385,7 +386,8 @@ def normalize(spec):
                        "kubelet_flags": flags, "dropin_dir": dropin, "layout": layout,
                        "cgroup_driver_flag": cg_flag, "network_plugin": plugin,
                        "cni_bin_dir": k8s.get("cni_bin_dir"), "cni_conf_dir": k8s.get("cni_conf_dir"),
-                       "cri_dockerd_pause_image": k8s.get("cri_dockerd_pause_image")},
+                       "cri_dockerd_pause_image": k8s.get("cri_dockerd_pause_image"),
+                       "extra_kubelet_flags": k8s.get("extra_kubelet_flags", "")},
         "inventory": {"groups": inv_groups, "kube_node_masters": kube_node_masters},
         "docker": {"daemon_json": daemon_json, "storage_driver": docker.get("storage_driver", "")},
         "containerd": {"config_toml": containerd.get("config_toml", CONTAINERD_IO_CONFIG)},
@@ -1096,6 +1098,10 @@ def render_host(s, state, name, role, ip, index, pub_key, api_server):
         # wrote --cgroup-driver among them)
         rflags = runtime_flags(minor, pause, {**s["kubernetes"], **{k: hv[k] for k in ("network_plugin",) if k in hv}})
         rflags += f" --cgroup-driver={cg_flag}" if cg_flag else ""
+        extra = hv.get("extra_kubelet_flags", k["extra_kubelet_flags"])
+        if extra:
+            # more flags beside the runtime ones, verbatim (dockershim-era CNI flags, say)
+            rflags = f"{rflags} {extra}"
         write(f"{V}/lib/kubelet/config.yaml", kubelet_config_yaml(cg))
         dropin = dropin_text(place).replace("{RUNTIME}", rflags)
         ddir = f"{E}/systemd/system" if dropin_dir == "/etc/systemd/system" else f"{Us}/lib/systemd/system"

@@ -326,6 +326,52 @@ t_manual_migration() {
     on worker0 ctr -n k8s.io images ls -q | grep -qx 'lab.local/app/web:1.0'
 }
 
+t_crash_loop_on_containerd() {
+    # the same crash-on-containerd pod on worker0 (containerd since t_manual_migration) and
+    # on worker1 (Docker): it crash-loops on the first only, as kubectl shows it
+    local h
+    for h in worker0 worker1; do
+        cat >"$LOG/crash-$h.json" <<EOF
+{"apiVersion": "v1", "kind": "Pod",
+ "metadata": {"name": "needs-docker-$h", "namespace": "default", "annotations": {"lab.rtmig.io/crash-on": "containerd"}},
+ "spec": {"nodeSelector": {"kubernetes.io/hostname": "$h"}, "containers": [{"name": "agent", "image": "lab.local/app/web:1.0"}]}}
+EOF
+        k create --validate=false -f "$LOG/crash-$h.json" || return 1
+    done
+    wait_until 30 bash -c "$LAB kubectl get pod needs-docker-worker0 --no-headers | grep -q '0/1 *CrashLoopBackOff *[2-9]'" || { k get pods -o wide; return 1; }
+    k get pods needs-docker-worker0 needs-docker-worker1 -o wide
+    [ "$(k get pod needs-docker-worker0 -o jsonpath='{.status.phase} {.status.conditions[?(@.type=="Ready")].status} {.status.containerStatuses[0].lastState.terminated.exitCode}')" = "Running False 1" ] || return 1
+    k get pod needs-docker-worker0 -o jsonpath='{.status.containerStatuses[0].state.waiting.message}' | grep -q 'back-off [0-9ms]* restarting failed container=agent pod=needs-docker-worker0_default(' || return 1
+    k get pod needs-docker-worker1 --no-headers | grep -q '1/1 *Running *0' || return 1
+    [ "$(k get pod needs-docker-worker1 -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ] || return 1
+    k delete pod needs-docker-worker0 needs-docker-worker1 >/dev/null
+}
+
+t_upgrade_kubelet_with_dockershim_flags_fails() {
+    # worker2 still has kubeadm's 1.23 --network-plugin=cni: its 1.24 kubelet exits, with or
+    # without kubeadm's flag rewrites (kubeadm never removes that flag)
+    "$LAB" upgrade-kubelet worker2 1.24 --kubeadm || return 1
+    wait_until 15 bash -c "$LAB exec worker2 journalctl -u kubelet | grep -q 'unknown flag: --network-plugin'" || return 1
+    [ "$(on worker2 systemctl is-active kubelet)" != active ] || return 1
+    on worker2 grep -q -- '--network-plugin=cni' /var/lib/kubelet/kubeadm-flags.env || return 1
+    on worker2 kubelet --version | grep -qx 'Kubernetes v1.24.17' || return 1
+    "$LAB" upgrade-kubelet worker2 1.23 || return 1
+    wait_until 20 bash -c "$LAB kubectl get node worker2 -o jsonpath='{.status.nodeInfo.kubeletVersion}' | grep -qx v1.23.17"
+}
+
+t_upgrade_kubelet_migrated_node_ready() {
+    # worker0, migrated by hand without dockershim flags: Ready at 1.24, then at 1.27 once
+    # kubeadm's 1.26 upgrade dropped --container-runtime from kubeadm-flags.env
+    "$LAB" upgrade-kubelet worker0 1.24 || return 1
+    wait_until 20 bash -c "$LAB kubectl get node worker0 -o jsonpath='{.status.nodeInfo.kubeletVersion} {.status.conditions[?(@.type==\"Ready\")].status}' | grep -qx 'v1.24.17 True'" || { ready_msg worker0; return 1; }
+    on worker0 grep -q -- '--container-runtime=remote' /var/lib/kubelet/kubeadm-flags.env || return 1
+    "$LAB" upgrade-kubelet worker0 1.27 --kubeadm 2>&1 | grep -q 'rewrote /var/lib/kubelet/kubeadm-flags.env' || return 1
+    ! on worker0 grep -q -- '--container-runtime=' /var/lib/kubelet/kubeadm-flags.env || return 1
+    wait_until 20 bash -c "$LAB kubectl get node worker0 -o jsonpath='{.status.nodeInfo.kubeletVersion} {.status.conditions[?(@.type==\"Ready\")].status}' | grep -qx 'v1.27.16 True'" || { ready_msg worker0; return 1; }
+    node_is worker0 True containerd:// || return 1
+    "$LAB" upgrade-kubelet worker0 1.30 2>&1 | grep -q 'the lab models 1.17 to 1.28'
+}
+
 # ---- a third shape: air-gapped, with a private registry registry:5000 (specs/airgap-registry.json) ----
 registry_ip() { grep -A1 '^        master0:' "$S/inventory.yaml" | awk '/ansible_host/ {print $2}'; }
 registry_answers() { timeout 1 bash -c "exec 3<>/dev/tcp/$(registry_ip)/5000" 2>/dev/null; }
@@ -710,6 +756,9 @@ check "kubelet on containerd with the CRI plugin disabled: NotReady, kubelet dow
 check "kubelet systemd vs containerd SystemdCgroup=false: NotReady" t_cgroup_mismatch_not_ready
 check "sandbox image missing from k8s.io: NotReady" t_missing_sandbox_not_ready
 check "a pod whose image was not carried over does not run" t_image_not_carried_does_not_run
+check "a pod that crashes on containerd: CrashLoopBackOff, Running, not Ready; on Docker it runs" t_crash_loop_on_containerd
+check "upgrade-kubelet to 1.24 with --network-plugin left: unknown flag, kubelet down" t_upgrade_kubelet_with_dockershim_flags_fails
+check "upgrade-kubelet of a migrated node to 1.24, then 1.27 with kubeadm's rewrites: Ready" t_upgrade_kubelet_migrated_node_ready
 check "cordon history records each cordon with the cordoned set" t_cordon_history
 check "stacked etcd: 3 real members run by the kubelets from etcd.yaml, outliving a stopped kubelet" t_etcd_stacked
 check "stacked etcd with live-restore: docker stopped, the member keeps running" t_etcd_live_restore_keeps_member
