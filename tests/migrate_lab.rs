@@ -1302,3 +1302,223 @@ fn a_cluster_without_a_registry_has_no_registry_step() {
         );
     }
 }
+
+/// Every dockershim-era flag the 1.24 kubelet no longer has.
+const DOCKERSHIM_FLAGS: [&str; 8] = [
+    "--network-plugin",
+    "--cni-bin-dir",
+    "--cni-conf-dir",
+    "--cni-cache-dir",
+    "--network-plugin-mtu",
+    "--docker-endpoint",
+    "--image-pull-progress-deadline",
+    "--experimental-dockershim-root-directory",
+];
+
+/// Wait until every node runs kubelet `version` (so the new kubelet posted its status),
+/// Ready on containerd, and every pod is Running and Ready.
+fn assert_ready_at(lab: &Lab, version: &str) {
+    let nodes = || {
+        lab.kubectl(&[
+            "get",
+            "nodes",
+            "-o",
+            r#"jsonpath={range .items[*]}{.metadata.name} {.status.nodeInfo.kubeletVersion} {.status.conditions[?(@.type=="Ready")].status} {.status.nodeInfo.containerRuntimeVersion}{"\n"}{end}"#,
+        ])
+    };
+    let want = format!(" v{version} True containerd://");
+    let ok = lab.try_wait_for(Duration::from_secs(90), || {
+        nodes().lines().all(|l| l.contains(&want))
+    });
+    let journal = lab.exec("master1", "journalctl -u kubelet -n 5").1;
+    assert!(ok, "not every node Ready at {version}:\n{}\nmaster1: {journal}", nodes());
+    let pods_ready = || {
+        lab.kubectl(&[
+            "get",
+            "pods",
+            "-A",
+            "-o",
+            r#"jsonpath={range .items[*]}{.metadata.name} {.status.phase} {.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}"#,
+        ])
+    };
+    let ok = lab.try_wait_for(Duration::from_secs(60), || {
+        pods_ready().lines().all(|l| l.ends_with(" Running True"))
+    });
+    assert!(ok, "pods not Ready at {version}:\n{}", pods_ready());
+}
+
+// Before the flags were cleaned, a migrated 1.23 node kept --network-plugin=cni (and the
+// other dockershim flags) and its kubelet exited at 1.24 with `unknown flag:
+// --network-plugin`, with kubeadm's upgrade as without it.
+#[test]
+fn a_1_23_cluster_migrated_then_upgraded_to_1_24_and_1_27_is_ready_each_time() {
+    let lab = Lab::up("k8s-1.23-upgrade", |_| {});
+    // The endpoint where kubeadm keeps it too (1.27+ config, 1.34's instance-config.yaml):
+    // a fixture, since the lab's kubelets stop at 1.28.
+    lab.sh(
+        "worker1",
+        "echo 'containerRuntimeEndpoint: unix:///var/run/dockershim.sock' >> /var/lib/kubelet/config.yaml; \
+         printf 'apiVersion: kubelet.config.k8s.io/v1beta1\\nkind: KubeletConfiguration\\ncontainerRuntimeEndpoint: \"unix:///var/run/cri-dockerd.sock\"\\n' > /var/lib/kubelet/instance-config.yaml",
+    );
+    let files = [
+        ("master0", "/var/lib/kubelet/kubeadm-flags.env"),
+        ("master1", "/etc/systemd/system/kubelet.service.d/10-kubeadm.conf"),
+        ("worker0", "/etc/sysconfig/kubelet"),
+        ("worker1", "/var/lib/kubelet/kubeadm-flags.env"),
+    ];
+    let before: Vec<String> = files
+        .iter()
+        .map(|(h, f)| lab.sh(h, &format!("cat {f}")))
+        .collect();
+    assert!(before.iter().all(|f| f.contains("--network-plugin=cni")), "{before:?}");
+
+    let run = lab.rtmig(MIGRATE).output().expect_code(0);
+    assert_fully_migrated(&lab);
+    for (h, f) in files {
+        let text = lab.sh(h, &format!("cat {f}"));
+        for flag in DOCKERSHIM_FLAGS {
+            assert!(!text.contains(flag), "{h}: {f} still has {flag}:\n{text}");
+        }
+        assert!(
+            text.contains("--container-runtime=remote --container-runtime-endpoint=unix:///run/containerd/containerd.sock"),
+            "{h}: {f}:\n{text}"
+        );
+        // 1.23 still pins the pause image for the image GC with it
+        assert!(text.contains("--pod-infra-container-image=registry.k8s.io/pause:3.6"), "{h}: {text}");
+    }
+    // Other flags are kept as they were.
+    assert!(
+        lab.sh("worker0", "cat /etc/sysconfig/kubelet").contains("--node-labels=lab.rtmig.io/kept=yes"),
+    );
+    let config = lab.sh("worker1", "cat /var/lib/kubelet/config.yaml /var/lib/kubelet/instance-config.yaml");
+    assert_eq!(
+        config.matches("containerRuntimeEndpoint: unix:///run/containerd/containerd.sock").count(),
+        2,
+        "{config}"
+    );
+    assert!(!config.contains("dockershim.sock") && !config.contains("cri-dockerd"), "{config}");
+    // The kubelet's upgrade to 1.27 needs --container-runtime gone: said for the nodes whose
+    // flags kubeadm does not rewrite.
+    let out = run.stdout();
+    for (h, f) in [("master1", files[1].1), ("worker0", files[2].1)] {
+        assert!(
+            out.contains(&format!("{h}: {f} keeps --container-runtime=remote")),
+            "{out}"
+        );
+    }
+    assert!(!out.contains("master0: /var/lib/kubelet/kubeadm-flags.env keeps"), "{out}");
+
+    // 1.24 by the package alone (no kubeadm): Ready.
+    for (h, _) in files {
+        lab.upgrade_kubelet(h, "1.24", false);
+    }
+    assert_ready_at(&lab, "1.24.17");
+
+    // 1.27: through kubeadm where the flags are kubeadm's (its 1.26 upgrade drops
+    // --container-runtime); elsewhere as the migration said.
+    for (h, f) in files {
+        if f.ends_with("kubeadm-flags.env") {
+            lab.upgrade_kubelet(h, "1.27", true);
+        } else {
+            lab.sh(h, &format!("sed -i 's/--container-runtime=remote //' {f}"));
+            if h == "master1" {
+                lab.sh(h, "systemctl daemon-reload");
+            }
+            lab.upgrade_kubelet(h, "1.27", false);
+        }
+    }
+    assert_ready_at(&lab, "1.27.16");
+    assert!(
+        !lab.sh("master0", "cat /var/lib/kubelet/kubeadm-flags.env").contains("--container-runtime="),
+    );
+}
+
+// Before, the node was done once its pods were Running: a pod in CrashLoopBackOff on
+// containerd is Running, so the batch went on and the next nodes were migrated too.
+#[test]
+fn a_pod_that_crashes_on_containerd_stops_the_batch_named() {
+    let lab = Lab::up("k8s-1.23-upgrade", |spec| {
+        spec["workloads"].as_array_mut().expect("workloads").push(json!({
+            "apiVersion": "apps/v1", "kind": "DaemonSet",
+            "metadata": {"name": "needs-docker", "namespace": "monitoring"},
+            "spec": {"selector": {"matchLabels": {"app": "needs-docker"}},
+                     "template": {"metadata": {"labels": {"app": "needs-docker"},
+                                               "annotations": {"lab.rtmig.io/crash-on": "containerd"}},
+                                  "spec": {"containers": [{"name": "agent", "image": "lab.local/app/web:1.0"}]}}}
+        }));
+    });
+    let pod = lab.kubectl(&[
+        "-n",
+        "monitoring",
+        "get",
+        "pods",
+        "--field-selector",
+        "spec.nodeName=worker0",
+        "-o",
+        "jsonpath={.items[0].metadata.name}",
+    ]);
+    assert!(pod.starts_with("needs-docker-"), "{pod}");
+
+    let run = lab.rtmig(MIGRATE).output().expect_code(2);
+    let out = run.stdout();
+    assert!(
+        out.contains(&format!(
+            "worker0: pods not Ready on containerd: monitoring/{pod}: agent CrashLoopBackOff (restarted "
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("worker0 is left on containerd, Ready, cordoned and drained"),
+        "{out}"
+    );
+    assert!(!out.contains("PLAY [Migrate the masters"), "{out}");
+    // kubectl's own view of that pod, as an operator sees it
+    let table = lab.kubectl(&["-n", "monitoring", "get", "pod", &pod, "--no-headers"]);
+    let cols: Vec<&str> = table.split_whitespace().collect();
+    assert_eq!(&cols[1..3], ["0/1", "CrashLoopBackOff"], "{table}");
+    assert!(cols[3].parse::<u32>().unwrap_or(0) >= 1, "{table}");
+    let phase = lab.kubectl(&["-n", "monitoring", "get", "pod", &pod, "-o", "jsonpath={.status.phase}"]);
+    assert_eq!(phase, "Running");
+    // worker0 as said; nothing else touched
+    let (events, _) = lab.cordon_history();
+    let touched: BTreeSet<&str> = events.iter().filter_map(|e| e["node"].as_str()).collect();
+    assert_eq!(touched, BTreeSet::from(["worker0"]), "{events:?}");
+    for (node, runtime) in lab.runtimes() {
+        let want = if node == "worker0" { "containerd://" } else { "docker://" };
+        assert!(runtime.starts_with(want), "{node} runs {runtime}");
+    }
+    assert_eq!(lab.unready_or_cordoned(), vec!["worker0 True true".to_string()]);
+}
+
+/// `containerd --version` on `host` answers `version` (a wrapper in /usr/local/bin, first
+/// on PATH; the unit still runs the real one): the lab has only containerd 1.6.20.
+fn fake_containerd_version(lab: &Lab, host: &str, version: &str) {
+    lab.sh(
+        host,
+        &format!(
+            "printf '#!/bin/sh\\n[ \"$1\" = --version ] && {{ echo \"containerd github.com/containerd/containerd/v2 v{version} 0123abcd\"; exit 0; }}\\nexec /usr/bin/containerd \"$@\"\\n' > /usr/local/bin/containerd && chmod +x /usr/local/bin/containerd"
+        ),
+    );
+    assert!(lab.sh(host, "containerd --version").contains(version));
+}
+
+// Before, any containerd went: a 1.27 kubelet then met a containerd without CRI v1 (or a
+// 1.21 one a containerd 2 without v1alpha2) only after Docker was stopped.
+#[test]
+fn the_preflight_refuses_a_containerd_that_does_not_suit_the_kubelet() {
+    let lab = Lab::up("k8s-1.21-dropin", |_| {});
+    fake_containerd_version(&lab, "worker1", "2.0.4");
+    assert_refused(
+        &lab,
+        &[],
+        &["worker1: containerd 2.0.4 does not suit kubelet 1.21.14: containerd 2.x has no CRI v1alpha2, which kubelets below 1.23 need"],
+    );
+    drop(lab);
+    let lab = Lab::up("k8s-1.27-cgroupfs", |_| {});
+    fake_containerd_version(&lab, "node0", "1.6.14");
+    assert_refused(
+        &lab,
+        &[],
+        &["node0: containerd 1.6.14 does not suit kubelet 1.27.16: Kubernetes 1.26 and later need CRI v1 (containerd 1.6.15 or later, 1.7, 2.x)"],
+    );
+}

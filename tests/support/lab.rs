@@ -137,6 +137,23 @@ impl Lab {
         out
     }
 
+    /// `lab.sh upgrade-kubelet HOST VERSION [--kubeadm]`: the node's kubelet replaced by
+    /// VERSION and restarted (`kubeadm`: kubeadm-flags.env rewritten as `kubeadm upgrade
+    /// node` does first); panics on failure.
+    pub fn upgrade_kubelet(&self, host: &str, version: &str, kubeadm: bool) {
+        let mut cmd = lab_cmd(&self.state);
+        cmd.args(["upgrade-kubelet", host, version]);
+        if kubeadm {
+            cmd.arg("--kubeadm");
+        }
+        let out = cmd.output().expect("lab.sh upgrade-kubelet");
+        assert!(
+            out.status.success(),
+            "upgrade-kubelet {host} {version}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Node name -> container runtime version, from the API.
     pub fn runtimes(&self) -> Vec<(String, String)> {
         self.kubectl(&[
