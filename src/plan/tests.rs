@@ -637,12 +637,15 @@ fn migrate_templates_render_with_the_example_variables() {
     let mut vars = example.vars.clone();
     vars.insert("inventory_hostname".into(), "worker0".into());
     vars.insert("containerd_systemd_cgroup".into(), true.into());
-    let mut env = minijinja::Environment::new();
-    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    let ctx = minijinja::Value::from(minijinja::value::Serde(&vars));
-    let config = std::fs::read_to_string("templates/containerd-config.toml.j2").unwrap();
-    let out = env
-        .render_str(&config, ctx.clone())
+    // rtmig's own environment, as the `template` step renders (its filters and tests,
+    // `version` included)
+    let templates = crate::template::Templates::new(vec!["templates".into()]);
+    let mut tv = crate::template::Vars::new();
+    for (k, v) in &vars {
+        tv.insert(k.clone(), v.clone());
+    }
+    let out = templates
+        .render_file("containerd-config.toml.j2", &tv)
         .unwrap_or_else(|e| panic!("{e:#}"));
     assert!(out.contains("disabled_plugins = []"), "{out}");
     assert!(out.contains("SystemdCgroup = true"), "{out}");
@@ -657,8 +660,9 @@ fn migrate_templates_render_with_the_example_variables() {
         "{out}"
     );
     assert!(!out.contains("registry.mirrors"), "{out}");
-    let crictl = std::fs::read_to_string("templates/crictl.yaml.j2").unwrap();
-    let out = env.render_str(&crictl, ctx).unwrap();
+    let out = templates
+        .render_file("crictl.yaml.j2", &tv)
+        .unwrap_or_else(|e| panic!("{e:#}"));
     assert!(
         out.contains("runtime-endpoint: unix:///run/containerd/containerd.sock\n"),
         "{out}"
