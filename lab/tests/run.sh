@@ -328,9 +328,9 @@ t_manual_migration() {
 
 t_crash_loop_on_containerd() {
     # the same crash-on-containerd pod on worker0 (containerd since t_manual_migration) and
-    # on worker1 (Docker): it crash-loops on the first only, as kubectl shows it
+    # on worker2 (Docker): it crash-loops on the first only, as kubectl shows it
     local h
-    for h in worker0 worker1; do
+    for h in worker0 worker2; do
         cat >"$LOG/crash-$h.json" <<EOF
 {"apiVersion": "v1", "kind": "Pod",
  "metadata": {"name": "needs-docker-$h", "namespace": "default", "annotations": {"lab.rtmig.io/crash-on": "containerd"}},
@@ -339,12 +339,12 @@ EOF
         k create --validate=false -f "$LOG/crash-$h.json" || return 1
     done
     wait_until 30 bash -c "$LAB kubectl get pod needs-docker-worker0 --no-headers | grep -q '0/1 *CrashLoopBackOff *[2-9]'" || { k get pods -o wide; return 1; }
-    k get pods needs-docker-worker0 needs-docker-worker1 -o wide
+    k get pods needs-docker-worker0 needs-docker-worker2 -o wide
     [ "$(k get pod needs-docker-worker0 -o jsonpath='{.status.phase} {.status.conditions[?(@.type=="Ready")].status} {.status.containerStatuses[0].lastState.terminated.exitCode}')" = "Running False 1" ] || return 1
     k get pod needs-docker-worker0 -o jsonpath='{.status.containerStatuses[0].state.waiting.message}' | grep -q 'back-off [0-9ms]* restarting failed container=agent pod=needs-docker-worker0_default(' || return 1
-    k get pod needs-docker-worker1 --no-headers | grep -q '1/1 *Running *0' || return 1
-    [ "$(k get pod needs-docker-worker1 -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ] || return 1
-    k delete pod needs-docker-worker0 needs-docker-worker1 >/dev/null
+    k get pod needs-docker-worker2 --no-headers | grep -q '1/1 *Running *0' || return 1
+    [ "$(k get pod needs-docker-worker2 -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ] || return 1
+    k delete pod needs-docker-worker0 needs-docker-worker2 >/dev/null
 }
 
 t_upgrade_kubelet_with_dockershim_flags_fails() {
