@@ -278,7 +278,13 @@ fn default_cluster_migrates_through_a_kill_and_resume_then_rolls_back_and_cleans
         "the registry images reached master1 intact"
     );
 
-    // Rollback puts worker1 back on Docker, with its original files.
+    // Rollback puts worker1 back on Docker, with its original files, and first removes
+    // what containerd ran for the kubelet (a container left in k8s.io stands for a pod:
+    // containers cannot run here).
+    lab.sh(
+        "worker1",
+        "ctr -n k8s.io containers create registry.k8s.io/pause:3.6 rtmig-test-leftover-sandbox",
+    );
     lab.rtmig(ROLLBACK)
         .args(["--limit", "worker1"])
         .output()
@@ -289,6 +295,7 @@ fn default_cluster_migrates_through_a_kill_and_resume_then_rolls_back_and_cleans
         .find(|(n, _)| n == "worker1")
         .map(|(_, r)| r);
     assert!(runtime.unwrap_or_default().starts_with("docker://"));
+    assert_eq!(lab.sh("worker1", "ctr -n k8s.io containers ls -q"), "");
     assert_eq!(lab.unready_or_cordoned(), Vec::<String>::new());
     assert_eq!(
         lab.sh("worker1", "cat /var/lib/kubelet/kubeadm-flags.env"),
