@@ -10,8 +10,9 @@ use anyhow::{Context, bail};
 
 use crate::Status;
 use crate::cli::{OutputFormat, RunArgs, StatusArgs};
+use crate::execute::connections::Connections;
 use crate::execute::live::LiveInventory;
-use crate::execute::runner::{Connections, Runner};
+use crate::execute::runner::Runner;
 use crate::execute::scheduler::{ScheduledPlay, ScheduledTask, Scheduler};
 use crate::execute::vars::RunVars;
 use crate::report::journal::{

@@ -3,8 +3,10 @@
 //! in the scheduler; steps check the host's state before they act.
 
 pub mod actions;
+pub mod connections;
 pub mod facts;
 pub mod files;
+pub mod layers;
 pub mod limits;
 pub mod live;
 pub mod remote;
