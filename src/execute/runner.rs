@@ -535,3 +535,6 @@ impl TaskRunner for Runner {
             .map(|d| Some((d.hosts, d.batches)))
     }
 }
+
+#[cfg(test)]
+mod tests;
