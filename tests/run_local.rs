@@ -284,6 +284,56 @@ fn json_output_is_one_event_per_line() {
     );
 }
 
+/// `--output json` names fact gathering `"task":"facts"` and the play's tasks by their
+/// index from 0. Fact gathering used to print `"task":18446744073709551615` (usize::MAX).
+#[test]
+fn json_output_names_fact_gathering_facts_and_tasks_by_index() {
+    let ws = Workspace::new();
+    inventory(&ws, &["n1"]);
+    ws.write(
+        "site.yaml",
+        "- hosts: all\n  gather_facts: true\n  tasks:\n    - debug: {msg: one}\n    - debug: {msg: two}\n",
+    );
+    let run = ws
+        .rtmig()
+        .args([
+            "run",
+            "-i",
+            "inventory.yaml",
+            "site.yaml",
+            "--output",
+            "json",
+        ])
+        .output()
+        .expect_code(0);
+    let steps: Vec<(String, serde_json::Value)> = run
+        .stdout()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|e| panic!("{e}: {l}"))
+        })
+        .filter(|e| e["event"] == "task_started" || e["event"] == "task_finished")
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap_or_default().to_string(),
+                e["task"].clone(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, serde_json::Value)> = [
+        ("task_started", serde_json::json!("facts")),
+        ("task_finished", serde_json::json!("facts")),
+        ("task_started", serde_json::json!(0)),
+        ("task_finished", serde_json::json!(0)),
+        ("task_started", serde_json::json!(1)),
+        ("task_finished", serde_json::json!(1)),
+    ]
+    .into_iter()
+    .map(|(e, t)| (e.to_string(), t))
+    .collect();
+    assert_eq!(steps, expected);
+}
+
 /// A second Ctrl-C stops rtmig without waiting, and takes the local commands it did not
 /// wait for with it: they run in process groups of their own (so that the terminal's
 /// first Ctrl-C does not reach them), and used to go on running after rtmig had exited.

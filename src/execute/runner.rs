@@ -480,7 +480,7 @@ impl TaskRunner for Runner {
             self.reporter.emit(Event::TaskStarted {
                 host: host.to_string(),
                 play,
-                task: super::scheduler::GATHER_FACTS,
+                task: crate::report::Step::Facts,
                 name: "Gathering Facts".into(),
             });
             let transport = match self.connections.get(host).await {

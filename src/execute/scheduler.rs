@@ -15,7 +15,7 @@ use tokio::sync::{OnceCell, Semaphore};
 
 use crate::parse::inventory::InventoryChange;
 use crate::report::journal::{Journal, JournalError, Record, Replay, timestamp};
-use crate::report::{Event, Recap, Reporter, TaskResult};
+use crate::report::{Event, Recap, Reporter, Step, TaskResult};
 
 pub use super::vars::HostVars;
 use super::vars::RunVars;
@@ -77,9 +77,6 @@ pub trait TaskRunner: Send + Sync + 'static {
         Ok(None)
     }
 }
-
-/// The task index used in events for fact gathering, which the journal does not record.
-pub const GATHER_FACTS: usize = usize::MAX;
 
 #[derive(Debug, Clone)]
 pub struct ScheduledTask {
@@ -452,10 +449,9 @@ async fn run_host(
                 sh,
                 host,
                 play.index,
-                GATHER_FACTS,
+                Step::Facts,
                 "Gathering Facts",
                 outcome,
-                false,
             )
             .await;
             if !ok {
@@ -498,7 +494,7 @@ async fn run_host(
         sh.reporter.emit(Event::TaskStarted {
             host: host.to_string(),
             play: play.index,
-            task: task.index,
+            task: Step::Task(task.index),
             name: task.name.clone(),
         });
         let cell = once.get(&task.index);
@@ -526,7 +522,8 @@ async fn run_host(
         };
         let status = outcome.result.status;
         let ignored = outcome.result.ignored;
-        if !finish(sh, host, play.index, task.index, &task.name, outcome, true).await {
+        let step = Step::Task(task.index);
+        if !finish(sh, host, play.index, step, &task.name, outcome).await {
             return true;
         }
         if !status.is_success() && !ignored {
@@ -539,16 +536,16 @@ async fn run_host(
     true
 }
 
-/// Record a task's outcome: host variables, journal (durably), recap, events.
-/// Returns false when the journal could not be written (the run must stop).
+/// Record a step's outcome: host variables, journal (durably, for tasks: fact gathering
+/// is not journaled), recap, events. Returns false when the journal could not be
+/// written (the run must stop).
 async fn finish(
     sh: &Arc<Shared>,
     host: &str,
     play: usize,
-    task: usize,
+    step: Step,
     name: &str,
     outcome: TaskOutcome,
-    journal: bool,
 ) -> bool {
     sh.vars.set(
         host,
@@ -558,7 +555,7 @@ async fn finish(
             .into_iter()
             .chain(outcome.facts.clone()),
     );
-    if journal {
+    if let Step::Task(task) = step {
         let rec = Record::Done {
             host: host.to_string(),
             play,
@@ -586,7 +583,7 @@ async fn finish(
     sh.reporter.emit(Event::TaskFinished {
         host: host.to_string(),
         play,
-        task,
+        task: step,
         name: name.to_string(),
         result: outcome.result,
     });
@@ -866,7 +863,7 @@ mod tests {
         let saw = events.iter().find_map(|e| match e {
             Event::TaskFinished {
                 host,
-                task: 1,
+                task: Step::Task(1),
                 result,
                 ..
             } if host == "b" => result.msg.clone(),

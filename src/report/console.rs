@@ -9,7 +9,6 @@ use std::io::{IsTerminal, Write};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{Event, Listener, TaskStatus};
-use crate::execute::scheduler::GATHER_FACTS;
 
 pub struct Console {
     verbosity: u8,
@@ -66,9 +65,9 @@ impl Console {
         }
     }
 
-    /// A host stopped after `task` (its last, or a failure): what it will not run is
-    /// taken off the bar's length, so the bar ends full.
-    fn host_finished(&mut self, host: &str, task: usize, ok: bool) {
+    /// A host stopped after running `ran` of the play's tasks (all, or up to a
+    /// failure): what it will not run is taken off the bar's length, so the bar ends full.
+    fn host_finished(&mut self, host: &str, ran: usize, ok: bool) {
         if !self.finished.insert(host.to_string()) {
             return;
         }
@@ -76,7 +75,6 @@ impl Console {
             self.done += 1;
         }
         if let Some(bar) = &self.bar {
-            let ran = if task == GATHER_FACTS { 0 } else { task + 1 };
             let skipped = self.play_tasks.saturating_sub(ran) as u64;
             bar.set_length(bar.length().unwrap_or(0).saturating_sub(skipped));
         }
@@ -188,8 +186,8 @@ impl Listener for Console {
                 if let Some(bar) = &self.bar {
                     bar.inc(1);
                 }
-                if *task != GATHER_FACTS && task + 1 == self.play_tasks {
-                    self.host_finished(host, *task, true);
+                if task + 1 == self.play_tasks {
+                    self.host_finished(host, task + 1, true);
                 }
                 self.update_bar();
                 if self.verbosity >= 1 {
@@ -208,7 +206,7 @@ impl Listener for Console {
             } => {
                 self.running.remove(host);
                 if let Some(bar) = &self.bar
-                    && *task != GATHER_FACTS
+                    && task.task().is_some()
                 {
                     bar.inc(1);
                 }
@@ -222,9 +220,9 @@ impl Listener for Console {
                     && !result.ignored;
                 if failed {
                     self.failed += 1;
-                    self.host_finished(host, *task, false);
-                } else if *task != GATHER_FACTS && task + 1 == self.play_tasks {
-                    self.host_finished(host, *task, true);
+                    self.host_finished(host, task.tasks_run(), false);
+                } else if task.task().is_some_and(|t| t + 1 == self.play_tasks) {
+                    self.host_finished(host, task.tasks_run(), true);
                 }
                 let mut text = format!("{word}: [{host}] {name}");
                 // An ignored failure still says why, as Ansible's `...ignoring` does.

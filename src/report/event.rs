@@ -85,6 +85,39 @@ impl TaskResult {
     }
 }
 
+/// Which step of a play an event is about: fact gathering, or the play's task of this
+/// index (from 0, as in the journal). In `--output json`, `"task":"facts"` or
+/// `"task":N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Step {
+    Facts,
+    Task(usize),
+}
+
+impl Step {
+    /// The task's index; `None` for fact gathering.
+    pub fn task(self) -> Option<usize> {
+        match self {
+            Step::Facts => None,
+            Step::Task(i) => Some(i),
+        }
+    }
+
+    /// How many of the play's tasks the host has run once this step is over.
+    pub fn tasks_run(self) -> usize {
+        self.task().map_or(0, |i| i + 1)
+    }
+}
+
+impl Serialize for Step {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Step::Facts => s.serialize_str("facts"),
+            Step::Task(i) => s.serialize_u64(*i as u64),
+        }
+    }
+}
+
 /// Per-host counts for the final recap (Ansible's PLAY RECAP).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostCounts {
@@ -148,7 +181,7 @@ pub enum Event {
     TaskStarted {
         host: String,
         play: usize,
-        task: usize,
+        task: Step,
         name: String,
     },
     /// One command the task runs, before it runs (for the per-host log and -vv).
@@ -159,7 +192,7 @@ pub enum Event {
     TaskFinished {
         host: String,
         play: usize,
-        task: usize,
+        task: Step,
         name: String,
         result: TaskResult,
     },

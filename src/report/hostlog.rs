@@ -110,10 +110,9 @@ impl Listener for HostLogs {
                 name,
             } => {
                 let f = self.file(host)?;
-                let which = if *task == crate::execute::scheduler::GATHER_FACTS {
-                    "facts".to_string()
-                } else {
-                    format!("task {}", task.saturating_add(1))
+                let which = match task {
+                    super::Step::Facts => "facts".to_string(),
+                    super::Step::Task(i) => format!("task {}", i.saturating_add(1)),
                 };
                 writeln!(
                     f,
@@ -197,7 +196,7 @@ mod tests {
         Event::TaskStarted {
             host: host.into(),
             play: 0,
-            task: 0,
+            task: crate::report::Step::Task(0),
             name: "step 1".into(),
         }
     }
@@ -219,7 +218,7 @@ mod tests {
         logs.on_event(&Event::TaskFinished {
             host: "n1".into(),
             play: 0,
-            task: 0,
+            task: crate::report::Step::Task(0),
             name: "step 1".into(),
             result,
         })

@@ -50,7 +50,7 @@ mod tests {
         let started = |host: &str, name: &str| Event::TaskStarted {
             host: host.into(),
             play: 0,
-            task: 0,
+            task: crate::report::Step::Task(0),
             name: name.into(),
         };
         l.on_event(&started("b", "drain")).unwrap();
@@ -58,7 +58,7 @@ mod tests {
         l.on_event(&Event::TaskFinished {
             host: "a".into(),
             play: 0,
-            task: 0,
+            task: crate::report::Step::Task(0),
             name: "cordon".into(),
             result: TaskResult::new(TaskStatus::Ok),
         })

@@ -16,7 +16,7 @@ pub mod redact;
 pub mod rundir;
 pub mod status;
 
-pub use event::{Event, Recap, TaskResult, TaskStatus};
+pub use event::{Event, Recap, Step, TaskResult, TaskStatus};
 pub use redact::Redactor;
 
 use std::sync::Mutex;
