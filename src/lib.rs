@@ -12,7 +12,8 @@
 //!   per-host logs, the resumable journal, JSON lines).
 //!
 //! [`template`] renders strings and files with minijinja for parse (validation) and
-//! execute (rendering). [`cli`] declares the command line; [`commands`] glues the
+//! execute (rendering). [`shell_words`] quotes and splits shell words (Python's
+//! `shlex`), a leaf the stages share. [`cli`] declares the command line; [`commands`] glues the
 //! stages together for each subcommand. `main.rs` only calls [`run`].
 
 pub mod cli;
@@ -21,6 +22,7 @@ pub mod execute;
 pub mod parse;
 pub mod plan;
 pub mod report;
+pub mod shell_words;
 pub mod template;
 pub mod transport;
 

@@ -352,7 +352,7 @@ fn resume_command() -> String {
             continue;
         }
         has_resume |= i > 0 && arg == "--resume";
-        words.push(crate::execute::shell::quote(&arg));
+        words.push(crate::shell_words::quote(&arg));
     }
     if !has_resume {
         words.push("--resume".into());

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::remote::Remote;
-use super::shell::quote;
+use crate::shell_words::quote;
 use crate::transport::{ExecOutput, Stdin, Stdout, TransportError};
 
 /// Diffs are shown only for text files up to this size.

@@ -1,15 +1,7 @@
-//! Building remote command lines: quoting and `become` (sudo).
+//! Building remote command lines: `become` (sudo) and time limits. Words are quoted
+//! with [`crate::shell_words::quote`].
 
-/// Quote for a POSIX shell, as Python's `shlex.quote`.
-pub fn quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "@%+=:,./-_".contains(c))
-    {
-        return s.to_string();
-    }
-    format!("'{}'", s.replace('\'', "'\"'\"'"))
-}
+pub use crate::shell_words::quote;
 
 /// How a command is run on the host: as the login user, or through sudo.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -140,14 +132,6 @@ mod tests {
     use super::*;
     use crate::transport::local::LocalTransport;
     use crate::transport::{ExecRequest, Transport};
-
-    #[test]
-    fn quotes_like_shlex() {
-        assert_eq!(quote("abc"), "abc");
-        assert_eq!(quote(""), "''");
-        assert_eq!(quote("a b"), "'a b'");
-        assert_eq!(quote("it's"), "'it'\"'\"'s'");
-    }
 
     #[tokio::test]
     async fn quoted_strings_survive_the_shell() {
@@ -294,80 +278,5 @@ mod tests {
                 .0
                 .starts_with("sudo -H -n -u root")
         );
-    }
-}
-
-/// Split a command line into words as a POSIX shell would (quotes and backslashes), for
-/// the `command` action, which runs a program with arguments and no shell features.
-pub fn split_words(line: &str) -> Result<Vec<String>, String> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(x) => cur.push(x),
-                        None => return Err("unterminated single quote".into()),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(x @ ('"' | '\\' | '$' | '`')) => cur.push(x),
-                            Some(x) => {
-                                cur.push('\\');
-                                cur.push(x)
-                            }
-                            None => return Err("unterminated double quote".into()),
-                        },
-                        Some(x) => cur.push(x),
-                        None => return Err("unterminated double quote".into()),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                if let Some(x) = chars.next() {
-                    cur.push(x);
-                }
-            }
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            c => {
-                in_word = true;
-                cur.push(c);
-            }
-        }
-    }
-    if in_word {
-        words.push(cur);
-    }
-    Ok(words)
-}
-
-#[cfg(test)]
-mod split_tests {
-    use super::*;
-
-    #[test]
-    fn splits_like_a_shell() {
-        assert_eq!(
-            split_words(r#"echo 'a b' "c \"d\"" e\ f"#).unwrap(),
-            ["echo", "a b", "c \"d\"", "e f"]
-        );
-        assert!(split_words("echo 'oops").is_err());
     }
 }

@@ -37,7 +37,7 @@ pub fn parse(args: &[String]) -> Result<Map<String, Value>, InputError> {
                 }
             }
         } else {
-            let words = crate::execute::shell::split_words(arg)
+            let words = crate::shell_words::split(arg)
                 .map_err(|e| InputError::in_file("<-e>", format!("`{arg}`: {e}")))?;
             for w in words {
                 let Some((k, v)) = w.split_once('=') else {

@@ -118,18 +118,7 @@ fn quote(state: &State, value: &Value) -> Result<String, Error> {
     } else {
         scalar_text(state, "quote", value)?
     };
-    Ok(shell_quote(&text))
-}
-
-pub(crate) fn shell_quote(s: &str) -> String {
-    let safe = |c: char| c.is_ascii_alphanumeric() || "@%+=:,./-_".contains(c);
-    if s.is_empty() {
-        "''".to_string()
-    } else if s.chars().all(safe) {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r#"'"'"'"#))
-    }
+    Ok(crate::shell_words::quote(&text))
 }
 
 fn basename(state: &State, value: &Value) -> Result<String, Error> {
@@ -1167,15 +1156,6 @@ fn superset(state: &State, value: &Value, other: &Value) -> Result<bool, Error> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn shell_quote_matches_python_shlex() {
-        assert_eq!(shell_quote(""), "''");
-        assert_eq!(shell_quote("abc-1.2/x_y:z@h%+=,"), "abc-1.2/x_y:z@h%+=,");
-        assert_eq!(shell_quote("a b"), "'a b'");
-        assert_eq!(shell_quote("it's"), r#"'it'"'"'s'"#);
-        assert_eq!(shell_quote("$(rm -rf /)"), "'$(rm -rf /)'");
-    }
 
     #[test]
     fn python_replacement_syntax() {

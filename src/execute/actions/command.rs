@@ -8,15 +8,15 @@ use serde_json::{Value, json};
 
 use super::{Cx, TResult, located, output_text, transport_failure};
 use crate::execute::remote::Remote;
-use crate::execute::shell::{quote, split_words};
 use crate::parse::playbook::{Action, Command};
 use crate::report::{TaskResult, TaskStatus};
+use crate::shell_words::{quote, split};
 use crate::transport::{ExecOutput, TransportError};
 
 pub(super) async fn run(cx: &Cx<'_>, remote: &Remote<'_>, c: &Command) -> TResult<TaskResult> {
     let mut cmd = cx.text(&c.cmd)?;
     if matches!(cx.task.action, Action::Command(_)) {
-        let words = split_words(&cmd).map_err(|e| located(&c.cmd.location, e))?;
+        let words = split(&cmd).map_err(|e| located(&c.cmd.location, e))?;
         cmd = words.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" ");
     } else if let Some(exe) = cx.opt_text(&c.executable)? {
         cmd = format!("{} -c {}", quote(&exe), quote(&cmd));

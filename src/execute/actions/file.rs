@@ -6,9 +6,9 @@ use serde_json::json;
 
 use super::{Cx, TResult, changed_or_ok, output_text, transport_failure};
 use crate::execute::remote::Remote;
-use crate::execute::shell::quote;
 use crate::parse::playbook::{File, FileState as Wanted};
 use crate::report::{TaskResult, TaskStatus};
+use crate::shell_words::quote;
 
 pub(super) async fn run(cx: &Cx<'_>, remote: &Remote<'_>, f: &File) -> TResult<TaskResult> {
     let state = match f.state {

@@ -8,9 +8,9 @@ use serde_json::json;
 
 use super::{Cx, TResult, TaskError, output_text, transport_failure};
 use crate::execute::remote::Remote;
-use crate::execute::shell::quote;
 use crate::parse::playbook::{WaitFor as Spec, WaitState, WaitTarget};
 use crate::report::{TaskResult, TaskStatus};
+use crate::shell_words::quote;
 
 pub(super) async fn run(cx: &Cx<'_>, remote: &Remote<'_>, w: &Spec) -> TResult<TaskResult> {
     let mut spec = WaitFor {

@@ -271,3 +271,13 @@ async fn a_template_error_is_a_located_failure() {
     let msg = o.result.msg.unwrap_or_default();
     assert!(msg.contains("site.yaml:"), "{msg}");
 }
+
+/// `command` splits its line as Python's `shlex.split` (Ansible's command module does):
+/// in double quotes a backslash stays before `$`, where a shell would drop it.
+#[tokio::test]
+async fn command_splits_its_words_as_python_shlex() {
+    let f = fixture("- command: printf '%s|' \"\\$x\" a\\ b '#c'");
+    let o = f.run(0).await;
+    assert_eq!(o.result.status, TaskStatus::Changed, "{:?}", o.result);
+    assert_eq!(o.result.stdout, "\\$x|a b|#c|");
+}

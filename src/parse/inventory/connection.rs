@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 
-use super::pyliteral::shlex_split;
+use crate::shell_words;
 
 /// The connection settings of one host. `None` means "not set in the inventory": the
 /// caller applies its default (the inventory name, ssh's port, ~/.ssh/config, the
@@ -159,7 +159,7 @@ impl ConnectionVars {
     }
 
     fn read_ssh_args(&mut self, args: &str) {
-        let tokens = match shlex_split(args) {
+        let tokens = match shell_words::split(args) {
             Ok(t) => t,
             Err(e) => {
                 self.problems
@@ -225,7 +225,7 @@ impl ConnectionVars {
 
 /// `ssh [-q] [-p 2222] [-l user] [-i key] -W %h:%p [user@]bastion` -> `user@bastion:2222`.
 fn proxy_command_jump(command: &str) -> Option<String> {
-    let tokens = shlex_split(command).ok()?;
+    let tokens = shell_words::split(command).ok()?;
     let (first, rest) = tokens.split_first()?;
     if first != "ssh" && !first.ends_with("/ssh") {
         return None;

@@ -15,8 +15,9 @@ use serde_json::Value;
 
 use super::address::expand_host_pattern;
 use super::data::{Data, GroupId, UNGROUPED};
-use super::pyliteral::{literal_eval, shlex_split};
+use super::pyliteral::literal_eval;
 use crate::parse::InputError;
+use crate::shell_words::split_with_comments;
 
 static SECTION: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?$").expect("static regex"));
@@ -126,7 +127,7 @@ pub fn read(path: &Path, text: &str, data: &mut Data) -> Vec<InputError> {
         match state {
             State::Skip => {}
             State::Hosts => {
-                let tokens = match shlex_split(line) {
+                let tokens = match split_with_comments(line) {
                     Ok(t) => t,
                     Err(e) => {
                         error(column, format!("cannot split host line: {e}"));

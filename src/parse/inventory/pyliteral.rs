@@ -1,84 +1,9 @@
 //! The two bits of Python that Ansible's INI inventory reader leans on, redone exactly
-//! enough for inventories: `shlex.split(line, comments=True)` (host lines) and
-//! `ast.literal_eval` (every `key=value`: `1` is a number, `True` a boolean, `80,443` a
+//! enough for inventories: `shlex.split(line, comments=True)` (host lines, in
+//! [`crate::shell_words`]) and `ast.literal_eval` (every `key=value`: `1` is a number, `True` a boolean, `80,443` a
 //! list, `'x'` a string, anything else stays the text it was). Pure functions.
 
 use serde_json::{Map, Number, Value};
-
-/// `shlex.split(line, comments=True)` in POSIX mode; `Err` for an unclosed quote or a
-/// trailing backslash. A `#` ends the line unless it is inside quotes.
-pub fn shlex_split(line: &str) -> Result<Vec<String>, String> {
-    #[derive(PartialEq, Clone, Copy)]
-    enum St {
-        Space,
-        Word,
-        Quote(char),
-        Escape(char), // the state to return to: 'a' for word, '"' inside double quotes
-    }
-    let mut tokens = Vec::new();
-    let mut token = String::new();
-    let mut quoted = false;
-    let mut st = St::Space;
-    let mut chars = line.chars();
-    loop {
-        let c = chars.next();
-        match st {
-            St::Space => match c {
-                None => break,
-                Some(c) if " \t\r\n".contains(c) => {}
-                Some('#') => break,
-                Some('\\') => st = St::Escape('a'),
-                Some(q @ ('\'' | '"')) => {
-                    st = St::Quote(q);
-                }
-                Some(c) => {
-                    token.push(c);
-                    st = St::Word;
-                }
-            },
-            St::Word => match c {
-                None => break,
-                Some(c) if " \t\r\n".contains(c) => {
-                    tokens.push(std::mem::take(&mut token));
-                    quoted = false;
-                    st = St::Space;
-                }
-                Some('#') => break,
-                Some(q @ ('\'' | '"')) => st = St::Quote(q),
-                Some('\\') => st = St::Escape('a'),
-                Some(c) => token.push(c),
-            },
-            St::Quote(q) => {
-                quoted = true;
-                match c {
-                    None => return Err("no closing quotation".into()),
-                    Some(c) if c == q => st = St::Word,
-                    Some('\\') if q == '"' => st = St::Escape('"'),
-                    Some(c) => token.push(c),
-                }
-            }
-            St::Escape(back) => match c {
-                None => return Err("no escaped character".into()),
-                Some(c) => {
-                    // Inside double quotes only `"` and `\` can be escaped.
-                    if back == '"' && c != '"' && c != '\\' {
-                        token.push('\\');
-                    }
-                    token.push(c);
-                    st = if back == '"' {
-                        St::Quote('"')
-                    } else {
-                        St::Word
-                    };
-                }
-            },
-        }
-    }
-    if !token.is_empty() || quoted {
-        tokens.push(token);
-    }
-    Ok(tokens)
-}
 
 /// `ast.literal_eval(text)` as Ansible's INI reader uses it: the value when the whole
 /// text is a Python literal, else `None` (the caller keeps the text as a string).
@@ -636,23 +561,6 @@ fn unescape(body: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn shlex_splits_like_python() {
-        assert_eq!(
-            shlex_split(r#"h1 a="x y" b='1' c=d#e # comment"#).unwrap(),
-            ["h1", "a=x y", "b=1", "c=d"]
-        );
-        assert_eq!(shlex_split(r#"h "" x"#).unwrap(), ["h", "", "x"]);
-        assert_eq!(
-            shlex_split(r#"a=\"q\" b="\$x\"""#).unwrap(),
-            ["a=\"q\"", "b=\\$x\""]
-        );
-        assert_eq!(
-            shlex_split("h a='unterminated").unwrap_err(),
-            "no closing quotation"
-        );
-    }
 
     #[test]
     fn literals_are_typed_like_literal_eval() {
