@@ -13,11 +13,13 @@
 //!
 //! [`template`] renders strings and files with minijinja for parse (validation) and
 //! execute (rendering). [`shell_words`] quotes and splits shell words (Python's
-//! `shlex`), a leaf the stages share. [`cli`] declares the command line; [`commands`] glues the
+//! `shlex`); [`words`] (boolean words, plurals) and [`digest`] (sha256 hex) are the other
+//! leaves the stages share. [`cli`] declares the command line; [`commands`] glues the
 //! stages together for each subcommand. `main.rs` only calls [`run`].
 
 pub mod cli;
 mod commands;
+pub mod digest;
 pub mod execute;
 pub mod parse;
 pub mod plan;
@@ -25,6 +27,7 @@ pub mod report;
 pub mod shell_words;
 pub mod template;
 pub mod transport;
+pub mod words;
 
 pub use commands::run;
 
@@ -43,10 +46,7 @@ pub enum Status {
     Interrupted = 99,
 }
 
-/// "1 host", "2 hosts": a count with the word that agrees with it.
-pub fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
+pub use words::plural;
 
 /// The error and its causes, each on its own line ("caused by: ...") when there are
 /// several, or as one line when there is one.

@@ -2,8 +2,6 @@
 //! `--graph [--vars]` (its group tree) and `--hosts [--limit PATTERN]` (the hosts of
 //! `ansible PATTERN --list-hosts`, one name per line, without its header).
 
-use std::io::Write;
-
 use anyhow::Context;
 
 use crate::Status;
@@ -43,14 +41,7 @@ pub fn inventory(args: &InventoryArgs) -> anyhow::Result<Status> {
             out.push('\n');
         }
     }
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(out.as_bytes())
-        .and_then(|_| stdout.flush())
-    {
-        // `rtmig inventory --list | head` is not an error.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-        other => other.context("cannot write to standard output")?,
-    }
+    // `rtmig inventory --list | head` is not an error.
+    super::out(out).context("cannot write to standard output")?;
     Ok(Status::Ok)
 }

@@ -21,11 +21,11 @@ pub fn validate(args: &PlanArgs) -> anyhow::Result<Status> {
     let plays = loaded.playbook.plays.len();
     let hosts = loaded.inventory.host_names().len().max(hosts);
     super::out(format!(
-        "ok: `{}` ({plays} play{}) and `{}` ({hosts} host{}) are valid\n",
+        "ok: `{}` ({}) and `{}` ({}) are valid\n",
         args.target.playbook.display(),
-        if plays == 1 { "" } else { "s" },
+        crate::plural(plays, "play", "plays"),
         args.target.inventory.display(),
-        if hosts == 1 { "" } else { "s" },
+        crate::plural(hosts, "host", "hosts"),
     ))?;
     Ok(Status::Ok)
 }

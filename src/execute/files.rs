@@ -15,6 +15,9 @@
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
+
+use crate::digest::hex;
+pub use crate::digest::sha256_hex;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::remote::Remote;
@@ -315,14 +318,6 @@ fn parse_backup(out: &ExecOutput) -> Option<String> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .find_map(|l| l.strip_prefix("backup=").map(str::to_string))
-}
-
-pub fn sha256_hex(data: &[u8]) -> String {
-    hex(&Sha256::digest(data))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn unified_diff(path: &str, old: &str, new: &str) -> String {

@@ -173,7 +173,7 @@ fn hash(state: &State, value: &Value, algorithm: Option<&str>) -> Result<String,
             )));
         }
     };
-    Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(crate::digest::hex(&digest))
 }
 
 // ----- regular expressions (Python `re` spelling) -----
@@ -422,13 +422,13 @@ fn to_bool(state: &State, value: &Value) -> Result<bool, Error> {
     }
 }
 
-/// Ansible's boolean words.
+/// Ansible's boolean words ([`crate::words::boolean`]); an empty string is false, as
+/// Jinja's truth of `''` is.
 pub(crate) fn truthy_word(text: &str) -> Option<bool> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "yes" | "on" | "true" | "1" | "y" | "t" => Some(true),
-        "no" | "off" | "false" | "0" | "n" | "f" | "" => Some(false),
-        _ => None,
+    if text.trim().is_empty() {
+        return Some(false);
     }
+    crate::words::boolean(text)
 }
 
 /// Jinja's `int(default=0, base=10)`, except that a string that is not a number
@@ -730,55 +730,37 @@ fn from_yaml(state: &State, value: &Value) -> Result<Value, Error> {
 
 // ----- base64 -----
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
+/// Standard base64 with `=` padding, as Python's `base64.b64encode`.
 pub(crate) fn base64_encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = (chunk[0] as u32) << 16
-            | (*chunk.get(1).unwrap_or(&0) as u32) << 8
-            | *chunk.get(2).unwrap_or(&0) as u32;
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(B64[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    data_encoding::BASE64.encode(bytes)
 }
 
+/// Standard base64, padded or not, ASCII whitespace (line breaks) ignored and the URL-safe
+/// `-`/`_` read as `+`/`/`; `None` when it is not base64.
 pub(crate) fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() / 4 * 3);
-    let mut acc = 0u32;
-    let mut bits = 0;
-    let mut padding = false;
-    for c in text.bytes().filter(|c| !c.is_ascii_whitespace()) {
-        if c == b'=' {
-            padding = true;
-            continue;
-        }
-        if padding {
-            return None;
-        }
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => return None,
-        } as u32;
-        acc = acc << 6 | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
+    static LENIENT: std::sync::LazyLock<[data_encoding::Encoding; 2]> =
+        std::sync::LazyLock::new(|| [base64_lenient(true), base64_lenient(false)]);
+    let [padded, unpadded] = &*LENIENT;
+    padded
+        .decode(text.as_bytes())
+        .or_else(|_| unpadded.decode(text.as_bytes()))
+        .ok()
+}
+
+fn base64_lenient(padding: bool) -> data_encoding::Encoding {
+    let mut spec = data_encoding::Specification::new();
+    spec.symbols
+        .push_str("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
+    if padding {
+        spec.padding = Some('=');
     }
-    Some(out)
+    spec.ignore.push_str(" \t\n\x0c\r");
+    spec.translate.from.push_str("-_");
+    spec.translate.to.push_str("+/");
+    spec.check_trailing_bits = false;
+    // A fixed specification: valid, as the base64 tests show.
+    spec.encoding()
+        .unwrap_or_else(|e| unreachable!("base64 specification: {e}"))
 }
 
 fn b64encode(state: &State, value: &Value) -> Result<String, Error> {
@@ -1175,6 +1157,11 @@ mod tests {
         assert_eq!(base64_encode(b"fo"), "Zm8=");
         assert_eq!(base64_decode("Zm9v\nYmE="), Some(b"fooba".to_vec()));
         assert_eq!(base64_decode("Zm9v!"), None);
+        // Unpadded, URL-safe and line-broken input, as the hand-written decoder took.
+        assert_eq!(base64_decode("Zm8"), Some(b"fo".to_vec()));
+        assert_eq!(base64_decode("-_8="), base64_decode("+/8="));
+        assert_eq!(base64_decode("Zm9v\r\n YmFy"), Some(b"foobar".to_vec()));
+        assert_eq!(base64_decode("Zm9v=x"), None);
     }
 
     #[test]

@@ -78,10 +78,7 @@ pub fn ansible_bool(v: &Value) -> bool {
     match v {
         Value::Bool(b) => *b,
         Value::Number(n) => n.as_f64() == Some(1.0),
-        Value::String(s) => matches!(
-            s.trim().to_ascii_lowercase().as_str(),
-            "y" | "yes" | "on" | "1" | "true" | "t"
-        ),
+        Value::String(s) => crate::words::boolean(s) == Some(true),
         _ => false,
     }
 }

@@ -142,7 +142,7 @@ impl Ctx {
     pub fn boolean(&mut self, node: &Node, key: &str) -> Option<bool> {
         let parsed = match &node.value {
             Value::Bool(b) => Some(*b),
-            Value::Str(s) => parse_bool(s),
+            Value::Str(s) => crate::words::boolean(s),
             Value::Int(0) => Some(false),
             Value::Int(1) => Some(true),
             _ => None,
@@ -307,15 +307,6 @@ pub fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-/// Ansible's truthy strings (`boolean()` in module_utils), case-insensitive.
-pub fn parse_bool(s: &str) -> Option<bool> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "yes" | "y" | "true" | "on" | "1" | "t" => Some(true),
-        "no" | "n" | "false" | "off" | "0" | "f" => Some(false),
-        _ => None,
-    }
 }
 
 /// `{{ expr }}` written where a bare expression belongs (`when: "{{ x }}"`, which

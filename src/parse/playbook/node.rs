@@ -82,7 +82,6 @@ impl Value {
     /// keys sorted: equal for two spellings of the same YAML, different when any value
     /// differs.
     pub fn digest(&self) -> String {
-        use sha2::{Digest, Sha256};
         fn canonical(v: serde_json::Value) -> serde_json::Value {
             match v {
                 serde_json::Value::Object(map) => {
@@ -102,10 +101,7 @@ impl Value {
             }
         }
         let text = canonical(self.to_json()).to_string();
-        Sha256::digest(text.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::digest::sha256_hex(text.as_bytes())
     }
 
     /// The value as JSON (map keys in order, floats that JSON cannot hold as null).
