@@ -47,13 +47,16 @@ impl TaskOutcome {
 pub trait TaskRunner: Send + Sync + 'static {
     /// Called once per host at the start of each play it takes part in (connect, gather
     /// facts). `None` when there was nothing to do; a failed or unreachable result stops
-    /// the host for this play.
+    /// the host for this play. By default there is nothing to prepare.
     fn prepare_host<'a>(
         &'a self,
         host: &'a str,
         play: usize,
         vars: HostVars,
-    ) -> crate::transport::BoxFuture<'a, Option<TaskOutcome>>;
+    ) -> crate::transport::BoxFuture<'a, Option<TaskOutcome>> {
+        let _ = (host, play, vars);
+        Box::pin(async { None })
+    }
 
     fn run_task<'a>(
         &'a self,
@@ -604,14 +607,6 @@ mod tests {
     }
 
     impl TaskRunner for Fake {
-        fn prepare_host<'a>(
-            &'a self,
-            _: &'a str,
-            _: usize,
-            _: HostVars,
-        ) -> BoxFuture<'a, Option<TaskOutcome>> {
-            Box::pin(async { None })
-        }
         fn run_task<'a>(
             &'a self,
             host: &'a str,
@@ -882,14 +877,6 @@ mod tests {
     }
 
     impl TaskRunner for Chooser {
-        fn prepare_host<'a>(
-            &'a self,
-            h: &'a str,
-            p: usize,
-            v: HostVars,
-        ) -> BoxFuture<'a, Option<TaskOutcome>> {
-            self.inner.prepare_host(h, p, v)
-        }
         fn run_task<'a>(
             &'a self,
             h: &'a str,
@@ -966,14 +953,6 @@ mod tests {
     async fn hosts_that_cannot_be_decided_stop_the_run() {
         struct Undecided(Fake);
         impl TaskRunner for Undecided {
-            fn prepare_host<'a>(
-                &'a self,
-                h: &'a str,
-                p: usize,
-                v: HostVars,
-            ) -> BoxFuture<'a, Option<TaskOutcome>> {
-                self.0.prepare_host(h, p, v)
-            }
             fn run_task<'a>(
                 &'a self,
                 h: &'a str,
@@ -1012,14 +991,6 @@ mod tests {
     struct Sleepy(Mutex<Vec<(String, usize)>>);
 
     impl TaskRunner for Sleepy {
-        fn prepare_host<'a>(
-            &'a self,
-            _: &'a str,
-            _: usize,
-            _: HostVars,
-        ) -> BoxFuture<'a, Option<TaskOutcome>> {
-            Box::pin(async { None })
-        }
         fn run_task<'a>(
             &'a self,
             host: &'a str,

@@ -143,28 +143,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a/b").display().to_string();
         let t = LocalTransport;
-        let r1 = file(
-            &remote(&t),
-            &p,
-            FileState::Directory,
-            Some("0755"),
-            None,
-            None,
-            false,
-        )
-        .await;
-        assert_eq!(r1.status, TaskStatus::Changed);
-        let r2 = file(
-            &remote(&t),
-            &p,
-            FileState::Directory,
-            Some("0755"),
-            None,
-            None,
-            false,
-        )
-        .await;
-        assert_eq!(r2.status, TaskStatus::Ok);
+        let dir_0755 = || {
+            let remote = remote(&t);
+            let p = p.clone();
+            async move {
+                file(
+                    &remote,
+                    &p,
+                    FileState::Directory,
+                    Some("0755"),
+                    None,
+                    None,
+                    false,
+                )
+                .await
+            }
+        };
+        assert_eq!(dir_0755().await.status, TaskStatus::Changed);
+        assert_eq!(dir_0755().await.status, TaskStatus::Ok);
         let r3 = file(&remote(&t), &p, FileState::Absent, None, None, None, false).await;
         assert_eq!(r3.status, TaskStatus::Changed);
         assert!(!Path::new(&p).exists());

@@ -165,20 +165,32 @@ impl Resolver {
             .collect()
     }
 
+    /// Where `host` is reached, and as whom: the given port and user first, then the
+    /// config's `HostName`, `Port` and `User`, then port 22 and the local user.
+    fn address(
+        &self,
+        p: Option<&ssh2_config::HostParams>,
+        host: &str,
+        port: Option<u16>,
+        user: &Option<String>,
+    ) -> (String, u16, String) {
+        let name = p
+            .and_then(|p| p.host_name.as_deref())
+            .map(|h| expand_host_name(h, host))
+            .unwrap_or_else(|| host.to_string());
+        let port = port.or_else(|| p.and_then(|p| p.port)).unwrap_or(22);
+        let user = user
+            .clone()
+            .or_else(|| p.and_then(|p| p.user.clone()))
+            .unwrap_or_else(|| self.local_user.clone());
+        (name, port, user)
+    }
+
     /// The endpoint (and the bastions before it) for an inventory host.
     pub fn resolve(&self, target: &SshTarget) -> Result<Endpoint, String> {
         let params = self.query(&target.host);
         let p = params.as_ref();
-        let host = p
-            .and_then(|p| p.host_name.as_deref())
-            .map(|h| expand_host_name(h, &target.host))
-            .unwrap_or_else(|| target.host.clone());
-        let port = target.port.or_else(|| p.and_then(|p| p.port)).unwrap_or(22);
-        let user = target
-            .user
-            .clone()
-            .or_else(|| p.and_then(|p| p.user.clone()))
-            .unwrap_or_else(|| self.local_user.clone());
+        let (host, port, user) = self.address(p, &target.host, target.port, &target.user);
         let identity_files = if !target.identity_files.is_empty() {
             target.identity_files.clone()
         } else {
@@ -224,16 +236,7 @@ impl Resolver {
         }
         let params = self.query(&last.host);
         let p = params.as_ref();
-        let host = p
-            .and_then(|p| p.host_name.as_deref())
-            .map(|h| expand_host_name(h, &last.host))
-            .unwrap_or_else(|| last.host.clone());
-        let port = last.port.or_else(|| p.and_then(|p| p.port)).unwrap_or(22);
-        let user = last
-            .user
-            .clone()
-            .or_else(|| p.and_then(|p| p.user.clone()))
-            .unwrap_or_else(|| self.local_user.clone());
+        let (host, port, user) = self.address(p, &last.host, last.port, &last.user);
         let mut identity_files = p.and_then(|p| p.identity_file.clone()).unwrap_or_default();
         if identity_files.is_empty() {
             identity_files = inherited_keys.to_vec();
