@@ -281,3 +281,23 @@ async fn command_splits_its_words_as_python_shlex() {
     assert_eq!(o.result.status, TaskStatus::Changed, "{:?}", o.result);
     assert_eq!(o.result.stdout, "\\$x|a b|#c|");
 }
+
+/// Check mode and `--diff` come from the same query as the act: under `--check` the
+/// copy reports the change it would make, with its diff, and writes nothing; run for
+/// real it writes; run again it is ok.
+#[tokio::test]
+async fn check_mode_reports_the_change_and_its_diff_without_acting() {
+    let mut f = fixture("- copy:\n    content: \"hello\\n\"\n    dest: \"{{ dir }}/f\"");
+    let dest = f.dir.path().join("f");
+    f.runner.check = true;
+    f.runner.diff = true;
+    let o = f.run(0).await;
+    assert_eq!(o.result.status, TaskStatus::Changed, "{:?}", o.result);
+    let diff = o.result.diff.unwrap_or_default();
+    assert!(diff.contains("+hello"), "{diff}");
+    assert!(!dest.exists(), "check mode wrote the file");
+    f.runner.check = false;
+    assert_eq!(f.run(0).await.result.status, TaskStatus::Changed);
+    assert_eq!(std::fs::read_to_string(&dest).unwrap(), "hello\n");
+    assert_eq!(f.run(0).await.result.status, TaskStatus::Ok);
+}
