@@ -134,16 +134,19 @@ impl Inventory {
     fn load_new_vars(&mut self) -> Result<(), String> {
         let (groups, hosts) = (self.data.groups.len(), self.data.hosts.len());
         let base = self.vars_base.clone();
+        let decryption = self.decryption.clone();
         let load = |sub: &str, name: &str| -> Result<Map<String, Value>, String> {
             match &base {
                 None => Ok(Map::new()),
-                Some(base) => VarsDir::open(base, sub).load(name).map_err(|errors| {
-                    errors
-                        .iter()
-                        .map(|e| e.to_string())
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                }),
+                Some(base) => VarsDir::open(base, sub)
+                    .load(name, &decryption)
+                    .map_err(|errors| {
+                        errors
+                            .iter()
+                            .map(|e| e.to_string())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    }),
             }
         };
         while self.group_dir_vars.len() < groups {

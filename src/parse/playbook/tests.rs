@@ -1,6 +1,6 @@
 //! Playbook parsing: valid shapes and every kind of invalid input, with exact locations.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::*;
 
@@ -748,4 +748,59 @@ fn group_by_takes_key_and_parents_only() {
         errors("- hosts: all\n  tasks:\n    - group_by: {parents: y}\n"),
         "site.yaml:3:7: `group_by` needs `key`"
     );
+}
+
+/// tests/fixtures/vault/playbook.yml: `play_secret: !vault |` (1.1, vault id default).
+fn vault_playbook() -> (PathBuf, String) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vault");
+    let text = std::fs::read_to_string(dir.join("playbook.yml")).unwrap();
+    (dir, text)
+}
+
+fn vault_with(password_file: &str) -> crate::parse::vault::Decryption {
+    use crate::parse::vault::{Decryption, Secret, Vault};
+    let (dir, _) = vault_playbook();
+    let password = std::fs::read_to_string(dir.join(password_file)).unwrap();
+    Decryption::new(std::sync::Arc::new(Vault::new(vec![Secret::new(
+        "default",
+        password.trim(),
+    )])))
+}
+
+#[test]
+fn a_vault_value_in_play_vars_is_decrypted_and_not_checked_as_a_template() {
+    let (_, text) = vault_playbook();
+    let decryption = vault_with("default.pass");
+    let pb = parse_with(Path::new("site.yaml"), &text, &decryption).unwrap();
+    let var = &pb.plays[0].vars["play_secret"];
+    assert_eq!(var.value, "play-plaintext-1-1");
+    assert!(var.strings.is_empty(), "{:?}", var.strings);
+    assert_eq!(decryption.vault.revealed(), ["play-plaintext-1-1"]);
+}
+
+#[test]
+fn a_vault_value_in_play_vars_without_the_right_password_is_located() {
+    let (_, text) = vault_playbook();
+    let err = parse_str(Path::new("site.yaml"), &text)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "site.yaml:6:15: vault-encrypted value and no vault password given (use --vault-password-file or --ask-vault-pass)"
+    );
+    let err = parse_with(Path::new("site.yaml"), &text, &vault_with("prod.pass"))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "site.yaml:6:15: decryption failed: no vault secret (vault ids tried: default) could decrypt it"
+    );
+}
+
+#[test]
+fn a_vault_value_where_a_string_is_expected_says_so() {
+    let err = errors(
+        "- hosts: all\n  tasks:\n    - shell: !vault |\n        $ANSIBLE_VAULT;1.1;AES256\n        6162\n",
+    );
+    assert!(err.contains("a vault-encrypted value"), "{err}");
 }

@@ -13,7 +13,7 @@
 pub mod secrets;
 
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use aes::Aes256;
 use block_padding::{Padding, Pkcs7};
@@ -89,6 +89,45 @@ struct Envelope {
     ciphertext: Vec<u8>,
 }
 
+/// How the loaders treat vault data. Whole encrypted files are always decrypted; a
+/// `!vault` value is decrypted, or, with `keep_values`, kept as the
+/// `{"__ansible_vault": PAYLOAD}` that `ansible-inventory --list` prints for it.
+#[derive(Debug, Clone, Default)]
+pub struct Decryption {
+    pub vault: Arc<Vault>,
+    pub keep_values: bool,
+}
+
+impl Decryption {
+    pub fn new(vault: Arc<Vault>) -> Self {
+        Decryption {
+            vault,
+            keep_values: false,
+        }
+    }
+
+    /// What a `!vault` value becomes: its text, or Ansible's `--list` form.
+    pub fn value(&self, payload: &str) -> Result<serde_json::Value, VaultError> {
+        if self.keep_values {
+            // Checked all the same: malformed data is reported where it is.
+            parse_envelope(payload)?;
+            return Ok(serde_json::json!({ "__ansible_vault": payload }));
+        }
+        self.vault
+            .decrypt_text(payload, "value")
+            .map(serde_json::Value::String)
+    }
+
+    /// The text of a whole encrypted file (`None` when `text` is not vault data).
+    pub fn file(&self, text: &str) -> Option<Result<String, VaultError>> {
+        is_encrypted(text).then(|| {
+            self.vault
+                .decrypt(text, "file")
+                .and_then(|plain| String::from_utf8(plain).map_err(|_| VaultError::NotText))
+        })
+    }
+}
+
 /// Whether `text` is vault data (Ansible's `is_encrypted`: it starts with the header).
 pub fn is_encrypted(text: &str) -> bool {
     text.starts_with(HEADER)
@@ -149,6 +188,16 @@ impl Vault {
         let mut revealed = self.revealed.lock().unwrap_or_else(|p| p.into_inner());
         if !revealed.iter().any(|r| r == plain) {
             revealed.push(plain.to_string());
+        }
+    }
+
+    /// Remember every string inside a decrypted file's values.
+    pub fn reveal_strings(&self, value: &serde_json::Value) {
+        match value {
+            serde_json::Value::String(s) => self.reveal(s),
+            serde_json::Value::Array(items) => items.iter().for_each(|v| self.reveal_strings(v)),
+            serde_json::Value::Object(map) => map.values().for_each(|v| self.reveal_strings(v)),
+            _ => {}
         }
     }
 
