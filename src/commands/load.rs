@@ -106,9 +106,10 @@ pub fn check_templates(playbook: &Playbook, templates: &Templates) -> Result<(),
 
 pub fn load(args: &PlanArgs, start_at: Option<&str>) -> anyhow::Result<Loaded> {
     let t = &args.target;
-    let extra_vars = crate::parse::extra_vars::parse(&t.extra_vars).map_err(InputErrors::from)?;
     let vault = vault(&t.vault)?;
     let decryption = Decryption::new(vault.clone());
+    let extra_vars =
+        crate::parse::extra_vars::parse(&t.extra_vars, &decryption).map_err(InputErrors::from)?;
     let inventory = Inventory::load_with(&t.inventory, &decryption)?;
     let playbook = playbook::load_with(&t.playbook, &decryption)?;
     let templates = Templates::new(template_dirs(&playbook.dir));
