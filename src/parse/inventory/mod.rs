@@ -179,6 +179,13 @@ impl Inventory {
                     Err(e) => errors.extend(e),
                 }
             }
+            if decryption.vault.has_secrets() {
+                let groups =
+                    (0..inventory.data.groups.len()).map(|g| &inventory.data.group(g).name);
+                group_vars.reveal_unused(groups, decryption);
+                let hosts = (0..inventory.data.hosts.len()).map(|h| &inventory.data.host(h).name);
+                host_vars.reveal_unused(hosts, decryption);
+            }
         }
         if errors.is_empty() {
             Ok(inventory)

@@ -85,6 +85,27 @@ impl VarsDir {
             Err(errors)
         }
     }
+
+    /// Decrypt, only to learn their secrets, the vault data of files that no group or
+    /// host of `used` reads now: `add_host` and `group_by` may load them during the
+    /// run, after the masking of secrets is set up. Their problems are reported when
+    /// (and if) they are loaded.
+    pub fn reveal_unused<'a>(
+        &self,
+        used: impl IntoIterator<Item = &'a String>,
+        decryption: &Decryption,
+    ) {
+        let loaded: HashSet<PathBuf> = used.into_iter().flat_map(|n| self.files_for(n)).collect();
+        let mut all = Vec::new();
+        walk(&self.dir, &mut all);
+        for file in all.into_iter().filter(|f| !loaded.contains(f)) {
+            let has_vault = std::fs::read_to_string(&file)
+                .is_ok_and(|t| t.contains(crate::parse::vault::HEADER));
+            if has_vault {
+                let _ = load_file(&file, decryption);
+            }
+        }
+    }
 }
 
 fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
