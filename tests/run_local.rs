@@ -425,11 +425,12 @@ fn an_open_files_limit_too_low_for_the_fleet_is_raised_or_named() {
 }
 
 /// The plaintexts of tests/fixtures/vault (encrypted there by ansible-vault itself).
-const VAULT_PLAINTEXTS: [&str; 4] = [
+const VAULT_PLAINTEXTS: [&str; 5] = [
     "inventory-plaintext-1-1",
     "host-plaintext-1-2-prod",
     "group-plaintext-1-2-prod",
     "play-plaintext-1-1",
+    "file-plaintext-1-1",
 ];
 
 /// Every file under `dir` that contains one of `needles`, with the needle.
@@ -457,9 +458,12 @@ fn vaulted_values_and_files_reach_the_host_and_never_the_run_dir() {
     let ws = Workspace::new();
     ws.copy_fixture("tests/fixtures/vault", "vault");
     let out = ws.path("out.txt");
+    // And a whole encrypted vars file in the play's vars_files.
     let playbook = ws
         .read("vault/playbook.yml")
-        .replace("OUT_PATH", &out.display().to_string());
+        .replace("OUT_PATH", &out.display().to_string())
+        .replace("- hosts: all\n", "- hosts: all\n  vars_files: [vars-1.1.yml]\n")
+        .replace("{{ play_secret }}\\n", "{{ play_secret }} {{ whole_file_secret }}\\n");
     ws.write("vault/playbook.yml", &playbook);
     let run = ws
         .rtmig()

@@ -53,10 +53,7 @@ pub fn parse_with(
     text: &str,
     decryption: &Decryption,
 ) -> Result<Playbook, InputErrors> {
-    let mut options = serde_saphyr::Options::default();
-    options.leading_zero_numbers_as_strings = true;
-    let root: node::Node = serde_saphyr::from_str_with_options(text, options)
-        .map_err(|e| InputError::from_yaml(path, &e))?;
+    let root = read_node(path, text)?;
     let mut ctx = ctx::Ctx::new(path);
     ctx.decryption = decryption.clone();
     let plays = play::parse_plays(&mut ctx, &root);
@@ -69,6 +66,14 @@ pub fn parse_with(
         dir: ctx.dir,
         plays,
     })
+}
+
+/// A playbook or vars file as a tree of located nodes (YAML 1.1 booleans, a number with
+/// a leading zero kept as text).
+fn read_node(path: &Path, text: &str) -> Result<node::Node, InputError> {
+    let mut options = serde_saphyr::Options::default();
+    options.leading_zero_numbers_as_strings = true;
+    serde_saphyr::from_str_with_options(text, options).map_err(|e| InputError::from_yaml(path, &e))
 }
 
 /// Find a `template` or `copy` source on the controller the way Ansible does for a
