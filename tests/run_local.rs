@@ -462,8 +462,14 @@ fn vaulted_values_and_files_reach_the_host_and_never_the_run_dir() {
     let playbook = ws
         .read("vault/playbook.yml")
         .replace("OUT_PATH", &out.display().to_string())
-        .replace("- hosts: all\n", "- hosts: all\n  vars_files: [vars-1.1.yml]\n")
-        .replace("{{ play_secret }}\\n", "{{ play_secret }} {{ whole_file_secret }}\\n");
+        .replace(
+            "- hosts: all\n",
+            "- hosts: all\n  vars_files: [vars-1.1.yml]\n",
+        )
+        .replace(
+            "{{ play_secret }}\\n",
+            "{{ play_secret }} {{ whole_file_secret }}\\n",
+        );
     ws.write("vault/playbook.yml", &playbook);
     let run = ws
         .rtmig()

@@ -245,21 +245,19 @@ mod tests {
         );
     }
 
+    /// tests/fixtures/vault: committed scripts, not ones written by the test (running a
+    /// file just written can fail with "text file busy" while other tests fork).
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/vault")
+            .join(name)
+    }
+
     #[test]
     fn a_password_file_is_trimmed_and_a_script_is_run() {
         let tmp = tempfile::tempdir().unwrap();
         let file = tmp.path().join("pass");
         std::fs::write(&file, "  s3cret-file \n\n").unwrap();
-        let script = tmp.path().join("pass.sh");
-        std::fs::write(&script, "#!/bin/sh\nprintf ' s3cret-script \\n'\n").unwrap();
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
-        let client = tmp.path().join("vault-client.sh");
-        std::fs::write(
-            &client,
-            "#!/bin/sh\n[ \"$1 $2\" = '--vault-id prod' ] && echo from-client || exit 2\n",
-        )
-        .unwrap();
-        std::fs::set_permissions(&client, std::fs::Permissions::from_mode(0o700)).unwrap();
         let vault = load(
             &[
                 Source::File {
@@ -268,11 +266,11 @@ mod tests {
                 },
                 Source::File {
                     id: "s".into(),
-                    path: script,
+                    path: fixture("default-pass.sh"),
                 },
                 Source::File {
                     id: "prod".into(),
-                    path: client.clone(),
+                    path: fixture("vault-client.sh"),
                 },
             ],
             &mut no_prompt,
@@ -287,14 +285,14 @@ mod tests {
             got,
             [
                 ("default", &b"s3cret-file"[..]),
-                ("s", &b" s3cret-script "[..]),
-                ("prod", &b"from-client"[..])
+                ("s", &b"fake-default-vault-password-for-tests"[..]),
+                ("prod", &b"fake-prod-vault-password-for-tests"[..])
             ]
         );
         let err = load(
             &[Source::File {
                 id: "dev".into(),
-                path: client,
+                path: fixture("vault-client.sh"),
             }],
             &mut no_prompt,
         )
