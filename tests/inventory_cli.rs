@@ -371,4 +371,12 @@ fn vaulted_inventory_prints_as_ansible_inventory_prints_it() {
         String::from_utf8_lossy(&out.stderr),
         "error: inventory/group_vars/all.yml:1:1: vault-encrypted file and no vault password given (use --vault-password-file or --ask-vault-pass)\n"
     );
+    // `--graph` and `--hosts` show no variable: no password needed, as in Ansible.
+    let graph = rtmig(&dir, &["inventory", "-i", "inventory/hosts.yml", "--graph"]);
+    assert_eq!(
+        stdout(&graph, "--graph"),
+        "@all:\n  |--@ungrouped:\n  |  |--localhost\n"
+    );
+    let hosts = rtmig(&dir, &["inventory", "-i", "inventory/hosts.yml", "--hosts"]);
+    assert_eq!(stdout(&hosts, "--hosts"), "localhost\n");
 }

@@ -19,10 +19,12 @@ pub fn inventory(args: &InventoryArgs) -> anyhow::Result<Status> {
     }
     // As ansible-inventory: `--list` prints a `!vault` value as `{"__ansible_vault":
     // PAYLOAD}` without decrypting it, `--graph --vars` shows it decrypted; encrypted
-    // files are decrypted for both.
+    // vars files are decrypted for both, and not read when no variable is shown.
+    let shows_vars = args.list || args.vars;
     let decryption = Decryption {
         vault: super::load::vault(&args.vault)?,
         keep_values: !(args.graph && args.vars),
+        skip_vars_files: !shows_vars,
     };
     let inventory =
         Inventory::load_with(&args.inventory, &decryption).map_err(anyhow::Error::msg)?;

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use super::yaml11::{self, Kind};
 use crate::parse::InputError;
-use crate::parse::vault::Decryption;
+use crate::parse::vault::{self, Decryption};
 
 const EXTENSIONS: [&str; 3] = [".yml", ".yaml", ".json"];
 
@@ -99,8 +99,7 @@ impl VarsDir {
         let mut all = Vec::new();
         walk(&self.dir, &mut all);
         for file in all.into_iter().filter(|f| !loaded.contains(f)) {
-            let has_vault = std::fs::read_to_string(&file)
-                .is_ok_and(|t| t.contains(crate::parse::vault::HEADER));
+            let has_vault = std::fs::read_to_string(&file).is_ok_and(|t| t.contains(vault::HEADER));
             if has_vault {
                 let _ = load_file(&file, decryption);
             }
@@ -149,6 +148,9 @@ pub fn load_file(
 ) -> Result<Option<Map<String, Value>>, InputError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| InputError::in_file(path, format!("cannot read: {e}")))?;
+    if decryption.skip_vars_files && vault::is_encrypted(text.trim_start()) {
+        return Ok(None);
+    }
     let (text, encrypted) = match decryption.file(text.trim_start()) {
         Some(Ok(plain)) => (plain, true),
         Some(Err(e)) => {

@@ -89,13 +89,16 @@ struct Envelope {
     ciphertext: Vec<u8>,
 }
 
-/// How the loaders treat vault data. Whole encrypted files are always decrypted; a
-/// `!vault` value is decrypted, or, with `keep_values`, kept as the
-/// `{"__ansible_vault": PAYLOAD}` that `ansible-inventory --list` prints for it.
+/// How the loaders treat vault data. Whole encrypted files are decrypted; a `!vault`
+/// value is decrypted, or, with `keep_values`, kept as the `{"__ansible_vault":
+/// PAYLOAD}` that `ansible-inventory --list` prints for it.
 #[derive(Debug, Clone, Default)]
 pub struct Decryption {
     pub vault: Arc<Vault>,
     pub keep_values: bool,
+    /// Encrypted `group_vars`/`host_vars` files are left unread: the command shows no
+    /// variable (`inventory --graph`, `--hosts`), and Ansible asks no password there.
+    pub skip_vars_files: bool,
 }
 
 impl Decryption {
@@ -103,6 +106,7 @@ impl Decryption {
         Decryption {
             vault,
             keep_values: false,
+            skip_vars_files: false,
         }
     }
 
