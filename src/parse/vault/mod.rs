@@ -149,15 +149,17 @@ impl Vault {
         !self.secrets.is_empty()
     }
 
-    /// Decrypt one payload as Ansible's `VaultLib.decrypt` does: a 1.2 payload's vault
-    /// id is tried first, then every other secret in order. `what` names the data in
+    /// Decrypt one payload as Ansible's `VaultLib.decrypt` does: the secrets of the
+    /// payload's vault id (`default` for 1.1) are tried first, then every other one in
+    /// order. `what` names the data in
     /// the no-password message ("value", "file").
     pub fn decrypt(&self, payload: &str, what: &'static str) -> Result<Vec<u8>, VaultError> {
         let envelope = parse_envelope(payload)?;
         if self.secrets.is_empty() {
             return Err(VaultError::NoPassword { what });
         }
-        let wanted = envelope.id.as_deref();
+        // A 1.1 payload names no id: Ansible takes it for `default`.
+        let wanted = Some(envelope.id.as_deref().unwrap_or(DEFAULT_ID));
         let order = self
             .secrets
             .iter()

@@ -160,3 +160,18 @@ fn secrets_never_show_in_debug_output() {
     let shown = format!("{vault:?}");
     assert!(!shown.contains(PROD_PASS.trim()), "{shown}");
 }
+
+#[test]
+fn a_1_1_payload_tries_the_default_id_first() {
+    let vault = Vault::new(vec![
+        Secret::new("prod", "not-it"),
+        Secret::new("default", "nor-this"),
+    ]);
+    let err = vault.decrypt(FILE_1_1, "file").unwrap_err();
+    assert_eq!(
+        err,
+        VaultError::WrongPassword {
+            tried: vec!["default".into(), "prod".into()]
+        }
+    );
+}
