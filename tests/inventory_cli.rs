@@ -35,6 +35,7 @@ fn rtmig(case: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rtmig"))
         .current_dir(case)
         .env_remove("ANSIBLE_VAULT_PASSWORD_FILE")
+        .env_remove("ANSIBLE_VAULT_IDENTITY_LIST")
         .args(args)
         .output()
         .expect("run rtmig")

@@ -514,12 +514,13 @@ fn vaulted_values_and_files_reach_the_host_and_never_the_run_dir() {
         Vec::<String>::new()
     );
 
-    // The same passwords from ANSIBLE_VAULT_PASSWORD_FILE (id `default`) and a
-    // --vault-id; the text console masks them too.
+    // The same passwords from ANSIBLE_VAULT_PASSWORD_FILE (id `default`) and
+    // ANSIBLE_VAULT_IDENTITY_LIST; the text console masks them too.
     std::fs::remove_file(&out).unwrap();
     let run = ws
         .rtmig()
         .env("ANSIBLE_VAULT_PASSWORD_FILE", ws.path("vault/default.pass"))
+        .env("ANSIBLE_VAULT_IDENTITY_LIST", "prod@vault/prod.pass")
         .args([
             "run",
             "-y",
@@ -527,8 +528,6 @@ fn vaulted_values_and_files_reach_the_host_and_never_the_run_dir() {
             "-i",
             "vault/inventory/hosts.yml",
             "vault/playbook.yml",
-            "--vault-id",
-            "prod@vault/prod.pass",
         ])
         .output()
         .expect_code(0);

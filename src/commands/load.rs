@@ -26,11 +26,21 @@ pub struct Loaded {
     pub vault: Arc<Vault>,
 }
 
-/// The vault passwords of the command line and `ANSIBLE_VAULT_PASSWORD_FILE`, read
+/// The vault passwords of the command line, `ANSIBLE_VAULT_IDENTITY_LIST` and
+/// `ANSIBLE_VAULT_PASSWORD_FILE`, read
 /// (or asked on the terminal) before anything else is loaded.
 pub fn vault(args: &VaultArgs) -> anyhow::Result<Arc<Vault>> {
+    // ANSIBLE_VAULT_IDENTITY_LIST (comma-separated `--vault-id`s) comes first, as there.
+    let env_ids: Vec<String> = std::env::var("ANSIBLE_VAULT_IDENTITY_LIST")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    let vault_ids = [env_ids, args.vault_ids.clone()].concat();
     let sources = secrets::sources(
-        &args.vault_ids,
+        &vault_ids,
         &args.password_files,
         std::env::var_os("ANSIBLE_VAULT_PASSWORD_FILE").map(PathBuf::from),
         args.ask,

@@ -112,6 +112,7 @@ impl Rtmig {
         cmd.current_dir(cwd)
             .env_remove("SSH_AUTH_SOCK")
             .env_remove("ANSIBLE_VAULT_PASSWORD_FILE")
+            .env_remove("ANSIBLE_VAULT_IDENTITY_LIST")
             .stdin(std::process::Stdio::null());
         Rtmig { cmd }
     }
