@@ -41,7 +41,12 @@ fn golden(name: &str, text: &str) {
     }
     let want = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{}: {e} (RTMIG_BLESS=1 writes it)", path.display()));
-    assert_eq!(text, want, "{} differs (RTMIG_BLESS=1 rewrites it)", path.display());
+    assert_eq!(
+        text,
+        want,
+        "{} differs (RTMIG_BLESS=1 rewrites it)",
+        path.display()
+    );
 }
 
 #[test]
@@ -70,10 +75,15 @@ fn containerd_2_x_gets_schema_version_3() {
         "{text}"
     );
     assert!(
-        text.contains("[plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.runc.options]"),
+        text.contains(
+            "[plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.runc.options]"
+        ),
         "{text}"
     );
-    assert!(!text.contains("sandbox_image =") && !text.contains("io.containerd.grpc.v1.cri"), "{text}");
+    assert!(
+        !text.contains("sandbox_image =") && !text.contains("io.containerd.grpc.v1.cri"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -100,7 +110,10 @@ fn the_schema_can_be_forced_and_the_cni_dirs_follow_the_kubelet() {
 #[test]
 fn both_schemas_are_valid_toml() {
     for v in ["1.6.20", "2.1.1"] {
-        let text = render(v, json!({"containerd_registry_auth": {"registry:5000": {"username": "u", "password": "p"}}}));
+        let text = render(
+            v,
+            json!({"containerd_registry_auth": {"registry:5000": {"username": "u", "password": "p"}}}),
+        );
         // Python's tomllib (the lab's python3): no TOML crate among rtmig's dependencies.
         let mut child = std::process::Command::new("python3")
             .args(["-c", "import sys, tomllib; tomllib.loads(sys.stdin.read())"])
@@ -108,7 +121,15 @@ fn both_schemas_are_valid_toml() {
             .spawn()
             .expect("python3");
         use std::io::Write;
-        child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write");
-        assert!(child.wait().expect("python3").success(), "{v}: not valid TOML:\n{text}");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(text.as_bytes())
+            .expect("write");
+        assert!(
+            child.wait().expect("python3").success(),
+            "{v}: not valid TOML:\n{text}"
+        );
     }
 }

@@ -34,6 +34,8 @@ fn source(case: &Path) -> String {
 fn rtmig(case: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rtmig"))
         .current_dir(case)
+        .env_remove("ANSIBLE_VAULT_PASSWORD_FILE")
+        .env_remove("ANSIBLE_VAULT_IDENTITY_LIST")
         .args(args)
         .output()
         .expect("run rtmig")
@@ -325,4 +327,57 @@ fn hosts_without_limit_prints_every_host_in_inventory_order() {
     .unwrap();
     let out = rtmig(dir.path(), &["inventory", "-i", "hosts", "--hosts"]);
     assert_eq!(stdout(&out, "--hosts"), "b1\na1\n");
+}
+
+/// tests/fixtures/vault: values and files ansible-vault 2.19 encrypted, and what
+/// ansible-inventory printed for them with both passwords.
+#[test]
+fn vaulted_inventory_prints_as_ansible_inventory_prints_it() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vault");
+    let passwords = [
+        "--vault-id",
+        "prod@prod.pass",
+        "--vault-password-file",
+        "default.pass",
+    ];
+    let list = [
+        &["inventory", "-i", "inventory/hosts.yml", "--list"][..],
+        &passwords,
+    ]
+    .concat();
+    assert_eq!(
+        stdout(&rtmig(&dir, &list), "--list"),
+        std::fs::read_to_string(dir.join("expected-list.json")).unwrap()
+    );
+    let graph = [
+        &[
+            "inventory",
+            "-i",
+            "inventory/hosts.yml",
+            "--graph",
+            "--vars",
+        ][..],
+        &passwords,
+    ]
+    .concat();
+    assert_eq!(
+        stdout(&rtmig(&dir, &graph), "--graph --vars"),
+        std::fs::read_to_string(dir.join("expected-graph-vars.txt")).unwrap()
+    );
+    // `--list` needs no password for `!vault` values (it prints them encrypted), but
+    // does for the encrypted group_vars file.
+    let out = rtmig(&dir, &["inventory", "-i", "inventory/hosts.yml", "--list"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: inventory/group_vars/all.yml:1:1: vault-encrypted file and no vault password given (use --vault-password-file or --ask-vault-pass)\n"
+    );
+    // `--graph` and `--hosts` show no variable: no password needed, as in Ansible.
+    let graph = rtmig(&dir, &["inventory", "-i", "inventory/hosts.yml", "--graph"]);
+    assert_eq!(
+        stdout(&graph, "--graph"),
+        "@all:\n  |--@ungrouped:\n  |  |--localhost\n"
+    );
+    let hosts = rtmig(&dir, &["inventory", "-i", "inventory/hosts.yml", "--hosts"]);
+    assert_eq!(stdout(&hosts, "--hosts"), "localhost\n");
 }

@@ -214,7 +214,11 @@ fn default_cluster_migrates_through_a_kill_and_resume_then_rolls_back_and_cleans
     assert_etcd_never_two_down(&lab);
     for master in ["master0", "master1", "master2"] {
         assert!(
-            lab.exec(master, "ls /run/rtmig-lab/containers/containerd_kube-system_etcd-*").0 == 0,
+            lab.exec(
+                master,
+                "ls /run/rtmig-lab/containers/containerd_kube-system_etcd-*"
+            )
+            .0 == 0,
             "{master}'s etcd member does not run on containerd"
         );
     }
@@ -861,7 +865,8 @@ fn kubespray_cluster_with_masters_in_kube_node_migrates_them_one_at_a_time() {
     // node2 and node3 are in kube_control_plane and kube_node; node5's kubelet gets its
     // cgroup driver from the --cgroup-driver flag (systemd), against its config file's.
     let lab = Lab::up("kubespray", |spec| {
-        spec["hosts"] = json!({"node5": {"cgroup_driver": "cgroupfs", "cgroup_driver_flag": "systemd"}});
+        spec["hosts"] =
+            json!({"node5": {"cgroup_driver": "cgroupfs", "cgroup_driver_flag": "systemd"}});
         spec["etcd"] = json!({"mode": "docker"});
     });
     let masters = BTreeSet::from(["node1", "node2", "node3"]);
@@ -1338,7 +1343,11 @@ fn assert_ready_at(lab: &Lab, version: &str) {
         nodes().lines().all(|l| l.contains(&want))
     });
     let journal = lab.exec("master1", "journalctl -u kubelet -n 5").1;
-    assert!(ok, "not every node Ready at {version}:\n{}\nmaster1: {journal}", nodes());
+    assert!(
+        ok,
+        "not every node Ready at {version}:\n{}\nmaster1: {journal}",
+        nodes()
+    );
     let pods_ready = || {
         lab.kubectl(&[
             "get",
@@ -1369,7 +1378,10 @@ fn a_1_23_cluster_migrated_then_upgraded_to_1_24_and_1_27_is_ready_each_time() {
     );
     let files = [
         ("master0", "/var/lib/kubelet/kubeadm-flags.env"),
-        ("master1", "/etc/systemd/system/kubelet.service.d/10-kubeadm.conf"),
+        (
+            "master1",
+            "/etc/systemd/system/kubelet.service.d/10-kubeadm.conf",
+        ),
         ("worker0", "/etc/sysconfig/kubelet"),
         ("worker1", "/var/lib/kubelet/kubeadm-flags.env"),
     ];
@@ -1377,7 +1389,10 @@ fn a_1_23_cluster_migrated_then_upgraded_to_1_24_and_1_27_is_ready_each_time() {
         .iter()
         .map(|(h, f)| lab.sh(h, &format!("cat {f}")))
         .collect();
-    assert!(before.iter().all(|f| f.contains("--network-plugin=cni")), "{before:?}");
+    assert!(
+        before.iter().all(|f| f.contains("--network-plugin=cni")),
+        "{before:?}"
+    );
 
     let run = lab.rtmig(MIGRATE).output().expect_code(0);
     assert_fully_migrated(&lab);
@@ -1391,19 +1406,31 @@ fn a_1_23_cluster_migrated_then_upgraded_to_1_24_and_1_27_is_ready_each_time() {
             "{h}: {f}:\n{text}"
         );
         // 1.23 still pins the pause image for the image GC with it
-        assert!(text.contains("--pod-infra-container-image=registry.k8s.io/pause:3.6"), "{h}: {text}");
+        assert!(
+            text.contains("--pod-infra-container-image=registry.k8s.io/pause:3.6"),
+            "{h}: {text}"
+        );
     }
     // Other flags are kept as they were.
     assert!(
-        lab.sh("worker0", "cat /etc/sysconfig/kubelet").contains("--node-labels=lab.rtmig.io/kept=yes"),
+        lab.sh("worker0", "cat /etc/sysconfig/kubelet")
+            .contains("--node-labels=lab.rtmig.io/kept=yes"),
     );
-    let config = lab.sh("worker1", "cat /var/lib/kubelet/config.yaml /var/lib/kubelet/instance-config.yaml");
+    let config = lab.sh(
+        "worker1",
+        "cat /var/lib/kubelet/config.yaml /var/lib/kubelet/instance-config.yaml",
+    );
     assert_eq!(
-        config.matches("containerRuntimeEndpoint: unix:///run/containerd/containerd.sock").count(),
+        config
+            .matches("containerRuntimeEndpoint: unix:///run/containerd/containerd.sock")
+            .count(),
         2,
         "{config}"
     );
-    assert!(!config.contains("dockershim.sock") && !config.contains("cri-dockerd"), "{config}");
+    assert!(
+        !config.contains("dockershim.sock") && !config.contains("cri-dockerd"),
+        "{config}"
+    );
     // The kubelet's upgrade to 1.27 needs --container-runtime gone: said for the nodes whose
     // flags kubeadm does not rewrite.
     let out = run.stdout();
@@ -1413,7 +1440,10 @@ fn a_1_23_cluster_migrated_then_upgraded_to_1_24_and_1_27_is_ready_each_time() {
             "{out}"
         );
     }
-    assert!(!out.contains("master0: /var/lib/kubelet/kubeadm-flags.env keeps"), "{out}");
+    assert!(
+        !out.contains("master0: /var/lib/kubelet/kubeadm-flags.env keeps"),
+        "{out}"
+    );
 
     // 1.24 by the package alone (no kubeadm): Ready.
     for (h, _) in files {
@@ -1436,7 +1466,8 @@ fn a_1_23_cluster_migrated_then_upgraded_to_1_24_and_1_27_is_ready_each_time() {
     }
     assert_ready_at(&lab, "1.27.16");
     assert!(
-        !lab.sh("master0", "cat /var/lib/kubelet/kubeadm-flags.env").contains("--container-runtime="),
+        !lab.sh("master0", "cat /var/lib/kubelet/kubeadm-flags.env")
+            .contains("--container-runtime="),
     );
 }
 
@@ -1484,17 +1515,32 @@ fn a_pod_that_crashes_on_containerd_stops_the_batch_named() {
     let cols: Vec<&str> = table.split_whitespace().collect();
     assert_eq!(&cols[1..3], ["0/1", "CrashLoopBackOff"], "{table}");
     assert!(cols[3].parse::<u32>().unwrap_or(0) >= 1, "{table}");
-    let phase = lab.kubectl(&["-n", "monitoring", "get", "pod", &pod, "-o", "jsonpath={.status.phase}"]);
+    let phase = lab.kubectl(&[
+        "-n",
+        "monitoring",
+        "get",
+        "pod",
+        &pod,
+        "-o",
+        "jsonpath={.status.phase}",
+    ]);
     assert_eq!(phase, "Running");
     // worker0 as said; nothing else touched
     let (events, _) = lab.cordon_history();
     let touched: BTreeSet<&str> = events.iter().filter_map(|e| e["node"].as_str()).collect();
     assert_eq!(touched, BTreeSet::from(["worker0"]), "{events:?}");
     for (node, runtime) in lab.runtimes() {
-        let want = if node == "worker0" { "containerd://" } else { "docker://" };
+        let want = if node == "worker0" {
+            "containerd://"
+        } else {
+            "docker://"
+        };
         assert!(runtime.starts_with(want), "{node} runs {runtime}");
     }
-    assert_eq!(lab.unready_or_cordoned(), vec!["worker0 True true".to_string()]);
+    assert_eq!(
+        lab.unready_or_cordoned(),
+        vec!["worker0 True true".to_string()]
+    );
 }
 
 /// `containerd --version` on `host` answers `version` (a wrapper in /usr/local/bin, first
@@ -1518,7 +1564,9 @@ fn the_preflight_refuses_a_containerd_that_does_not_suit_the_kubelet() {
     assert_refused(
         &lab,
         &[],
-        &["worker1: containerd 2.0.4 does not suit kubelet 1.21.14: containerd 2.x has no CRI v1alpha2, which kubelets below 1.23 need"],
+        &[
+            "worker1: containerd 2.0.4 does not suit kubelet 1.21.14: containerd 2.x has no CRI v1alpha2, which kubelets below 1.23 need",
+        ],
     );
     drop(lab);
     let lab = Lab::up("k8s-1.27-cgroupfs", |_| {});
@@ -1526,6 +1574,8 @@ fn the_preflight_refuses_a_containerd_that_does_not_suit_the_kubelet() {
     assert_refused(
         &lab,
         &[],
-        &["node0: containerd 1.6.14 does not suit kubelet 1.27.16: Kubernetes 1.26 and later need CRI v1 (containerd 1.6.15 or later, 1.7, 2.x)"],
+        &[
+            "node0: containerd 1.6.14 does not suit kubelet 1.27.16: Kubernetes 1.26 and later need CRI v1 (containerd 1.6.15 or later, 1.7, 2.x)",
+        ],
     );
 }

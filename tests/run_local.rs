@@ -473,3 +473,185 @@ fn an_open_files_limit_too_low_for_the_fleet_is_raised_or_named() {
         "{text}"
     );
 }
+
+/// The plaintexts of tests/fixtures/vault (encrypted there by ansible-vault itself).
+const VAULT_PLAINTEXTS: [&str; 5] = [
+    "inventory-plaintext-1-1",
+    "host-plaintext-1-2-prod",
+    "group-plaintext-1-2-prod",
+    "play-plaintext-1-1",
+    "file-plaintext-1-1",
+];
+
+/// Every file under `dir` that contains one of `needles`, with the needle.
+fn files_containing(dir: &std::path::Path, needles: &[&str]) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+                for n in needles.iter().filter(|n| text.contains(**n)) {
+                    found.push(format!("{}: {n}", path.display()));
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn vaulted_values_and_files_reach_the_host_and_never_the_run_dir() {
+    let ws = Workspace::new();
+    ws.copy_fixture("tests/fixtures/vault", "vault");
+    let out = ws.path("out.txt");
+    // And a whole encrypted vars file in the play's vars_files.
+    let playbook = ws
+        .read("vault/playbook.yml")
+        .replace("OUT_PATH", &out.display().to_string())
+        .replace(
+            "- hosts: all\n",
+            "- hosts: all\n  vars_files: [vars-1.1.yml]\n",
+        )
+        .replace(
+            "{{ play_secret }}\\n",
+            "{{ play_secret }} {{ whole_file_secret }}\\n",
+        );
+    ws.write("vault/playbook.yml", &playbook);
+    let run = ws
+        .rtmig()
+        .args([
+            "run",
+            "-y",
+            "-i",
+            "vault/inventory/hosts.yml",
+            "vault/playbook.yml",
+            "--vault-id",
+            "prod@vault/prod.pass",
+            // An executable password file is run; its output is the password.
+            "--vault-password-file",
+            "vault/default-pass.sh",
+            "--output",
+            "json",
+        ])
+        .output()
+        .expect_code(0);
+    assert_eq!(
+        ws.read("out.txt"),
+        format!("{}\n", VAULT_PLAINTEXTS.join(" "))
+    );
+    for secret in VAULT_PLAINTEXTS {
+        assert!(
+            !run.stdout().contains(secret),
+            "{secret} in stdout:\n{}",
+            run.stdout()
+        );
+        assert!(!run.stderr().contains(secret), "{secret} in stderr");
+    }
+    assert!(
+        run.stdout().contains("inventory secret is ********"),
+        "{}",
+        run.stdout()
+    );
+    let runs = support::runs_in(&ws.path("vault/inventory"));
+    assert_eq!(runs.len(), 1, "one run dir beside the inventory");
+    assert!(runs[0].join("hosts/localhost.log").is_file());
+    assert_eq!(
+        files_containing(&runs[0], &VAULT_PLAINTEXTS),
+        Vec::<String>::new()
+    );
+
+    // The same passwords from ANSIBLE_VAULT_PASSWORD_FILE (id `default`) and
+    // ANSIBLE_VAULT_IDENTITY_LIST; the text console masks them too.
+    std::fs::remove_file(&out).unwrap();
+    let run = ws
+        .rtmig()
+        .env("ANSIBLE_VAULT_PASSWORD_FILE", ws.path("vault/default.pass"))
+        .env("ANSIBLE_VAULT_IDENTITY_LIST", "prod@vault/prod.pass")
+        .args([
+            "run",
+            "-y",
+            "-vv",
+            "-i",
+            "vault/inventory/hosts.yml",
+            "vault/playbook.yml",
+        ])
+        .output()
+        .expect_code(0);
+    assert_eq!(
+        ws.read("out.txt"),
+        format!("{}\n", VAULT_PLAINTEXTS.join(" "))
+    );
+    let console = format!("{}{}", run.stdout(), run.stderr());
+    assert!(console.contains("play secret is ********"), "{console}");
+    for secret in VAULT_PLAINTEXTS {
+        assert!(
+            !console.contains(secret),
+            "{secret} on the console:\n{console}"
+        );
+    }
+    assert_eq!(
+        files_containing(&ws.path("vault/inventory/.rtmig"), &VAULT_PLAINTEXTS),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn vault_data_without_the_right_password_stops_before_any_host_is_touched() {
+    let ws = Workspace::new();
+    ws.copy_fixture("tests/fixtures/vault", "vault");
+    let out = ws.path("out.txt");
+    let playbook = ws
+        .read("vault/playbook.yml")
+        .replace("OUT_PATH", &out.display().to_string());
+    ws.write("vault/playbook.yml", &playbook);
+    let base = [
+        "run",
+        "-y",
+        "-i",
+        "vault/inventory/hosts.yml",
+        "vault/playbook.yml",
+    ];
+    let run = ws.rtmig().args(base).output().expect_code(1);
+    assert!(
+        run.stderr().contains(
+            "vault/inventory/hosts.yml:7:17: vault-encrypted value and no vault password given (use --vault-password-file or --ask-vault-pass)"
+        ),
+        "{}",
+        run.stderr()
+    );
+    // Only the default password: the prod-encrypted group_vars and host_vars fail.
+    let run = ws
+        .rtmig()
+        .args(base)
+        .args(["--vault-password-file", "vault/default.pass"])
+        .output()
+        .expect_code(1);
+    assert!(
+        run.stderr().contains(
+            "vault/inventory/group_vars/all.yml:1:1: decryption failed: no vault secret (vault ids tried: default) could decrypt it"
+        ),
+        "{}",
+        run.stderr()
+    );
+    let run = ws
+        .rtmig()
+        .args(base)
+        .args(["--vault-password-file", "vault/missing.pass"])
+        .output()
+        .expect_code(1);
+    assert!(
+        run.stderr()
+            .contains("vault password file `vault/missing.pass` not found"),
+        "{}",
+        run.stderr()
+    );
+    assert!(!out.exists(), "no task ran");
+    assert!(
+        support::runs_in(&ws.path("vault/inventory")).is_empty(),
+        "no run dir"
+    );
+}

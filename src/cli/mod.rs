@@ -80,6 +80,31 @@ pub struct Target {
     /// Extra variables, highest precedence: `key=value` pairs or `@file.yaml`. Repeatable.
     #[arg(short = 'e', long = "extra-vars", value_name = "VARS")]
     pub extra_vars: Vec<String>,
+
+    #[command(flatten)]
+    pub vault: VaultArgs,
+}
+
+/// Vault passwords, as Ansible takes them (`ANSIBLE_VAULT_PASSWORD_FILE` is read too).
+#[derive(Debug, Clone, Default, Args)]
+pub struct VaultArgs {
+    /// A vault password for vault id ID (`default` without `ID@`): a file, run when
+    /// executable, or `prompt`. Repeatable.
+    #[arg(long = "vault-id", value_name = "[ID@]FILE")]
+    pub vault_ids: Vec<String>,
+
+    /// A file holding the vault password (an executable one is run and its output
+    /// used). Repeatable.
+    #[arg(
+        long = "vault-password-file",
+        visible_alias = "vault-pass-file",
+        value_name = "FILE"
+    )]
+    pub password_files: Vec<PathBuf>,
+
+    /// Ask for the vault password on the terminal.
+    #[arg(long = "ask-vault-pass", visible_alias = "ask-vault-password")]
+    pub ask: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -188,6 +213,9 @@ pub struct InventoryArgs {
 
     #[arg(short = 'l', long, value_name = "PATTERN")]
     pub limit: Option<String>,
+
+    #[command(flatten)]
+    pub vault: VaultArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -238,6 +266,35 @@ mod tests {
         assert_eq!(r.plan.tags, ["x", "y"]);
         assert_eq!(r.forks, 5);
         assert!(r.check && r.diff && r.resume);
+    }
+
+    #[test]
+    fn vault_options_are_ansibles_and_repeatable() {
+        let cli = Cli::try_parse_from([
+            "rtmig",
+            "plan",
+            "-i",
+            "inv.yaml",
+            "site.yaml",
+            "--vault-id",
+            "prod@prod.txt",
+            "--vault-password-file",
+            "a.txt",
+            "--vault-pass-file",
+            "b.txt",
+            "--ask-vault-pass",
+        ])
+        .unwrap();
+        let Command::Plan(p) = cli.command else {
+            panic!("not plan")
+        };
+        let v = p.target.vault;
+        assert_eq!(v.vault_ids, ["prod@prod.txt"]);
+        assert_eq!(
+            v.password_files,
+            [PathBuf::from("a.txt"), PathBuf::from("b.txt")]
+        );
+        assert!(v.ask);
     }
 
     #[test]

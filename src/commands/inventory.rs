@@ -7,6 +7,7 @@ use anyhow::Context;
 use crate::Status;
 use crate::cli::InventoryArgs;
 use crate::parse::inventory::{Inventory, python_json};
+use crate::parse::vault::Decryption;
 
 pub fn inventory(args: &InventoryArgs) -> anyhow::Result<Status> {
     if args.limit.is_some() && args.graph {
@@ -14,7 +15,17 @@ pub fn inventory(args: &InventoryArgs) -> anyhow::Result<Status> {
             "`--limit` goes with `--list` or `--hosts`; `--graph` shows the whole inventory"
         );
     }
-    let inventory = Inventory::load(&args.inventory).map_err(anyhow::Error::msg)?;
+    // As ansible-inventory: `--list` prints a `!vault` value as `{"__ansible_vault":
+    // PAYLOAD}` without decrypting it, `--graph --vars` shows it decrypted; encrypted
+    // vars files are decrypted for both, and not read when no variable is shown.
+    let shows_vars = args.list || args.vars;
+    let decryption = Decryption {
+        vault: super::load::vault(&args.vault)?,
+        keep_values: !(args.graph && args.vars),
+        skip_vars_files: !shows_vars,
+    };
+    let inventory =
+        Inventory::load_with(&args.inventory, &decryption).map_err(anyhow::Error::msg)?;
     let mut out = String::new();
     if args.list {
         let list = match &args.limit {

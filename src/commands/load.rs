@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::cli::PlanArgs;
+use crate::cli::{PlanArgs, VaultArgs};
 use crate::execute::live::PlaySource;
 use crate::parse::inventory::Inventory;
 use crate::parse::playbook::{self, Playbook, Templated};
+use crate::parse::vault::{Decryption, Vault, secrets};
 use crate::parse::{InputError, InputErrors};
 use crate::plan::{self, Plan, PlanOptions};
 use crate::template::Templates;
@@ -21,6 +22,33 @@ pub struct Loaded {
     pub templates: Arc<Templates>,
     pub extra_vars: Json,
     pub plan: Plan,
+    /// The vault passwords given, and every value they decrypted (secrets to mask).
+    pub vault: Arc<Vault>,
+}
+
+/// The vault passwords of the command line, `ANSIBLE_VAULT_IDENTITY_LIST` and
+/// `ANSIBLE_VAULT_PASSWORD_FILE`, read
+/// (or asked on the terminal) before anything else is loaded.
+pub fn vault(args: &VaultArgs) -> anyhow::Result<Arc<Vault>> {
+    // ANSIBLE_VAULT_IDENTITY_LIST (comma-separated `--vault-id`s) comes first, as there.
+    let env_ids: Vec<String> = std::env::var("ANSIBLE_VAULT_IDENTITY_LIST")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    let vault_ids = [env_ids, args.vault_ids.clone()].concat();
+    let sources = secrets::sources(
+        &vault_ids,
+        &args.password_files,
+        std::env::var_os("ANSIBLE_VAULT_PASSWORD_FILE").map(PathBuf::from),
+        args.ask,
+    );
+    let vault = secrets::load(&sources, &mut |prompt: &str| {
+        rpassword::prompt_password(prompt)
+    })?;
+    Ok(Arc::new(vault))
 }
 
 /// Directories templates are looked up in: Ansible's `<playbook dir>/templates` and the
@@ -88,9 +116,12 @@ pub fn check_templates(playbook: &Playbook, templates: &Templates) -> Result<(),
 
 pub fn load(args: &PlanArgs, start_at: Option<&str>) -> anyhow::Result<Loaded> {
     let t = &args.target;
-    let extra_vars = crate::parse::extra_vars::parse(&t.extra_vars).map_err(InputErrors::from)?;
-    let inventory = Inventory::load(&t.inventory)?;
-    let playbook = playbook::load(&t.playbook)?;
+    let vault = vault(&t.vault)?;
+    let decryption = Decryption::new(vault.clone());
+    let extra_vars =
+        crate::parse::extra_vars::parse(&t.extra_vars, &decryption).map_err(InputErrors::from)?;
+    let inventory = Inventory::load_with(&t.inventory, &decryption)?;
+    let playbook = playbook::load_with(&t.playbook, &decryption)?;
     let templates = Templates::new(template_dirs(&playbook.dir));
     check_templates(&playbook, &templates)?;
     // Before the run: the inventory alone (plays whose hosts depend on what the run
@@ -116,5 +147,6 @@ pub fn load(args: &PlanArgs, start_at: Option<&str>) -> anyhow::Result<Loaded> {
         templates: Arc::new(templates),
         extra_vars,
         plan,
+        vault,
     })
 }

@@ -33,6 +33,10 @@ pub fn run(args: &RunArgs, verbose: u8) -> anyhow::Result<Status> {
             redactor.add(&secret);
         }
     }
+    // So are the values decrypted from the vault (`!vault` values, encrypted files).
+    for secret in loaded.vault.revealed() {
+        redactor.add(&secret);
+    }
     let redactor = Arc::new(redactor);
 
     let playbook_bytes = std::fs::read(&target.playbook)

@@ -1,20 +1,27 @@
 //! `-e`/`--extra-vars`, as Ansible takes them: `key=value` pairs (several in one
 //! argument, separated by spaces, values quoted as a shell would), `@file.yaml` or
 //! `@file.json`, or an inline YAML/JSON mapping. Later arguments win.
+//!
+//! A vars file may be vault-encrypted as a whole (every string in it is then a secret),
+//! and a value in it that is vault data (`!vault |`) is decrypted: serde-saphyr drops
+//! the tag, so a string that starts with `$ANSIBLE_VAULT;` is taken for one.
 
 use std::path::Path;
 
 use serde_json::{Map, Value};
 
 use super::InputError;
+use super::vault::{self, Decryption};
 
-pub fn parse(args: &[String]) -> Result<Map<String, Value>, InputError> {
+/// The extra vars of the command line; vault data in `@file`s decrypted with
+/// `decryption`.
+pub fn parse(args: &[String], decryption: &Decryption) -> Result<Map<String, Value>, InputError> {
     let mut out = Map::new();
     for arg in args {
         let arg = arg.trim();
         if let Some(file) = arg.strip_prefix('@') {
             let path = Path::new(file);
-            let v: Value = super::read_yaml(path)?;
+            let v = read_file(path, decryption)?;
             match v {
                 Value::Object(m) => out.extend(m),
                 Value::Null => {}
@@ -59,12 +66,101 @@ pub fn parse(args: &[String]) -> Result<Map<String, Value>, InputError> {
     Ok(out)
 }
 
+fn read_file(path: &Path, decryption: &Decryption) -> Result<Value, InputError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| InputError::in_file(path, format!("cannot read: {e}")))?;
+    let at_start = |e: vault::VaultError| InputError {
+        file: path.to_path_buf(),
+        position: Some((1, 1)),
+        message: e.to_string(),
+    };
+    let (text, encrypted) = match decryption.file(text.trim_start()) {
+        Some(plain) => (plain.map_err(at_start)?, true),
+        None => (text, false),
+    };
+    let mut value: Value = super::yaml_from_str(path, &text)?;
+    decrypt_values(&mut value, decryption).map_err(|e| InputError::in_file(path, e.to_string()))?;
+    if encrypted {
+        decryption.vault.reveal_strings(&value);
+    }
+    Ok(value)
+}
+
+fn decrypt_values(value: &mut Value, decryption: &Decryption) -> Result<(), vault::VaultError> {
+    match value {
+        Value::String(s) if vault::is_encrypted(s) => {
+            *value = decryption
+                .vault
+                .decrypt_text(s, "value")
+                .map(Value::String)?;
+        }
+        Value::Array(items) => {
+            for v in items {
+                decrypt_values(v, decryption)?;
+            }
+        }
+        Value::Object(map) => {
+            for v in map.values_mut() {
+                decrypt_values(v, decryption)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
+    }
+
+    fn parse(args: &[String]) -> Result<Map<String, Value>, InputError> {
+        super::parse(args, &Decryption::default())
+    }
+
+    fn fixture(rel: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/vault")
+            .join(rel)
+    }
+
+    #[test]
+    fn an_encrypted_vars_file_and_vault_values_in_one_are_decrypted() {
+        let password = std::fs::read_to_string(fixture("default.pass")).unwrap();
+        let decryption = Decryption::new(std::sync::Arc::new(vault::Vault::new(vec![
+            vault::Secret::new("default", password.trim()),
+        ])));
+        let encrypted = fixture("vars-1.1.yml");
+        let v = super::parse(&s(&[&format!("@{}", encrypted.display())]), &decryption).unwrap();
+        assert_eq!(v["whole_file_secret"], "file-plaintext-1-1");
+        // The play's `!vault |` value, as a vars file of its own.
+        let dir = tempfile::tempdir().unwrap();
+        let playbook = std::fs::read_to_string(fixture("playbook.yml")).unwrap();
+        let block: String = playbook
+            .lines()
+            .skip_while(|l| !l.contains("play_secret:"))
+            .take_while(|l| !l.trim().is_empty())
+            .map(|l| format!("{}\n", &l[4..]))
+            .collect();
+        let f = dir.path().join("v.yml");
+        std::fs::write(&f, &block).unwrap();
+        let v = super::parse(&s(&[&format!("@{}", f.display())]), &decryption).unwrap();
+        assert_eq!(v["play_secret"], "play-plaintext-1-1");
+        let mut revealed = decryption.vault.revealed();
+        revealed.sort();
+        assert_eq!(revealed, ["file-plaintext-1-1", "play-plaintext-1-1"]);
+
+        let err = parse(&s(&[&format!("@{}", encrypted.display())])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}:1:1: vault-encrypted file and no vault password given (use --vault-password-file or --ask-vault-pass)",
+                encrypted.display()
+            )
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 pub mod extra_vars;
 pub mod inventory;
 pub mod playbook;
+pub mod vault;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -40,6 +40,19 @@ impl Workspace {
         Rtmig::new(self.dir.path())
     }
 
+    /// Copy a folder of the repository (tests/fixtures/...) into the workspace, keeping
+    /// file modes (an executable password file stays one).
+    pub fn copy_fixture(&self, from: &str, to: &str) {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(from);
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(&src)
+            .arg(self.path(to))
+            .status()
+            .expect("cp");
+        assert!(status.success(), "cp -a {} {to}", src.display());
+    }
+
     /// The run directories under `.rtmig/runs`, oldest first.
     pub fn runs(&self) -> Vec<PathBuf> {
         runs_in(self.dir.path())
@@ -98,6 +111,8 @@ impl Rtmig {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rtmig"));
         cmd.current_dir(cwd)
             .env_remove("SSH_AUTH_SOCK")
+            .env_remove("ANSIBLE_VAULT_PASSWORD_FILE")
+            .env_remove("ANSIBLE_VAULT_IDENTITY_LIST")
             .stdin(std::process::Stdio::null());
         Rtmig { cmd }
     }

@@ -12,8 +12,12 @@
 //! `host_vars/`. So `group_vars/all` beats a child group's vars written in the inventory
 //! file. Merges replace whole top-level keys.
 //!
-//! Depends on `crate::parse` for errors; reads files only in [`Inventory::load`] (and
-//! `@file` limits).
+//! Vault data (`!vault` values, encrypted inventory and vars files) is decrypted as it
+//! is read ([`Inventory::load_with`]); `ansible-inventory --list`'s form of a `!vault`
+//! value is kept on request (see [`Decryption`]).
+//!
+//! Depends on `crate::parse` for errors and `crate::parse::vault`; reads files only in
+//! [`Inventory::load`] (and `@file` limits).
 
 mod address;
 mod connection;
@@ -42,6 +46,7 @@ use pattern::{HostRef, LOCALHOST, Matcher};
 use vars_dirs::VarsDir;
 use yaml11::Kind;
 
+use crate::parse::vault::{self, Decryption};
 use crate::parse::{InputError, InputErrors};
 
 /// Variables Ansible sets itself and `ansible-inventory` leaves out of its output.
@@ -94,6 +99,8 @@ pub struct Inventory {
     /// The folder holding `group_vars/` and `host_vars/`, for groups and hosts added
     /// at run time (`None` for a `host1,host2,` list, which has none).
     vars_base: Option<PathBuf>,
+    /// How the vars files of groups and hosts added at run time are decrypted.
+    decryption: Decryption,
 }
 
 /// The kind of inventory source, decided as Ansible's plugin chain decides it.
@@ -105,7 +112,14 @@ enum Source {
 impl Inventory {
     /// Read an inventory file (YAML or INI), a folder of them, or a `host1,host2,` list,
     /// and the `group_vars/` and `host_vars/` beside it. Every problem found is returned.
+    /// Vault data is an error (no password): see [`Inventory::load_with`].
     pub fn load(path: &Path) -> Result<Inventory, InputErrors> {
+        Inventory::load_with(path, &Decryption::default())
+    }
+
+    /// [`Inventory::load`], vault data decrypted (or `!vault` values kept) as
+    /// `decryption` says.
+    pub fn load_with(path: &Path, decryption: &Decryption) -> Result<Inventory, InputErrors> {
         let mut data = Data::new();
         let mut errors = Vec::new();
         let text_path = path.to_string_lossy();
@@ -126,11 +140,11 @@ impl Inventory {
             for file in directory_sources(path)
                 .map_err(|e| InputErrors::from(InputError::in_file(path, e)))?
             {
-                errors.extend(read_source(&file, &mut data));
+                errors.extend(read_source(&file, &mut data, decryption));
             }
             base = path.to_path_buf();
         } else {
-            errors.extend(read_source(path, &mut data));
+            errors.extend(read_source(path, &mut data, decryption));
             base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         }
         data.finish();
@@ -142,6 +156,7 @@ impl Inventory {
             all_hosts: data.group_hosts(ALL),
             data,
             vars_base: None,
+            decryption: decryption.clone(),
         };
         if !text_path.contains(',') || path.exists() {
             let base = if base.as_os_str().is_empty() {
@@ -152,17 +167,24 @@ impl Inventory {
             inventory.vars_base = Some(base.clone());
             let group_vars = VarsDir::open(&base, "group_vars");
             for g in 0..inventory.data.groups.len() {
-                match group_vars.load(&inventory.data.group(g).name) {
+                match group_vars.load(&inventory.data.group(g).name, decryption) {
                     Ok(vars) => inventory.group_dir_vars[g] = vars,
                     Err(e) => errors.extend(e),
                 }
             }
             let host_vars = VarsDir::open(&base, "host_vars");
             for h in 0..inventory.data.hosts.len() {
-                match host_vars.load(&inventory.data.host(h).name) {
+                match host_vars.load(&inventory.data.host(h).name, decryption) {
                     Ok(vars) => inventory.host_dir_vars[h] = vars,
                     Err(e) => errors.extend(e),
                 }
+            }
+            if decryption.vault.has_secrets() {
+                let groups =
+                    (0..inventory.data.groups.len()).map(|g| &inventory.data.group(g).name);
+                group_vars.reveal_unused(groups, decryption);
+                let hosts = (0..inventory.data.hosts.len()).map(|h| &inventory.data.host(h).name);
+                host_vars.reveal_unused(hosts, decryption);
             }
         }
         if errors.is_empty() {
@@ -516,8 +538,8 @@ fn sort_object(v: Value) -> Value {
 
 /// Read one inventory file into `data`, choosing YAML or INI as Ansible does: YAML when
 /// the extension is `.yaml`/`.yml`/`.json` or there is none and the text is a YAML
-/// mapping; INI otherwise.
-fn read_source(path: &Path, data: &mut Data) -> Vec<InputError> {
+/// mapping; INI otherwise. A vault-encrypted file is decrypted first.
+fn read_source(path: &Path, data: &mut Data, decryption: &Decryption) -> Vec<InputError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => {
@@ -528,7 +550,23 @@ fn read_source(path: &Path, data: &mut Data) -> Vec<InputError> {
         }
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    match classify(path, text) {
+    let decrypted;
+    let encrypted = vault::is_encrypted(text);
+    let text = match decryption.file(text) {
+        Some(Ok(plain)) => {
+            decrypted = plain;
+            &decrypted
+        }
+        Some(Err(e)) => {
+            return vec![InputError {
+                file: path.to_path_buf(),
+                position: Some((1, 1)),
+                message: e.to_string(),
+            }];
+        }
+        None => text,
+    };
+    let errors = match classify(path, text, decryption) {
         Ok(Source::Yaml(node)) => {
             let mut reader = yaml::YamlReader {
                 path,
@@ -540,10 +578,19 @@ fn read_source(path: &Path, data: &mut Data) -> Vec<InputError> {
         }
         Ok(Source::Ini(text)) => ini::read(path, &text, data),
         Err(e) => vec![e],
+    };
+    if encrypted {
+        // Every variable of an encrypted inventory is a secret (names of hosts and
+        // groups are not: they are on every line of the output).
+        let vars = data.groups.values().map(|g| &g.vars);
+        for v in vars.chain(data.hosts.values().map(|h| &h.vars)) {
+            decryption.vault.reveal_strings(&Value::Object(v.clone()));
+        }
     }
+    errors
 }
 
-fn classify(path: &Path, text: &str) -> Result<Source, InputError> {
+fn classify(path: &Path, text: &str, decryption: &Decryption) -> Result<Source, InputError> {
     let ext = path
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase());
@@ -563,7 +610,7 @@ fn classify(path: &Path, text: &str) -> Result<Source, InputError> {
         Some(_) => return Ok(Source::Ini(text.to_string())),
     }
     let yaml_named = ext.is_some();
-    match yaml11::parse(text) {
+    match yaml11::parse_with(text, decryption) {
         Ok(Some(node)) => match &node.kind {
             Kind::Map(pairs) if pairs.iter().any(|(k, _)| k.as_str() == Some("plugin")) => Err(at(
                 node.line,

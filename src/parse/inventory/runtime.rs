@@ -134,16 +134,19 @@ impl Inventory {
     fn load_new_vars(&mut self) -> Result<(), String> {
         let (groups, hosts) = (self.data.groups.len(), self.data.hosts.len());
         let base = self.vars_base.clone();
+        let decryption = self.decryption.clone();
         let load = |sub: &str, name: &str| -> Result<Map<String, Value>, String> {
             match &base {
                 None => Ok(Map::new()),
-                Some(base) => VarsDir::open(base, sub).load(name).map_err(|errors| {
-                    errors
-                        .iter()
-                        .map(|e| e.to_string())
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                }),
+                Some(base) => VarsDir::open(base, sub)
+                    .load(name, &decryption)
+                    .map_err(|errors| {
+                        errors
+                            .iter()
+                            .map(|e| e.to_string())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    }),
             }
         };
         while self.group_dir_vars.len() < groups {
@@ -256,6 +259,43 @@ mod tests {
         })
         .unwrap();
         assert_eq!(inv.host_vars("w0")["colour"], json!("blue"));
+    }
+
+    #[test]
+    fn encrypted_group_vars_of_groups_added_at_run_time_are_known_secrets_from_the_load() {
+        use crate::parse::vault::{Decryption, Secret, Vault};
+        let fixtures =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vault");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("group_vars")).unwrap();
+        std::fs::copy(
+            fixtures.join("vars-1.1.yml"),
+            dir.path().join("group_vars/late.yml"),
+        )
+        .unwrap();
+        // Broken data in a file nobody loads is not an error at the load.
+        std::fs::write(
+            dir.path().join("group_vars/unused.yml"),
+            "$ANSIBLE_VAULT;1.1;AES256\nzz\n",
+        )
+        .unwrap();
+        let path = dir.path().join("inv.yaml");
+        std::fs::write(&path, INV).unwrap();
+        let password = std::fs::read_to_string(fixtures.join("default.pass")).unwrap();
+        let vault = std::sync::Arc::new(Vault::new(vec![Secret::new("default", password.trim())]));
+        let mut inv = Inventory::load_with(&path, &Decryption::new(vault.clone())).unwrap();
+        // Revealed at the load (so the run masks it), though no group reads it yet.
+        assert_eq!(vault.revealed(), ["file-plaintext-1-1"]);
+        inv.apply(&InventoryChange::GroupBy {
+            host: "w0".into(),
+            group: "late".into(),
+            parents: vec![],
+        })
+        .unwrap();
+        assert_eq!(
+            inv.host_vars("w0")["whole_file_secret"],
+            json!("file-plaintext-1-1")
+        );
     }
 
     #[test]

@@ -141,15 +141,97 @@ fn yaml_group_priority_that_is_not_a_number() {
     );
 }
 
+/// The fixtures ansible-vault encrypted (tests/fixtures/vault/README.md).
+fn vault_fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/vault")
+        .join(rel)
+}
+
+fn fixture_secret(id: &str, file: &str) -> vault::Secret {
+    let password = std::fs::read_to_string(vault_fixture(file)).unwrap();
+    vault::Secret::new(id, password.trim())
+}
+
+fn fixture_decryption(secrets: Vec<vault::Secret>) -> Decryption {
+    Decryption::new(std::sync::Arc::new(vault::Vault::new(secrets)))
+}
+
 #[test]
-fn yaml_vault_value_is_refused() {
+fn yaml_vault_value_without_a_password_is_located_and_says_how_to_give_one() {
+    let hosts = std::fs::read_to_string(vault_fixture("inventory/hosts.yml")).unwrap();
+    let err = load_err("inv.yml", &hosts);
+    assert_eq!(
+        err,
+        "inv.yml:7:17: vault-encrypted value and no vault password given (use --vault-password-file or --ask-vault-pass)"
+    );
+}
+
+#[test]
+fn malformed_vault_value_is_located_at_its_tag() {
     let err = load_err(
         "inv.yml",
         "all:\n  vars:\n    pw: !vault |\n      $ANSIBLE_VAULT;1.1;AES256\n      6162\n",
     );
     assert_eq!(
         err,
-        "inv.yml:3:9: vault-encrypted values (`!vault`) are not supported"
+        "inv.yml:3:9: malformed vault data: expected salt, HMAC and ciphertext in the payload"
+    );
+}
+
+#[test]
+fn vault_values_and_files_decrypt_with_both_vault_ids_and_are_remembered_as_secrets() {
+    let decryption = fixture_decryption(vec![
+        fixture_secret("default", "default.pass"),
+        fixture_secret("prod", "prod.pass"),
+    ]);
+    let inv = Inventory::load_with(&vault_fixture("inventory/hosts.yml"), &decryption).unwrap();
+    let vars = inv.host_vars("localhost");
+    assert_eq!(vars["inv_secret"], "inventory-plaintext-1-1");
+    assert_eq!(vars["host_secret"], "host-plaintext-1-2-prod");
+    assert_eq!(vars["group_secret"], "group-plaintext-1-2-prod");
+    assert_eq!(vars["plain_var"], "visible");
+    let mut revealed = decryption.vault.revealed();
+    revealed.sort();
+    // Every string of an encrypted file is a secret; plain values are not.
+    assert_eq!(
+        revealed,
+        [
+            "group-plaintext-1-2-prod",
+            "host-plaintext-1-2-prod",
+            "inventory-plaintext-1-1",
+            "one",
+            "two"
+        ]
+    );
+}
+
+#[test]
+fn list_keeps_vault_values_encrypted_as_ansible_inventory_prints_them() {
+    // ansible-inventory --list prints `{"__ansible_vault": PAYLOAD}` for a `!vault`
+    // value, and needs the password only for the encrypted group_vars file.
+    let mut decryption = fixture_decryption(vec![fixture_secret("prod", "prod.pass")]);
+    decryption.keep_values = true;
+    let inv = Inventory::load_with(&vault_fixture("inventory/hosts.yml"), &decryption).unwrap();
+    let expected = std::fs::read_to_string(vault_fixture("expected-list.json")).unwrap();
+    assert_eq!(format!("{}\n", python_json(&inv.to_list_json())), expected);
+}
+
+#[test]
+fn a_wrong_vault_password_names_the_file_and_the_ids_tried() {
+    let decryption = fixture_decryption(vec![fixture_secret("dev", "default.pass")]);
+    let err = Inventory::load_with(&vault_fixture("inventory/hosts.yml"), &decryption)
+        .unwrap_err()
+        .to_string();
+    let at = |rel: &str| vault_fixture(rel).display().to_string();
+    assert_eq!(
+        err,
+        format!(
+            "{}:1:1: decryption failed: no vault secret (vault ids tried: dev) could decrypt it\n\
+             {}:2:14: decryption failed: no vault secret (vault ids tried: dev) could decrypt it",
+            at("inventory/group_vars/all.yml"),
+            at("inventory/host_vars/localhost.yml")
+        )
     );
 }
 
@@ -310,7 +392,7 @@ fn syntax_error_in_host_vars_file_names_that_file() {
 }
 
 #[test]
-fn vault_vars_file_is_refused() {
+fn vault_vars_file_without_a_password_is_an_error_at_its_start() {
     let tmp = tempfile::tempdir().unwrap();
     let inv = write(tmp.path(), "inv.ini", "[web]\nw1\n");
     write(
@@ -322,9 +404,22 @@ fn vault_vars_file_is_refused() {
     assert_eq!(
         err,
         format!(
-            "{}: vault-encrypted files are not supported",
+            "{}:1:1: malformed vault data: expected salt, HMAC and ciphertext in the payload",
             tmp.path().join("group_vars/web.yml").display()
         )
+    );
+    let encrypted = std::fs::read_to_string(vault_fixture("vars-1.1.yml")).unwrap();
+    write(tmp.path(), "group_vars/web.yml", &encrypted);
+    let err = Inventory::load(&inv).unwrap_err().to_string();
+    assert!(
+        err.ends_with(":1:1: vault-encrypted file and no vault password given (use --vault-password-file or --ask-vault-pass)"),
+        "{err}"
+    );
+    let decryption = fixture_decryption(vec![fixture_secret("default", "default.pass")]);
+    let inv = Inventory::load_with(&inv, &decryption).unwrap();
+    assert_eq!(
+        inv.host_vars("w1")["whole_file_secret"],
+        "file-plaintext-1-1"
     );
 }
 

@@ -3,7 +3,8 @@
 //! `NAME.yml`, `NAME.yaml`, `NAME.json` that exists is used — a folder contributes every
 //! file below it (sorted, recursively; hidden and `~` backups skipped; files without an
 //! extension or ending in .yml/.yaml/.json), merged in order, later files winning.
-//! Empty files are ignored. Reads files; depends on `yaml11` for typing.
+//! Empty files are ignored. A vault-encrypted file is decrypted, and every string in it
+//! counts as a secret. Reads files; depends on `yaml11` for typing.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use serde_json::{Map, Value};
 
 use super::yaml11::{self, Kind};
 use crate::parse::InputError;
+use crate::parse::vault::{self, Decryption};
 
 const EXTENSIONS: [&str; 3] = [".yml", ".yaml", ".json"];
 
@@ -59,11 +61,15 @@ impl VarsDir {
     }
 
     /// The merged variables of `name`, or the problems found in its files.
-    pub fn load(&self, name: &str) -> Result<Map<String, Value>, Vec<InputError>> {
+    pub fn load(
+        &self,
+        name: &str,
+        decryption: &Decryption,
+    ) -> Result<Map<String, Value>, Vec<InputError>> {
         let mut vars = Map::new();
         let mut errors = Vec::new();
         for file in self.files_for(name) {
-            match load_file(&file) {
+            match load_file(&file, decryption) {
                 Ok(Some(map)) => {
                     for (k, v) in map {
                         vars.insert(k, v);
@@ -77,6 +83,26 @@ impl VarsDir {
             Ok(vars)
         } else {
             Err(errors)
+        }
+    }
+
+    /// Decrypt, only to learn their secrets, the vault data of files that no group or
+    /// host of `used` reads now: `add_host` and `group_by` may load them during the
+    /// run, after the masking of secrets is set up. Their problems are reported when
+    /// (and if) they are loaded.
+    pub fn reveal_unused<'a>(
+        &self,
+        used: impl IntoIterator<Item = &'a String>,
+        decryption: &Decryption,
+    ) {
+        let loaded: HashSet<PathBuf> = used.into_iter().flat_map(|n| self.files_for(n)).collect();
+        let mut all = Vec::new();
+        walk(&self.dir, &mut all);
+        for file in all.into_iter().filter(|f| !loaded.contains(f)) {
+            let has_vault = std::fs::read_to_string(&file).is_ok_and(|t| t.contains(vault::HEADER));
+            if has_vault {
+                let _ = load_file(&file, decryption);
+            }
         }
     }
 }
@@ -116,21 +142,35 @@ fn extension(name: &str) -> &str {
 }
 
 /// One variables file: `None` when empty, the mapping otherwise.
-pub fn load_file(path: &Path) -> Result<Option<Map<String, Value>>, InputError> {
+pub fn load_file(
+    path: &Path,
+    decryption: &Decryption,
+) -> Result<Option<Map<String, Value>>, InputError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| InputError::in_file(path, format!("cannot read: {e}")))?;
-    if text.trim_start().starts_with("$ANSIBLE_VAULT") {
-        return Err(InputError::in_file(
-            path,
-            "vault-encrypted files are not supported",
-        ));
+    if decryption.skip_vars_files && vault::is_encrypted(text.trim_start()) {
+        return Ok(None);
     }
-    let node = yaml11::parse(&text).map_err(|e| InputError {
+    let (text, encrypted) = match decryption.file(text.trim_start()) {
+        Some(Ok(plain)) => (plain, true),
+        Some(Err(e)) => {
+            return Err(InputError {
+                file: path.to_path_buf(),
+                position: Some((1, 1)),
+                message: e.to_string(),
+            });
+        }
+        None => (text, false),
+    };
+    let node = yaml11::parse_with(&text, decryption).map_err(|e| InputError {
         file: path.to_path_buf(),
         position: Some((e.line, e.column)),
         message: e.message,
     })?;
     let Some(node) = node else { return Ok(None) };
+    if encrypted {
+        decryption.vault.reveal_strings(&node.to_value());
+    }
     match &node.kind {
         Kind::Map(pairs) if pairs.is_empty() => Ok(None),
         Kind::Map(_) => match node.to_value() {
@@ -178,13 +218,14 @@ mod tests {
         std::fs::write(gv.join("web.json"), "{\"p\": 1}").unwrap();
         std::fs::write(gv.join("web.yml"), "p: 2\n").unwrap();
         let dir = VarsDir::open(tmp.path(), "group_vars");
-        let k8s = dir.load("k8s").unwrap();
+        let none = Decryption::default();
+        let k8s = dir.load("k8s", &none).unwrap();
         assert_eq!(
             serde_json::to_value(&k8s).unwrap(),
             serde_json::json!({"x": "b", "y": "a", "z": "c"})
         );
-        assert_eq!(dir.load("web").unwrap()["p"], 2);
-        assert!(dir.load("missing").unwrap().is_empty());
+        assert_eq!(dir.load("web", &none).unwrap()["p"], 2);
+        assert!(dir.load("missing", &none).unwrap().is_empty());
     }
 
     #[test]
@@ -193,7 +234,7 @@ mod tests {
         std::fs::create_dir_all(tmp.path().join("host_vars")).unwrap();
         std::fs::write(tmp.path().join("host_vars/n1.yml"), "# vars\n- a\n- b\n").unwrap();
         let errs = VarsDir::open(tmp.path(), "host_vars")
-            .load("n1")
+            .load("n1", &Decryption::default())
             .unwrap_err();
         assert_eq!(
             errs[0].to_string(),
@@ -215,7 +256,7 @@ mod tests {
         .unwrap();
         assert!(
             VarsDir::open(tmp.path(), "group_vars")
-                .load("all")
+                .load("all", &Decryption::default())
                 .unwrap()
                 .is_empty()
         );

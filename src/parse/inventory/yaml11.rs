@@ -5,7 +5,9 @@
 //! `<<` merge keys, and rejects duplicate keys.
 //!
 //! Ansible's loader tries JSON before YAML; a document that is valid JSON is typed with
-//! JSON's rules instead (`1e3` is a number there). Depends on nothing else in rtmig.
+//! JSON's rules instead (`1e3` is a number there). A `!vault` value is decrypted (or
+//! kept, see [`Decryption`]) where it is, so a wrong password is reported at its line.
+//! Depends on `parse::vault` only.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -13,6 +15,8 @@ use std::sync::LazyLock;
 use granit_parser::{Event, Parser, ScalarStyle};
 use regex::Regex;
 use serde_json::{Map, Number, Value};
+
+use crate::parse::vault::Decryption;
 
 /// A composed YAML node with its place in the file (1-based line and column).
 #[derive(Debug, Clone, PartialEq)]
@@ -91,30 +95,39 @@ pub fn key_string(v: &Value) -> String {
     }
 }
 
-/// Parse one YAML (or JSON) document. An empty document gives `None`.
+/// Parse one YAML (or JSON) document. An empty document gives `None`. A `!vault` value
+/// is an error (no vault password).
+#[cfg(test)]
 pub fn parse(text: &str) -> Result<Option<Node>, YamlError> {
+    parse_with(text, &Decryption::default())
+}
+
+/// [`parse`], with `!vault` values decrypted or kept as `decryption` says.
+pub fn parse_with(text: &str, decryption: &Decryption) -> Result<Option<Node>, YamlError> {
     let json = serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok();
     let mut composer = Composer {
         parser: Parser::new_from_str(text),
         anchors: HashMap::new(),
         json,
         budget: 1_000_000,
+        decryption,
     };
     composer.document()
 }
 
-struct Composer<'a> {
+struct Composer<'a, 'd> {
     parser: Parser<'a, granit_parser::StrInput<'a>>,
     anchors: HashMap<usize, Node>,
     /// Type plain scalars with JSON's rules (the text is valid JSON).
     json: bool,
     /// Nodes left to create: aliases can blow up a small file ("billion laughs").
     budget: usize,
+    decryption: &'d Decryption,
 }
 
 type Pos = (u64, u64);
 
-impl<'a> Composer<'a> {
+impl<'a> Composer<'a, '_> {
     fn next(&mut self) -> Result<Option<(Event<'a>, Pos)>, YamlError> {
         loop {
             match self.parser.next_event() {
@@ -323,7 +336,7 @@ impl<'a> Composer<'a> {
                 }
                 ("tag:yaml.org,2002:", "float") => construct_float(text)
                     .ok_or_else(|| format!("`{text}` is not a floating point number")),
-                ("!", "vault") => Err("vault-encrypted values (`!vault`) are not supported".into()),
+                ("!", "vault") => self.decryption.value(text).map_err(|e| e.to_string()),
                 _ => Err(format!("unsupported tag `{handle}{suffix}`")),
             };
         }

@@ -7,12 +7,15 @@ use indexmap::IndexMap;
 
 use super::node::{Key, Node, Pos, Value};
 use super::types::{Data, Expr, Number, Text, Vars};
+use crate::parse::vault::Decryption;
 use crate::parse::{InputError, Location};
 
 pub struct Ctx {
     pub file: PathBuf,
     pub dir: PathBuf,
     pub errors: Vec<InputError>,
+    /// Decrypts `!vault` values in variables.
+    pub decryption: Decryption,
 }
 
 impl Ctx {
@@ -25,6 +28,7 @@ impl Ctx {
             file: file.to_path_buf(),
             dir,
             errors: Vec::new(),
+            decryption: Decryption::default(),
         }
     }
 
@@ -234,13 +238,37 @@ impl Ctx {
     }
 
     /// Any value, with its strings listed for template checking.
-    pub fn data(&self, node: &Node) -> Data {
+    /// A value used as data (`vars`, `set_fact`, `debug: msg`): its JSON, `!vault`
+    /// values decrypted (a failure is reported at the value), and its strings to
+    /// check as templates (a decrypted value is data, never checked or shown).
+    pub fn data(&mut self, node: &Node) -> Data {
         let mut strings = Vec::new();
         self.collect_strings(node, &mut strings);
         Data {
-            value: node.value.to_json(),
+            value: self.json(node),
             location: self.loc(node.pos),
             strings,
+        }
+    }
+
+    fn json(&mut self, node: &Node) -> serde_json::Value {
+        use serde_json::Value as J;
+        match &node.value {
+            Value::Vault(payload) => match self.decryption.value(payload) {
+                Ok(v) => v,
+                Err(e) => {
+                    self.error(node.pos, e.to_string());
+                    J::Null
+                }
+            },
+            Value::Seq(items) => J::Array(items.iter().map(|n| self.json(n)).collect()),
+            Value::Map(entries) => J::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.name.clone(), self.json(v)))
+                    .collect(),
+            ),
+            other => other.to_json(),
         }
     }
 

@@ -7,7 +7,8 @@
 //! [`Play::strings`], [`Task::strings`] and [`Playbook::template_files`] for that.
 //!
 //! The file is read as YAML 1.1 as Ansible does (`yes`/`no` are booleans), except that
-//! a number with a leading zero stays text, so `mode: 0644` means what it says.
+//! a number with a leading zero stays text, so `mode: 0644` means what it says. A
+//! `!vault` value in variables is decrypted while the file is read.
 
 mod action;
 mod ctx;
@@ -24,24 +25,37 @@ pub use types::*;
 
 use std::path::{Path, PathBuf};
 
+use crate::parse::vault::Decryption;
 use crate::parse::{InputError, InputErrors, Location};
 
 /// Read and validate a playbook file. Every problem found is returned, not only the
-/// first.
+/// first. A `!vault` value is an error (no password): see [`load_with`].
 pub fn load(path: &Path) -> Result<Playbook, InputErrors> {
+    load_with(path, &Decryption::default())
+}
+
+/// [`load`], `!vault` values in variables decrypted as `decryption` says.
+pub fn load_with(path: &Path, decryption: &Decryption) -> Result<Playbook, InputErrors> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| InputError::in_file(path, format!("cannot read the playbook: {e}")))?;
-    parse_str(path, &text)
+    parse_with(path, &text, decryption)
 }
 
 /// Parse playbook text that came from `path` (used in messages and to find template and
 /// copy sources beside it).
 pub fn parse_str(path: &Path, text: &str) -> Result<Playbook, InputErrors> {
-    let mut options = serde_saphyr::Options::default();
-    options.leading_zero_numbers_as_strings = true;
-    let root: node::Node = serde_saphyr::from_str_with_options(text, options)
-        .map_err(|e| InputError::from_yaml(path, &e))?;
+    parse_with(path, text, &Decryption::default())
+}
+
+/// [`parse_str`] with a vault.
+pub fn parse_with(
+    path: &Path,
+    text: &str,
+    decryption: &Decryption,
+) -> Result<Playbook, InputErrors> {
+    let root = read_node(path, text)?;
     let mut ctx = ctx::Ctx::new(path);
+    ctx.decryption = decryption.clone();
     let plays = play::parse_plays(&mut ctx, &root);
     if !ctx.errors.is_empty() {
         ctx.errors.sort_by_key(|e| e.position);
@@ -52,6 +66,14 @@ pub fn parse_str(path: &Path, text: &str) -> Result<Playbook, InputErrors> {
         dir: ctx.dir,
         plays,
     })
+}
+
+/// A playbook or vars file as a tree of located nodes (YAML 1.1 booleans, a number with
+/// a leading zero kept as text).
+fn read_node(path: &Path, text: &str) -> Result<node::Node, InputError> {
+    let mut options = serde_saphyr::Options::default();
+    options.leading_zero_numbers_as_strings = true;
+    serde_saphyr::from_str_with_options(text, options).map_err(|e| InputError::from_yaml(path, &e))
 }
 
 /// Find a `template` or `copy` source on the controller the way Ansible does for a

@@ -7,7 +7,7 @@
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_saphyr::Spanned;
+use serde_saphyr::{Spanned, Tagged};
 
 /// Line and column (1-based) of a node in its file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -50,6 +50,8 @@ pub enum Value {
     Str(String),
     Seq(Vec<Node>),
     Map(Vec<(Key, Node)>),
+    /// A `!vault` string: the payload, decrypted where the value is used as data.
+    Vault(String),
 }
 
 impl Value {
@@ -63,6 +65,7 @@ impl Value {
             Value::Str(_) => "a string",
             Value::Seq(_) => "a list",
             Value::Map(_) => "a mapping",
+            Value::Vault(_) => "a vault-encrypted value",
         }
     }
 
@@ -74,7 +77,7 @@ impl Value {
             Value::UInt(u) => Some(u.to_string()),
             Value::Float(f) => Some(f.to_string()),
             Value::Str(s) => Some(s.clone()),
-            Value::Null | Value::Seq(_) | Value::Map(_) => None,
+            Value::Null | Value::Seq(_) | Value::Map(_) | Value::Vault(_) => None,
         }
     }
 
@@ -104,7 +107,8 @@ impl Value {
         crate::digest::sha256_hex(text.as_bytes())
     }
 
-    /// The value as JSON (map keys in order, floats that JSON cannot hold as null).
+    /// The value as JSON (map keys in order, floats that JSON cannot hold as null, a
+    /// `!vault` value as its payload: decrypting is the parser's job, see `Ctx::data`).
     pub fn to_json(&self) -> serde_json::Value {
         use serde_json::Value as J;
         match self {
@@ -113,7 +117,7 @@ impl Value {
             Value::Int(i) => J::from(*i),
             Value::UInt(u) => J::from(*u),
             Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
-            Value::Str(s) => J::String(s.clone()),
+            Value::Str(s) | Value::Vault(s) => J::String(s.clone()),
             Value::Seq(items) => J::Array(items.iter().map(|n| n.value.to_json()).collect()),
             Value::Map(entries) => J::Object(
                 entries
@@ -127,9 +131,15 @@ impl Value {
 
 impl<'de> Deserialize<'de> for Node {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let spanned = Spanned::<Value>::deserialize(deserializer)?;
+        let spanned = Spanned::<Tagged<Value>>::deserialize(deserializer)?;
+        let Tagged(value, tag) = spanned.value;
+        // Other tags are read as their plain value, as before.
+        let value = match (value, tag.as_deref()) {
+            (Value::Str(s), Some("!vault")) => Value::Vault(s),
+            (value, _) => value,
+        };
         Ok(Node {
-            value: spanned.value,
+            value,
             // `defined`: a node reached through an alias (`*steps`) or a merge (`<<:`)
             // is reported where it is written, not at each place that refers to it.
             pos: Pos::of(&spanned.defined),
@@ -227,5 +237,22 @@ mod tests {
         assert_eq!((v.pos.line, v.pos.column), (2, 10));
         assert_eq!(entries[2].1.value, Value::Bool(true));
         assert_eq!((items[0].pos.line, items[0].pos.column), (1, 3));
+    }
+
+    #[test]
+    fn a_vault_tag_is_kept_and_other_tags_read_as_before() {
+        let node =
+            parse("a: !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  6162\nb: !weird x\nc: !!str 1\n");
+        let Value::Map(entries) = &node.value else {
+            panic!("{node:?}")
+        };
+        assert_eq!(
+            entries[0].1.value,
+            Value::Vault("$ANSIBLE_VAULT;1.1;AES256\n6162\n".into())
+        );
+        // serde-saphyr places a block scalar at its first line, not at its tag.
+        assert_eq!((entries[0].1.pos.line, entries[0].1.pos.column), (2, 3));
+        assert_eq!(entries[1].1.value, Value::Str("x".into()));
+        assert_eq!(entries[2].1.value, Value::Str("1".into()));
     }
 }

@@ -1,9 +1,10 @@
 //! Plays: the top of a playbook, a list of mappings of play keywords.
 
-use super::ctx::Ctx;
+use super::ctx::{Ctx, is_template};
 use super::node::{Node, Pos, Value};
 use super::task::{become_method, parse_task};
 use super::types::*;
+use crate::parse::InputError;
 
 /// The play keywords rtmig has.
 pub const PLAY_KEYWORDS: &[&str] = &[
@@ -113,10 +114,12 @@ fn parse_play(ctx: &mut Ctx, node: &Node) -> Option<Play> {
     let any_errors_fatal = get("any_errors_fatal")
         .and_then(|n| ctx.boolean(n, "any_errors_fatal"))
         .unwrap_or(false);
-    let vars = get("vars").map(|n| ctx.vars(n, "vars")).unwrap_or_default();
+    let mut vars = get("vars").map(|n| ctx.vars(n, "vars")).unwrap_or_default();
     let vars_files = get("vars_files")
         .map(|n| vars_files(ctx, n))
         .unwrap_or_default();
+    // Ansible's precedence: a play's vars_files override its vars.
+    vars.extend(load_vars_files(ctx, &vars_files));
     let become_ = get("become").and_then(|n| ctx.boolean(n, "become"));
     let become_user = get("become_user").and_then(|n| ctx.text(n, "become_user"));
     if let Some(method) = get("become_method") {
@@ -298,6 +301,68 @@ fn percentage(ctx: &mut Ctx, node: &Node) -> Option<f64> {
             None
         }
     }
+}
+
+/// Read the play's `vars_files` now, relative to the playbook's folder, later files
+/// winning: rtmig checks them before anything runs, so a path cannot be a template. A
+/// vault-encrypted file is decrypted (its strings are secrets, never checked as
+/// templates), and so is a `!vault` value in one.
+fn load_vars_files(ctx: &mut Ctx, files: &[Text]) -> Vars {
+    let mut vars = Vars::new();
+    for file in files {
+        if is_template(&file.value) {
+            ctx.errors.push(InputError::at(
+                &file.location,
+                "a `vars_files` path cannot be a template here: rtmig reads vars files before the play starts",
+            ));
+            continue;
+        }
+        let path = ctx.dir.join(&file.value);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                ctx.errors.push(InputError::at(
+                    &file.location,
+                    format!("cannot read vars file `{}`: {e}", path.display()),
+                ));
+                continue;
+            }
+        };
+        let (text, encrypted) = match ctx.decryption.file(text.trim_start()) {
+            Some(Ok(plain)) => (plain, true),
+            Some(Err(e)) => {
+                ctx.errors.push(InputError {
+                    file: path.clone(),
+                    position: Some((1, 1)),
+                    message: e.to_string(),
+                });
+                continue;
+            }
+            None => (text, false),
+        };
+        if text.trim().is_empty() {
+            continue;
+        }
+        let root = match super::read_node(&path, &text) {
+            Ok(root) => root,
+            Err(e) => {
+                ctx.errors.push(e);
+                continue;
+            }
+        };
+        let mut sub = Ctx::new(&path);
+        sub.decryption = ctx.decryption.clone();
+        let mut found = sub.vars(&root, "vars_files");
+        ctx.errors.append(&mut sub.errors);
+        if encrypted {
+            for data in found.values_mut() {
+                ctx.decryption.vault.reveal_strings(&data.value);
+                data.strings.clear();
+            }
+        }
+        vars.extend(found);
+    }
+    vars
 }
 
 fn vars_files(ctx: &mut Ctx, node: &Node) -> Vec<Text> {

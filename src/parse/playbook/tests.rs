@@ -1,6 +1,6 @@
 //! Playbook parsing: valid shapes and every kind of invalid input, with exact locations.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::*;
 
@@ -44,7 +44,7 @@ fn a_full_play_is_read() {
   vars:
     a: 1
     b: \"{{ a }}\"
-  vars_files: [vars/x.yaml]
+  vars_files: []
   become: true
   become_user: root
   gather_facts: no
@@ -70,7 +70,8 @@ fn a_full_play_is_read() {
         play.vars["b"].strings[0].location,
         Location::new("site.yaml", 9, 8)
     );
-    assert_eq!(play.vars_files[0].value, "vars/x.yaml");
+    // vars_files are read at parse time: see vars_files_are_read_at_parse_time_...
+    assert!(play.vars_files.is_empty());
     assert_eq!(play.become_, Some(true));
     assert!(!play.gather_facts);
     assert_eq!(play.tags, ["migrate"]);
@@ -747,5 +748,114 @@ fn group_by_takes_key_and_parents_only() {
     assert_eq!(
         errors("- hosts: all\n  tasks:\n    - group_by: {parents: y}\n"),
         "site.yaml:3:7: `group_by` needs `key`"
+    );
+}
+
+/// tests/fixtures/vault/playbook.yml: `play_secret: !vault |` (1.1, vault id default).
+fn vault_playbook() -> (PathBuf, String) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vault");
+    let text = std::fs::read_to_string(dir.join("playbook.yml")).unwrap();
+    (dir, text)
+}
+
+fn vault_with(password_file: &str) -> crate::parse::vault::Decryption {
+    use crate::parse::vault::{Decryption, Secret, Vault};
+    let (dir, _) = vault_playbook();
+    let password = std::fs::read_to_string(dir.join(password_file)).unwrap();
+    Decryption::new(std::sync::Arc::new(Vault::new(vec![Secret::new(
+        "default",
+        password.trim(),
+    )])))
+}
+
+#[test]
+fn a_vault_value_in_play_vars_is_decrypted_and_not_checked_as_a_template() {
+    let (_, text) = vault_playbook();
+    let decryption = vault_with("default.pass");
+    let pb = parse_with(Path::new("site.yaml"), &text, &decryption).unwrap();
+    let var = &pb.plays[0].vars["play_secret"];
+    assert_eq!(var.value, "play-plaintext-1-1");
+    assert!(var.strings.is_empty(), "{:?}", var.strings);
+    assert_eq!(decryption.vault.revealed(), ["play-plaintext-1-1"]);
+}
+
+#[test]
+fn a_vault_value_in_play_vars_without_the_right_password_is_located() {
+    let (_, text) = vault_playbook();
+    let err = parse_str(Path::new("site.yaml"), &text)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "site.yaml:6:15: vault-encrypted value and no vault password given (use --vault-password-file or --ask-vault-pass)"
+    );
+    let err = parse_with(Path::new("site.yaml"), &text, &vault_with("prod.pass"))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "site.yaml:6:15: decryption failed: no vault secret (vault ids tried: default) could decrypt it"
+    );
+}
+
+#[test]
+fn a_vault_value_where_a_string_is_expected_says_so() {
+    let err = errors(
+        "- hosts: all\n  tasks:\n    - shell: !vault |\n        $ANSIBLE_VAULT;1.1;AES256\n        6162\n",
+    );
+    assert!(err.contains("a vault-encrypted value"), "{err}");
+}
+
+#[test]
+fn vars_files_are_read_at_parse_time_and_override_play_vars() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vault");
+    std::fs::create_dir(dir.join("vars")).unwrap();
+    std::fs::write(
+        dir.join("vars/common.yml"),
+        "b: from-file\nc: \"{{ a }}\"\n",
+    )
+    .unwrap();
+    std::fs::copy(fixtures.join("vars-1.1.yml"), dir.join("vars/secret.yml")).unwrap();
+    let site = dir.join("site.yaml");
+    let text = "- hosts: all\n  vars:\n    a: 1\n    b: play\n  vars_files:\n    - vars/common.yml\n    - vars/secret.yml\n  tasks: []\n";
+    let decryption = vault_with("default.pass");
+    let pb = parse_with(&site, text, &decryption).unwrap_or_else(|e| panic!("{e}"));
+    let vars = &pb.plays[0].vars;
+    assert_eq!(vars["a"].value, 1);
+    assert_eq!(vars["b"].value, "from-file");
+    assert_eq!(vars["whole_file_secret"].value, "file-plaintext-1-1");
+    // A template in a vars file is checked where it is written.
+    assert_eq!(
+        vars["c"].strings[0].location,
+        Location::new(dir.join("vars/common.yml"), 2, 4)
+    );
+    assert!(vars["whole_file_secret"].strings.is_empty());
+    assert_eq!(decryption.vault.revealed(), ["file-plaintext-1-1"]);
+
+    let err = parse_str(&site, text).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!(
+            "{}:1:1: vault-encrypted file and no vault password given (use --vault-password-file or --ask-vault-pass)",
+            dir.join("vars/secret.yml").display()
+        )
+    );
+}
+
+#[test]
+fn a_missing_or_templated_vars_file_is_an_error_at_its_entry() {
+    let err = errors(
+        "- hosts: all\n  vars_files:\n    - vars/nonexistent.yml\n    - \"vars/{{ env }}.yml\"\n  tasks: []\n",
+    );
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(
+        lines[0].starts_with("site.yaml:3:7: cannot read vars file `./vars/nonexistent.yml`: "),
+        "{err}"
+    );
+    assert_eq!(
+        lines[1],
+        "site.yaml:4:7: a `vars_files` path cannot be a template here: rtmig reads vars files before the play starts"
     );
 }
