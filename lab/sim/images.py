@@ -3,7 +3,8 @@
 
 Each image is one layer: a small busybox-static root filesystem plus /etc/lab-image, a
 file naming the image, so every image has its own layer digest (distinct per role, as in
-the field) while the layer stays about 1 MB compressed. The archive is what `docker save`
+the field) while the layer stays about 1 MB compressed (a spec's `images.size_mb` adds incompressible
+filler, for images of a real size). The archive is what `docker save`
 writes (manifest.json, <config>.json, <layer>/layer.tar, repositories), so `docker load`
 takes it and, after the migration, `ctr -n k8s.io images import` takes what Docker saves.
 
@@ -13,6 +14,7 @@ import hashlib
 import io
 import json
 import os
+import random
 import sys
 import tarfile
 
@@ -49,7 +51,13 @@ def _add(tar, name, data=None, mode=0o644, kind=tarfile.REGTYPE, link=""):
         tar.addfile(info)
 
 
-def layer_tar(ref, busybox_bytes):
+def filler(ref, size_mb):
+    """`size_mb` MiB of bytes that do not compress, the same for the same image everywhere:
+    an image of a real size, so carrying it takes the time it takes in the field."""
+    return random.Random(hashlib.sha256(ref.encode()).digest()).randbytes(size_mb << 20)
+
+
+def layer_tar(ref, busybox_bytes, size_mb=0):
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
         for d in ["bin", "etc", "tmp"]:
@@ -58,11 +66,13 @@ def layer_tar(ref, busybox_bytes):
         for a in APPLETS:
             _add(tar, "bin/" + a, kind=tarfile.SYMTYPE, link="busybox", mode=0o777)
         _add(tar, "etc/lab-image", (ref + "\n").encode())
+        if size_mb:
+            _add(tar, "lab-filler", filler(ref, size_mb))
     return buf.getvalue()
 
 
-def image_parts(ref, busybox_bytes):
-    layer = layer_tar(ref, busybox_bytes)
+def image_parts(ref, busybox_bytes, size_mb=0):
+    layer = layer_tar(ref, busybox_bytes, size_mb)
     diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
     config = {
         "architecture": "amd64",
@@ -82,8 +92,9 @@ def image_parts(ref, busybox_bytes):
     return layer, layer_dir, config_bytes, image_id
 
 
-def write_archives(jobs):
-    """Write one `docker save` archive per (path, refs) job; each image is built once."""
+def write_archives(jobs, size_mb=None):
+    """Write one `docker save` archive per (path, refs) job; each image is built once.
+    `size_mb(ref)`: MiB of incompressible filler in that image's layer (default none)."""
     with open(BUSYBOX, "rb") as f:
         busybox_bytes = f.read()
     cache = {}
@@ -93,7 +104,7 @@ def write_archives(jobs):
         with tarfile.open(tmp, mode="w", format=tarfile.USTAR_FORMAT) as tar:
             for ref in refs:
                 if ref not in cache:
-                    cache[ref] = image_parts(ref, busybox_bytes)
+                    cache[ref] = image_parts(ref, busybox_bytes, size_mb(ref) if size_mb else 0)
                 layer, layer_dir, config_bytes, image_id = cache[ref]
                 _add(tar, layer_dir + "/", kind=tarfile.DIRTYPE, mode=0o755)
                 _add(tar, layer_dir + "/VERSION", b"1.0")

@@ -114,7 +114,7 @@ CNI_PLUGINS = ("bridge", "host-local", "loopback", "portmap")
 DOCKER_KEYS = {"daemon_json": dict, "storage_driver": str}
 CONTAINERD_KEYS = {"config_toml": str}
 IMAGES_KEYS = {"all": list, "masters": list, "workers": list, "registry": list,
-               "hosts": dict, "absent": dict, "kubeadm": bool, "workloads": bool}
+               "hosts": dict, "absent": dict, "kubeadm": bool, "workloads": bool, "size_mb": (int, dict)}
 HOST_KEYS = {"sysctls": dict, "kubelet_flags": str, "dropin_dir": str, "cgroup_driver": str, "daemon_json": dict,
              "cgroup_driver_flag": str,
              "containerd_config": str, "disk_free_mb": int, "containerd_missing": bool,
@@ -335,6 +335,11 @@ def normalize(spec):
         for h in images.get(k, {}):
             if h not in allnames:
                 raise SpecError(f"`images.{k}.{h}` names no host")
+    sizes = images.get("size_mb", 0)
+    for ref, mb in (sizes.items() if isinstance(sizes, dict) else [("", sizes)]):
+        where = "images.size_mb" + (f".{ref}" if ref else "")
+        if not isinstance(mb, int) or isinstance(mb, bool) or not 0 <= mb <= 4096:
+            raise SpecError(f"`{where}` must be a whole number of MiB from 0 to 4096, got {mb!r}")
     reg = spec.get("registry_node", masters[0])
     if reg not in allnames:
         raise SpecError(f"`registry_node` `{reg}` names no host")
@@ -1479,7 +1484,8 @@ def render(spec_path, state):
     public["ips"] = ips
     public["gateway"] = gw
     write(f"{state}/spec.json", json.dumps(public, indent=2) + "\n")
-    IMG.write_archives(archive_jobs)
+    sizes = s["images"].get("size_mb", 0)
+    IMG.write_archives(archive_jobs, (lambda ref: sizes.get(ref, 0)) if isinstance(sizes, dict) else (lambda ref: sizes))
 
 
 API_PATHS = {"Deployment": "/apis/apps/v1/namespaces/{ns}/deployments",

@@ -83,6 +83,7 @@ t_spec_errors_name_their_key() {
         '{"workloads": [{"kind": "Deployment", "metadata": {"name": "x"}, "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {"spec": {"nodeSelector": {"kubernetes.io/hostname": "nosuch"}, "containers": [{"name": "c", "image": "i"}]}}}}]}' || return 1
     spec_error '`workloads[0].metadata.labels.app` must be a string' \
         '{"workloads": [{"kind": "Pod", "metadata": {"name": "p", "labels": {"app": 1}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}]}' || return 1
+    spec_error '`images.size_mb.x:1` must be a whole number of MiB from 0 to 4096, got -1' '{"images": {"size_mb": {"x:1": -1}}}' || return 1
     spec_error 'spec.json:1:2:' '{x' || return 1
     rm -rf "$d"
 }
