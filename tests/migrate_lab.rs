@@ -886,17 +886,22 @@ fn images_pre_staged_before_the_cordon_arrive_whatever_their_registry_name() {
         }
     }
     let j = journal(&lab.runs()[0]);
+    // (journal line, stdout) of `host`'s task named `task`, whatever play ran it (the
+    // registry node's steps are in a later play than the workers' and masters').
+    let names = j
+        .iter()
+        .find(|r| r["t"] == "run")
+        .map(|r| r["tasks"].clone())
+        .expect("run record");
     let stdout = |host: &str, task: &str| -> (usize, String) {
-        let plays: Vec<u64> = (1..=3).collect();
         j.iter()
             .enumerate()
             .find_map(|(i, r)| {
-                let play = r["play"].as_u64()?;
+                let (play, index) = (r["play"].as_u64()?, r["task"].as_u64()?);
                 (r["t"] == "done"
                     && r["host"] == host
-                    && plays.contains(&play)
-                    && r["task"] == task_index(&j, play as usize, task))
-                .then(|| (i, r["register"][1]["stdout"].as_str().unwrap_or("").to_string()))
+                    && names[play as usize][index as usize] == task)
+                    .then(|| (i, r["register"][1]["stdout"].as_str().unwrap_or("").to_string()))
             })
             .unwrap_or_else(|| panic!("{host}: no `{task}` in the journal"))
     };
