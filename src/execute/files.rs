@@ -94,24 +94,24 @@ fn check_ok(what: &str, out: &ExecOutput) -> Result<(), FileError> {
     }
 }
 
-/// Mode, owner, group and size of `path`, and its sha256 when its size is
-/// `hash_if_size`; `None` when it does not exist.
-async fn stat_remote(
-    remote: &Remote<'_>,
-    path: &str,
-    hash_if_size: Option<u64>,
-) -> Result<Option<Current>, FileError> {
+/// The command that prints what [`parse_current`] reads: `absent`, `notafile`, or the
+/// stat line (mode, owner, group, size) and, when the size is `hash_if_size`, the
+/// `sha256sum` line. It leaves the stat line in `$s` and the sum in `$h`.
+fn probe_command(path: &str, hash_if_size: Option<u64>) -> String {
     let f = quote(path);
     let hash = match hash_if_size {
-        Some(n) => format!(" if [ \"${{s##* }}\" = {n} ]; then sha256sum < {f}; fi;"),
+        Some(n) => {
+            format!(" if [ \"${{s##* }}\" = {n} ]; then h=$(sha256sum < {f}) && echo \"$h\"; fi;")
+        }
         None => String::new(),
     };
-    let cmd = format!(
-        "if [ -f {f} ]; then s=$(stat -c '%a %U %G %s' {f}) && echo \"$s\" &&{hash} :; elif [ -e {f} ]; then echo notafile; else echo absent; fi"
-    );
-    let out = remote.run(&cmd).await?;
-    check_ok(&format!("checking `{path}`"), &out)?;
-    let text = String::from_utf8_lossy(&out.stdout);
+    format!(
+        "h=; if [ -f {f} ]; then s=$(stat -c '%a %U %G %s' {f}) && echo \"$s\" &&{hash} :; elif [ -e {f} ]; then s=notafile; echo notafile; else s=absent; echo absent; fi"
+    )
+}
+
+/// What [`probe_command`] printed: `None` when the path does not exist.
+fn parse_current(path: &str, text: &str) -> Result<Option<Current>, FileError> {
     let mut lines = text.lines();
     match lines.next() {
         Some("absent") | None => Ok(None),
@@ -136,6 +136,18 @@ async fn stat_remote(
             }))
         }
     }
+}
+
+/// Mode, owner, group and size of `path`, and its sha256 when its size is
+/// `hash_if_size`; `None` when it does not exist.
+async fn stat_remote(
+    remote: &Remote<'_>,
+    path: &str,
+    hash_if_size: Option<u64>,
+) -> Result<Option<Current>, FileError> {
+    let out = remote.run(&probe_command(path, hash_if_size)).await?;
+    check_ok(&format!("checking `{path}`"), &out)?;
+    parse_current(path, &String::from_utf8_lossy(&out.stdout))
 }
 
 /// The last `sha256sum` line in `text` (stderr may hold other lines, e.g. from sudo).
@@ -212,6 +224,42 @@ fn attrs_differ(spec: &FileSpec, cur: &Current) -> bool {
     let owner_differs = spec.owner.as_deref().is_some_and(|o| o != cur.owner);
     let group_differs = spec.group.as_deref().is_some_and(|g| g != cur.group);
     mode_differs || owner_differs || group_differs
+}
+
+/// [`attrs_differ`] as a shell condition, for scripts that decide on the host: true when
+/// the stat line in `$s` (`%a %U %G ...`) has another mode (numeric modes only, leading
+/// zeros aside), owner or group than asked. With `unknown_differs`, an empty `$s` (the
+/// path could not be stat'ed) differs too whenever anything is asked, as
+/// [`crate::execute::actions`]' `file` judges it.
+pub(crate) fn attrs_differ_sh(
+    mode: Option<&str>,
+    owner: Option<&str>,
+    group: Option<&str>,
+    unknown_differs: bool,
+) -> String {
+    let mut tests = Vec::new();
+    if let Some(m) = mode.filter(|m| m.chars().all(|c| c.is_ascii_digit())) {
+        tests.push(format!(
+            "[ \"$m\" != {} ]",
+            quote(m.trim_start_matches('0'))
+        ));
+    }
+    if let Some(o) = owner {
+        tests.push(format!("[ \"$o\" != {} ]", quote(o)));
+    }
+    if let Some(g) = group {
+        tests.push(format!("[ \"$g\" != {} ]", quote(g)));
+    }
+    if tests.is_empty() {
+        return "false".into();
+    }
+    if unknown_differs {
+        tests.insert(0, "[ -z \"$s\" ]".into());
+    }
+    format!(
+        "{{ set -f; set -- $s; set +f; m=$1; o=$2; g=$3; m=${{m#\"${{m%%[!0]*}}\"}}; {}; }}",
+        tests.join(" || ")
+    )
 }
 
 fn attr_commands(spec: &FileSpec, target: &str) -> String {
@@ -338,11 +386,12 @@ pub async fn put_content(
     want_diff: bool,
 ) -> Result<FileOutcome, FileError> {
     let len = content.len() as u64;
-    let current = stat_remote(remote, &spec.dest, Some(len)).await?;
     let wanted = sha256_hex(content);
-    let differs = current
-        .as_ref()
-        .is_none_or(|c| c.size != len || c.sha256.as_deref() != Some(wanted.as_str()));
+    if !check && !want_diff && len <= ONE_SHOT_MAX {
+        return put_content_one_shot(remote, content, &wanted, spec).await;
+    }
+    let current = stat_remote(remote, &spec.dest, Some(len)).await?;
+    let differs = content_differs(&current, len, &wanted);
     let Some(change) = change(spec, current, differs) else {
         return Ok(FileOutcome::default());
     };
@@ -367,23 +416,127 @@ pub async fn put_content(
     if check {
         return Ok(outcome);
     }
+    act_on_content(remote, content, spec, &change, outcome).await
+}
+
+/// Whether the destination's content is other than `len` bytes of sha256 `wanted`.
+fn content_differs(current: &Option<Current>, len: u64, wanted: &str) -> bool {
+    current
+        .as_ref()
+        .is_none_or(|c| c.size != len || c.sha256.as_deref() != Some(wanted))
+}
+
+/// The act of [`put_content`] once the check found `change`: set the attributes, or
+/// write the content (a command of its own).
+async fn act_on_content(
+    remote: &Remote<'_>,
+    content: &[u8],
+    spec: &FileSpec,
+    change: &Change,
+    mut outcome: FileOutcome,
+) -> Result<FileOutcome, FileError> {
     if !change.content {
         apply_attrs(remote, spec).await?;
         return Ok(outcome);
     }
-    let mut input = Vec::with_capacity(content.len() + COMMIT_MARK.len());
-    input.extend_from_slice(content);
-    input.extend_from_slice(COMMIT_MARK.as_bytes());
     let out = remote
         .run_with(
-            &write_script(spec, Receive::Small { len }),
-            Stdin::Bytes(&input),
+            &write_script(
+                spec,
+                Receive::Small {
+                    len: content.len() as u64,
+                },
+            ),
+            Stdin::Bytes(&marked(content)),
             Stdout::Capture,
         )
         .await?;
     check_ok(&format!("writing `{}`", spec.dest), &out)?;
     outcome.backup = parse_backup(&out);
     Ok(outcome)
+}
+
+/// `content` and the commit mark behind it, as the write script of [`Receive::Small`]
+/// reads them.
+fn marked(content: &[u8]) -> Vec<u8> {
+    let mut input = Vec::with_capacity(content.len() + COMMIT_MARK.len());
+    input.extend_from_slice(content);
+    input.extend_from_slice(COMMIT_MARK.as_bytes());
+    input
+}
+
+/// Content up to this size goes along with the check, in one command: the host
+/// compares and writes only if it differs. Larger content is checked first, so that
+/// nothing big is sent for nothing.
+const ONE_SHOT_MAX: u64 = 64 * 1024;
+
+/// Printed by the one-shot script once its check is done, with what it decided to do.
+const ACT_MARK: &str = "rtmig-act=";
+
+/// [`put_content`] in one command (not in check mode, nor with a diff, which needs the
+/// old content first): the script checks the destination as [`stat_remote`] does,
+/// prints what it found, decides on the host as [`change`] does (write the content it
+/// reads on stdin, or set only the attributes, or nothing), and does it. The controller
+/// reads the same check from the output and judges it itself; should it want more than
+/// the host did, it acts in a second command.
+async fn put_content_one_shot(
+    remote: &Remote<'_>,
+    content: &[u8],
+    wanted: &str,
+    spec: &FileSpec,
+) -> Result<FileOutcome, FileError> {
+    let len = content.len() as u64;
+    let attrs = attrs_differ_sh(
+        spec.mode.as_deref(),
+        spec.owner.as_deref(),
+        spec.group.as_deref(),
+        false,
+    );
+    let script = format!(
+        "f={f}; {probe}; r=$?; if [ $r != 0 ]; then exit $r; fi; \
+         case $s in notafile) w=none;; absent|'') w=write;; *) \
+         if [ \"${{h%% *}}\" != {wanted} ]; then w=write; elif {attrs}; then w=attrs; else w=none; fi;; esac; \
+         echo {ACT_MARK}$w; case $w in write) {write};; attrs) true{set_attrs};; esac",
+        f = quote(&spec.dest),
+        probe = probe_command(&spec.dest, Some(len)),
+        write = write_script(spec, Receive::Small { len }),
+        set_attrs = attr_commands(spec, "\"$f\""),
+    );
+    let out = remote
+        .run_with(&script, Stdin::Bytes(&marked(content)), Stdout::Capture)
+        .await?;
+    // A newline first, so the mark is found even behind an empty check.
+    let text = format!("\n{}", String::from_utf8_lossy(&out.stdout));
+    let Some(at) = text.find(&format!("\n{ACT_MARK}")) else {
+        check_ok(&format!("checking `{}`", spec.dest), &out)?;
+        return Err(FileError::Command {
+            what: format!("checking `{}`", spec.dest),
+            rc: out.status,
+            stderr: "the check printed no decision".into(),
+        });
+    };
+    let current = parse_current(&spec.dest, &text[1..at + 1])?;
+    let done = text[at + 1 + ACT_MARK.len()..]
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    check_ok(&format!("writing `{}`", spec.dest), &out)?;
+    let outcome = FileOutcome {
+        changed: true,
+        backup: parse_backup(&out),
+        ..Default::default()
+    };
+    let differs = content_differs(&current, len, wanted);
+    match (change(spec, current, differs), done.as_str()) {
+        (None, "none") => Ok(FileOutcome::default()),
+        (Some(c), "write") if c.content => Ok(outcome),
+        (Some(c), "attrs") if !c.content => Ok(outcome),
+        // The host did something the controller does not find needed: it changed.
+        (None, _) => Ok(outcome),
+        // The host did less than the controller finds needed: the rest, apart.
+        (Some(c), _) => act_on_content(remote, content, spec, &c, outcome).await,
+    }
 }
 
 /// Put a local file at `spec.dest`, streamed (never read into memory whole) at the
@@ -728,6 +881,124 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 1, "{names:?}");
+    }
+
+    /// Runs `f` on a local remote that counts its commands; returns what `f` returned
+    /// and how many commands it sent.
+    async fn counted<T>(f: impl AsyncFnOnce(&Remote<'_>) -> T) -> (T, usize) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let n = AtomicUsize::new(0);
+        let count = |_: &str| {
+            n.fetch_add(1, Ordering::SeqCst);
+        };
+        let t = LocalTransport;
+        let r = crate::execute::remote::local_counting(&t, &count);
+        let out = f(&r).await;
+        (out, n.load(Ordering::SeqCst))
+    }
+
+    fn inode(path: &str) -> u64 {
+        std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(path).unwrap())
+    }
+
+    /// Small content is checked and written in one command, whatever the host needs
+    /// (a new file, other content, only the mode, nothing); check mode and `--diff`
+    /// check first, and large content too, so nothing big is sent for nothing.
+    #[tokio::test]
+    async fn small_content_takes_one_command_changed_or_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("sub/app.conf").display().to_string();
+        let spec = FileSpec {
+            dest: dest.clone(),
+            mode: Some("0640".into()),
+            ..Default::default()
+        };
+        let put = |content: &'static [u8], check: bool, diff: bool| {
+            let spec = spec.clone();
+            counted(async move |r: &Remote<'_>| {
+                put_content(r, content, &spec, check, diff).await.unwrap()
+            })
+        };
+        // Check mode: the check alone, nothing written.
+        let (o, n) = put(b"a=1\n", true, false).await;
+        assert_eq!((o.changed, n), (true, 1));
+        assert!(!Path::new(&dest).exists());
+        // Absent, then the same, then another content of the same size.
+        let (o, n) = put(b"a=1\n", false, false).await;
+        assert_eq!((o.changed, n), (true, 1));
+        assert_eq!(std::fs::read_to_string(&dest).unwrap(), "a=1\n");
+        assert_eq!(mode_of(Path::new(&dest)), 0o640);
+        let (o, n) = put(b"a=1\n", false, false).await;
+        assert_eq!((o.changed, n), (false, 1));
+        let (o, n) = put(b"a=2\n", false, false).await;
+        assert_eq!((o.changed, n), (true, 1));
+        assert_eq!(std::fs::read_to_string(&dest).unwrap(), "a=2\n");
+        // Only the mode: chmodded in place, not rewritten.
+        std::fs::set_permissions(&dest, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let before = inode(&dest);
+        let (o, n) = put(b"a=2\n", false, false).await;
+        assert_eq!((o.changed, n), (true, 1));
+        assert_eq!(mode_of(Path::new(&dest)), 0o640);
+        assert_eq!(inode(&dest), before, "rewritten where a chmod was enough");
+        // With a diff: the check, the old content, the write.
+        let (o, n) = put(b"a=3\n", false, true).await;
+        assert_eq!((o.changed, n), (true, 3));
+        assert!(o.diff.unwrap().contains("-a=2\n+a=3"));
+        assert_eq!(names(dir.path().join("sub").as_path()), ["app.conf"]);
+        // Large content: the check, then the write only when it differs.
+        let big_spec = FileSpec {
+            dest: dir.path().join("big.conf").display().to_string(),
+            ..Default::default()
+        };
+        let large = vec![b'x'; ONE_SHOT_MAX as usize + 1];
+        for (want_changed, want_n) in [(true, 2), (false, 1)] {
+            let (o, n) = counted(async |r: &Remote<'_>| {
+                put_content(r, &large, &big_spec, false, false)
+                    .await
+                    .unwrap()
+            })
+            .await;
+            assert_eq!((o.changed, n), (want_changed, want_n));
+        }
+    }
+
+    /// A destination that is not a regular file fails the one-shot script as it failed
+    /// the check, and a backup is still made and named.
+    #[tokio::test]
+    async fn the_one_shot_write_keeps_errors_and_backups() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = FileSpec {
+            dest: dir.path().display().to_string(),
+            ..Default::default()
+        };
+        let t = LocalTransport;
+        let err = put_content(&remote(&t), b"x\n", &spec, false, false)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "writing `{}` failed (rc=1): the destination exists and is not a regular file",
+                spec.dest
+            )
+        );
+        let dest = dir.path().join("d.json");
+        std::fs::write(&dest, "{}\n").unwrap();
+        let spec = FileSpec {
+            dest: dest.display().to_string(),
+            backup: true,
+            ..Default::default()
+        };
+        let (o, n) = counted(async |r: &Remote<'_>| {
+            put_content(r, b"{\"a\":1}\n", &spec, false, false)
+                .await
+                .unwrap()
+        })
+        .await;
+        assert_eq!((o.changed, n), (true, 1));
+        assert_eq!(std::fs::read_to_string(o.backup.unwrap()).unwrap(), "{}\n");
+        assert_eq!(std::fs::read_to_string(&dest).unwrap(), "{\"a\":1}\n");
     }
 
     #[tokio::test]

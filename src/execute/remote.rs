@@ -157,6 +157,19 @@ pub(crate) fn local(t: &crate::transport::local::LocalTransport) -> Remote<'_> {
     }
 }
 
+/// A [`Remote`] on the controller itself that calls `on_command` for every command it
+/// sends, for tests that count them.
+#[cfg(test)]
+pub(crate) fn local_counting<'a>(
+    t: &'a crate::transport::local::LocalTransport,
+    on_command: &'a (dyn Fn(&str) + Send + Sync),
+) -> Remote<'a> {
+    Remote {
+        on_command,
+        ..local(t)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,6 +21,9 @@ pub struct HostLogs {
 struct HostLog {
     file: File,
     pending: Vec<u8>,
+    /// Remote commands sent for the current task, and for the whole run.
+    commands: usize,
+    total_commands: usize,
 }
 
 /// A task that logs more than this (a long loop, a big output) is written as it goes.
@@ -70,6 +73,8 @@ impl HostLogs {
                 HostLog {
                     file,
                     pending: Vec::new(),
+                    commands: 0,
+                    total_commands: 0,
                 },
             );
         }
@@ -110,6 +115,7 @@ impl Listener for HostLogs {
                 name,
             } => {
                 let f = self.file(host)?;
+                f.commands = 0;
                 let which = match task {
                     super::Step::Facts => "facts".to_string(),
                     super::Step::Task(i) => format!("task {}", i.saturating_add(1)),
@@ -124,6 +130,8 @@ impl Listener for HostLogs {
             }
             Event::CommandStarted { host, command } => {
                 let f = self.file(host)?;
+                f.commands += 1;
+                f.total_commands += 1;
                 writeln!(f, "{} $ {}", now(), command)?;
             }
             Event::TaskAlreadyDone {
@@ -156,7 +164,12 @@ impl Listener for HostLogs {
                 if let Some(rc) = result.rc {
                     write!(f, ", rc={rc}")?;
                 }
-                writeln!(f)?;
+                let n = std::mem::take(&mut f.commands);
+                writeln!(
+                    f,
+                    ", {}",
+                    crate::plural(n, "remote command", "remote commands")
+                )?;
                 if let Some(msg) = &result.msg {
                     writeln!(f, "  msg: {msg}")?;
                 }
@@ -178,6 +191,13 @@ impl Listener for HostLogs {
             }
             Event::RunFinished { .. } => {
                 for f in self.files.values_mut() {
+                    let n = f.total_commands;
+                    writeln!(
+                        f,
+                        "{} run finished: {} sent to this host",
+                        now(),
+                        crate::plural(n, "remote command", "remote commands")
+                    )?;
                     f.flush()?;
                 }
             }
@@ -228,8 +248,60 @@ mod tests {
         assert_eq!(lines.len(), 3, "{text}");
         assert!(lines[0].ends_with("TASK [step 1] (play 1, task 1) started"));
         assert!(lines[1].ends_with("$ /bin/true"));
-        assert!(lines[2].contains("TASK [step 1] changed in 0 ms, rc=0"));
+        assert!(
+            lines[2].ends_with("TASK [step 1] changed in 0 ms, rc=0, 1 remote command"),
+            "{text}"
+        );
         assert_eq!(logs.files["n1"].pending.capacity(), 0);
+    }
+
+    /// Each task's line counts the remote commands it sent; the run's end, all of them.
+    #[test]
+    fn remote_commands_are_counted_per_task_and_per_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut logs = HostLogs::new(dir.path()).unwrap();
+        let finished = |name: &str| Event::TaskFinished {
+            host: "n1".into(),
+            play: 0,
+            task: crate::report::Step::Task(0),
+            name: name.into(),
+            result: TaskResult::new(TaskStatus::Ok),
+        };
+        let command = || Event::CommandStarted {
+            host: "n1".into(),
+            command: "true".into(),
+        };
+        for (name, n) in [("step 1", 2), ("step 2", 0), ("step 3", 1)] {
+            logs.on_event(&started("n1")).unwrap();
+            for _ in 0..n {
+                logs.on_event(&command()).unwrap();
+            }
+            logs.on_event(&finished(name)).unwrap();
+        }
+        logs.on_event(&Event::RunFinished {
+            recap: Default::default(),
+            exit_code: 0,
+            interrupted: false,
+            run_dir: dir.path().to_path_buf(),
+            resume_command: None,
+        })
+        .unwrap();
+        let text = std::fs::read_to_string(dir.path().join("n1.log")).unwrap();
+        let ends: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains(" ms, ") || l.contains("run finished"))
+            .map(|l| l.split_once(' ').unwrap().1)
+            .collect();
+        assert_eq!(
+            ends,
+            [
+                "TASK [step 1] ok in 0 ms, 2 remote commands",
+                "TASK [step 2] ok in 0 ms, 0 remote commands",
+                "TASK [step 3] ok in 0 ms, 1 remote command",
+                "run finished: 3 remote commands sent to this host",
+            ],
+            "{text}"
+        );
     }
 
     #[test]

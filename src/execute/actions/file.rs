@@ -5,10 +5,14 @@
 use serde_json::json;
 
 use super::{Cx, TResult, changed_or_ok, output_text, transport_failure};
+use crate::execute::files::attrs_differ_sh;
 use crate::execute::remote::Remote;
 use crate::parse::playbook::{File, FileState as Wanted};
 use crate::report::{TaskResult, TaskStatus};
 use crate::shell_words::quote;
+
+/// Printed by the one-shot script when it acts (after the probe's lines).
+const ACTED: &str = "rtmig-acted";
 
 pub(super) async fn run(cx: &Cx<'_>, remote: &Remote<'_>, f: &File) -> TResult<TaskResult> {
     let state = match f.state {
@@ -52,16 +56,50 @@ pub async fn file(
     check: bool,
 ) -> TaskResult {
     let p = quote(path);
+    // The kind, then the attributes (kept in `$s` for the one-shot script's decision).
     let probe = format!(
-        "if [ -L {p} ]; then echo link; elif [ -d {p} ]; then echo directory; elif [ -e {p} ]; then echo file; else echo absent; fi; \
-         [ -e {p} ] && stat -c '%a %U %G' {p} || true"
+        "if [ -L {p} ]; then k=link; elif [ -d {p} ]; then k=directory; elif [ -e {p} ]; then k=file; else k=absent; fi; echo $k; \
+         s=; if [ -e {p} ]; then s=$(stat -c '%a %U %G' {p} 2>/dev/null) && echo \"$s\"; fi"
     );
-    let out = match remote.run(&probe).await {
+    let mut attr_cmd = String::new();
+    if let Some(m) = mode {
+        attr_cmd.push_str(&format!(" && chmod {} {p}", quote(m)));
+    }
+    if let Some(o) = owner {
+        attr_cmd.push_str(&format!(" && chown {} {p}", quote(o)));
+    }
+    if let Some(g) = group {
+        attr_cmd.push_str(&format!(" && chgrp {} {p}", quote(g)));
+    }
+    let action = match state {
+        FileState::Absent => format!("rm -rf {p}"),
+        FileState::Directory => format!("mkdir -p {p}{attr_cmd}"),
+        FileState::Touch => format!("touch {p}{attr_cmd}"),
+        FileState::File => format!("true{attr_cmd}"),
+    };
+    // Under `--check` the probe alone; otherwise the probe, the decision on the host (as
+    // `needed` below decides it) and the act, in one command.
+    let command = if check {
+        probe
+    } else {
+        let differ = attrs_differ_sh(mode, owner, group, true);
+        let wanted = match state {
+            FileState::Absent => "[ $k != absent ]".to_string(),
+            FileState::Directory => {
+                format!("{{ [ $k = absent ] || {{ [ $k = directory ] && {differ}; }}; }}")
+            }
+            FileState::Touch => "true".to_string(),
+            FileState::File => format!("{{ [ $k != absent ] && {differ}; }}"),
+        };
+        format!("{probe}; if {wanted}; then echo {ACTED}; {action}; fi")
+    };
+    let out = match remote.run(&command).await {
         Ok(o) => o,
         Err(e) => return transport_failure(&e),
     };
     let stdout = output_text(&out.stdout);
-    let mut lines = stdout.lines();
+    let acted = stdout.lines().any(|l| l == ACTED);
+    let mut lines = stdout.lines().filter(|l| *l != ACTED);
     let kind = lines.next().unwrap_or("absent").to_string();
     let attrs: Vec<String> = lines
         .next()
@@ -77,46 +115,38 @@ pub async fn file(
     });
     let owner_ok = owner.is_none_or(|o| attrs.get(1).is_some_and(|a| a == o));
     let group_ok = group.is_none_or(|g| attrs.get(2).is_some_and(|a| a == g));
-    let mut attr_cmd = String::new();
-    if let Some(m) = mode {
-        attr_cmd.push_str(&format!(" && chmod {} {p}", quote(m)));
-    }
-    if let Some(o) = owner {
-        attr_cmd.push_str(&format!(" && chown {} {p}", quote(o)));
-    }
-    if let Some(g) = group {
-        attr_cmd.push_str(&format!(" && chgrp {} {p}", quote(g)));
-    }
-    let (needed, action) = match state {
-        FileState::Absent => (kind != "absent", format!("rm -rf {p}")),
+    let needed = match state {
+        FileState::Absent => kind != "absent",
         FileState::Directory => {
             if kind != "absent" && kind != "directory" {
                 return TaskResult::new(TaskStatus::Failed)
                     .with_msg(format!("`{path}` exists and is not a directory"));
             }
-            (
-                kind == "absent" || !(mode_ok && owner_ok && group_ok),
-                format!("mkdir -p {p}{attr_cmd}"),
-            )
+            kind == "absent" || !(mode_ok && owner_ok && group_ok)
         }
         // Ansible's touch always reports changed (it updates the times).
-        FileState::Touch => (true, format!("touch {p}{attr_cmd}")),
+        FileState::Touch => true,
         FileState::File => {
             if kind == "absent" {
                 return TaskResult::new(TaskStatus::Failed).with_msg(format!(
                     "file `{path}` is absent, cannot continue (use state=touch to create it)"
                 ));
             }
-            (
-                !(mode_ok && owner_ok && group_ok),
-                format!("true{attr_cmd}"),
-            )
+            !(mode_ok && owner_ok && group_ok)
         }
     };
+    // What the host did, when it did what the controller finds needed; else the act
+    // is still to do, in a command of its own.
+    let acted = acted.then_some(out);
+    let needed = needed || acted.is_some();
     let mut r = TaskResult::new(changed_or_ok(needed));
     if needed && !check {
         r.cmd = Some(action.clone());
-        match remote.run(&action).await {
+        let done = match acted {
+            Some(out) => Ok(out),
+            None => remote.run(&action).await,
+        };
+        match done {
             Ok(o) if o.status == 0 => {}
             Ok(o) => {
                 r = TaskResult::new(TaskStatus::Failed)
@@ -164,5 +194,47 @@ mod tests {
         let r3 = file(&remote(&t), &p, FileState::Absent, None, None, None, false).await;
         assert_eq!(r3.status, TaskStatus::Changed);
         assert!(!Path::new(&p).exists());
+    }
+
+    /// Each `file` task is one command, changed or not: the host decides and acts in
+    /// the command that checks; check mode sends the check alone and changes nothing.
+    #[tokio::test]
+    async fn file_takes_one_command_changed_or_not() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a/b").display().to_string();
+        let n = AtomicUsize::new(0);
+        let count = |_: &str| {
+            n.fetch_add(1, Ordering::SeqCst);
+        };
+        let t = LocalTransport;
+        let r = crate::execute::remote::local_counting(&t, &count);
+        let step = async |state, mode, check| {
+            let before = n.load(Ordering::SeqCst);
+            let res = file(&r, &p, state, mode, None, None, check).await;
+            (res.status, n.load(Ordering::SeqCst) - before)
+        };
+        use FileState::*;
+        use TaskStatus::{Changed, Failed, Ok};
+        assert_eq!(step(Directory, Some("0750"), true).await, (Changed, 1));
+        assert!(!Path::new(&p).exists(), "check mode made the directory");
+        assert_eq!(step(Directory, Some("0750"), false).await, (Changed, 1));
+        assert_eq!(step(Directory, Some("0750"), false).await, (Ok, 1));
+        assert_eq!(step(Directory, Some("0755"), false).await, (Changed, 1));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o755);
+        // Symbolic modes are not compared: ok, as the two-step check judged them.
+        assert_eq!(step(Directory, Some("u+rwx"), false).await, (Ok, 1));
+        assert_eq!(step(File, Some("0700"), false).await, (Changed, 1));
+        assert_eq!(step(File, Some("700"), false).await, (Ok, 1));
+        assert_eq!(step(Touch, None, false).await, (Changed, 1));
+        assert_eq!(step(Absent, None, true).await, (Changed, 1));
+        assert!(Path::new(&p).exists(), "check mode removed it");
+        assert_eq!(step(Absent, None, false).await, (Changed, 1));
+        assert_eq!(step(Absent, None, false).await, (Ok, 1));
+        assert_eq!(step(File, None, false).await, (Failed, 1));
+        assert_eq!(step(Touch, Some("0600"), false).await, (Changed, 1));
+        assert_eq!(step(Directory, None, false).await, (Failed, 1));
     }
 }
