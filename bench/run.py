@@ -60,6 +60,9 @@ TOOL_NAMES = {
 }
 # bench/fleet.sh's MAX_HOSTS: sizes past 200 are opt-in (--sizes 500,1000), ~8 MiB per sshd host.
 MAX_HOSTS = 1000
+# The connection timeout of every tool (pyinfra's is in workloads/pyinfra-config.py): a
+# 1000-host fleet's handshakes queue on the machine's cores for longer than the usual 10 s.
+CONNECT_TIMEOUT_S = 120
 # What --tools accepts (scp and ssh-cat come with openssh).
 ALL_TOOLS = ("rtmig", "asyncssh", "pssh", "ansible", "pyinfra", "openssh")
 # Sizes past this leave openssh-cm out unless --full: its process tree holds ~11 MiB per host.
@@ -412,7 +415,7 @@ def tool_command(tool: str, workload: str, n: int, e: Env, rundir: Path) -> tupl
         if workload == "W3":
             extra = ["-e", f"bulk_src={BULK}"]
         return [str(e.rtmig), "run", "-i", str(inv_yaml), str(WORKLOADS / f"{playbook}.yaml"),
-                "--forks", str(n), "--yes", *extra], env
+                "--forks", str(n), "--yes", "--timeout", str(CONNECT_TIMEOUT_S), *extra], env
     if tool == "ansible":
         if workload == "W3":
             extra = ["-e", f"bulk_src={BULK}"]
@@ -423,16 +426,17 @@ def tool_command(tool: str, workload: str, n: int, e: Env, rundir: Path) -> tupl
             ANSIBLE_NOCOLOR="1",
         )
         return [str(VENV / "bin" / "ansible-playbook"), "-i", str(inv_yaml), "-f", str(n),
+                "--timeout", str(CONNECT_TIMEOUT_S),
                 str(WORKLOADS / f"{playbook}.yaml"), *extra], env
     if tool == "pyinfra":
         if workload == "W3":
             extra = ["--data", f"bulk_src={BULK}"]
         return [str(VENV / "bin" / "pyinfra"), str(inv_py), str(WORKLOADS / f"{playbook}.py"),
-                "-y", "--parallel", str(n), *extra], env
+                "-y", "--parallel", str(n), "--config", str(WORKLOADS / "pyinfra-config.py"), *extra], env
     if tool in ("asyncssh", "pssh"):
         return [str(VENV / "bin" / "python"), str(WORKLOADS / f"{tool}-bench.py"), workload.lower(),
                 str(STATE / "hosts.tsv"), str(n), "--key", str(STATE / "ssh" / "id_ed25519"),
-                "--known-hosts", str(e.known_hosts)], env
+                "--known-hosts", str(e.known_hosts), "--connect-timeout", str(CONNECT_TIMEOUT_S)], env
     if tool == "openssh":
         return ["bash", str(WORKLOADS / "openssh.sh"), workload.lower(), str(STATE / "hosts.tsv"),
                 ssh_cfg, str(rundir / "cp"), str(n)], env

@@ -1,6 +1,6 @@
 """W1 and W2 with AsyncSSH: one asyncio process, one SSH connection per host, every host at once.
 
-    python asyncssh-bench.py w1|w2 HOSTS_TSV N --key KEY --known-hosts KNOWN_HOSTS
+    python asyncssh-bench.py w1|w2 HOSTS_TSV N --key KEY --known-hosts KNOWN_HOSTS [--connect-timeout S]
 
 Run by bench/run.py with the benchmark venv's Python. HOSTS_TSV is the fleet's hosts.tsv
 (bench/fleet.sh); the first N hosts take part. Host keys are checked strictly: the fleet's
@@ -64,6 +64,7 @@ async def main() -> int:
     p.add_argument("n", type=int)
     p.add_argument("--key", required=True)
     p.add_argument("--known-hosts", required=True)
+    p.add_argument("--connect-timeout", type=int, default=120, help="seconds (default 120)")
     a = p.parse_args()
     hosts = read_hosts(a.tsv, a.n)
     raise_open_files(a.n)
@@ -74,7 +75,7 @@ async def main() -> int:
     async def connect(h: dict) -> asyncssh.SSHClientConnection:
         return await asyncssh.connect(
             h["address"], username="root", known_hosts=known, client_keys=[key], agent_path=None,
-            config=None, preferred_auth="publickey", connect_timeout=120,
+            config=None, preferred_auth="publickey", connect_timeout=a.connect_timeout,
         )
 
     results = await asyncio.gather(*(connect(h) for h in hosts), return_exceptions=True)

@@ -1,7 +1,7 @@
 """W1 and W2 with parallel-ssh's libssh2 client (pssh.clients.ParallelSSHClient): one process
 (gevent), one SSH connection per host, every host at once.
 
-    python pssh-bench.py w1|w2 HOSTS_TSV N --key KEY --known-hosts KNOWN_HOSTS
+    python pssh-bench.py w1|w2 HOSTS_TSV N --key KEY --known-hosts KNOWN_HOSTS [--connect-timeout S]
 
 Run by bench/run.py with the benchmark venv's Python. HOSTS_TSV is the fleet's hosts.tsv
 (bench/fleet.sh); the first N hosts take part. Each step runs on every host at once
@@ -107,6 +107,7 @@ def main() -> int:
     p.add_argument("n", type=int)
     p.add_argument("--key", required=True)
     p.add_argument("--known-hosts", required=True)
+    p.add_argument("--connect-timeout", type=int, default=120, help="seconds (default 120)")
     a = p.parse_args()
     hosts = read_hosts(a.tsv, a.n)
     raise_open_files(a.n)
@@ -114,7 +115,7 @@ def main() -> int:
     by_address = {h["address"]: h for h in hosts}
     client = ParallelSSHClient(
         [h["address"] for h in hosts], user="root", pkey=a.key, allow_agent=False, identity_auth=False,
-        pool_size=a.n, num_retries=1, timeout=120,
+        pool_size=a.n, num_retries=1, timeout=a.connect_timeout,
     )
 
     def step(command: str, stdin: dict[str, bytes] | None = None) -> dict[str, str]:
