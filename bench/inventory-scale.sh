@@ -5,6 +5,8 @@
 #
 #   bench/inventory-scale.sh RTMIG [N=5000] [R=3]
 #
+# When the benchmark's venv holds ansible-core (scripts/bench.sh installs it), `ansible-inventory
+# --list` on the same files is timed beside it, for reference.
 # The inventory goes to ${BENCH_CACHE:-/var/cache/rtmig-bench}/inventory-N/ and stays there.
 set -euo pipefail
 
@@ -40,3 +42,7 @@ measure "\`rtmig inventory -i … --list\`" "$rtmig" inventory -i "$inv" --list
 measure "\`rtmig inventory -i … --graph\`" "$rtmig" inventory -i "$inv" --graph
 measure "\`rtmig plan -i … w1-steps.yaml\`" "$rtmig" plan -i "$inv" "$BENCH/workloads/w1-steps.yaml"
 measure "\`rtmig plan -i … w2-template.yaml\`" "$rtmig" plan -i "$inv" "$BENCH/workloads/w2-template.yaml"
+ai=${BENCH_VENV:-${BENCH_CACHE:-/var/cache/rtmig-bench}/venv}/bin/ansible-inventory
+if [ -x "$ai" ]; then
+    PYTHONWARNINGS=ignore measure "\`ansible-inventory -i … --list\` (ansible-core $("$ai" --version 2>/dev/null | sed -n '1s/.*core \([0-9.]*\).*/\1/p'))" "$ai" -i "$inv" --list
+fi
