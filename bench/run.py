@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""bench/run.py: rtmig beside ansible-core, pyinfra and plain OpenSSH, on the same hosts.
+"""bench/run.py: rtmig beside AsyncSSH, parallel-ssh, ansible-core, pyinfra and plain OpenSSH,
+on the same hosts.
 
 Start it through scripts/bench.sh, which installs what it needs first. It brings up a fleet of
 sshd hosts (bench/fleet.sh), runs every workload with every tool, interleaved run by run
@@ -49,12 +50,23 @@ NCPU = os.cpu_count() or 1
 # Display names, in table order.
 TOOL_NAMES = {
     "rtmig": "rtmig",
+    "asyncssh": "AsyncSSH",
+    "pssh": "parallel-ssh",
     "ansible": "ansible-core",
     "pyinfra": "pyinfra",
     "openssh": "openssh-cm",
     "scp": "scp",
     "catssh": "ssh-cat",
 }
+# bench/fleet.sh's MAX_HOSTS: sizes past 200 are opt-in (--sizes 500,1000), ~8 MiB per sshd host.
+MAX_HOSTS = 1000
+# The connection timeout of every tool (pyinfra's is in workloads/pyinfra-config.py): a
+# 1000-host fleet's handshakes queue on the machine's cores for longer than the usual 10 s.
+CONNECT_TIMEOUT_S = 120
+# What --tools accepts (scp and ssh-cat come with openssh).
+ALL_TOOLS = ("rtmig", "asyncssh", "pssh", "ansible", "pyinfra", "openssh")
+# Sizes past this leave openssh-cm out unless --full: its process tree holds ~11 MiB per host.
+OPENSSH_MAX_N = 200
 STEPS = {"W1": 10, "W2": 2, "W3": 1, "W4": 0}
 WORKLOAD_TITLES = {
     "W1": "W1 steps: 10 × /bin/true per host",
@@ -84,7 +96,7 @@ def build_plan(args: argparse.Namespace, tools: list[str]) -> list[Cell]:
     """The default plan fits in ~15 minutes on 2 cores; --full runs everything 3 times."""
     runs = args.runs if args.runs is not None else (1 if args.quick else 3)
     if args.quick:
-        w1_sizes, w2_sizes = [10], [10]
+        w1_sizes = w2_sizes = args.sizes or [10]
     else:
         w1_sizes = args.sizes or [10, 50, 100, 200]
         w2_sizes = args.sizes or [10, 50, 100]
@@ -105,9 +117,16 @@ def build_plan(args: argparse.Namespace, tools: list[str]) -> list[Cell]:
             sizes = w1_sizes if w == "W1" else w2_sizes
             for n in sizes:
                 cell = Cell(w, n)
-                for t in ("rtmig", "ansible", "pyinfra", "openssh"):
-                    if t in tools:
-                        cell.runs[t] = ansible_runs(n) if t == "ansible" else runs
+                for t in ("rtmig", "asyncssh", "pssh", "ansible", "pyinfra", "openssh"):
+                    if t not in tools:
+                        continue
+                    if t == "ansible":
+                        cell.runs[t] = ansible_runs(n)
+                    elif t == "openssh" and n > OPENSSH_MAX_N and not args.full:
+                        # one ssh master and one ssh per command per host: ~11 MiB a host
+                        cell.runs[t] = 0
+                    else:
+                        cell.runs[t] = runs
                 plan.append(cell)
         elif w == "W3":
             cell = Cell(w, 1)
@@ -169,17 +188,19 @@ def read_hosts() -> list[Host]:
     return hosts
 
 
-def write_inventories(hosts: list[Host], n: int) -> tuple[Path, Path]:
-    """The first n hosts as an Ansible YAML inventory (rtmig, ansible-core) and as a pyinfra one."""
+def write_inventories(hosts: list[Host], n: int, known_hosts: Path | None = None, tag: str = "") -> tuple[Path, Path]:
+    """The first n hosts as an Ansible YAML inventory (rtmig, ansible-core) and as a pyinfra one,
+    checking host keys against `known_hosts` (default: the fleet's)."""
     ssh = STATE / "ssh"
-    yaml_path = STATE / f"inventory-{n}.yaml"
+    kh = known_hosts or ssh / "known_hosts"
+    yaml_path = STATE / f"inventory{tag}-{n}.yaml"
     lines = [
         f"# The first {n} hosts of the benchmark fleet; rtmig and ansible-core read this file.",
         "all:",
         "  vars:",
         "    ansible_user: root",
         f"    ansible_ssh_private_key_file: {ssh}/id_ed25519",
-        f"    ansible_ssh_common_args: '-o UserKnownHostsFile={ssh}/known_hosts -o StrictHostKeyChecking=yes'",
+        f"    ansible_ssh_common_args: '-o UserKnownHostsFile={kh} -o StrictHostKeyChecking=yes'",
         "    ansible_python_interpreter: /usr/bin/python3",
         "  children:",
         "    bench:",
@@ -191,11 +212,11 @@ def write_inventories(hosts: list[Host], n: int) -> tuple[Path, Path]:
             f"app_zone: {h.app_zone}, app_id: {h.app_id}}}"
         )
     yaml_path.write_text("\n".join(lines) + "\n")
-    py_path = STATE / f"pyinfra-{n}.py"
+    py_path = STATE / f"pyinfra{tag}-{n}.py"
     group = {
         "ssh_user": "root",
         "ssh_key": f"{ssh}/id_ed25519",
-        "ssh_known_hosts_file": f"{ssh}/known_hosts",
+        "ssh_known_hosts_file": str(kh),
         "ssh_strict_host_key_checking": "yes",
         "ssh_allow_agent": False,
         "ssh_look_for_keys": False,
@@ -377,6 +398,9 @@ class Env:
     hosts: list[Host]
     inventories: dict[int, tuple[Path, Path]]
     timeout: float
+    # what every tool checks host keys against, and the OpenSSH client config that names it
+    known_hosts: Path = STATE / "ssh" / "known_hosts"
+    ssh_config: Path = STATE / "ssh" / "config"
 
 
 def tool_command(tool: str, workload: str, n: int, e: Env, rundir: Path) -> tuple[list[str], dict[str, str]]:
@@ -385,13 +409,13 @@ def tool_command(tool: str, workload: str, n: int, e: Env, rundir: Path) -> tupl
     env = dict(os.environ)
     env.pop("ANSIBLE_CONFIG", None)
     playbook = {"W1": "w1-steps", "W2": "w2-template", "W3": "w3-bulk"}.get(workload)
-    ssh_cfg = str(STATE / "ssh" / "config")
+    ssh_cfg = str(e.ssh_config)
     extra: list[str] = []
     if tool == "rtmig":
         if workload == "W3":
             extra = ["-e", f"bulk_src={BULK}"]
         return [str(e.rtmig), "run", "-i", str(inv_yaml), str(WORKLOADS / f"{playbook}.yaml"),
-                "--forks", str(n), "--yes", *extra], env
+                "--forks", str(n), "--yes", "--timeout", str(CONNECT_TIMEOUT_S), *extra], env
     if tool == "ansible":
         if workload == "W3":
             extra = ["-e", f"bulk_src={BULK}"]
@@ -402,12 +426,17 @@ def tool_command(tool: str, workload: str, n: int, e: Env, rundir: Path) -> tupl
             ANSIBLE_NOCOLOR="1",
         )
         return [str(VENV / "bin" / "ansible-playbook"), "-i", str(inv_yaml), "-f", str(n),
+                "--timeout", str(CONNECT_TIMEOUT_S),
                 str(WORKLOADS / f"{playbook}.yaml"), *extra], env
     if tool == "pyinfra":
         if workload == "W3":
             extra = ["--data", f"bulk_src={BULK}"]
         return [str(VENV / "bin" / "pyinfra"), str(inv_py), str(WORKLOADS / f"{playbook}.py"),
-                "-y", "--parallel", str(n), *extra], env
+                "-y", "--parallel", str(n), "--config", str(WORKLOADS / "pyinfra-config.py"), *extra], env
+    if tool in ("asyncssh", "pssh"):
+        return [str(VENV / "bin" / "python"), str(WORKLOADS / f"{tool}-bench.py"), workload.lower(),
+                str(STATE / "hosts.tsv"), str(n), "--key", str(STATE / "ssh" / "id_ed25519"),
+                "--known-hosts", str(e.known_hosts), "--connect-timeout", str(CONNECT_TIMEOUT_S)], env
     if tool == "openssh":
         return ["bash", str(WORKLOADS / "openssh.sh"), workload.lower(), str(STATE / "hosts.tsv"),
                 ssh_cfg, str(rundir / "cp"), str(n)], env
@@ -732,6 +761,11 @@ def table(records: list[dict]) -> str:
                 "a controller that cost nothing could not finish sooner."
             )
     out += scaling(runs)
+    for sess in (r for r in records if r.get("kind") == "session" and r.get("host_key_check") is not None):
+        out += ["", "### Host keys: each tool on one host whose key in known_hosts is another key", ""]
+        out += [f"- {TOOL_NAMES.get(t, t)}: {said}" for t, said in sess["host_key_check"].items()]
+        out += [f"- {TOOL_NAMES.get(t, t)}: LEFT OUT: {why}" for t, why in sess.get("excluded", {}).items()
+                if "known_hosts" in why]
     return "\n".join(out)
 
 
@@ -767,12 +801,19 @@ def scaling(runs: list[dict]) -> list[str]:
 def tool_versions(rtmig: Path | None) -> dict[str, str]:
     def first_line(cmd: list[str]) -> str:
         try:
-            p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+            p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60,
+                               env=dict(os.environ, PYTHONWARNINGS="ignore"))
             return p.stdout.strip().splitlines()[0] if p.stdout.strip() else ""
         except (OSError, subprocess.TimeoutExpired):
             return "missing"
 
+    def dist(name: str) -> str:
+        return first_line([str(VENV / "bin" / "python"), "-c",
+                           f"import importlib.metadata as m; print(m.version({name!r}))"])
+
     v = {
+        "asyncssh": dist("asyncssh"),
+        "parallel-ssh": dist("parallel-ssh") + " (ssh2-python " + dist("ssh2-python") + ")",
         "ansible-core": first_line([str(VENV / "bin" / "ansible"), "--version"]),
         "pyinfra": first_line([str(VENV / "bin" / "pyinfra"), "--version"]),
         "openssh": first_line(["ssh", "-V"]),
@@ -804,17 +845,20 @@ def machine() -> dict:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="scripts/bench.sh",
-        description="Benchmark rtmig against ansible-core, pyinfra and OpenSSH on a fleet of local sshd hosts.",
+        description="Benchmark rtmig against AsyncSSH, parallel-ssh, ansible-core, pyinfra and OpenSSH on a "
+        "fleet of local sshd hosts.",
     )
-    p.add_argument("--quick", action="store_true", help="N = 10 only, 1 run each (a try-out, ~2 minutes)")
+    p.add_argument("--quick", action="store_true",
+                   help="N = 10 only (or --sizes), 1 run each (a try-out, ~2 minutes)")
     p.add_argument("--full", action="store_true", help="every tool at every size, 3 runs (ansible-core makes this ~1 hour)")
     p.add_argument("--runs", type=int, help="runs per tool and size (default 3; 1 with --quick)")
     p.add_argument("--ansible-runs-large", type=int, default=1, help="ansible-core runs at N = 100 (default 1)")
     p.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], help="host counts for W1 and W2, e.g. 10,100")
     p.add_argument("--workloads", type=lambda s: [x.upper() for x in s.split(",")], default=["W1", "W2", "W3"],
                    help="comma-separated: W1,W2,W3,W4 (default W1,W2,W3; W4 needs the lab)")
-    p.add_argument("--tools", type=lambda s: s.split(","), default=["rtmig", "ansible", "pyinfra", "openssh"],
-                   help="comma-separated: rtmig,ansible,pyinfra,openssh (openssh includes scp and cat|ssh in W3)")
+    p.add_argument("--tools", type=lambda s: s.split(","), default=list(ALL_TOOLS),
+                   help="comma-separated: " + ",".join(ALL_TOOLS) + " (openssh includes scp and cat|ssh in W3; "
+                   "asyncssh and pssh run W1 and W2 only)")
     p.add_argument("--rtmig", type=Path, help="the rtmig binary (default: $CARGO_TARGET_DIR/release/rtmig)")
     p.add_argument("--timeout", type=float, default=900, help="seconds before one run is killed (default 900)")
     p.add_argument("--reuse-fleet", action="store_true", help="use a fleet that is already up, if it is big enough")
@@ -824,9 +868,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     for w in a.workloads:
         if w not in STEPS:
             p.error(f"unknown workload `{w}`, expected W1, W2, W3 or W4")
+    for n in a.sizes or ():
+        if not 1 <= n <= MAX_HOSTS:
+            p.error(f"--sizes: {n} is not a host count from 1 to {MAX_HOSTS} (bench/fleet.sh's limit)")
     for t in a.tools:
-        if t not in ("rtmig", "ansible", "pyinfra", "openssh"):
-            p.error(f"unknown tool `{t}`, expected rtmig, ansible, pyinfra or openssh")
+        if t not in ALL_TOOLS:
+            p.error(f"unknown tool `{t}`, expected one of " + ", ".join(ALL_TOOLS))
     return a
 
 
@@ -858,6 +905,65 @@ def warm_up(tools: list[str], e: Env) -> dict[str, str]:
     return excluded
 
 
+def host_key_check(tools: list[str], e: Env) -> tuple[dict[str, str], dict[str, str]]:
+    """Every tool once more on one host, this time against a known_hosts in which that host's
+    key is another (freshly made) key: the run must fail. Returns (what each tool said,
+    the tools that ran anyway and are left out for it)."""
+    ssh = STATE / "ssh"
+    wrong = ssh / "wrong-host-key"
+    for f in (wrong, wrong.with_suffix(".pub")):
+        f.unlink(missing_ok=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "not-a-fleet-key", "-f", str(wrong)],
+                   check=True, stdout=subprocess.DEVNULL)
+    pub = " ".join(wrong.with_suffix(".pub").read_text().split()[:2])
+    h = e.hosts[0]
+    lines = [f"{h.address} {pub}" if line.split(" ", 1)[0] == h.address else line
+             for line in e.known_hosts.read_text().splitlines()]
+    kh = ssh / "known_hosts.wrong"
+    kh.write_text("\n".join(lines) + "\n")
+    cfg = ssh / "config.wrong"
+    cfg.write_text(e.ssh_config.read_text().replace(str(e.known_hosts), str(kh)))
+    bad = Env(e.rtmig, e.hosts, {1: write_inventories(e.hosts, 1, known_hosts=kh, tag="-wrongkey")}, e.timeout,
+              known_hosts=kh, ssh_config=cfg)
+    said, excluded = {}, {}
+    for t in tools:
+        rundir = RUNS / f"hostkey-{t}"
+        shutil.rmtree(rundir, ignore_errors=True)
+        rundir.mkdir(parents=True)
+        shutil.rmtree(STATE / ".rtmig", ignore_errors=True)
+        cmd, env = tool_command(t, "W1", 1, bad, rundir)
+        m = measure(cmd, env, rundir, 300)
+        log = (rundir / "output.log").read_text(errors="replace").splitlines()
+        about_key = [ln.strip() for ln in log if "host key" in ln.lower() or "hostkey" in ln.lower()]
+        if m.rc == 0:
+            excluded[t] = f"it ran on {h.name} although known_hosts lists another key for it"
+        elif about_key:
+            said[t] = f"refused (exit {m.rc}): {about_key[-1][:300]}"
+        else:
+            said[t] = f"failed (exit {m.rc}), without naming the host key: " + " | ".join(log[-2:])[-300:]
+    return said, excluded
+
+
+def raise_open_files(max_n: int) -> dict:
+    """RLIMIT_NOFILE's soft limit up to the hard one, for this process and so for every tool
+    (rtmig and the AsyncSSH/parallel-ssh scripts raise it themselves too); a warning when even
+    that is below what a run over max_n hosts keeps open (a connection and a log per host)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            pass
+    need = 2 * max_n + 64
+    if soft < need:
+        print(f"bench: warning: the open-files limit is {soft} (hard {hard}) but {max_n} hosts need about {need}: "
+              f"runs will fail with `Too many open files` (raise it: ulimit -Hn {need})", file=sys.stderr)
+    return {"soft": soft, "hard": hard, "needed": need}
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     if args.report:
@@ -874,6 +980,7 @@ def main(argv: list[str]) -> int:
     if not plan:
         raise BenchError("nothing to run with these --workloads and --tools")
     max_n = max([c.n for c in plan] + [1])
+    nofile = raise_open_files(max_n)
     session = time.strftime("%Y%m%d-%H%M%S")
     RESULTS.mkdir(parents=True, exist_ok=True)
     RUNS.mkdir(parents=True, exist_ok=True)
@@ -886,6 +993,7 @@ def main(argv: list[str]) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_term)
     records: list[dict] = []
+    header: dict = {}
     fleet_started = False
     try:
         if args.reuse_fleet and (STATE / "size").exists() and int((STATE / "size").read_text()) >= max_n:
@@ -904,6 +1012,8 @@ def main(argv: list[str]) -> int:
                     f.write(os.urandom(1 << 20))
             os.chmod(BULK, 0o644)
         excluded = warm_up([t for t in tools], e)
+        hostkeys, lax = host_key_check([t for t in tools if t not in excluded], e)
+        excluded.update(lax)
         for t, why in excluded.items():
             print(f"bench: leaving out {TOOL_NAMES[t]}: {why}", file=sys.stderr)
         for c in plan:
@@ -918,6 +1028,8 @@ def main(argv: list[str]) -> int:
             "versions": tool_versions(rtmig),
             "machine": machine(),
             "excluded": excluded,
+            "host_key_check": hostkeys,
+            "open_files": nofile,
             "plan": [{"workload": c.workload, "n": c.n, "runs": c.runs} for c in plan],
         }
         with open(out_path, "a") as out:
@@ -957,7 +1069,7 @@ def main(argv: list[str]) -> int:
     finally:
         if fleet_started and not args.keep_fleet:
             fleet("down")
-    report = table(records)
+    report = table([header, *records] if header else records)
     md = RESULTS / f"{session}.md"
     md.write_text(
         f"# rtmig benchmark {session}\n\nmachine: {json.dumps(machine())}\n\n"

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# scripts/bench.sh: the benchmark: rtmig beside ansible-core, pyinfra and OpenSSH on a fleet of
-# local sshd hosts (see bench/README.md). As root; not part of the tests; asserts nothing.
+# scripts/bench.sh: the benchmark: rtmig beside AsyncSSH, parallel-ssh, ansible-core, pyinfra and
+# OpenSSH on a fleet of local sshd hosts (see bench/README.md). As root; not part of the tests; asserts nothing.
 #
 #   scripts/bench.sh              W1 at 10/50/100/200 hosts, W2 at 10/50/100, W3; ~15 minutes
 #   scripts/bench.sh --quick      10 hosts, one run each: a try-out (~2 minutes)
 #   scripts/bench.sh --help       every option (--full, --runs, --sizes, --workloads, --tools, ...)
 #
-# It installs what it needs when missing: GNU time (apt), ansible-core and pyinfra in a private
-# virtualenv (PyPI, $BENCH_VENV, default /var/cache/rtmig-bench/venv), and builds rtmig
+# It installs what it needs when missing: GNU time (apt), ansible-core, pyinfra, AsyncSSH and
+# parallel-ssh in a private virtualenv (PyPI, $BENCH_VENV, default /var/cache/rtmig-bench/venv), and builds rtmig
 # (cargo build --release) unless RTMIG names a binary.
 set -euo pipefail
 
@@ -17,6 +17,9 @@ VENV=${BENCH_VENV:-$CACHE/venv}
 # Pinned so that figures from different days compare; override to try other versions.
 ANSIBLE_SPEC=${BENCH_ANSIBLE_SPEC:-ansible-core==2.21.5}
 PYINFRA_SPEC=${BENCH_PYINFRA_SPEC:-pyinfra==3.10.0}
+ASYNCSSH_SPEC=${BENCH_ASYNCSSH_SPEC:-asyncssh==2.24.1}
+# parallel-ssh's native client is libssh2 through ssh2-python (binary wheels on PyPI)
+PSSH_SPEC=${BENCH_PSSH_SPEC:-parallel-ssh==2.16.0.post1}
 
 say() { echo "bench: $*" >&2; }
 die() { echo "bench: error: $*" >&2; exit 1; }
@@ -46,12 +49,13 @@ find_python() {
     done
     return 1
 }
-if [ ! -x "$VENV/bin/ansible-playbook" ] || [ ! -x "$VENV/bin/pyinfra" ]; then
+if [ ! -x "$VENV/bin/ansible-playbook" ] || [ ! -x "$VENV/bin/pyinfra" ] ||
+    ! "$VENV/bin/python" -c 'import asyncssh, pssh.clients.native' 2>/dev/null; then
     py=$(find_python) || die "ansible-core needs Python >= 3.12 and none was found (set BENCH_PYTHON)"
-    say "installing $ANSIBLE_SPEC and $PYINFRA_SPEC into $VENV (with $py)"
+    say "installing $ANSIBLE_SPEC, $PYINFRA_SPEC, $ASYNCSSH_SPEC and $PSSH_SPEC into $VENV (with $py)"
     mkdir -p "$(dirname "$VENV")"
     [ -x "$VENV/bin/pip" ] || "$py" -m venv "$VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check "$ANSIBLE_SPEC" "$PYINFRA_SPEC"
+    "$VENV/bin/pip" install -q --disable-pip-version-check "$ANSIBLE_SPEC" "$PYINFRA_SPEC" "$ASYNCSSH_SPEC" "$PSSH_SPEC"
 fi
 
 # rtmig, built once (cargo does nothing when it is up to date), unless a binary is named

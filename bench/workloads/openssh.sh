@@ -24,7 +24,8 @@ render() { # NAME ADDRESS PORT ZONE ID
 }
 
 one_host() { # NAME ADDRESS PORT ZONE ID
-    local h=$1 o=(-F "$cfg" -o "ControlPath=$ctl/%C") i
+    # ConnectTimeout: as every tool's (bench/run.py CONNECT_TIMEOUT_S)
+    local h=$1 o=(-F "$cfg" -o "ControlPath=$ctl/%C" -o ConnectTimeout=120) i
     ssh "${o[@]}" -o ControlMaster=yes -o ControlPersist=yes -f -N "$h" || return 1
     case $mode in
         w1)
