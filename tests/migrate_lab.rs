@@ -1483,6 +1483,7 @@ fn a_1_23_cluster_migrated_then_upgraded_to_1_24_and_1_27_is_ready_each_time() {
         ),
         ("worker0", "/etc/sysconfig/kubelet"),
         ("worker1", "/var/lib/kubelet/kubeadm-flags.env"),
+        ("master2", "/var/lib/kubelet/kubeadm-flags.env"),
     ];
     let before: Vec<String> = files
         .iter()
