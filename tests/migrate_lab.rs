@@ -872,7 +872,10 @@ fn images_pre_staged_before_the_cordon_arrive_whatever_their_registry_name() {
            > /var/backups/rtmig/carried-images",
     );
     let size: u64 = lab
-        .sh("worker0", "docker image inspect -f '{{.Size}}' lab.local/app/web:1.0")
+        .sh(
+            "worker0",
+            "docker image inspect -f '{{.Size}}' lab.local/app/web:1.0",
+        )
         .trim()
         .parse()
         .expect("a size");
@@ -901,19 +904,39 @@ fn images_pre_staged_before_the_cordon_arrive_whatever_their_registry_name() {
                 (r["t"] == "done"
                     && r["host"] == host
                     && names[play as usize][index as usize] == task)
-                    .then(|| (i, r["register"][1]["stdout"].as_str().unwrap_or("").to_string()))
+                    .then(|| {
+                        (
+                            i,
+                            r["register"][1]["stdout"]
+                                .as_str()
+                                .unwrap_or("")
+                                .to_string(),
+                        )
+                    })
             })
             .unwrap_or_else(|| panic!("{host}: no `{task}` in the journal"))
     };
     for h in hosts(&lab) {
-        let (pre, pre_out) = stdout(&h, "Pre-stage the images into containerd while the node serves");
+        let (pre, pre_out) = stdout(
+            &h,
+            "Pre-stage the images into containerd while the node serves",
+        );
         let (cordon, _) = stdout(&h, "Cordon the node");
         assert!(pre < cordon, "{h}: pre-staged after the cordon");
         assert!(pre_out.starts_with("carried "), "{h}: {pre_out}");
-        let (_, after) = stdout(&h, "Carry the images into containerd (streamed, no copy on disk)");
-        assert!(after.starts_with("nothing to carry"), "{h} carried after the drain: {after}");
+        let (_, after) = stdout(
+            &h,
+            "Carry the images into containerd (streamed, no copy on disk)",
+        );
+        assert!(
+            after.starts_with("nothing to carry"),
+            "{h} carried after the drain: {after}"
+        );
     }
-    let (_, worker0) = stdout("worker0", "Pre-stage the images into containerd while the node serves");
+    let (_, worker0) = stdout(
+        "worker0",
+        "Pre-stage the images into containerd while the node serves",
+    );
     assert!(
         worker0.contains("lab.local/app/web:1.0")
             && !worker0.contains("lab.local/app/api:1.0")
@@ -1385,7 +1408,10 @@ fn a_cluster_without_a_registry_has_no_registry_step() {
             && refused.contains("-e accept_etcd_quorum_loss=true"),
         "{refused}"
     );
-    assert!(lab.cordon_history().0.is_empty(), "the preflight cordoned a node");
+    assert!(
+        lab.cordon_history().0.is_empty(),
+        "the preflight cordoned a node"
+    );
     let out = lab
         .rtmig(MIGRATE)
         .args(["--fresh", "-e", "accept_etcd_quorum_loss=true"])
