@@ -461,7 +461,8 @@ EOF2
         # `kubeadm upgrade node` of each minor up to the target rewrites kubeadm-flags.env
         # (sim/kubeadm_upgrade.py says what each does); then the package upgrade.
         [ "$to" -ge "$from" ] || die "upgrade-kubelet --kubeadm: kubeadm does not downgrade ($old to $full)"
-        host_exec "$h" "$PY" "$SIM/kubeadm_upgrade.py" /var/lib/kubelet/kubeadm-flags.env "$from" "$to" >&2
+        # the host's own copy: the repo may be under a path the host does not see (its /tmp is its own)
+        host_exec "$h" "$PY" /usr/lib/rtmig-lab/kubeadm_upgrade.py /var/lib/kubelet/kubeadm-flags.env "$from" "$to" >&2
     fi
     host_exec "$h" /bin/sh -c "echo $full > /usr/lib/rtmig-lab/kubelet-version"
     host_exec "$h" systemctl restart kubelet

@@ -871,7 +871,7 @@ WantedBy=multi-user.target
 Alias=sshd.service
 """
 SIM_FILES = ["units.py", "init.py", "systemctl.py", "journalctl.py", "kubelet.py", "k8s.py", "cri_dockerd.py",
-             "crictl.py", "containers.py"]
+             "crictl.py", "containers.py", "kubeadm_upgrade.py"]
 REGISTRY_CONFIG = """version: 0.1
 log:
   fields:
