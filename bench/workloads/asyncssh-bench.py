@@ -22,39 +22,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import resource
 import sys
 import warnings
-from pathlib import Path
 
 # asyncssh imports cryptography's DSA classes, which warn on every start
 warnings.filterwarnings("ignore", message="DSA is deprecated")
 import asyncssh  # noqa: E402
 from jinja2 import Environment, StrictUndefined  # noqa: E402
 
-TEMPLATE = Path(__file__).resolve().parent / "templates" / "app.conf.j2"
-UPLOAD = "cat > /root/.app.conf.tmp && chmod 0644 /root/.app.conf.tmp && mv /root/.app.conf.tmp /root/app.conf"
-
-
-def read_hosts(tsv: str, n: int) -> list[dict]:
-    rows = Path(tsv).read_text().splitlines()[1:]
-    hosts = []
-    for line in rows[:n]:
-        name, address, port, zone, hid = line.split("\t")
-        hosts.append({"name": name, "address": address, "app_port": int(port), "app_zone": zone, "app_id": int(hid)})
-    if len(hosts) != n:
-        sys.exit(f"asyncssh-bench: only {len(hosts)} hosts in {tsv}, expected {n}")
-    return hosts
-
-
-def raise_open_files(n: int) -> None:
-    """Soft RLIMIT_NOFILE up to the hard one (as rtmig does); say so when even that is too low."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        soft = hard
-    if soft < n + 64:
-        print(f"asyncssh-bench: the open-files limit {soft} is too low for {n} connections", file=sys.stderr)
+from anchors import TEMPLATE, UPLOAD, raise_open_files, read_hosts  # noqa: E402
 
 
 async def main() -> int:
@@ -66,8 +42,8 @@ async def main() -> int:
     p.add_argument("--known-hosts", required=True)
     p.add_argument("--connect-timeout", type=int, default=120, help="seconds (default 120)")
     a = p.parse_args()
-    hosts = read_hosts(a.tsv, a.n)
-    raise_open_files(a.n)
+    hosts = read_hosts("asyncssh-bench", a.tsv, a.n)
+    raise_open_files("asyncssh-bench", a.n)
     known = asyncssh.read_known_hosts(a.known_hosts)
     key = asyncssh.read_private_key(a.key)
     failed: dict[str, str] = {}

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import resource
 import sys
 from pathlib import Path
 
@@ -40,8 +39,7 @@ from jinja2 import Environment, StrictUndefined
 from pssh.clients import ParallelSSHClient
 from pssh.clients.native.single import SSHClient
 
-TEMPLATE = Path(__file__).resolve().parent / "templates" / "app.conf.j2"
-UPLOAD = "cat > /root/.app.conf.tmp && chmod 0644 /root/.app.conf.tmp && mv /root/.app.conf.tmp /root/app.conf"
+from anchors import TEMPLATE, UPLOAD, raise_open_files, read_hosts  # noqa: E402
 
 
 class HostKeyMismatch(Exception):
@@ -79,27 +77,6 @@ class CheckedSSHClient(SSHClient):
 native_parallel.SSHClient = CheckedSSHClient
 
 
-def read_hosts(tsv: str, n: int) -> list[dict]:
-    rows = Path(tsv).read_text().splitlines()[1:]
-    hosts = []
-    for line in rows[:n]:
-        name, address, port, zone, hid = line.split("\t")
-        hosts.append({"name": name, "address": address, "app_port": int(port), "app_zone": zone, "app_id": int(hid)})
-    if len(hosts) != n:
-        sys.exit(f"pssh-bench: only {len(hosts)} hosts in {tsv}, expected {n}")
-    return hosts
-
-
-def raise_open_files(n: int) -> None:
-    """Soft RLIMIT_NOFILE up to the hard one (as rtmig does); say so when even that is too low."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        soft = hard
-    if soft < n + 64:
-        print(f"pssh-bench: the open-files limit {soft} is too low for {n} connections", file=sys.stderr)
-
-
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("mode", choices=["w1", "w2"])
@@ -109,8 +86,8 @@ def main() -> int:
     p.add_argument("--known-hosts", required=True)
     p.add_argument("--connect-timeout", type=int, default=120, help="seconds (default 120)")
     a = p.parse_args()
-    hosts = read_hosts(a.tsv, a.n)
-    raise_open_files(a.n)
+    hosts = read_hosts("pssh-bench", a.tsv, a.n)
+    raise_open_files("pssh-bench", a.n)
     KNOWN.update(read_known_hosts(a.known_hosts))
     by_address = {h["address"]: h for h in hosts}
     client = ParallelSSHClient(
