@@ -612,24 +612,6 @@ fn the_preflight_refuses_what_a_node_lacks() {
     lab.sh("master2", "pkill -CONT -x etcd");
 }
 
-/// Kubespray's roles/etcd/templates/etcd-host.service.j2 as rendered for Debian's etcd.
-const ETCD_HOST_SERVICE: &str = "[Unit]
-Description=etcd
-After=network.target
-
-[Service]
-Type=notify
-EnvironmentFile=/etc/etcd.env
-ExecStart=/usr/bin/etcd
-NotifyAccess=all
-Restart=always
-RestartSec=10s
-LimitNOFILE=40000
-
-[Install]
-WantedBy=multi-user.target
-";
-
 /// What Kubespray's migration guide has the operator do first: etcd moved from Docker to
 /// the host (etcd-host.service, same data dir and etcd.env), one member at a time, each
 /// healthy again before the next.
@@ -637,9 +619,8 @@ fn move_etcd_to_host(lab: &Lab, masters: &[&str]) {
     for master in masters {
         lab.sh(
             master,
-            &format!(
-                "cat > /etc/systemd/system/etcd.service <<'EOF'\n{ETCD_HOST_SERVICE}EOF\nsystemctl daemon-reload && systemctl restart etcd"
-            ),
+            // Kubespray's etcd-host.service, as the lab renders it (lab/sim/render.py)
+            "cp /usr/lib/rtmig-lab/etcd-host.service /etc/systemd/system/etcd.service && systemctl daemon-reload && systemctl restart etcd",
         );
         lab.wait_for("etcd healthy", Duration::from_secs(60), || {
             let script = format!(

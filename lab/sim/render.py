@@ -1135,6 +1135,9 @@ def render_host(s, state, name, role, ip, index, pub_key, api_server):
             if mode == "docker" else ETCD_HOST_SERVICE
         write(f"{E}/systemd/system/etcd.service", unit)
         os.symlink("/etc/systemd/system/etcd.service", f"{wants}/etcd.service")
+        # Kubespray's etcd-host.service at hand, as its `etcd_deployment_type: host` run
+        # would install it: what moving etcd to the host installs (tests do that)
+        write(f"{lib}/etcd-host.service", ETCD_HOST_SERVICE)
     # more units (a `docker run` log shipper, say), enabled
     for uname, text in {**s["units"], **hv.get("units", {})}.items():
         write(f"{E}/systemd/system/{uname}", text)
