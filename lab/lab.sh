@@ -3,7 +3,8 @@
 #
 #   lab/lab.sh up [--spec FILE]        build the cluster a spec describes (default: specs/default.json);
 #                                      prints the inventory path last
-#   lab/lab.sh down                    remove everything `up` made
+#   lab/lab.sh down [--default-names]  remove everything `up` made (a state dir without lab.env
+#                                      other than the default one guesses no names unless told)
 #   lab/lab.sh status                  hosts, daemons and nodes at a glance
 #   lab/lab.sh kubectl ARGS...         the controller's kubectl, with the lab's kubeconfig
 #   lab/lab.sh exec HOST [CMD...]      run CMD on HOST without SSH (nsenter into its namespaces)
@@ -32,13 +33,10 @@ replaced_by_hosts() {
         *) return 1 ;;
     esac
 }
-if [ -n "${LAB_STATE:-}" ]; then
-    STATE=$LAB_STATE
-elif replaced_by_hosts "$LAB_DIR/state"; then
-    STATE=/srv/rtmig-lab/state
-else
-    STATE=$LAB_DIR/state
-fi
+default_state() { # the state dir lab.sh uses when LAB_STATE is not set
+    if replaced_by_hosts "$LAB_DIR/state"; then echo /srv/rtmig-lab/state; else echo "$LAB_DIR/state"; fi
+}
+STATE=${LAB_STATE:-$(default_state)}
 PY=/usr/bin/python3
 SIM=$LAB_DIR/sim
 
@@ -318,7 +316,28 @@ is_ours() { # is_ours PID PATTERN: the pid is alive and its command line matches
 
 cmd_down() {
     need_root down
+    local guess=0
+    case "${1:-}" in
+        --default-names) guess=1; shift ;;
+        "") ;;
+        *) die "down: unknown argument \`$1\` (expected nothing, or --default-names)" ;;
+    esac
     load_env
+    # Without its lab.env, a state dir says nothing of its lab's names: the defaults are
+    # only a guess, right for the default state dir (or LAB_NET_ID=N) and wrong for any
+    # other, whose guess could be another lab's — that lab must survive.
+    if [ ! -f "$STATE/lab.env" ] && [ -z "${LAB_NET_ID:-}" ] && [ $guess -eq 0 ] &&
+        [ "$(realpath -m "$STATE")" != "$(realpath -m "$(default_state)")" ]; then
+        if ip link show "$LAB_BRIDGE" >/dev/null 2>&1 || ls /run/netns 2>/dev/null | grep -q "^$LAB_NETNS_PREFIX"; then
+            die "down: $STATE has no lab.env, so the names of its lab are unknown; the default names (bridge $LAB_BRIDGE, namespaces $LAB_NETNS_PREFIX*) are in use, maybe by another lab, and are left alone. To remove that lab: \`lab.sh down --default-names\` (or LAB_NET_ID=N for a numbered one)"
+        fi
+        if [ -d "$STATE" ]; then
+            { findmnt -rn -o TARGET | grep "^$(realpath "$STATE")" || true; } | sort -r | while read -r m; do umount -l "$m" || true; done
+            rm -rf --one-file-system "$STATE"
+        fi
+        say "down: no lab in $STATE (no lab.env); nothing else touched"
+        return 0
+    fi
     local f pid h ns
     if [ -f "$STATE/pids/apiserver" ]; then
         pid=$(cat "$STATE/pids/apiserver")

@@ -636,6 +636,24 @@ t_etcd_host_survives_docker() {
     on master2 systemctl start docker.socket docker
 }
 
+t_down_of_a_state_without_lab_env_leaves_this_lab() {
+    # `down` with another LAB_STATE that has no lab.env must not guess this lab's names.
+    local d rc bridge=rtmiglab0
+    d=$(mktemp -d)
+    env -u LAB_NET_ID LAB_STATE="$d/other" "$LAB" down >"$d/out" 2>&1
+    rc=$?
+    if [ -z "${LAB_NET_ID:-}" ]; then # this lab has the default names: refused, named
+        [ $rc -eq 1 ] && grep -q "has no lab.env" "$d/out" && grep -q -- "--default-names" "$d/out" ||
+            { echo "rc=$rc"; cat "$d/out"; return 1; }
+    else
+        bridge=rtmiglab$LAB_NET_ID
+        [ $rc -eq 0 ] || { echo "rc=$rc"; cat "$d/out"; return 1; }
+    fi
+    ip link show "$bridge" >/dev/null 2>&1 || { echo "bridge $bridge gone"; return 1; }
+    k get nodes >/dev/null || { echo "the lab's API is gone"; return 1; }
+    rm -rf "$d"
+}
+
 t_down_leaves_nothing() {
     "$LAB" down || return 1
     [ ! -e "$S" ] || { echo "state dir left: $S"; return 1; }
@@ -766,6 +784,7 @@ check "stacked etcd with live-restore: docker stopped, the member keeps running"
 check "docker stopped on 2 of 3 masters: kubectl fails (etcdserver: request timed out), one back restores it" t_etcd_quorum
 check "a restarted API server keeps its state" t_api_restart_keeps_state
 check "fault cut/heal/kill-sshd" t_fault_cut_and_heal
+check "down of another state dir without lab.env leaves this lab up" t_down_of_a_state_without_lab_env_leaves_this_lab
 check "down leaves nothing behind" t_down_leaves_nothing
 check "1.27 spec: every node Ready on docker:// through cri-dockerd, flags in /etc/sysconfig/kubelet" t_up_127
 check "a node whose containerd binary is missing" t_containerd_missing_node
