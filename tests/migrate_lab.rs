@@ -1688,3 +1688,135 @@ fn the_preflight_refuses_a_containerd_that_does_not_suit_the_kubelet() {
         ],
     );
 }
+
+/// worker1's pods, each as `namespace/name phase ready podIP`.
+fn pods_on(lab: &Lab, node: &str) -> Vec<String> {
+    lab.kubectl(&[
+        "get",
+        "pods",
+        "-A",
+        "--field-selector",
+        &format!("spec.nodeName={node}"),
+        "-o",
+        r#"jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name} {.status.phase} {.status.conditions[?(@.type=="Ready")].status} {.status.podIP}{"\n"}{end}"#,
+    ])
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+/// FIELD 18: what Docker leaves in a node's network. Sandboxes that died with Docker
+/// (the DaemonSet pods, which the drain leaves, and older leaks) keep their host-local IPs
+/// reserved: with the range full, the node's pods never get a sandbox on containerd. And
+/// Docker's iptables chains and docker0 stay behind it. Failed before the release step
+/// (`-e release_leaked_pod_ips=false`: exit 2, six pods ContainerCreating with "no IP
+/// addresses available in range set").
+#[test]
+fn leaked_pod_ips_and_dockers_iptables_rules_do_not_outlive_docker() {
+    let lab = Lab::up("default", |spec| {
+        spec["docker"]["iptables"] = json!(true);
+        spec["kubernetes"]["pod_ips_per_node"] = json!(12);
+        // more DaemonSet pods (left by the drain) than the node's other pods
+        for n in ["a", "b", "c"] {
+            spec["workloads"].as_array_mut().expect("workloads").push(json!({
+                "apiVersion": "apps/v1", "kind": "DaemonSet",
+                "metadata": {"name": format!("node-agent-{n}"), "namespace": "default"},
+                "spec": {"selector": {"matchLabels": {"app": format!("node-agent-{n}")}},
+                         "template": {"metadata": {"labels": {"app": format!("node-agent-{n}")}},
+                                      "spec": {"containers": [{"name": "agent", "image": "lab.local/app/web:1.0"}]}}}
+            }));
+        }
+    });
+    let net = "/var/lib/cni/networks/lab";
+    assert!(
+        lab.sh("worker1", "iptables-save | grep -c '^:DOCKER'")
+            .trim()
+            .parse::<u32>()
+            .unwrap_or(0)
+            >= 4
+    );
+    assert_eq!(
+        lab.sh("worker1", "ip link show docker0 >/dev/null && echo yes")
+            .trim(),
+        "yes"
+    );
+    // every free IP of worker1's range held by a sandbox that died long ago
+    let full = lab.sh(
+        "worker1",
+        &format!(
+            r#"d={net}; p=$(ls $d | grep '^10\.' | head -1 | cut -d. -f1-3); for i in $(seq 2 13); do [ -e $d/$p.$i ] || printf '%064d\r\neth0' $i > $d/$p.$i; done; ls $d | grep -c '^10\.'"#
+        ),
+    );
+    assert_eq!(full.trim(), "12");
+    let before = pods_on(&lab, "worker1");
+    assert!(
+        before.iter().all(|p| p.contains(" Running True 10.244.")),
+        "{before:?}"
+    );
+
+    lab.rtmig(MIGRATE)
+        .args(ACCEPT)
+        .args(["--limit", "worker1"])
+        .output()
+        .expect_code(0);
+    let on_containerd = pods_on(&lab, "worker1");
+    assert!(
+        on_containerd.len() >= 6
+            && on_containerd
+                .iter()
+                .all(|p| p.contains(" Running True 10.244.")),
+        "{on_containerd:?}"
+    );
+    assert!(lab.unready_or_cordoned().is_empty());
+    // the leaked reservations gone: one IP file per pod now
+    assert_eq!(
+        lab.sh(
+            "worker1",
+            &format!("grep -l '^0000' {net}/10.* | wc -l; ls {net} | grep -c '^10\\.'")
+        )
+        .trim(),
+        format!("0\n{}", on_containerd.len())
+    );
+    // Docker's rules and bridge gone, saved first
+    assert_eq!(
+        lab.sh(
+            "worker1",
+            "iptables-save | grep -c -i docker; ip link show docker0 2>/dev/null | wc -l"
+        )
+        .trim(),
+        "0\n0"
+    );
+    assert!(
+        lab.sh("worker1", "cat /var/backups/rtmig/iptables-docker.rules")
+            .contains(":DOCKER-USER")
+    );
+
+    // back on Docker: Docker makes its rules again, containerd's reservations released
+    lab.rtmig(ROLLBACK)
+        .args(["--limit", "worker1"])
+        .output()
+        .expect_code(0);
+    let on_docker = pods_on(&lab, "worker1");
+    assert!(
+        on_docker.len() == on_containerd.len()
+            && on_docker
+                .iter()
+                .all(|p| p.contains(" Running True 10.244.")),
+        "{on_docker:?}"
+    );
+    assert_eq!(
+        lab.sh("worker1", &format!("ls {net} | grep -c '^10\\.'"))
+            .trim(),
+        on_docker.len().to_string()
+    );
+    assert!(
+        lab.sh("worker1", "iptables-save | grep -c '^:DOCKER'")
+            .trim()
+            .parse::<u32>()
+            .unwrap_or(0)
+            >= 4
+    );
+    for (node, runtime) in lab.runtimes() {
+        assert!(runtime.starts_with("docker://"), "{node} runs {runtime}");
+    }
+}

@@ -25,7 +25,14 @@ make of it. Like a kubelet of the node's version (/usr/lib/rtmig-lab/kubelet-ver
   static pod etcd.yaml: a real etcd member), as host processes tied to the runtime
   (containers.py): started from the manifest on disk, without the API server, as a
   kubelet starts static pods; restarted with CrashLoopBackOff's back-off when they exit;
-  stopped when their pod goes away; left running when the kubelet stops.
+  stopped when their pod goes away; left running when the kubelet stops;
+- gives pod sandboxes their IPs as the CNI host-local IPAM plugin does when the network
+  config's host-local range has `rangeStart`/`rangeEnd` (spec `kubernetes.pod_ips_per_node`):
+  one file per IP under `dataDir/<network>` (default /var/lib/cni/networks) holding the
+  sandbox id, written when the sandbox starts and removed when the kubelet tears it down (its
+  pod left the node). Sandboxes that died with their runtime (Docker stopped under
+  dockershim) are never torn down: their IPs stay reserved, and once the range is full a new
+  sandbox fails with host-local's `no IP addresses available in range set`.
 
 Deviation from a real kubelet, on purpose: when it exits on a fatal error it first posts
 NotReady with that error, so `kubectl describe node` shows why without waiting for the
@@ -339,6 +346,41 @@ def cni_network(conf_dir, bin_dir):
     return None, None
 
 
+def ip4(text):
+    a, b, c, d = (int(x) for x in text.split("."))
+    return (a << 24) | (b << 16) | (c << 8) | d
+
+
+def ip4_text(n):
+    return ".".join(str((n >> s) & 255) for s in (24, 16, 8, 0))
+
+
+def host_local_ipam(conf_dir):
+    """(network name, data dir, first IP, last IP) of the first network config's host-local
+    range, when it gives rangeStart and rangeEnd (IPv4); None otherwise."""
+    try:
+        files = sorted(f for f in os.listdir(conf_dir) if f.endswith((".conf", ".conflist", ".json")))
+        with open(os.path.join(conf_dir, files[0])) as f:
+            conf = json.load(f)
+    except (OSError, ValueError, IndexError):
+        return None
+    if not isinstance(conf, dict):
+        return None
+    for p in (conf.get("plugins") if "plugins" in conf else [conf]) or []:
+        ipam = p.get("ipam") if isinstance(p, dict) else None
+        if not isinstance(ipam, dict) or ipam.get("type") != "host-local":
+            continue
+        r = ipam
+        if isinstance(ipam.get("ranges"), list) and ipam["ranges"] and isinstance(ipam["ranges"][0], list):
+            r = ipam["ranges"][0][0] if ipam["ranges"][0] else {}
+        try:
+            start, end = ip4(r["rangeStart"]), ip4(r["rangeEnd"])
+        except (KeyError, ValueError, TypeError, AttributeError):
+            return None
+        return conf.get("name", ""), ipam.get("dataDir", "/var/lib/cni/networks"), start, end
+    return None
+
+
 def cri_pull_args(cfg_path, host):
     """ctr's pull options for `host` from the CRI registry settings of containerd's config:
     `config_path` (hosts.toml directories) or the deprecated `registry.mirrors`/`configs`."""
@@ -393,6 +435,7 @@ class Kubelet:
         self.image_cache = (None, set())
         self.via = "containerd" if self.runtime == "remote" else "dockershim"
         self.pod_net_err = None  # why a pod's sandbox cannot get its network (hostNetwork pods need none)
+        self.cni_conf_dir = None  # the CNI config dir the runtime reads (network_check)
         self.docker_sock = None
         self.pull_failed = {}  # normalized reference -> (time, message) of its last failed pull
         try:
@@ -622,6 +665,7 @@ class Kubelet:
     def network_check(self, conf_dir, bin_dir, runtime):
         """The node's network readiness for a CNI setup: an error for the node (and pods), a
         pod-only error (a plugin missing), or None; as dockershim/cri-dockerd or containerd say it."""
+        self.cni_conf_dir = conf_dir
         node_err, missing = cni_network(conf_dir, bin_dir)
         if node_err:
             if runtime == "containerd":
@@ -864,15 +908,90 @@ class Kubelet:
         cidr = (node or {}).get("spec", {}).get("podCIDR", "10.244.0.0/24")
         base = cidr.split("/")[0].rsplit(".", 1)[0]
         self.sync_host_processes(images, sandbox_ok, pods["items"])
+        ips, ip_errs = {}, {}
+        ipam = host_local_ipam(self.cni_conf_dir) if self.cni_conf_dir and sandbox_ok else None
+        if ipam and not self.pod_net_err:
+            ips, ip_errs = self.host_local(ipam, pods["items"])
         for pod in pods["items"]:
-            st = self.pod_status(pod, images, sandbox_ok, prefix, base)
+            uid = pod["metadata"]["uid"]
+            st = self.pod_status(pod, images, sandbox_ok, prefix, base, ips.get(uid), ip_errs.get(uid))
             if st != pod.get("status"):
                 md = pod["metadata"]
                 self.call("PATCH", f"/api/v1/namespaces/{md['namespace']}/pods/{md['name']}/status",
                           {"status": st}, "application/merge-patch+json")
         self.mirror_pods({p["metadata"]["name"] for p in pods["items"]})
 
-    def pod_status(self, pod, images, sandbox_ok, prefix, base):
+    def host_local(self, ipam, pods):
+        """host-local IPAM for this runtime's sandboxes: ({pod uid: IP}, {pod uid: error})."""
+        net, data_dir, start, end = ipam
+        kind = self.runtime_kind
+        d = os.path.join(data_dir, net)
+        mine_path = f"/var/lib/kubelet/lab-sandboxes-{kind}.json"  # the sandboxes this runtime made
+        try:
+            with open(mine_path) as f:
+                mine = set(json.load(f))
+        except (OSError, ValueError):
+            mine = set()
+        os.makedirs(d, exist_ok=True)
+        held = {}  # sandbox id -> IP
+        for name in os.listdir(d):
+            if name.startswith("last_reserved_ip") or name == "lock":
+                continue
+            try:
+                with open(os.path.join(d, name)) as f:
+                    held[f.read().split("\r\n")[0].split("\n")[0].strip()] = name
+            except OSError:
+                continue
+        want = {}
+        for pod in pods:
+            if pod["spec"].get("hostNetwork") or pod["metadata"].get("deletionTimestamp"):
+                continue
+            uid = pod["metadata"]["uid"]
+            want[uid] = hashlib.sha256(f"{uid} {kind} sandbox".encode()).hexdigest()
+        # the kubelet tears down the sandboxes of pods that left the node: CNI DEL frees the IP
+        for sid in mine - set(want.values()):
+            if sid in held:
+                try:
+                    os.unlink(os.path.join(d, held.pop(sid)))
+                except OSError:
+                    pass
+            mine.discard(sid)
+        used = set(held.values())
+        ips, errs = {}, {}
+        for uid, sid in want.items():
+            if sid in held:
+                ips[uid] = held[sid]
+                mine.add(sid)
+                continue
+            free = next((ip4_text(n) for n in range(start, end + 1) if ip4_text(n) not in used), None)
+            if free is None:
+                why = (f"failed to allocate for range 0: no IP addresses available in range set: "
+                       f"{ip4_text(start)}-{ip4_text(end)}")
+                pod = next(p for p in pods if p["metadata"]["uid"] == uid)
+                md = pod["metadata"]
+                errs[uid] = (f'Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup '
+                             f'network for sandbox "{sid}": plugin type="bridge" name="{net}" failed (add): {why}'
+                             if kind == "containerd" else
+                             f'networkPlugin cni failed to set up pod "{md["name"]}_{md.get("namespace", "default")}" '
+                             f'network: {why}')
+                continue
+            with open(os.path.join(d, free), "w") as f:
+                f.write(f"{sid}\r\neth0")
+            with open(os.path.join(d, "last_reserved_ip.0"), "w") as f:
+                f.write(free)
+            used.add(free)
+            held[sid] = free
+            mine.add(sid)
+            ips[uid] = free
+        try:
+            with open(mine_path + ".tmp", "w") as f:
+                json.dump(sorted(mine), f)
+            os.replace(mine_path + ".tmp", mine_path)
+        except OSError:
+            pass
+        return ips, errs
+
+    def pod_status(self, pod, images, sandbox_ok, prefix, base, ip=None, ip_err=None):
         old = pod.get("status", {})
         now = K.rfc3339(time.time())
         prev = {c["name"]: c for c in old.get("containerStatuses", []) or []}
@@ -887,7 +1006,8 @@ class Kubelet:
             crash = None
             running_before = p.get("containerID") == cid and "running" in p.get("state", {})
             pull_error = None
-            net_blocked = self.pod_net_err and not pod["spec"].get("hostNetwork")
+            net_err = self.pod_net_err or ip_err
+            net_blocked = net_err and not pod["spec"].get("hostNetwork")
             if sandbox_ok and not net_blocked and not running_before:
                 pull_error = self.pull_if_needed(c, img, images, prefix)
             hp, rec = (None, None)
@@ -908,8 +1028,8 @@ class Kubelet:
                                                    "reason": "Error" if rec.get("exitCode", 1) else "Completed"}})
             elif not sandbox_ok:
                 state, ready = {"waiting": {"reason": "ContainerCreating"}}, False
-            elif self.pod_net_err and not pod["spec"].get("hostNetwork"):
-                state, ready = {"waiting": {"reason": "ContainerCreating", "message": self.pod_net_err}}, False
+            elif net_blocked:
+                state, ready = {"waiting": {"reason": "ContainerCreating", "message": net_err}}, False
             elif pull_error:
                 state, ready = {"waiting": pull_error}, False
             elif img in images and prefix in crash_on:
@@ -955,8 +1075,10 @@ class Kubelet:
                 c["message"] = f"containers with unready status: [{' '.join(waiting)}]"
             return c
 
-        ip = self.node_ip if pod["spec"].get("hostNetwork") else \
+        ip = self.node_ip if pod["spec"].get("hostNetwork") else ip or \
             f"{base}.{int(hashlib.md5(pod['metadata']['uid'].encode()).hexdigest(), 16) % 250 + 2}"
+        if ip_err and not pod["spec"].get("hostNetwork"):
+            sandbox_ok = False  # no sandbox, no pod IP
         # A container that started and keeps crashing leaves the pod Running (restartPolicy
         # Always), but not Ready: kubectl shows CrashLoopBackOff.
         st = {"phase": "Running" if all_started else "Pending",

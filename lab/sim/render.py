@@ -106,12 +106,12 @@ DEFAULT_SYSCTLS = {"net.ipv4.ip_forward": "1", "net.bridge.bridge-nf-call-iptabl
                    "net.bridge.bridge-nf-call-ip6tables": "1"}
 K8S_KEYS = {"version": str, "cgroup_driver": str, "kubelet_flags": str, "dropin_dir": str, "layout": str,
             "cgroup_driver_flag": str, "network_plugin": str, "cni_bin_dir": str, "cni_conf_dir": str,
-            "cri_dockerd_pause_image": str, "extra_kubelet_flags": str}
+            "cri_dockerd_pause_image": str, "extra_kubelet_flags": str, "pod_ips_per_node": int}
 INVENTORY_KEYS = {"groups": str, "kube_node_masters": list}
 LAYOUTS = ("kubeadm", "kubespray")
 # The CNI plugins the lab's network config names, installed as stubs in the plugin dir.
 CNI_PLUGINS = ("bridge", "host-local", "loopback", "portmap")
-DOCKER_KEYS = {"daemon_json": dict, "storage_driver": str}
+DOCKER_KEYS = {"daemon_json": dict, "storage_driver": str, "iptables": bool}
 CONTAINERD_KEYS = {"config_toml": str}
 IMAGES_KEYS = {"all": list, "masters": list, "workers": list, "registry": list,
                "hosts": dict, "absent": dict, "kubeadm": bool, "workloads": bool, "size_mb": (int, dict)}
@@ -265,6 +265,10 @@ def normalize(spec):
             raise SpecError(f"`kubernetes.{key}` must be an absolute path under /etc, /opt or /usr, got `{d}`")
     if "cri_dockerd_pause_image" in k8s and minor < 24:
         raise SpecError("`kubernetes.cri_dockerd_pause_image` needs cri-dockerd: Kubernetes 1.24 or later")
+    ips_per_node = k8s.get("pod_ips_per_node", 0)
+    if isinstance(ips_per_node, bool) or not 0 <= ips_per_node <= 250:
+        raise SpecError(f"`kubernetes.pod_ips_per_node` must be a number from 1 to 250 (0: no host-local range), "
+                        f"got `{ips_per_node}`")
     cg = k8s.get("cgroup_driver", "systemd")
     if cg not in ("systemd", "cgroupfs"):
         raise SpecError(f"`kubernetes.cgroup_driver` must be `systemd` or `cgroupfs`, got `{cg}`")
@@ -392,9 +396,11 @@ def normalize(spec):
                        "cgroup_driver_flag": cg_flag, "network_plugin": plugin,
                        "cni_bin_dir": k8s.get("cni_bin_dir"), "cni_conf_dir": k8s.get("cni_conf_dir"),
                        "cri_dockerd_pause_image": k8s.get("cri_dockerd_pause_image"),
-                       "extra_kubelet_flags": k8s.get("extra_kubelet_flags", "")},
+                       "extra_kubelet_flags": k8s.get("extra_kubelet_flags", ""),
+                       "pod_ips_per_node": ips_per_node},
         "inventory": {"groups": inv_groups, "kube_node_masters": kube_node_masters},
-        "docker": {"daemon_json": daemon_json, "storage_driver": docker.get("storage_driver", "")},
+        "docker": {"daemon_json": daemon_json, "storage_driver": docker.get("storage_driver", ""),
+                   "iptables": docker.get("iptables", False)},
         "containerd": {"config_toml": containerd.get("config_toml", CONTAINERD_IO_CONFIG)},
         "images": images, "workloads": spec.get("workloads", []), "hosts": hosts,
         "etcd": {"mode": etcd_mode}, "units": spec.get("units", {}),
@@ -1083,13 +1089,15 @@ def render_host(s, state, name, role, ip, index, pub_key, api_server):
     # docker and containerd configuration
     daemon_json = hv.get("daemon_json", s["docker"]["daemon_json"])
     write(f"{E}/docker/daemon.json", json.dumps(daemon_json, indent=2) + "\n")
-    opts = "--iptables=false --ip-masq=false --bridge=none"
+    # Without docker.iptables, no iptables rules and no docker0 bridge inside the hosts'
+    # network namespaces; with it, Docker's own (its chains, docker0, the MASQUERADE rule),
+    # as every Docker host in the field has them.
+    opts = "" if s["docker"]["iptables"] else "--iptables=false --ip-masq=false --bridge=none"
     if s["docker"]["storage_driver"]:
         opts += f" --storage-driver={s['docker']['storage_driver']}"
     write(f"{E}/default/docker",
           "# Docker Upstart and SysVinit configuration file\n\n"
-          "# rtmig lab: no iptables rules and no docker0 bridge inside the lab's network namespaces.\n"
-          f'DOCKER_OPTS="{opts}"\n')
+          f'DOCKER_OPTS="{opts.strip()}"\n')
     if not missing:
         write(f"{E}/containerd/config.toml", hv.get("containerd_config", s["containerd"]["config_toml"]))
 
@@ -1149,9 +1157,14 @@ def render_host(s, state, name, role, ip, index, pub_key, api_server):
     conf_dir = s["kubernetes"]["cni_conf_dir"] or "/etc/cni/net.d"
     bin_dir = s["kubernetes"]["cni_bin_dir"] or "/opt/cni/bin"
     # ({h}/etc, {h}/usr, {h}/opt are the upper dirs of the host's /etc, /usr, /opt)
+    # with kubernetes.pod_ips_per_node, a host-local range of that many IPs per node, which
+    # the kubelet simulator hands out as host-local does (files under /var/lib/cni/networks)
+    ipam = {"type": "host-local", "subnet": "10.244.0.0/16"}
+    if s["kubernetes"]["pod_ips_per_node"]:
+        ipam.update(rangeStart=f"10.244.{index}.2", rangeEnd=f"10.244.{index}.{1 + s['kubernetes']['pod_ips_per_node']}")
     write(f"{h}{conf_dir}/10-lab.conflist", json.dumps(
         {"cniVersion": "0.3.1", "name": "lab", "plugins": [
-            {"type": "bridge", "bridge": "cni0", "ipam": {"type": "host-local", "subnet": "10.244.0.0/16"}},
+            {"type": "bridge", "bridge": "cni0", "ipam": ipam},
             {"type": "portmap", "capabilities": {"portMappings": True}}]}) + "\n")
     for plugin in CNI_PLUGINS:
         write(f"{h}{bin_dir}/{plugin}",
