@@ -23,6 +23,7 @@ pub mod digest;
 pub mod execute;
 pub mod parse;
 pub mod plan;
+pub mod pyre;
 pub mod report;
 pub mod shell_words;
 pub mod template;

@@ -65,6 +65,9 @@ pub enum FileError {
     Checksum(String),
     #[error("`{0}` does not exist")]
     Missing(String),
+    /// Ansible's words for an edit of a directory.
+    #[error("Path {0} is a directory !")]
+    IsDirectory(String),
     /// The source was modified while it was sent; the destination was left as it was.
     #[error("`{0}` {1} while it was copied; the destination was left as it was")]
     SourceChanged(String, &'static str),
@@ -796,6 +799,87 @@ pub async fn transfer(
         diff: None,
         backup: parse_backup(&received),
     })
+}
+
+/// A file read for an edit in place (`lineinfile`, `replace`, `blockinfile`): its real
+/// path (symlinks followed, as Ansible writes through them) and its bytes, `None` when
+/// it does not exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Original {
+    pub path: String,
+    pub content: Option<Vec<u8>>,
+}
+
+/// Read `path` for an edit, in one command. A directory is refused as Ansible refuses
+/// it (`Path ... is a directory !`).
+pub async fn read_for_edit(remote: &Remote<'_>, path: &str) -> Result<Original, FileError> {
+    let p = quote(path);
+    let out = remote
+        .run(&format!(
+            "r=$(readlink -m -- {p}) || r={p}; printf '%s\\n' \"$r\"; \
+             if [ -d \"$r\" ]; then echo directory; elif [ -e \"$r\" ]; then echo file; cat -- \"$r\"; else echo absent; fi"
+        ))
+        .await?;
+    check_ok(&format!("reading `{path}`"), &out)?;
+    let mut rest = out.stdout.as_slice();
+    let mut line = || -> String {
+        let end = rest.iter().position(|b| *b == b'\n').unwrap_or(rest.len());
+        let l = String::from_utf8_lossy(&rest[..end]).into_owned();
+        rest = rest.get(end + 1..).unwrap_or_default();
+        l
+    };
+    let real = line();
+    let kind = line();
+    let real = if real.is_empty() {
+        path.to_string()
+    } else {
+        real
+    };
+    match kind.as_str() {
+        "directory" => Err(FileError::IsDirectory(path.to_string())),
+        "file" => Ok(Original {
+            path: real,
+            content: Some(rest.to_vec()),
+        }),
+        _ => Ok(Original {
+            path: real,
+            content: None,
+        }),
+    }
+}
+
+/// Write the edited `new` content over `original` (atomically, as [`put_content`]
+/// does, with the attributes of `spec`; `spec.dest` is ignored for `original.path`),
+/// only when something differs: unchanged content and no attribute asked costs no
+/// command. The diff is taken from what [`read_for_edit`] read, so no second read.
+pub async fn write_edit(
+    remote: &Remote<'_>,
+    original: &Original,
+    new: &[u8],
+    spec: &FileSpec,
+    check: bool,
+    want_diff: bool,
+) -> Result<FileOutcome, FileError> {
+    let content_changed = original.content.as_deref() != Some(new);
+    let attrs_asked = spec.mode.is_some() || spec.owner.is_some() || spec.group.is_some();
+    if !content_changed && !attrs_asked {
+        return Ok(FileOutcome::default());
+    }
+    let spec = FileSpec {
+        dest: original.path.clone(),
+        ..spec.clone()
+    };
+    let mut outcome = put_content(remote, new, &spec, check, false).await?;
+    let old = original.content.as_deref().unwrap_or_default();
+    if want_diff
+        && content_changed
+        && old.len() as u64 <= MAX_DIFF_BYTES
+        && new.len() as u64 <= MAX_DIFF_BYTES
+        && let (Ok(old), Ok(new)) = (std::str::from_utf8(old), std::str::from_utf8(new))
+    {
+        outcome.diff = Some(unified_diff(&original.path, old, new));
+    }
+    Ok(outcome)
 }
 
 /// Hashes what passes through it.

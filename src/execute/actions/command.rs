@@ -15,7 +15,13 @@ use crate::transport::{ExecOutput, TransportError};
 
 pub(super) async fn run(cx: &Cx<'_>, remote: &Remote<'_>, c: &Command) -> TResult<TaskResult> {
     let mut cmd = cx.text(&c.cmd)?;
-    if matches!(cx.task.action, Action::Command(_)) {
+    if !c.argv.is_empty() {
+        let mut words = Vec::new();
+        for w in &c.argv {
+            words.push(quote(&cx.text(w)?));
+        }
+        cmd = words.join(" ");
+    } else if matches!(cx.task.action, Action::Command(_)) {
         let words = split(&cmd).map_err(|e| located(&c.cmd.location, e))?;
         cmd = words.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" ");
     } else if let Some(exe) = cx.opt_text(&c.executable)? {
@@ -31,6 +37,7 @@ pub(super) async fn run(cx: &Cx<'_>, remote: &Remote<'_>, c: &Command) -> TResul
         creates: cx.opt_text(&c.creates)?,
         removes: cx.opt_text(&c.removes)?,
         stdin: cx.opt_text(&c.stdin)?,
+        stdin_add_newline: c.stdin_add_newline,
         environment,
     };
     Ok(match shell(remote, &args, cx.check_unless_forced()).await {
@@ -71,6 +78,9 @@ pub struct ShellArgs {
     pub creates: Option<String>,
     pub removes: Option<String>,
     pub stdin: Option<String>,
+    /// Ansible's `stdin_add_newline` (its default is true; `ShellArgs::default()`'s
+    /// false sends `stdin` as is).
+    pub stdin_add_newline: bool,
     pub environment: Vec<(String, String)>,
 }
 
@@ -90,45 +100,66 @@ impl ShellArgs {
 }
 
 /// What `register:` stores for a command that did not run.
-fn not_run(msg: &Value) -> Value {
-    json!({"changed": false, "skipped": true, "msg": msg, "rc": 0, "stdout": "", "stderr": "", "stdout_lines": [], "stderr_lines": []})
+fn not_run(msg: &str, stdout: &str, changed: bool) -> Value {
+    json!({"changed": changed, "msg": msg, "rc": 0, "stdout": stdout, "stderr": "", "stdout_lines": [], "stderr_lines": []})
 }
 
 /// `shell`/`command`. Returns the raw output too, for `changed_when`/`failed_when`.
-/// In check mode the command is not run (Ansible's rule), unless `run_in_check`.
+/// As Ansible's module: `creates`/`removes` (host globs) that say the command already
+/// ran give ok (not changed); in check mode the command is not run (unless the caller
+/// passes `check: false` for `check_mode: false`): changed when `creates`/`removes`
+/// were given and say it would run, skipped when there were none to ask.
 pub async fn shell(
     remote: &Remote<'_>,
     args: &ShellArgs,
     check: bool,
 ) -> Result<(TaskResult, Option<ExecOutput>), TransportError> {
     let line = args.command_line();
-    if let Some(path) = &args.creates
-        && exists(remote, path).await?
+    let would = if check { "Would" } else { "Did" };
+    let already = if let Some(path) = &args.creates
+        && matches_glob(remote, path).await?
     {
-        let mut r =
-            TaskResult::new(TaskStatus::Skipped).with_msg(format!("skipped, since {path} exists"));
-        r.registered = not_run(&json!(r.msg));
-        return Ok((r, None));
-    }
-    if let Some(path) = &args.removes
-        && !exists(remote, path).await?
+        Some((
+            format!("{would} not run command since '{path}' exists"),
+            format!("skipped, since {path} exists"),
+        ))
+    } else if let Some(path) = &args.removes
+        && !matches_glob(remote, path).await?
     {
-        let mut r = TaskResult::new(TaskStatus::Skipped)
-            .with_msg(format!("skipped, since {path} does not exist"));
-        r.registered = not_run(&json!(r.msg));
+        Some((
+            format!("{would} not run command since '{path}' does not exist"),
+            format!("skipped, since {path} does not exist"),
+        ))
+    } else {
+        None
+    };
+    if let Some((msg, stdout)) = already {
+        let mut r = TaskResult::new(TaskStatus::Ok).with_msg(&msg);
+        r.rc = Some(0);
+        r.registered = not_run(&msg, &stdout, false);
+        r.registered["stdout_lines"] = json!([stdout]);
         return Ok((r, None));
     }
     if check {
-        let mut r = TaskResult::new(TaskStatus::Skipped).with_msg("would run (check mode)");
+        let asked = args.creates.is_some() || args.removes.is_some();
+        let msg = "Command would have run if not in check mode";
+        let mut r = if asked {
+            TaskResult::new(TaskStatus::Changed).with_msg(msg)
+        } else {
+            TaskResult::new(TaskStatus::Skipped).with_msg(msg)
+        };
         r.cmd = Some(line.clone());
-        r.registered = not_run(&json!("check mode"));
+        r.registered = not_run(msg, "", asked);
+        if !asked {
+            r.registered["skipped"] = json!(true);
+        }
         return Ok((r, None));
     }
     let started = Instant::now();
     let out = match &args.stdin {
         Some(input) => {
             let mut data = input.clone().into_bytes();
-            if !data.ends_with(b"\n") {
+            if args.stdin_add_newline {
                 data.push(b'\n');
             }
             remote
@@ -159,12 +190,36 @@ pub async fn shell(
     Ok((r, Some(out)))
 }
 
-async fn exists(remote: &Remote<'_>, path: &str) -> Result<bool, TransportError> {
-    Ok(remote
-        .run(&format!("test -e {}", quote(path)))
-        .await?
-        .status
-        == 0)
+/// Whether anything on the host matches `pattern` (Python's `glob.glob`, as Ansible's
+/// `creates`/`removes` take it): `*`, `?` and `[...]` are the shell's, the rest is
+/// quoted.
+async fn matches_glob(remote: &Remote<'_>, pattern: &str) -> Result<bool, TransportError> {
+    let word = glob_word(pattern);
+    let command = format!(
+        "for f in {word}; do if [ -e \"$f\" ] || [ -L \"$f\" ]; then exit 0; fi; done; exit 1"
+    );
+    Ok(remote.run(&command).await?.status == 0)
+}
+
+/// `pattern` as one shell word whose glob characters stay active.
+fn glob_word(pattern: &str) -> String {
+    let mut word = String::new();
+    let mut plain = String::new();
+    for c in pattern.chars() {
+        if matches!(c, '*' | '?' | '[' | ']') {
+            if !plain.is_empty() {
+                word.push_str(&quote(&plain));
+                plain.clear();
+            }
+            word.push(c);
+        } else {
+            plain.push(c);
+        }
+    }
+    if !plain.is_empty() || word.is_empty() {
+        word.push_str(&quote(&plain));
+    }
+    word
 }
 
 #[cfg(test)]
@@ -205,6 +260,63 @@ mod tests {
             ..args
         };
         let (r, _) = shell(&remote(&t), &again, false).await.unwrap();
-        assert_eq!(r.status, TaskStatus::Skipped);
+        assert_eq!(r.status, TaskStatus::Ok);
+        assert_eq!(
+            r.msg.unwrap(),
+            format!("Did not run command since '{}' exists", marker.display())
+        );
+    }
+
+    /// Ansible's check mode: with `creates`/`removes` asked, a command that would run
+    /// is changed and one that would not is ok; without them it is skipped.
+    #[tokio::test]
+    async fn check_mode_with_creates_and_removes_as_ansible() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.conf"), "").unwrap();
+        let t = LocalTransport;
+        let glob = format!("{}/*.conf", dir.path().display());
+        let args = |creates: Option<String>, removes: Option<String>| ShellArgs {
+            cmd: "false".into(),
+            creates,
+            removes,
+            ..Default::default()
+        };
+        let status = async |a: ShellArgs| shell(&remote(&t), &a, true).await.unwrap().0;
+        let r = status(args(Some(glob.clone()), None)).await;
+        assert_eq!(r.status, TaskStatus::Ok);
+        assert!(r.msg.unwrap().starts_with("Would not run command since"));
+        let none = format!("{}/*.none", dir.path().display());
+        assert_eq!(
+            status(args(Some(none.clone()), None)).await.status,
+            TaskStatus::Changed
+        );
+        assert_eq!(status(args(None, Some(none))).await.status, TaskStatus::Ok);
+        assert_eq!(
+            status(args(None, Some(glob))).await.status,
+            TaskStatus::Changed
+        );
+        assert_eq!(status(args(None, None)).await.status, TaskStatus::Skipped);
+    }
+
+    #[tokio::test]
+    async fn stdin_gets_a_newline_unless_told_not_to() {
+        let t = LocalTransport;
+        let mut args = ShellArgs {
+            cmd: "od -c | head -1".into(),
+            stdin: Some("x".into()),
+            stdin_add_newline: true,
+            ..Default::default()
+        };
+        let (r, _) = shell(&remote(&t), &args, false).await.unwrap();
+        assert!(r.stdout.contains("x  \\n"), "{}", r.stdout);
+        args.stdin_add_newline = false;
+        let (r, _) = shell(&remote(&t), &args, false).await.unwrap();
+        assert!(!r.stdout.contains("\\n"), "{}", r.stdout);
+    }
+
+    #[test]
+    fn glob_words_keep_their_wildcards_only() {
+        assert_eq!(glob_word("/a b/*.conf"), "'/a b/'*.conf");
+        assert_eq!(glob_word("/x"), "/x");
     }
 }

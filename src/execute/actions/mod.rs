@@ -16,15 +16,21 @@
 
 mod add_host;
 mod assert;
+mod blockinfile;
 mod command;
 mod copy;
 mod debug;
+mod edit;
 mod fail;
 mod fetch;
 mod file;
 mod group_by;
+mod lineinfile;
 mod pause;
+mod replace;
 mod set_fact;
+mod slurp;
+mod stat;
 mod template;
 mod transfer;
 mod wait_for;
@@ -246,6 +252,11 @@ pub async fn run(cx: &Cx<'_>) -> TResult<TaskOutcome> {
         Action::Fetch(f) => fetch::run(cx, &remote, f).await?,
         Action::Transfer(t) => transfer::run(cx, &remote, t).await?,
         Action::WaitFor(w) => wait_for::run(cx, &remote, w).await?,
+        Action::LineInFile(l) => lineinfile::run(cx, &remote, l).await?,
+        Action::Replace(r) => replace::run(cx, &remote, r).await?,
+        Action::BlockInFile(b) => blockinfile::run(cx, &remote, b).await?,
+        Action::Stat(s) => stat::run(cx, &remote, s).await?,
+        Action::Slurp(s) => slurp::run(cx, &remote, s).await?,
         Action::Assert(_)
         | Action::Fail(_)
         | Action::Debug(_)

@@ -8,8 +8,26 @@ use super::types::*;
 
 /// Every action rtmig has, as written without prefix.
 pub const ACTIONS: &[&str] = &[
-    "shell", "command", "template", "copy", "file", "fetch", "transfer", "wait_for", "assert",
-    "fail", "debug", "set_fact", "pause", "add_host", "group_by",
+    "shell",
+    "command",
+    "template",
+    "copy",
+    "file",
+    "fetch",
+    "transfer",
+    "wait_for",
+    "assert",
+    "fail",
+    "debug",
+    "set_fact",
+    "pause",
+    "add_host",
+    "group_by",
+    "lineinfile",
+    "replace",
+    "blockinfile",
+    "stat",
+    "slurp",
 ];
 
 /// Prefixes Ansible users write before builtin action names.
@@ -26,11 +44,6 @@ pub const UNSUPPORTED_ACTIONS: &[(&str, &str)] = &[
     ("yum", "use `shell: yum ...`"),
     ("dnf", "use `shell: dnf ...`"),
     ("package", "use `shell` with the host's package manager"),
-    ("lineinfile", "use `template`, or `shell` with sed"),
-    ("blockinfile", "use `template`"),
-    ("replace", "use `shell` with sed"),
-    ("stat", "use `shell: test -e ...` with `register`"),
-    ("slurp", "use `shell: cat ...` with `register`"),
     ("get_url", "use `shell: curl ...`"),
     ("uri", "use `shell: curl ...`"),
     ("unarchive", "use `copy` then `shell: tar ...`"),
@@ -75,7 +88,14 @@ pub fn unsupported_action(key: &str) -> Option<(&'static str, &'static str)> {
 
 /// Raw parameters `shell`/`command` take out of their free-form string (Ansible's
 /// `RAW_PARAM_MODULES` handling).
-const COMMAND_RAW_PARAMS: &[&str] = &["chdir", "creates", "removes", "executable", "stdin"];
+const COMMAND_RAW_PARAMS: &[&str] = &[
+    "chdir",
+    "creates",
+    "removes",
+    "executable",
+    "stdin",
+    "stdin_add_newline",
+];
 
 /// Parse one action's arguments. `value` is what follows the action key; `args` is the
 /// task's `args:` keyword, merged in.
@@ -174,6 +194,11 @@ pub fn parse(
         "pause" => a.pause(),
         "add_host" => a.add_host(),
         "group_by" => a.group_by(),
+        "lineinfile" => a.lineinfile(),
+        "replace" => a.replace(),
+        "blockinfile" => a.blockinfile(),
+        "stat" => a.stat(),
+        "slurp" => a.slurp(),
         _ => None,
     }
 }
@@ -266,18 +291,45 @@ impl Args<'_> {
     }
 
     fn command(&mut self, free: Option<Text>) -> Option<Action> {
-        self.known(&["cmd", "chdir", "creates", "removes", "stdin", "executable"]);
-        let cmd = match (free, self.get("cmd").cloned()) {
-            (Some(free), None) => Some(free),
-            (Some(_), Some(node)) => {
+        let mut known = vec![
+            "cmd",
+            "chdir",
+            "creates",
+            "removes",
+            "stdin",
+            "stdin_add_newline",
+            "executable",
+        ];
+        if self.name == "command" {
+            known.push("argv");
+        }
+        self.known(&known);
+        let argv = self.argv();
+        let cmd = match (free, self.get("cmd").cloned(), &argv) {
+            (Some(_), _, Some((pos, _))) | (None, Some(_), Some((pos, _))) => {
+                let message = format!(
+                    "`{}` takes one of a free-form command, `cmd` and `argv` (parameters are mutually exclusive)",
+                    self.name
+                );
+                self.ctx.error(*pos, message);
+                None
+            }
+            (None, None, Some((pos, _))) => Some(Text {
+                value: String::new(),
+                location: self.ctx.loc(*pos),
+            }),
+            (Some(free), None, None) => Some(free),
+            (Some(_), Some(node), None) => {
                 let message = format!("`{}` has a command both inline and in `cmd`", self.name);
                 self.ctx.error(node.pos, message);
                 None
             }
-            (None, _) => self.required("cmd"),
+            (None, _, None) => self.required("cmd"),
         };
+        let argv = argv.map(|(_, words)| words).unwrap_or_default();
         if let Some(cmd) = &cmd
             && cmd.value.trim().is_empty()
+            && argv.is_empty()
         {
             let message = format!("`{}` needs a command, found an empty string", self.name);
             self.ctx
@@ -291,6 +343,8 @@ impl Args<'_> {
             removes: self.text("removes"),
             stdin: self.text("stdin"),
             executable: self.text("executable"),
+            argv,
+            stdin_add_newline: self.flag("stdin_add_newline", true),
         };
         Some(if self.name == "shell" {
             Action::Shell(command)
@@ -652,6 +706,318 @@ impl Args<'_> {
         let key = self.required("key")?;
         let parents = self.get("parents").cloned().map(|n| self.ctx.data(&n));
         Some(Action::GroupBy(GroupBy { key, parents }))
+    }
+
+    /// `command`'s `argv`: a non-empty list of words, with where it is written.
+    fn argv(&mut self) -> Option<(Pos, Vec<Text>)> {
+        let node = self.get("argv")?.clone();
+        let Value::Seq(items) = &node.value else {
+            self.ctx.error(
+                node.pos,
+                format!(
+                    "`argv` must be a list of words, found {}",
+                    node.value.kind()
+                ),
+            );
+            return None;
+        };
+        let words: Vec<Text> = items
+            .iter()
+            .filter_map(|n| self.ctx.text(n, "argv"))
+            .collect();
+        if words.is_empty() {
+            self.ctx
+                .error(node.pos, "`argv` needs at least the program");
+            return None;
+        }
+        Some((node.pos, words))
+    }
+
+    /// The file a file-editing module works on: `path` or one of its aliases.
+    fn path(&mut self, aliases: &[&str]) -> Option<Text> {
+        let given: Vec<&str> = aliases
+            .iter()
+            .copied()
+            .filter(|a| self.get(a).is_some())
+            .collect();
+        if given.len() > 1 {
+            let message = format!(
+                "`{}` takes one of {}, found {}",
+                self.name,
+                list(aliases),
+                list(&given)
+            );
+            self.ctx.error(self.pos, message);
+        }
+        match self.get_any(aliases) {
+            Some(node) => self.ctx.text(&node, "path"),
+            None => {
+                self.missing(aliases[0]);
+                None
+            }
+        }
+    }
+
+    /// `state: present` (true, the default) or `absent`.
+    fn presence(&mut self) -> Option<bool> {
+        let node = self.get("state")?.clone();
+        match node.value.scalar_text().as_deref() {
+            Some("present") => Some(true),
+            Some("absent") => Some(false),
+            other => {
+                let found = other.map_or_else(|| node.value.kind().to_string(), str::to_string);
+                let message = format!(
+                    "`state` of `{}` must be one of `present`, `absent`, found `{found}`",
+                    self.name
+                );
+                self.ctx.error(node.pos, message);
+                None
+            }
+        }
+    }
+
+    /// Report the arguments of `group` given together (Ansible's `mutually_exclusive`).
+    fn exclusive(&mut self, group: &[&str]) {
+        let mut given: Vec<(&str, Pos)> = group
+            .iter()
+            .filter_map(|g| self.entries.iter().find(|(k, _)| k.name == *g))
+            .map(|(k, _)| (k.name.as_str(), k.pos))
+            .collect();
+        // The error points at the one written last.
+        given.sort_by_key(|(_, p)| (p.line, p.column));
+        if let [_, (_, pos), ..] = given[..] {
+            let message = format!(
+                "`{}` takes {}, not both (parameters are mutually exclusive: {})",
+                self.name,
+                group
+                    .iter()
+                    .map(|g| format!("`{g}`"))
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+                group.join("|")
+            );
+            self.ctx.error(pos, message);
+        }
+    }
+
+    /// A Python regular expression argument (`regexp` or an alias), checked now when it
+    /// is not a template.
+    fn pattern(&mut self, names: &[&str]) -> Option<Text> {
+        let node = self.get_any(names)?;
+        let text = self.ctx.text(&node, names[0])?;
+        if !is_template(&text.value)
+            && let Err(e) = crate::pyre::compile(&text.value, false, false)
+        {
+            self.ctx.error(node.pos, e);
+        }
+        Some(text)
+    }
+
+    /// `insertafter`/`insertbefore`: `EOF`/`BOF` or a pattern (checked now).
+    fn anchor(&mut self, name: &str, keyword: &str) -> Option<Text> {
+        let node = self.get(name)?.clone();
+        let text = self.ctx.text(&node, name)?;
+        if text.value != keyword
+            && !is_template(&text.value)
+            && let Err(e) = crate::pyre::compile(&text.value, false, false)
+        {
+            self.ctx.error(node.pos, e);
+        }
+        Some(text)
+    }
+
+    fn lineinfile(&mut self) -> Option<Action> {
+        self.known(&[
+            "path",
+            "dest",
+            "destfile",
+            "name",
+            "state",
+            "regexp",
+            "regex",
+            "search_string",
+            "line",
+            "value",
+            "insertafter",
+            "insertbefore",
+            "create",
+            "backrefs",
+            "firstmatch",
+            "backup",
+            "mode",
+            "owner",
+            "group",
+        ]);
+        self.exclusive(&["insertbefore", "insertafter"]);
+        self.exclusive(&["regexp", "search_string"]);
+        self.exclusive(&["regex", "search_string"]);
+        self.exclusive(&["backrefs", "search_string"]);
+        let path = self.path(&["path", "dest", "destfile", "name"]);
+        let present = self.presence().unwrap_or(true);
+        let regexp = self.pattern(&["regexp", "regex"]);
+        let line = self
+            .get_any(&["line", "value"])
+            .and_then(|n| self.ctx.text(&n, "line"));
+        let search_string = self.text("search_string");
+        let backrefs = self.flag("backrefs", false);
+        if present && line.is_none() {
+            self.missing("line");
+        }
+        if present && backrefs && regexp.is_none() {
+            let message = "`lineinfile` needs `regexp` with `backrefs: true`";
+            self.ctx.error(self.pos, message);
+        }
+        if !present && regexp.is_none() && search_string.is_none() && line.is_none() {
+            self.ctx.error(
+                self.pos,
+                "`lineinfile` needs one of `line`, `search_string`, `regexp` with `state: absent`",
+            );
+        }
+        Some(Action::LineInFile(LineInFile {
+            path: path?,
+            present,
+            regexp,
+            search_string,
+            line,
+            insertafter: self.anchor("insertafter", "EOF"),
+            insertbefore: self.anchor("insertbefore", "BOF"),
+            create: self.flag("create", false),
+            backrefs,
+            firstmatch: self.flag("firstmatch", false),
+            backup: self.flag("backup", false),
+            mode: self.mode(),
+            owner: self.text("owner"),
+            group: self.text("group"),
+        }))
+    }
+
+    fn replace(&mut self) -> Option<Action> {
+        self.known(&[
+            "path", "dest", "destfile", "name", "regexp", "replace", "after", "before", "backup",
+            "mode", "owner", "group",
+        ]);
+        let path = self.path(&["path", "dest", "destfile", "name"]);
+        let regexp = match self.get("regexp") {
+            Some(_) => self.pattern(&["regexp"]),
+            None => {
+                self.missing("regexp");
+                None
+            }
+        };
+        Some(Action::Replace(Replace {
+            path: path?,
+            regexp: regexp?,
+            replace: self.text("replace"),
+            after: self.text("after"),
+            before: self.text("before"),
+            backup: self.flag("backup", false),
+            mode: self.mode(),
+            owner: self.text("owner"),
+            group: self.text("group"),
+        }))
+    }
+
+    fn blockinfile(&mut self) -> Option<Action> {
+        self.known(&[
+            "path",
+            "dest",
+            "destfile",
+            "name",
+            "state",
+            "block",
+            "content",
+            "marker",
+            "marker_begin",
+            "marker_end",
+            "insertafter",
+            "insertbefore",
+            "create",
+            "backup",
+            "append_newline",
+            "prepend_newline",
+            "mode",
+            "owner",
+            "group",
+        ]);
+        self.exclusive(&["insertbefore", "insertafter"]);
+        self.exclusive(&["block", "content"]);
+        let path = self.path(&["path", "dest", "destfile", "name"]);
+        let present = self.presence().unwrap_or(true);
+        let block = self
+            .get_any(&["block", "content"])
+            .and_then(|n| self.ctx.text(&n, "block"));
+        Some(Action::BlockInFile(BlockInFile {
+            path: path?,
+            present,
+            block,
+            marker: self.text("marker"),
+            marker_begin: self.text("marker_begin"),
+            marker_end: self.text("marker_end"),
+            insertafter: self.anchor("insertafter", "EOF"),
+            insertbefore: self.anchor("insertbefore", "BOF"),
+            create: self.flag("create", false),
+            backup: self.flag("backup", false),
+            append_newline: self.flag("append_newline", false),
+            prepend_newline: self.flag("prepend_newline", false),
+            mode: self.mode(),
+            owner: self.text("owner"),
+            group: self.text("group"),
+        }))
+    }
+
+    fn stat(&mut self) -> Option<Action> {
+        self.known(&[
+            "path",
+            "dest",
+            "name",
+            "follow",
+            "get_checksum",
+            "checksum_algorithm",
+            "checksum",
+            "checksum_algo",
+            "get_mime",
+            "get_attributes",
+            "get_selinux_context",
+        ]);
+        let names = ["checksum_algorithm", "checksum", "checksum_algo"];
+        let checksum_algorithm = match self.get_any(&names) {
+            None => ChecksumAlgorithm::Sha1,
+            Some(node) => match node.value.scalar_text().as_deref() {
+                Some("md5") => ChecksumAlgorithm::Md5,
+                Some("sha1") => ChecksumAlgorithm::Sha1,
+                Some("sha224") => ChecksumAlgorithm::Sha224,
+                Some("sha256") => ChecksumAlgorithm::Sha256,
+                Some("sha384") => ChecksumAlgorithm::Sha384,
+                Some("sha512") => ChecksumAlgorithm::Sha512,
+                other => {
+                    let found = other.unwrap_or_default().to_string();
+                    self.ctx.error(
+                        node.pos,
+                        format!(
+                            "`checksum_algorithm` of `stat` must be one of `md5`, `sha1`, `sha224`, `sha256`, `sha384`, `sha512`, found `{found}`"
+                        ),
+                    );
+                    ChecksumAlgorithm::Sha1
+                }
+            },
+        };
+        // Accepted for compatibility; rtmig reports neither mime types nor attributes.
+        for flag in ["get_mime", "get_attributes", "get_selinux_context"] {
+            self.flag(flag, false);
+        }
+        let path = self.path(&["path", "dest", "name"]);
+        Some(Action::Stat(Stat {
+            path: path?,
+            follow: self.flag("follow", false),
+            get_checksum: self.flag("get_checksum", true),
+            checksum_algorithm,
+        }))
+    }
+
+    fn slurp(&mut self) -> Option<Action> {
+        self.known(&["src", "path"]);
+        let src = self.path(&["src", "path"]);
+        Some(Action::Slurp(Slurp { src: src? }))
     }
 
     fn pause(&mut self) -> Option<Action> {

@@ -206,6 +206,7 @@ impl Action {
                         .into_iter()
                         .flatten(),
                 );
+                texts.extend(&c.argv);
             }
             Action::Template(t) => {
                 texts.extend([&t.src, &t.dest]);
@@ -268,6 +269,51 @@ impl Action {
                 texts.extend(&p.prompt);
                 numbers.extend([&p.seconds, &p.minutes]);
             }
+            Action::LineInFile(l) => {
+                texts.push(&l.path);
+                texts.extend(
+                    [
+                        &l.regexp,
+                        &l.search_string,
+                        &l.line,
+                        &l.insertafter,
+                        &l.insertbefore,
+                        &l.mode,
+                        &l.owner,
+                        &l.group,
+                    ]
+                    .into_iter()
+                    .flatten(),
+                );
+            }
+            Action::Replace(r) => {
+                texts.extend([&r.path, &r.regexp]);
+                texts.extend(
+                    [&r.replace, &r.after, &r.before, &r.mode, &r.owner, &r.group]
+                        .into_iter()
+                        .flatten(),
+                );
+            }
+            Action::BlockInFile(b) => {
+                texts.push(&b.path);
+                texts.extend(
+                    [
+                        &b.block,
+                        &b.marker,
+                        &b.marker_begin,
+                        &b.marker_end,
+                        &b.insertafter,
+                        &b.insertbefore,
+                        &b.mode,
+                        &b.owner,
+                        &b.group,
+                    ]
+                    .into_iter()
+                    .flatten(),
+                );
+            }
+            Action::Stat(s) => texts.push(&s.path),
+            Action::Slurp(s) => texts.push(&s.src),
         }
         for n in numbers.into_iter().flatten() {
             if let Number::Template(t) = n {

@@ -382,7 +382,7 @@ fn unknown_action_lists_the_actions() {
     assert_eq!(
         errors("- hosts: all\n  tasks:\n    - frobnicate: ls\n"),
         "site.yaml:3:7: unknown action or task keyword `frobnicate`; the actions are `shell`, `command`, \
-         `template`, `copy`, `file`, `fetch`, `transfer`, `wait_for`, `assert`, `fail`, `debug`, `set_fact`, `pause`, `add_host`, `group_by`"
+         `template`, `copy`, `file`, `fetch`, `transfer`, `wait_for`, `assert`, `fail`, `debug`, `set_fact`, `pause`, `add_host`, `group_by`, `lineinfile`, `replace`, `blockinfile`, `stat`, `slurp`"
     );
 }
 
@@ -409,7 +409,7 @@ fn task_without_action() {
     assert_eq!(
         errors("- hosts: all\n  tasks:\n    - name: nothing\n      when: x\n"),
         "site.yaml:3:7: a task needs an action, one of `shell`, `command`, `template`, `copy`, `file`, \
-         `fetch`, `transfer`, `wait_for`, `assert`, `fail`, `debug`, `set_fact`, `pause`, `add_host`, `group_by`"
+         `fetch`, `transfer`, `wait_for`, `assert`, `fail`, `debug`, `set_fact`, `pause`, `add_host`, `group_by`, `lineinfile`, `replace`, `blockinfile`, `stat`, `slurp`"
     );
 }
 
@@ -857,5 +857,69 @@ fn a_missing_or_templated_vars_file_is_an_error_at_its_entry() {
     assert_eq!(
         lines[1],
         "site.yaml:4:7: a `vars_files` path cannot be a template here: rtmig reads vars files before the play starts"
+    );
+}
+
+#[test]
+fn file_modules_take_ansibles_arguments_and_aliases() {
+    let t = task(
+        "    - ansible.builtin.lineinfile:\n        dest: /etc/ssh/sshd_config\n        regex: '^#?Port '\n        value: Port 2222\n        insertafter: EOF\n        mode: '0600'\n",
+    );
+    let Action::LineInFile(l) = &t.action else {
+        panic!("not lineinfile: {:?}", t.action)
+    };
+    assert_eq!(l.path.value, "/etc/ssh/sshd_config");
+    assert_eq!(l.regexp.as_ref().unwrap().value, "^#?Port ");
+    assert_eq!(l.line.as_ref().unwrap().value, "Port 2222");
+    assert!(l.present && !l.create && !l.backrefs);
+    let t = task("    - stat: path=/etc/hosts get_checksum=no\n");
+    let Action::Stat(s) = &t.action else {
+        panic!("not stat")
+    };
+    assert!(!s.get_checksum);
+    let t = task(
+        "    - command:\n        argv: [echo, 'a b']\n        stdin: x\n        stdin_add_newline: false\n",
+    );
+    let Action::Command(c) = &t.action else {
+        panic!("not command")
+    };
+    assert_eq!(c.argv.len(), 2);
+    assert!(!c.stdin_add_newline);
+}
+
+#[test]
+fn file_modules_bad_arguments_are_located() {
+    let play = |task: &str| errors(&format!("- hosts: all\n  tasks:\n    - {task}\n"));
+    assert_eq!(
+        play("lineinfile: {path: /f, line: x, insertafter: a, insertbefore: b}"),
+        "site.yaml:3:55: `lineinfile` takes `insertbefore` or `insertafter`, not both (parameters are mutually exclusive: insertbefore|insertafter)"
+    );
+    assert_eq!(
+        play("lineinfile: {path: /f}"),
+        "site.yaml:3:7: `lineinfile` needs `line`"
+    );
+    assert_eq!(
+        play("lineinfile: {line: x}"),
+        "site.yaml:3:7: `lineinfile` needs `path`"
+    );
+    assert_eq!(
+        play("lineinfile: {path: /f, line: x, regexp: '(?<=a)b'}"),
+        "site.yaml:3:47: invalid regular expression `(?<=a)b`: regex parse error:\n    (?<=a)b\n    ^^^^\nerror: look-around, including look-ahead and look-behind, is not supported"
+    );
+    assert_eq!(
+        play("replace: {path: /f, replace: x}"),
+        "site.yaml:3:7: `replace` needs `regexp`"
+    );
+    assert_eq!(
+        play("blockinfile: {path: /f, state: gone}"),
+        "site.yaml:3:38: `state` of `blockinfile` must be one of `present`, `absent`, found `gone`"
+    );
+    assert_eq!(
+        play("slurp: {src: /f, encoding: base64}"),
+        "site.yaml:3:24: unknown argument of `slurp` `encoding`, expected one of `src`, `path`"
+    );
+    assert_eq!(
+        play("command: {cmd: ls, argv: [ls]}"),
+        "site.yaml:3:32: `command` takes one of a free-form command, `cmd` and `argv` (parameters are mutually exclusive)"
     );
 }

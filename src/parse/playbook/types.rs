@@ -204,6 +204,11 @@ pub enum Action {
     Pause(Pause),
     AddHost(AddHost),
     GroupBy(GroupBy),
+    LineInFile(LineInFile),
+    Replace(Replace),
+    BlockInFile(BlockInFile),
+    Stat(Stat),
+    Slurp(Slurp),
 }
 
 impl Action {
@@ -225,6 +230,11 @@ impl Action {
             Action::Pause(_) => "pause",
             Action::AddHost(_) => "add_host",
             Action::GroupBy(_) => "group_by",
+            Action::LineInFile(_) => "lineinfile",
+            Action::Replace(_) => "replace",
+            Action::BlockInFile(_) => "blockinfile",
+            Action::Stat(_) => "stat",
+            Action::Slurp(_) => "slurp",
         }
     }
 
@@ -269,6 +279,11 @@ pub struct Command {
     pub stdin: Option<Text>,
     /// The shell to run `shell` with (default `/bin/sh`).
     pub executable: Option<Text>,
+    /// `command`'s `argv`: the program and its arguments, each word as is (no
+    /// splitting). When given, `cmd` is empty (located at `argv`).
+    pub argv: Vec<Text>,
+    /// Add a newline after `stdin` (default true, as in Ansible).
+    pub stdin_add_newline: bool,
 }
 
 /// `template`: render a local minijinja file and upload it (only when it differs).
@@ -473,4 +488,95 @@ pub struct Pause {
     pub prompt: Option<Text>,
     /// Show what the operator types (default true).
     pub echo: bool,
+}
+
+/// `lineinfile`: one line present (replacing what `regexp`/`search_string` finds, else
+/// inserted) or absent. `insertafter: EOF`/`insertbefore: BOF` are kept as written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineInFile {
+    /// Also accepted as `dest`, `destfile` or `name`.
+    pub path: Text,
+    /// `state: present` (default) or `absent`.
+    pub present: bool,
+    /// A Python regular expression (alias `regex`).
+    pub regexp: Option<Text>,
+    pub search_string: Option<Text>,
+    /// Alias `value`.
+    pub line: Option<Text>,
+    pub insertafter: Option<Text>,
+    pub insertbefore: Option<Text>,
+    pub create: bool,
+    pub backrefs: bool,
+    pub firstmatch: bool,
+    pub backup: bool,
+    pub mode: Option<Text>,
+    pub owner: Option<Text>,
+    pub group: Option<Text>,
+}
+
+/// `replace`: every match of `regexp` replaced by `replace` (default empty), within
+/// `after`/`before` when given.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Replace {
+    pub path: Text,
+    pub regexp: Text,
+    pub replace: Option<Text>,
+    pub after: Option<Text>,
+    pub before: Option<Text>,
+    pub backup: bool,
+    pub mode: Option<Text>,
+    pub owner: Option<Text>,
+    pub group: Option<Text>,
+}
+
+/// `blockinfile`: a marked block of lines present or absent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockInFile {
+    pub path: Text,
+    pub present: bool,
+    /// Alias `content`; default empty (which removes the block).
+    pub block: Option<Text>,
+    /// Default `# {mark} ANSIBLE MANAGED BLOCK`.
+    pub marker: Option<Text>,
+    pub marker_begin: Option<Text>,
+    pub marker_end: Option<Text>,
+    pub insertafter: Option<Text>,
+    pub insertbefore: Option<Text>,
+    pub create: bool,
+    pub backup: bool,
+    pub append_newline: bool,
+    pub prepend_newline: bool,
+    pub mode: Option<Text>,
+    pub owner: Option<Text>,
+    pub group: Option<Text>,
+}
+
+/// `stat`: a path's facts, registered under `stat`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stat {
+    /// Also accepted as `dest` or `name`.
+    pub path: Text,
+    pub follow: bool,
+    /// Default true.
+    pub get_checksum: bool,
+    pub checksum_algorithm: ChecksumAlgorithm,
+}
+
+/// `stat`'s `checksum_algorithm` (alias `checksum`, `checksum_algo`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ChecksumAlgorithm {
+    Md5,
+    #[default]
+    Sha1,
+    Sha224,
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+/// `slurp`: a host's file, base64, registered as `content`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Slurp {
+    /// Also accepted as `path`.
+    pub src: Text,
 }
