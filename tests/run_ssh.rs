@@ -232,6 +232,117 @@ fn every_action_runs_on_ten_hosts_and_a_rerun_changes_nothing() {
     }
 }
 
+const FILE_MODULES: &str = r#"
+- hosts: nodes
+  gather_facts: false
+  vars:
+    conf: "OUT/{{ inventory_hostname }}/sshd_config"
+  tasks:
+    - name: port
+      lineinfile: {path: "{{ conf }}", regexp: '^#?Port ', line: Port 2222}
+    - name: no root login
+      ansible.builtin.replace:
+        path: "{{ conf }}"
+        regexp: '^(PermitRootLogin)\s+yes$'
+        replace: '\1 no'
+    - name: match block
+      blockinfile:
+        path: "{{ conf }}"
+        mode: "0640"
+        block: |
+          Match User deploy
+            PasswordAuthentication no
+    - name: stat it
+      stat: {path: "{{ conf }}", checksum_algorithm: sha256}
+      register: st
+    - name: slurp it
+      slurp: {src: "{{ conf }}"}
+      register: sl
+    - name: check what was read
+      when: not ansible_check_mode
+      assert:
+        that:
+          - st.stat.exists and st.stat.isreg and st.stat.mode == '0640'
+          - st.stat.checksum == (sl.content | b64decode | hash('sha256'))
+          - "'Port 2222' in (sl.content | b64decode)"
+    - name: a command that already ran
+      command:
+        argv: [touch, "OUT/{{ inventory_hostname }}/ran"]
+        creates: "OUT/{{ inventory_hostname }}/sshd_*"
+"#;
+
+const SSHD_CONFIG: &str = "#Port 22\nPermitRootLogin yes\nUsePAM yes\n";
+
+/// lineinfile, replace and blockinfile edit a config over SSH, stat and slurp read it
+/// back; a rerun is ok throughout, and `--check --diff` on a fresh copy shows the three
+/// edits and writes nothing.
+#[test]
+fn file_modules_edit_a_config_and_read_it_back() {
+    let ws = Workspace::new();
+    let client = TestClient::new();
+    let _hosts = fleet(&ws, &client, 2);
+    let out = ws.path("out");
+    for h in names(2) {
+        std::fs::create_dir_all(out.join(&h)).unwrap();
+        std::fs::write(out.join(&h).join("sshd_config"), SSHD_CONFIG).unwrap();
+    }
+    ws.write(
+        "site.yaml",
+        &FILE_MODULES.replace("OUT", &out.display().to_string()),
+    );
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "-i", "inventory.yaml", "site.yaml"];
+        args.extend_from_slice(extra);
+        rtmig(&ws, &client).args(args).output().expect_code(0)
+    };
+    let first = run(&[]).stdout();
+    let expected = "Port 2222\nPermitRootLogin no\nUsePAM yes\n# BEGIN ANSIBLE MANAGED BLOCK\n\
+                    Match User deploy\n  PasswordAuthentication no\n# END ANSIBLE MANAGED BLOCK\n";
+    for h in names(2) {
+        let conf = out.join(&h).join("sshd_config");
+        assert_eq!(std::fs::read_to_string(&conf).unwrap(), expected);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&conf).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+        assert!(!out.join(&h).join("ran").exists(), "creates did not hold");
+        for task in ["port", "no root login", "match block"] {
+            assert!(first.contains(&format!("changed: [{h}] {task}")), "{first}");
+        }
+    }
+    let again = run(&[]).stdout();
+    for h in names(2) {
+        for task in [
+            "port",
+            "no root login",
+            "match block",
+            "stat it",
+            "slurp it",
+        ] {
+            assert!(again.contains(&format!("ok: [{h}] {task}")), "{again}");
+        }
+        assert!(
+            again.contains(&format!("ok: [{h}] a command that already ran")),
+            "{again}"
+        );
+    }
+    // A fresh copy under --check --diff: every edit shown, nothing written.
+    std::fs::write(out.join("h0/sshd_config"), SSHD_CONFIG).unwrap();
+    let check = run(&["--check", "--diff", "--limit", "h0"]).stdout();
+    assert_eq!(
+        std::fs::read_to_string(out.join("h0/sshd_config")).unwrap(),
+        SSHD_CONFIG
+    );
+    for line in [
+        "-#Port 22",
+        "+Port 2222",
+        "-PermitRootLogin yes",
+        "+PermitRootLogin no",
+        "+# BEGIN ANSIBLE MANAGED BLOCK",
+    ] {
+        assert!(check.contains(line), "`{line}` not in:\n{check}");
+    }
+}
+
 #[test]
 fn check_mode_with_diff_changes_nothing_on_the_hosts() {
     let ws = Workspace::new();
