@@ -265,6 +265,8 @@ const FILE_MODULES: &str = r#"
           - st.stat.exists and st.stat.isreg and st.stat.mode == '0640'
           - st.stat.checksum == (sl.content | b64decode | hash('sha256'))
           - "'Port 2222' in (sl.content | b64decode)"
+    - name: unpack
+      unarchive: {src: app.tar.gz, dest: "OUT/{{ inventory_hostname }}"}
     - name: a command that already ran
       command:
         argv: [touch, "OUT/{{ inventory_hostname }}/ran"]
@@ -274,7 +276,7 @@ const FILE_MODULES: &str = r#"
 const SSHD_CONFIG: &str = "#Port 22\nPermitRootLogin yes\nUsePAM yes\n";
 
 /// lineinfile, replace and blockinfile edit a config over SSH, stat and slurp read it
-/// back; a rerun is ok throughout, and `--check --diff` on a fresh copy shows the three
+/// back, unarchive unpacks a controller tarball; a rerun is ok throughout, and `--check --diff` on a fresh copy shows the three
 /// edits and writes nothing.
 #[test]
 fn file_modules_edit_a_config_and_read_it_back() {
@@ -290,6 +292,17 @@ fn file_modules_edit_a_config_and_read_it_back() {
         "site.yaml",
         &FILE_MODULES.replace("OUT", &out.display().to_string()),
     );
+    ws.write("src/app/version", "1.2.3\n");
+    std::fs::create_dir_all(ws.path("files")).unwrap();
+    let tar = std::process::Command::new("tar")
+        .arg("-czf")
+        .arg(ws.path("files/app.tar.gz"))
+        .arg("-C")
+        .arg(ws.path("src"))
+        .arg("app")
+        .status()
+        .unwrap();
+    assert!(tar.success());
     let run = |extra: &[&str]| {
         let mut args = vec!["run", "-i", "inventory.yaml", "site.yaml"];
         args.extend_from_slice(extra);
@@ -305,7 +318,11 @@ fn file_modules_edit_a_config_and_read_it_back() {
         let mode = std::fs::metadata(&conf).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o640);
         assert!(!out.join(&h).join("ran").exists(), "creates did not hold");
-        for task in ["port", "no root login", "match block"] {
+        assert_eq!(
+            std::fs::read_to_string(out.join(&h).join("app/version")).unwrap(),
+            "1.2.3\n"
+        );
+        for task in ["port", "no root login", "match block", "unpack"] {
             assert!(first.contains(&format!("changed: [{h}] {task}")), "{first}");
         }
     }
@@ -317,6 +334,7 @@ fn file_modules_edit_a_config_and_read_it_back() {
             "match block",
             "stat it",
             "slurp it",
+            "unpack",
         ] {
             assert!(again.contains(&format!("ok: [{h}] {task}")), "{again}");
         }

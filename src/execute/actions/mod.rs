@@ -33,6 +33,7 @@ mod slurp;
 mod stat;
 mod template;
 mod transfer;
+mod unarchive;
 mod wait_for;
 
 use std::time::Duration;
@@ -257,6 +258,7 @@ pub async fn run(cx: &Cx<'_>) -> TResult<TaskOutcome> {
         Action::BlockInFile(b) => blockinfile::run(cx, &remote, b).await?,
         Action::Stat(s) => stat::run(cx, &remote, s).await?,
         Action::Slurp(s) => slurp::run(cx, &remote, s).await?,
+        Action::Unarchive(u) => unarchive::run(cx, &remote, u).await?,
         Action::Assert(_)
         | Action::Fail(_)
         | Action::Debug(_)

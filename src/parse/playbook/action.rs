@@ -7,27 +7,11 @@ use super::resolve_source;
 use super::types::*;
 
 /// Every action rtmig has, as written without prefix.
+#[rustfmt::skip]
 pub const ACTIONS: &[&str] = &[
-    "shell",
-    "command",
-    "template",
-    "copy",
-    "file",
-    "fetch",
-    "transfer",
-    "wait_for",
-    "assert",
-    "fail",
-    "debug",
-    "set_fact",
-    "pause",
-    "add_host",
-    "group_by",
-    "lineinfile",
-    "replace",
-    "blockinfile",
-    "stat",
-    "slurp",
+    "shell", "command", "template", "copy", "file", "fetch", "transfer", "wait_for", "assert",
+    "fail", "debug", "set_fact", "pause", "add_host", "group_by",
+    "lineinfile", "replace", "blockinfile", "stat", "slurp", "unarchive",
 ];
 
 /// Prefixes Ansible users write before builtin action names.
@@ -46,7 +30,6 @@ pub const UNSUPPORTED_ACTIONS: &[(&str, &str)] = &[
     ("package", "use `shell` with the host's package manager"),
     ("get_url", "use `shell: curl ...`"),
     ("uri", "use `shell: curl ...`"),
-    ("unarchive", "use `copy` then `shell: tar ...`"),
     ("synchronize", "use `copy` or `transfer`"),
     ("include_vars", "use play `vars_files`"),
     ("include_tasks", "list the tasks in the play"),
@@ -199,6 +182,7 @@ pub fn parse(
         "blockinfile" => a.blockinfile(),
         "stat" => a.stat(),
         "slurp" => a.slurp(),
+        "unarchive" => a.unarchive(),
         _ => None,
     }
 }
@@ -1018,6 +1002,24 @@ impl Args<'_> {
         self.known(&["src", "path"]);
         let src = self.path(&["src", "path"]);
         Some(Action::Slurp(Slurp { src: src? }))
+    }
+
+    fn unarchive(&mut self) -> Option<Action> {
+        self.known(&["src", "dest", "remote_src", "creates"]);
+        let src = self.required("src");
+        let dest = self.required("dest");
+        let remote_src = self.flag("remote_src", false);
+        let src_path = match &src {
+            Some(s) if !remote_src => self.source(s, "files", "archive"),
+            _ => None,
+        };
+        Some(Action::Unarchive(Unarchive {
+            src: src?,
+            src_path,
+            dest: dest?,
+            remote_src,
+            creates: self.text("creates"),
+        }))
     }
 
     fn pause(&mut self) -> Option<Action> {

@@ -314,6 +314,10 @@ impl Action {
             }
             Action::Stat(s) => texts.push(&s.path),
             Action::Slurp(s) => texts.push(&s.src),
+            Action::Unarchive(u) => {
+                texts.extend([&u.src, &u.dest]);
+                texts.extend(&u.creates);
+            }
         }
         for n in numbers.into_iter().flatten() {
             if let Number::Template(t) = n {

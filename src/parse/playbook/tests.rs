@@ -382,7 +382,7 @@ fn unknown_action_lists_the_actions() {
     assert_eq!(
         errors("- hosts: all\n  tasks:\n    - frobnicate: ls\n"),
         "site.yaml:3:7: unknown action or task keyword `frobnicate`; the actions are `shell`, `command`, \
-         `template`, `copy`, `file`, `fetch`, `transfer`, `wait_for`, `assert`, `fail`, `debug`, `set_fact`, `pause`, `add_host`, `group_by`, `lineinfile`, `replace`, `blockinfile`, `stat`, `slurp`"
+         `template`, `copy`, `file`, `fetch`, `transfer`, `wait_for`, `assert`, `fail`, `debug`, `set_fact`, `pause`, `add_host`, `group_by`, `lineinfile`, `replace`, `blockinfile`, `stat`, `slurp`, `unarchive`"
     );
 }
 
@@ -409,7 +409,7 @@ fn task_without_action() {
     assert_eq!(
         errors("- hosts: all\n  tasks:\n    - name: nothing\n      when: x\n"),
         "site.yaml:3:7: a task needs an action, one of `shell`, `command`, `template`, `copy`, `file`, \
-         `fetch`, `transfer`, `wait_for`, `assert`, `fail`, `debug`, `set_fact`, `pause`, `add_host`, `group_by`, `lineinfile`, `replace`, `blockinfile`, `stat`, `slurp`"
+         `fetch`, `transfer`, `wait_for`, `assert`, `fail`, `debug`, `set_fact`, `pause`, `add_host`, `group_by`, `lineinfile`, `replace`, `blockinfile`, `stat`, `slurp`, `unarchive`"
     );
 }
 

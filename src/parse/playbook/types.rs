@@ -209,6 +209,7 @@ pub enum Action {
     BlockInFile(BlockInFile),
     Stat(Stat),
     Slurp(Slurp),
+    Unarchive(Unarchive),
 }
 
 impl Action {
@@ -235,6 +236,7 @@ impl Action {
             Action::BlockInFile(_) => "blockinfile",
             Action::Stat(_) => "stat",
             Action::Slurp(_) => "slurp",
+            Action::Unarchive(_) => "unarchive",
         }
     }
 
@@ -579,4 +581,19 @@ pub enum ChecksumAlgorithm {
 pub struct Slurp {
     /// Also accepted as `path`.
     pub src: Text,
+}
+
+/// `unarchive`: a tar or zip archive unpacked into an existing directory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unarchive {
+    /// A controller file (`DIR/files/SRC`, then `DIR/SRC`), or the host's with
+    /// `remote_src`.
+    pub src: Text,
+    /// `src` found on the controller at parse time; `None` with `remote_src` or when
+    /// `src` is a template.
+    pub src_path: Option<PathBuf>,
+    pub dest: Text,
+    pub remote_src: bool,
+    /// Skip when this path exists on the host.
+    pub creates: Option<Text>,
 }
