@@ -30,7 +30,7 @@ fn command(path: &str, follow: bool, checksum: Option<ChecksumAlgorithm>) -> Str
     let follow_var = if follow { "follow=1;" } else { "follow=;" };
     format!(
         "{follow_var} if [ -e {p} ] || [ -L {p} ]; then \
-         printf 'stat=%s\\n' \"$(stat{l} -c '%f|%u|%g|%U|%G|%s|%i|%d|%h|%.9X|%.9Y|%.9Z' {p})\"; \
+         printf 'stat=%s\\n' \"$(stat{l} -c '%f|%u|%g|%U|%G|%s|%i|%d|%h|%.9X|%.9Y|%.9Z|%o|%b|%t|%T' {p})\"; \
          if [ -z \"$follow\" ] && [ -L {p} ]; then printf 'target=%s\\nsource=%s\\n' \"$(readlink {p})\" \"$(readlink -f {p})\"; fi; \
          a=; [ -r {p} ] && a=${{a}}r; [ -w {p} ] && a=${{a}}w; [ -x {p} ] && a=${{a}}x; printf 'access=%s\\n' \"$a\";{sum} \
          else echo absent; fi"
@@ -103,10 +103,16 @@ fn parse(path: &str, text: &str) -> Option<Value> {
         atime,
         mtime,
         ctime,
+        block_size,
+        blocks,
+        major,
+        minor,
     ] = st[..]
     else {
         return None;
     };
+    let hex = |s: &str| u64::from_str_radix(s, 16).unwrap_or(0);
+    let blocks_n = blocks.parse::<u64>().unwrap_or(0);
     let raw = u32::from_str_radix(raw, 16).ok()?;
     let kind = raw & 0o170000;
     let perm = raw & 0o7777;
@@ -147,6 +153,11 @@ fn parse(path: &str, text: &str) -> Option<Value> {
         ("xoth", json!(bit(0o001))),
         ("isuid", json!(bit(0o4000))),
         ("isgid", json!(bit(0o2000))),
+        ("block_size", num(block_size)),
+        ("blocks", num(blocks)),
+        // Python's os.stat: st_blocks are 512-byte units; st_rdev is glibc's makedev.
+        ("disk_usage_bytes", json!(blocks_n * 512)),
+        ("device_type", json!(makedev(hex(major), hex(minor)))),
         ("readable", json!(access.contains('r'))),
         ("writeable", json!(access.contains('w'))),
         ("executable", json!(access.contains('x'))),
@@ -162,6 +173,11 @@ fn parse(path: &str, text: &str) -> Option<Value> {
         fields.insert("checksum".into(), json!(sum));
     }
     Some(Value::Object(fields))
+}
+
+/// glibc's `makedev`, as Python's `st_rdev` gives a device number.
+fn makedev(major: u64, minor: u64) -> u64 {
+    (minor & 0xff) | ((major & 0xfff) << 8) | ((minor & !0xff) << 12) | ((major & !0xfff) << 32)
 }
 
 #[cfg(test)]
@@ -192,6 +208,11 @@ mod tests {
         // sha1 of "hi\n", as `sha1sum` and Ansible's `checksum` give it.
         assert_eq!(s["checksum"], "55ca6286e3e4f4fba5d0448333fa99fc5a404a73");
         assert!(s["mtime"].is_f64());
+        assert_eq!(s["disk_usage_bytes"], s["blocks"].as_u64().unwrap() * 512);
+        let null = stat(&remote(&t), "/dev/null", false, None).await;
+        // /dev/null is character device 1:3, st_rdev 259 as Python reports it.
+        assert_eq!(null.registered["stat"]["device_type"], 259);
+        assert_eq!(null.registered["stat"]["ischr"], true);
         let d = stat(&remote(&t), &dir.path().display().to_string(), false, sha1).await;
         assert_eq!(d.registered["stat"]["isdir"], true);
         assert!(d.registered["stat"].get("checksum").is_none());
