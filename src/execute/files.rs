@@ -36,6 +36,10 @@ pub struct FileSpec {
     pub group: Option<String>,
     /// Keep the replaced file as `DEST.<timestamp>~`.
     pub backup: bool,
+    /// Ansible's `validate`: a command run on the new content before it replaces the
+    /// destination, `%s` standing for the temp file; a non-zero exit leaves the
+    /// destination as it was.
+    pub validate: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -68,6 +72,9 @@ pub enum FileError {
     /// Ansible's words for an edit of a directory.
     #[error("Path {0} is a directory !")]
     IsDirectory(String),
+    /// The `validate` command refused the new content (Ansible's words).
+    #[error("failed to validate: {0}")]
+    Validate(String),
     /// The source was modified while it was sent; the destination was left as it was.
     #[error("`{0}` {1} while it was copied; the destination was left as it was")]
     SourceChanged(String, &'static str),
@@ -88,6 +95,10 @@ struct Current {
 fn check_ok(what: &str, out: &ExecOutput) -> Result<(), FileError> {
     if out.status == 0 {
         Ok(())
+    } else if out.status == INVALID {
+        Err(FileError::Validate(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ))
     } else {
         Err(FileError::Command {
             what: what.to_string(),
@@ -294,6 +305,8 @@ const SHA256_MARK_LEN: usize = 13 + 64;
 const CUT_SHORT: i32 = 91;
 /// The exit status of a write script whose received bytes have the wrong sha256.
 const BAD_SHA256: i32 = 90;
+/// The exit status of a write script whose `validate` command refused the content.
+const INVALID: i32 = 89;
 
 /// How the write script reads the content from its stdin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -356,6 +369,13 @@ fn write_script(spec: &FileSpec, receive: Receive) -> String {
     );
     s.push_str(&attr_commands(spec, "\"$t\""));
     s.push_str("; ");
+    if let Some(validate) = &spec.validate {
+        let command = validate.replace("%s", "\"$t\"");
+        s.push_str(&format!(
+            "set +e; vo=$({command} 2>&1); vr=$?; set -e; \
+             if [ $vr != 0 ]; then printf 'rc:%s error:%s\\n' \"$vr\" \"$vo\" >&2; exit {INVALID}; fi; "
+        ));
+    }
     if spec.backup {
         s.push_str(
             "if [ -e \"$f\" ]; then b=\"$f.$(date +%Y-%m-%d@%H:%M:%S)~\"; cp -p \"$f\" \"$b\"; echo \"backup=$b\"; fi; ",

@@ -12,7 +12,8 @@ use crate::pyre;
 use crate::report::TaskResult;
 
 pub(super) async fn run(cx: &Cx<'_>, remote: &Remote<'_>, b: &BlockInFile) -> TResult<TaskResult> {
-    let spec = cx.file_spec(&b.path, [&b.mode, &b.owner, &b.group], b.backup)?;
+    let mut spec = cx.file_spec(&b.path, [&b.mode, &b.owner, &b.group], b.backup)?;
+    spec.validate = cx.opt_text(&b.validate)?;
     let insertafter = cx.opt_text(&b.insertafter)?;
     let insertbefore = cx.opt_text(&b.insertbefore)?;
     let insert_re = match (&insertafter, &insertbefore, &b.insertafter, &b.insertbefore) {

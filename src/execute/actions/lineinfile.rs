@@ -18,7 +18,8 @@ pub(super) async fn run(
     remote: &crate::execute::remote::Remote<'_>,
     l: &LineInFile,
 ) -> TResult<TaskResult> {
-    let spec = cx.file_spec(&l.path, [&l.mode, &l.owner, &l.group], l.backup)?;
+    let mut spec = cx.file_spec(&l.path, [&l.mode, &l.owner, &l.group], l.backup)?;
+    spec.validate = cx.opt_text(&l.validate)?;
     let regex = |t: &Option<Text>| -> TResult<Option<Regex>> {
         match t {
             None => Ok(None),
@@ -414,5 +415,43 @@ mod tests {
         let again = go(false).await;
         assert_eq!(again.status, TaskStatus::Ok);
         assert_eq!(again.diff, None);
+    }
+
+    /// `validate` runs on the new content before it replaces the file: refused, the
+    /// file is left as it was and the task fails with Ansible's words.
+    #[tokio::test]
+    async fn validate_refuses_or_lets_the_edit_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("conf");
+        std::fs::write(&path, "a=1\n").unwrap();
+        let t = LocalTransport;
+        let spec = |validate: &str| FileSpec {
+            dest: path.display().to_string(),
+            validate: Some(validate.into()),
+            ..Default::default()
+        };
+        let a = args("b=2");
+        let refused = spec("grep -q nothing-like-this %s");
+        let r = edit_file(&remote(&t), &refused, false, false, "backup", |c| {
+            edit(&a, c)
+        })
+        .await;
+        assert_eq!(r.status, TaskStatus::Failed);
+        assert!(
+            r.msg
+                .as_deref()
+                .unwrap_or_default()
+                .starts_with("failed to validate: rc:1"),
+            "{:?}",
+            r.msg
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "a=1\n");
+        let accepted = spec("grep -q b=2 %s");
+        let r = edit_file(&remote(&t), &accepted, false, false, "backup", |c| {
+            edit(&a, c)
+        })
+        .await;
+        assert_eq!(r.status, TaskStatus::Changed);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "a=1\nb=2\n");
     }
 }

@@ -157,6 +157,7 @@ impl Cx<'_> {
             owner: self.opt_text(owner)?,
             group: self.opt_text(group)?,
             backup,
+            validate: None,
         })
     }
 

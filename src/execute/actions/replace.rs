@@ -13,7 +13,8 @@ use crate::pyre;
 use crate::report::TaskResult;
 
 pub(super) async fn run(cx: &Cx<'_>, remote: &Remote<'_>, r: &Replace) -> TResult<TaskResult> {
-    let spec = cx.file_spec(&r.path, [&r.mode, &r.owner, &r.group], r.backup)?;
+    let mut spec = cx.file_spec(&r.path, [&r.mode, &r.owner, &r.group], r.backup)?;
+    spec.validate = cx.opt_text(&r.validate)?;
     let pattern = cx.text(&r.regexp)?;
     let regexp =
         pyre::compile(&pattern, true, false).map_err(|e| located(&r.regexp.location, e))?;

@@ -692,6 +692,17 @@ impl Args<'_> {
         Some(Action::GroupBy(GroupBy { key, parents }))
     }
 
+    /// `validate`, which must name the file to check as `%s` (Ansible's rule).
+    fn validate(&mut self) -> Option<Text> {
+        let node = self.get("validate")?.clone();
+        let text = self.ctx.text(&node, "validate")?;
+        if !text.value.contains("%s") {
+            let message = format!("`validate` must contain %s: {}", text.value);
+            self.ctx.error(node.pos, message);
+        }
+        Some(text)
+    }
+
     /// `command`'s `argv`: a non-empty list of words, with where it is written.
     fn argv(&mut self) -> Option<(Pos, Vec<Text>)> {
         let node = self.get("argv")?.clone();
@@ -827,6 +838,7 @@ impl Args<'_> {
             "create",
             "backrefs",
             "firstmatch",
+            "validate",
             "backup",
             "mode",
             "owner",
@@ -868,6 +880,7 @@ impl Args<'_> {
             create: self.flag("create", false),
             backrefs,
             firstmatch: self.flag("firstmatch", false),
+            validate: self.validate(),
             backup: self.flag("backup", false),
             mode: self.mode(),
             owner: self.text("owner"),
@@ -878,7 +891,7 @@ impl Args<'_> {
     fn replace(&mut self) -> Option<Action> {
         self.known(&[
             "path", "dest", "destfile", "name", "regexp", "replace", "after", "before", "backup",
-            "mode", "owner", "group",
+            "validate", "mode", "owner", "group",
         ]);
         let path = self.path(&["path", "dest", "destfile", "name"]);
         let regexp = match self.get("regexp") {
@@ -894,6 +907,7 @@ impl Args<'_> {
             replace: self.text("replace"),
             after: self.text("after"),
             before: self.text("before"),
+            validate: self.validate(),
             backup: self.flag("backup", false),
             mode: self.mode(),
             owner: self.text("owner"),
@@ -916,6 +930,7 @@ impl Args<'_> {
             "insertafter",
             "insertbefore",
             "create",
+            "validate",
             "backup",
             "append_newline",
             "prepend_newline",
@@ -940,6 +955,7 @@ impl Args<'_> {
             insertafter: self.anchor("insertafter", "EOF"),
             insertbefore: self.anchor("insertbefore", "BOF"),
             create: self.flag("create", false),
+            validate: self.validate(),
             backup: self.flag("backup", false),
             append_newline: self.flag("append_newline", false),
             prepend_newline: self.flag("prepend_newline", false),

@@ -278,6 +278,7 @@ impl Action {
                         &l.line,
                         &l.insertafter,
                         &l.insertbefore,
+                        &l.validate,
                         &l.mode,
                         &l.owner,
                         &l.group,
@@ -289,9 +290,17 @@ impl Action {
             Action::Replace(r) => {
                 texts.extend([&r.path, &r.regexp]);
                 texts.extend(
-                    [&r.replace, &r.after, &r.before, &r.mode, &r.owner, &r.group]
-                        .into_iter()
-                        .flatten(),
+                    [
+                        &r.replace,
+                        &r.after,
+                        &r.before,
+                        &r.validate,
+                        &r.mode,
+                        &r.owner,
+                        &r.group,
+                    ]
+                    .into_iter()
+                    .flatten(),
                 );
             }
             Action::BlockInFile(b) => {
@@ -304,6 +313,7 @@ impl Action {
                         &b.marker_end,
                         &b.insertafter,
                         &b.insertbefore,
+                        &b.validate,
                         &b.mode,
                         &b.owner,
                         &b.group,

@@ -907,6 +907,10 @@ fn file_modules_bad_arguments_are_located() {
         "site.yaml:3:47: invalid regular expression `(?<=a)b`: regex parse error:\n    (?<=a)b\n    ^^^^\nerror: look-around, including look-ahead and look-behind, is not supported"
     );
     assert_eq!(
+        play("replace: {path: /f, regexp: x, validate: visudo -cf}"),
+        "site.yaml:3:48: `validate` must contain %s: visudo -cf"
+    );
+    assert_eq!(
         play("replace: {path: /f, replace: x}"),
         "site.yaml:3:7: `replace` needs `regexp`"
     );

@@ -510,6 +510,8 @@ pub struct LineInFile {
     pub create: bool,
     pub backrefs: bool,
     pub firstmatch: bool,
+    /// Ansible's `validate`: a command checking the new content (`%s` is its file).
+    pub validate: Option<Text>,
     pub backup: bool,
     pub mode: Option<Text>,
     pub owner: Option<Text>,
@@ -525,6 +527,8 @@ pub struct Replace {
     pub replace: Option<Text>,
     pub after: Option<Text>,
     pub before: Option<Text>,
+    /// Ansible's `validate`: a command checking the new content (`%s` is its file).
+    pub validate: Option<Text>,
     pub backup: bool,
     pub mode: Option<Text>,
     pub owner: Option<Text>,
@@ -545,6 +549,8 @@ pub struct BlockInFile {
     pub insertafter: Option<Text>,
     pub insertbefore: Option<Text>,
     pub create: bool,
+    /// Ansible's `validate`: a command checking the new content (`%s` is its file).
+    pub validate: Option<Text>,
     pub backup: bool,
     pub append_newline: bool,
     pub prepend_newline: bool,
