@@ -346,7 +346,7 @@ fn a_second_ctrl_c_stops_the_local_commands_too() {
     ws.write(
         "site.yaml",
         &format!(
-            "- hosts: nodes\n  gather_facts: false\n  tasks:\n\
+            "- hosts: all\n  gather_facts: false\n  tasks:\n\
              \x20   - name: slow\n      shell: sleep 3 && touch {o}/{{{{ inventory_hostname }}}}.finished\n",
             o = out.display()
         ),
@@ -437,7 +437,7 @@ fn an_open_files_limit_too_low_for_the_fleet_is_raised_or_named() {
     inventory(&ws, &names);
     ws.write(
         "site.yaml",
-        "- hosts: nodes\n  gather_facts: false\n  tasks:\n    - command: \"true\"\n",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - command: \"true\"\n",
     );
     let run = |soft: u64, hard: u64| {
         let mut cmd = ws
@@ -654,4 +654,255 @@ fn vault_data_without_the_right_password_stops_before_any_host_is_touched() {
         support::runs_in(&ws.path("vault/inventory")).is_empty(),
         "no run dir"
     );
+}
+
+/// `lineinfile`, `replace` and `blockinfile` cases: (name, module, arguments, file
+/// before, file after). The "after" texts are what ansible-playbook 2.21 (-c local) left;
+/// with `RTMIG_ANSIBLE_PLAYBOOK` naming an `ansible-playbook`, the test runs it too and
+/// compares live.
+const FILE_EDITS: &[(&str, &str, &str, &str, &str)] = &[
+    (
+        "l1",
+        "lineinfile",
+        r#"{"regexp": "^port=", "line": "port=2222"}"#,
+        "a\nport=22\nb\nport=23\n",
+        "a\nport=22\nb\nport=2222\n",
+    ),
+    (
+        "l2",
+        "lineinfile",
+        r#"{"regexp": "^port=", "line": "port=2222", "firstmatch": true}"#,
+        "a\nport=22\nb\nport=23\n",
+        "a\nport=2222\nb\nport=23\n",
+    ),
+    (
+        "l3",
+        "lineinfile",
+        r#"{"regexp": "^port=", "line": "port=2222", "firstmatch": true}"#,
+        "x",
+        "x\nport=2222\n",
+    ),
+    (
+        "l4",
+        "lineinfile",
+        r#"{"regexp": "^b=.*$", "line": "b=2"}"#,
+        "a=1\nb=1\n",
+        "a=1\nb=2\n",
+    ),
+    (
+        "l5",
+        "lineinfile",
+        r#"{"insertafter": "^\\[main\\]", "line": "new"}"#,
+        "[main]\nx\n[other]\n",
+        "[main]\nnew\nx\n[other]\n",
+    ),
+    (
+        "l6",
+        "lineinfile",
+        r#"{"insertafter": "^\\[main\\]", "line": "new"}"#,
+        "[main]\nnew\nx\n",
+        "[main]\nnew\nx\n",
+    ),
+    (
+        "l7",
+        "lineinfile",
+        r#"{"insertafter": "^\\[main\\]", "line": "new"}"#,
+        "x\n",
+        "x\nnew\n",
+    ),
+    (
+        "l8",
+        "lineinfile",
+        r#"{"insertbefore": "^x", "line": "new"}"#,
+        "a\nx\nx\n",
+        "a\nx\nnew\nx\n",
+    ),
+    (
+        "l9",
+        "lineinfile",
+        r#"{"insertbefore": "^x", "line": "new", "firstmatch": true}"#,
+        "a\nx\nx\n",
+        "a\nnew\nx\nx\n",
+    ),
+    (
+        "l10",
+        "lineinfile",
+        r#"{"insertbefore": "BOF", "line": "first"}"#,
+        "a\n",
+        "first\na\n",
+    ),
+    (
+        "l11",
+        "lineinfile",
+        r#"{"insertbefore": "BOF", "line": "first"}"#,
+        "a\nfirst\n",
+        "a\nfirst\n",
+    ),
+    (
+        "l12",
+        "lineinfile",
+        r#"{"regexp": "^(?P<k>\\w+)\\s*=\\s*(\\d+)$", "line": "\\g<k> = \\2 # set", "backrefs": true}"#,
+        "n=1\n",
+        "n = 1 # set\n",
+    ),
+    (
+        "l13",
+        "lineinfile",
+        r#"{"regexp": "^(?P<k>\\w+)\\s*=\\s*(\\d+)$", "line": "\\g<k> = \\2 # set", "backrefs": true}"#,
+        "none\n",
+        "none\n",
+    ),
+    (
+        "l14",
+        "lineinfile",
+        r#"{"search_string": "Listen ", "line": "Listen 8080"}"#,
+        "Listen 80\n",
+        "Listen 8080\n",
+    ),
+    (
+        "l15",
+        "lineinfile",
+        r#"{"regexp": "^#", "state": "absent"}"#,
+        "#a\nb\n#c\n",
+        "b\n",
+    ),
+    (
+        "r1",
+        "replace",
+        r#"{"regexp": "^(\\s*)#\\s*(?P<k>\\w+) = (.*)$", "replace": "\\1\\g<k> = \\3"}"#,
+        "# a = 1\n  # b = 2\nc = 3\n",
+        "a = 1\n  b = 2\nc = 3\n",
+    ),
+    (
+        "r2",
+        "replace",
+        r#"{"regexp": "^x$", "replace": "y", "after": "\\[b\\]", "before": "\\[c\\]"}"#,
+        "x\n[b]\nx\n[c]\nx\n",
+        "x\n[b]\ny\n[c]\nx\n",
+    ),
+    (
+        "b1",
+        "blockinfile",
+        r#"{"block": "x=1"}"#,
+        "a",
+        "a\n# BEGIN ANSIBLE MANAGED BLOCK\nx=1\n# END ANSIBLE MANAGED BLOCK\n",
+    ),
+    (
+        "b2",
+        "blockinfile",
+        r#"{"block": "x=2\ny=3\n"}"#,
+        "a\n# BEGIN ANSIBLE MANAGED BLOCK\nx=1\n# END ANSIBLE MANAGED BLOCK\nb\n",
+        "a\n# BEGIN ANSIBLE MANAGED BLOCK\nx=2\ny=3\n# END ANSIBLE MANAGED BLOCK\nb\n",
+    ),
+    (
+        "b3",
+        "blockinfile",
+        r#"{"state": "absent"}"#,
+        "a\n# BEGIN ANSIBLE MANAGED BLOCK\nx=1\n# END ANSIBLE MANAGED BLOCK\nb\n",
+        "a\nb\n",
+    ),
+    (
+        "b4",
+        "blockinfile",
+        r#"{"block": "k: v", "marker": "<!-- {mark} rtmig -->", "marker_begin": "start", "marker_end": "stop", "insertbefore": "^</config>"}"#,
+        "<config>\n</config>\n",
+        "<config>\n<!-- start rtmig -->\nk: v\n<!-- stop rtmig -->\n</config>\n",
+    ),
+    (
+        "b5",
+        "blockinfile",
+        r#"{"block": "top", "insertbefore": "BOF"}"#,
+        "a\n",
+        "# BEGIN ANSIBLE MANAGED BLOCK\ntop\n# END ANSIBLE MANAGED BLOCK\na\n",
+    ),
+    (
+        "b6",
+        "blockinfile",
+        r#"{"block": "mid", "insertafter": "^a", "prepend_newline": true, "append_newline": true}"#,
+        "a\n\nb\n",
+        "a\n\n# BEGIN ANSIBLE MANAGED BLOCK\nmid\n# END ANSIBLE MANAGED BLOCK\n\nb\n",
+    ),
+];
+
+fn file_edits_playbook(dir: &std::path::Path) -> String {
+    let mut s = String::from("- hosts: all\n  gather_facts: false\n  tasks:\n");
+    for (name, module, args, _, _) in FILE_EDITS {
+        let path = dir.join(name);
+        s.push_str(&format!(
+            "    - name: {name}\n      {module}: {{\"path\": \"{}\", {}\n",
+            path.display(),
+            &args[1..]
+        ));
+    }
+    s
+}
+
+#[test]
+fn file_edits_leave_the_files_ansible_leaves_and_a_rerun_is_ok() {
+    let ws = Workspace::new();
+    inventory(&ws, &["n1"]);
+    let dir = ws.path("files");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, _, _, before, _) in FILE_EDITS {
+        std::fs::write(dir.join(name), before).unwrap();
+    }
+    ws.write("site.yaml", &file_edits_playbook(&dir));
+    let first = ws
+        .rtmig()
+        .args(["run", "-i", "inventory.yaml", "site.yaml"])
+        .output()
+        .expect_code(0)
+        .stdout();
+    let mut wrong = Vec::new();
+    for (name, _, _, before, after) in FILE_EDITS {
+        let got = std::fs::read_to_string(dir.join(name)).unwrap();
+        if got != *after {
+            wrong.push(format!("{name}: {got:?}, Ansible {after:?}"));
+        }
+        let status = if before == after { "ok" } else { "changed" };
+        if !first.contains(&format!("{status}: [n1] {name}\n")) {
+            wrong.push(format!("{name}: not `{status}`"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}\n{first}", wrong.join("\n"));
+    let again = ws
+        .rtmig()
+        .args(["run", "-i", "inventory.yaml", "site.yaml"])
+        .output()
+        .expect_code(0)
+        .stdout();
+    assert!(!again.contains("changed: "), "a rerun changed:\n{again}");
+
+    let Some(ansible) = std::env::var_os("RTMIG_ANSIBLE_PLAYBOOK") else {
+        return;
+    };
+    let ansible = std::path::PathBuf::from(ansible);
+    let live = ws.path("ansible");
+    std::fs::create_dir_all(&live).unwrap();
+    for (name, _, _, before, _) in FILE_EDITS {
+        std::fs::write(live.join(name), before).unwrap();
+    }
+    ws.write("ansible.yaml", &file_edits_playbook(&live));
+    let python = ansible.with_file_name("python");
+    let home = ws.path("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let out = std::process::Command::new(&ansible)
+        .current_dir(ws.path(""))
+        .env("HOME", &home)
+        .args(["-i", "n1,", "-c", "local", "ansible.yaml", "-e"])
+        .arg(format!("ansible_python_interpreter={}", python.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    for (name, ..) in FILE_EDITS {
+        assert_eq!(
+            std::fs::read_to_string(dir.join(name)).unwrap(),
+            std::fs::read_to_string(live.join(name)).unwrap(),
+            "{name}: rtmig and ansible-playbook differ"
+        );
+    }
 }
