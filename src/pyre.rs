@@ -109,6 +109,9 @@ mod tests {
         assert_eq!(template(r"a\tb\\c\n"), "a\tb\\c\n");
         assert_eq!(template("cost: $5"), "cost: $$5");
         assert_eq!(template(r"\12"), "${12}");
+        // Unfinished escapes are kept as written, never a panic.
+        assert_eq!(template(r"a\g<"), r"a\g<");
+        assert_eq!(template("a\\"), "a\\");
     }
 
     #[test]
