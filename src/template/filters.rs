@@ -88,7 +88,7 @@ fn invalid(message: impl Into<String>) -> Error {
 
 /// Fails on an undefined value the way minijinja's own filters do, so the error
 /// names the variable (`` `foo` is undefined ``).
-fn defined(state: &State, value: &Value) -> Result<(), Error> {
+pub(super) fn defined(state: &State, value: &Value) -> Result<(), Error> {
     if value.is_undefined() {
         StringInput::new(state, value)?;
         return Err(Error::from(ErrorKind::UndefinedError));

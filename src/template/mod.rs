@@ -19,10 +19,12 @@
 //! - Undefined variables are strict, as Ansible's `StrictUndefined`: printing,
 //!   iterating, comparing, or testing the truth of one (`{% if x %}`, `when: x`)
 //!   fails with "`x` is undefined"; `x is defined`, `x | default(..)`,
-//!   `x.missing | default(..)` and `x.missing is defined` work. One difference:
-//!   Ansible lets an undefined *parent* be chained (`missing.y | default(1)` gives
-//!   1); here it fails with "`missing` is undefined" (write
-//!   `(missing | default({})).y | default(1)`).
+//!   `x.missing | default(..)` and `x.missing is defined` work. As in Ansible, an
+//!   undefined link of a chain before `default` gives the default
+//!   (`missing.y | default(1)` is 1; see `percent`); without `default` it fails.
+//! - Python's `%` operator (`'%03d' % n`, `'%s-%s' % (a, b)`) works on strings, as
+//!   does `'{}'.format(x)` and the `format` filter (see `percent`); `lookup()`,
+//!   `query()`/`q()` run on the controller (see `lookup`).
 //! - Variables whose values are templates are rendered when used (see [`Vars`]).
 //! - Files: no auto-escaping whatever the extension, `trim_blocks` on,
 //!   `lstrip_blocks` off, the trailing newline kept (the template module's
@@ -36,6 +38,7 @@
 mod error;
 mod filters;
 mod native;
+mod percent;
 mod vars;
 mod version;
 
@@ -174,18 +177,22 @@ impl Sources {
 
     fn load(&self, name: &str) -> Result<Option<String>, minijinja::Error> {
         if let Some(source) = self.inline_source(name) {
-            return Ok(Some(source.to_string()));
+            return Ok(Some(percent::rewrite(&source, false).into_owned()));
         }
         let Some(path) = self.resolve(name) else {
             return Ok(None);
         };
-        std::fs::read_to_string(&path).map(Some).map_err(|err| {
+        let text = std::fs::read_to_string(&path).map_err(|err| {
             minijinja::Error::new(
                 minijinja::ErrorKind::InvalidOperation,
                 format!("cannot read `{}`", path.display()),
             )
             .with_source(err)
-        })
+        })?;
+        Ok(Some(match percent::rewrite(&text, false) {
+            std::borrow::Cow::Borrowed(_) => text,
+            std::borrow::Cow::Owned(rewritten) => rewritten,
+        }))
     }
 
     /// The name an `include`/`import`/`extends` of `name` inside template `parent`
@@ -229,7 +236,7 @@ impl Engine {
     fn render_inline(&self, source: &str, root: Value) -> Result<String, minijinja::Error> {
         match self.sources.inline_name(InlineKind::String, source) {
             Some(name) => self.env.get_template(&name)?.render(root),
-            None => self.env.render_str(source, root),
+            None => self.env.render_str(&percent::rewrite(source, false), root),
         }
     }
 
@@ -248,11 +255,16 @@ impl Engine {
                     .lookup(VALUE_VAR)
                     .unwrap_or(Value::UNDEFINED)
             }
-            None => self.env.compile_expression(expr)?.eval(root.clone())?,
+            None => self
+                .env
+                .compile_expression(&percent::rewrite(expr, true))?
+                .eval(root.clone())?,
         };
         if value.is_undefined() {
             // Printing it makes minijinja name what was undefined.
-            self.env.render_str(&format!("{{{{ {expr} }}}}"), root)?;
+            let print = format!("{{{{ {expr} }}}}");
+            self.env
+                .render_str(&percent::rewrite(&print, false), root)?;
             return Err(minijinja::Error::new(
                 minijinja::ErrorKind::UndefinedError,
                 format!("`{}` is undefined", expr.trim()),
@@ -306,6 +318,7 @@ impl Templates {
         });
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         filters::register(&mut env);
+        percent::register(&mut env);
         let loader_sources = sources.clone();
         env.set_loader(move |name| loader_sources.load(name));
         let join_sources = sources.clone();

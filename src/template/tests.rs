@@ -206,14 +206,15 @@ fn using_an_undefined_variable_fails() {
 }
 
 #[test]
-fn undefined_parent_cannot_be_chained() {
-    // Documented difference from Ansible, which would give 1 here.
-    let err = fails("{{ missing.y | default(1) }}", json!({}));
-    assert_eq!(err.message(), "`missing` is undefined");
+fn undefined_parent_is_chained_only_before_default() {
+    // As Ansible: an undefined link gives the default; without one it is strict.
+    assert_eq!(render("{{ missing.y | default(1) }}", json!({})), "1");
     assert_eq!(
         render("{{ (missing | default({})).y | default(1) }}", json!({})),
         "1"
     );
+    let err = fails("{{ missing.y }}", json!({}));
+    assert_eq!(err.message(), "`missing` is undefined");
 }
 
 // ----- conditions -----

@@ -1,0 +1,193 @@
+//! Python's `%`, `format`, `str.format` and lenient default chains. Every expected
+//! string is what ansible-playbook 2.21 (ansible-core, Jinja2 3.1) printed for the same
+//! expression with `debug: msg: "{{ (EXPR) | to_json }}"` and the same variables.
+
+use serde_json::{Value as Json, json};
+
+use super::rewrite;
+use crate::template::{Templates, Vars};
+
+fn vars() -> Vars {
+    let v = json!({"n": 5, "a": "x", "b": "y", "loop_idx": 3, "d": {"name": "bob", "age": 42}});
+    match v {
+        Json::Object(map) => Vars::from(map),
+        _ => unreachable!(),
+    }
+}
+
+fn eval(expr: &str) -> Result<Json, String> {
+    Templates::new(Vec::new())
+        .eval_expr(expr, &vars())
+        .map_err(|e| e.to_string())
+}
+
+/// (expression, Ansible's `to_json` of its value).
+const ANSIBLE: &[(&str, &str)] = &[
+    ("'%03d' % n", r#""005""#),
+    ("'%s-%s' % (a, b)", r#""x-y""#),
+    ("'%(name)s is %(age)d' % d", r#""bob is 42""#),
+    ("'%x %o %X' % (255, 8, 255)", r#""ff 10 FF""#),
+    (
+        "'%f|%.2f|%e|%.3e' % (3.14159, 3.14159, 12345.678, 0.00012)",
+        r#""3.141590|3.14|1.234568e+04|1.200e-04""#,
+    ),
+    ("'%r %r' % ('s', 5)", r#""'s' 5""#),
+    ("'100%% %s' % 'done'", r#""100% done""#),
+    (
+        "'%5s|%-5s|%05.1f' % ('ab', 'cd', 2.345)",
+        r#""   ab|cd   |002.3""#,
+    ),
+    ("'%s' % [1, 'a']", r#""[1, 'a']""#),
+    ("'%s' % true", r#""True""#),
+    ("'%d' % 3.7", r#""3""#),
+    ("'%i|%u' % (4, 5)", r#""4|5""#),
+    ("'%c' % 65", r#""A""#),
+    ("7 % 3", "1"),
+    ("-7 % 3", "2"),
+    ("7.5 % 2", "1.5"),
+    ("n % 2 == 1", "true"),
+    ("'node-%02d' % loop_idx ~ '.lan'", r#""node-03.lan""#),
+    ("'%s' % a | upper", r#""X""#),
+    ("'%s:%s' % (a, n * 2)", r#""x:10""#),
+    ("'{}'.format(n)", r#""5""#),
+    ("'{0}-{name}'.format(a, name=b)", r#""x-y""#),
+    (
+        "'{:>5}|{:.2f}|{:03d}'.format(a, 3.14159, n)",
+        r#""    x|3.14|005""#,
+    ),
+    ("'%s and %s' | format(a, b)", r#""x and y""#),
+    ("'%05.2f' | format(3.14159)", r#""03.14""#),
+    ("missing.y | default(1)", "1"),
+    ("missing | default('d')", r#""d""#),
+    ("d.missing.deeper | default('z')", r#""z""#),
+    ("true | ternary('yes', 'no')", r#""yes""#),
+    ("none | ternary('yes', 'no', 'null')", r#""null""#),
+    (
+        "{'a': 1, 'b': {'x': 1}} | combine({'b': {'y': 2}, 'c': 3})",
+        r#"{"a": 1, "b": {"y": 2}, "c": 3}"#,
+    ),
+    (
+        "{'a': 1, 'b': {'x': 1}} | combine({'b': {'y': 2}}, recursive=True)",
+        r#"{"a": 1, "b": {"x": 1, "y": 2}}"#,
+    ),
+    (
+        "{'a': [1, 2]} | combine({'a': [2, 3]}, list_merge='append')",
+        r#"{"a": [1, 2, 2, 3]}"#,
+    ),
+    (
+        "{'a': [1, 2]} | combine({'a': [2, 3]}, list_merge='append_rp')",
+        r#"{"a": [1, 2, 3]}"#,
+    ),
+    (
+        "{'a': [1, 2]} | combine({'a': [2, 3]}, list_merge='prepend')",
+        r#"{"a": [2, 3, 1, 2]}"#,
+    ),
+    (
+        "{'a': [1, 2]} | combine({'a': [2, 3]}, list_merge='keep')",
+        r#"{"a": [1, 2]}"#,
+    ),
+    (
+        "[{'a': 1}, {'b': 2}, {'a': 3}] | combine",
+        r#"{"a": 3, "b": 2}"#,
+    ),
+    (
+        "{'x': 1, 'y': 2} | dict2items",
+        r#"[{"key": "x", "value": 1}, {"key": "y", "value": 2}]"#,
+    ),
+    (
+        "{'x': 1} | dict2items(key_name='k', value_name='v')",
+        r#"[{"k": "x", "v": 1}]"#,
+    ),
+    (
+        "[{'key': 'a', 'value': 1}, {'key': 'b', 'value': 2}] | items2dict",
+        r#"{"a": 1, "b": 2}"#,
+    ),
+    (
+        "[{'n': 'a', 'v': 1}] | items2dict(key_name='n', value_name='v')",
+        r#"{"a": 1}"#,
+    ),
+];
+
+#[test]
+fn expressions_give_what_ansible_gives() {
+    let mut wrong = Vec::new();
+    for (expr, expected) in ANSIBLE {
+        let expected: Json = serde_json::from_str(expected).unwrap();
+        match eval(expr) {
+            Ok(got) if got == expected => {}
+            other => wrong.push(format!("{expr}: got {other:?}, Ansible gives {expected}")),
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn percent_in_templates_strings_and_blocks() {
+    let t = Templates::new(Vec::new());
+    let v = vars();
+    let render = |s: &str| t.render_str(s, &v).unwrap_or_else(|e| panic!("{s}: {e}"));
+    assert_eq!(render("host-{{ '%02d' % n }}.lan"), "host-05.lan");
+    assert_eq!(
+        render("{% for i in range(1, 4) %}{{ '%03d' % i }}{% if i % 2 %}o{% endif %} {% endfor %}"),
+        "001o 002 003o "
+    );
+    assert_eq!(render("{% set s = '%s/%s' % (a, b) %}{{ s }}"), "x/y");
+    // Text outside `{{ }}` is not touched, nor `%` inside strings.
+    assert_eq!(render("50% {{ '%' ~ a }}"), "50% %x");
+    assert_eq!(
+        render("{% raw %}{{ '%d' % n }}{% endraw %}"),
+        "{{ '%d' % n }}"
+    );
+    assert!(t.eval_condition(&json!("n % 5 == 0"), &v).unwrap());
+    assert_eq!(
+        t.render_value(&json!("{{ '%d' % n }}"), &v).unwrap(),
+        json!("5")
+    );
+}
+
+#[test]
+fn rewrite_touches_only_operators_and_operand_ends() {
+    assert_eq!(rewrite("'%d' % n", true), "__rtmig_percent('%d' , n)");
+    assert_eq!(
+        rewrite("a * b % c * d", true),
+        "__rtmig_percent(a * b , c) * d"
+    );
+    assert_eq!(
+        rewrite("a % b % c", true),
+        "__rtmig_percent(__rtmig_percent(a , b) , c)"
+    );
+    assert_eq!(rewrite("x - y % 2", true), "x - __rtmig_percent(y , 2)");
+    assert_eq!(
+        rewrite("f(a % 2, k=b % 3)", true),
+        "f(__rtmig_percent(a , 2), k=__rtmig_percent(b , 3))"
+    );
+    assert_eq!(
+        rewrite("'%s' % x if c else y", true),
+        "__rtmig_percent('%s' , x) if c else y"
+    );
+    assert_eq!(
+        rewrite("a % 2 is not none", true),
+        "__rtmig_percent(a , 2 is not none)"
+    );
+    let plain = "{% if x %}{{ a.b }}{% endif %} 100%";
+    assert!(matches!(
+        rewrite(plain, false),
+        std::borrow::Cow::Borrowed(_)
+    ));
+    assert_eq!(
+        rewrite("a.b['c'] | default(1)", true),
+        r#"(a.b['c'] if (a is defined and a.b is defined) else __rtmig_undefined) | default(1)"#
+    );
+}
+
+#[test]
+fn errors_stay_errors() {
+    let err = eval("'%d' % missing").unwrap_err();
+    assert!(err.contains("`missing` is undefined"), "{err}");
+    let err = eval("'%s %s' % (a,)").unwrap_err();
+    assert!(err.contains("missing an argument"), "{err}");
+    let err = eval("n % 0").unwrap_err();
+    assert!(err.contains("modulo by zero"), "{err}");
+    let err = eval("missing.y").unwrap_err();
+    assert!(err.contains("`missing` is undefined"), "{err}");
+}
