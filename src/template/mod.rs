@@ -37,6 +37,7 @@
 
 mod error;
 mod filters;
+mod lookup;
 mod native;
 mod percent;
 mod vars;
@@ -319,6 +320,7 @@ impl Templates {
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         filters::register(&mut env);
         percent::register(&mut env);
+        lookup::register(&mut env, Arc::new(sources.dirs.clone()));
         let loader_sources = sources.clone();
         env.set_loader(move |name| loader_sources.load(name));
         let join_sources = sources.clone();
