@@ -25,6 +25,7 @@ pub mod parse;
 pub mod plan;
 pub mod pyre;
 pub mod report;
+pub mod sequence;
 pub mod shell_words;
 pub mod template;
 pub mod transport;

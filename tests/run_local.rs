@@ -905,4 +905,76 @@ fn file_edits_leave_the_files_ansible_leaves_and_a_rerun_is_ok() {
             "{name}: rtmig and ansible-playbook differ"
         );
     }
+const IDIOMS: &str = r#"
+- hosts: nodes
+  gather_facts: false
+  vars:
+    out: OUT
+    sizes: {small: 1, large: 3}
+  tasks:
+    - name: numbered files, Python's % and a lookup
+      shell: echo {{ lookup('file', 'motd.txt') | quote }} > {{ out }}/{{ '%s-%03d' % (inventory_hostname, item | int) }}
+      with_sequence: start=1 end=3
+    - name: one line per dict entry
+      shell: echo {{ '{}={}'.format(item.key, item.value) }} >> {{ out }}/{{ inventory_hostname }}-sizes
+      with_dict: "{{ sizes }}"
+    - name: index and label
+      shell: echo {{ i }}:{{ node }}:{{ missing.y | default('dflt') }}
+      loop: [p, q]
+      loop_control: {loop_var: node, index_var: i, label: "{{ node }}"}
+      register: indexed
+    - name: what the loop registered
+      copy:
+        dest: "{{ out }}/{{ inventory_hostname }}-registered"
+        content: "{{ indexed.results | map(attribute='stdout') | join(',') }} {{ indexed.results[1].ansible_loop_var }}\n"
+"#;
+
+#[test]
+fn jinja_idioms_and_with_loops_run_as_in_ansible() {
+    let ws = Workspace::new();
+    inventory(&ws, &["n1"]);
+    ws.write("files/motd.txt", "hello there\n");
+    std::fs::create_dir_all(ws.path("out")).unwrap();
+    ws.write(
+        "site.yaml",
+        &IDIOMS.replace("OUT", &ws.path("out").display().to_string()),
+    );
+    ws.rtmig()
+        .args(["run", "-i", "inventory.yaml", "site.yaml"])
+        .output()
+        .expect_code(0);
+    for n in ["001", "002", "003"] {
+        assert_eq!(ws.read(&format!("out/n1-{n}")), "hello there\n");
+    }
+    assert_eq!(ws.read("out/n1-sizes"), "small=1\nlarge=3\n");
+    assert_eq!(ws.read("out/n1-registered"), "0:p:dflt,1:q:dflt node\n");
+}
+
+#[test]
+fn bad_loop_input_is_refused_at_its_place_before_running() {
+    let ws = Workspace::new();
+    inventory(&ws, &["n1"]);
+    ws.write(
+        "site.yaml",
+        "- hosts: nodes\n  tasks:\n    - shell: echo {{ item }}\n      with_sequence: start=1 end=5 format=%d-%d\n      loop_control: {label: x, pausee: 1}\n",
+    );
+    let run = ws
+        .rtmig()
+        .args(["run", "-i", "inventory.yaml", "site.yaml"])
+        .output();
+    let err = run.stderr();
+    assert!(
+        err.contains(
+            "site.yaml:4:22: with_sequence: format `%d-%d` must have exactly one `%` conversion"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "site.yaml:5:32: unknown `loop_control` keyword `pausee`; did you mean `pause`?"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("nothing was run"), "{err}");
+    assert_ne!(run.code(), 0);
 }

@@ -19,7 +19,7 @@ use super::scheduler::{TaskOutcome, TaskRunner};
 use super::shell::Become;
 use super::vars::{HostVars, RunVars};
 use crate::parse::inventory::Inventory;
-use crate::parse::playbook::{Expr, Number, Playbook, Task};
+use crate::parse::playbook::{Expr, Loop, Number, Playbook, Task};
 use crate::plan::{Plan, PlayHosts};
 use crate::report::{Event, Redactor, Reporter, TaskResult, TaskStatus};
 use crate::template::{Templates, Vars};
@@ -207,26 +207,13 @@ impl Runner {
             }
             return self.run_with_retries(host, play_idx, task, &vars).await;
         };
-        let items = self
-            .templates
-            .render_value(&lp.items.value, &vars)
-            .map_err(|e| actions::located(&lp.items.location, e))?;
-        let mut items = match items {
-            Value::Array(a) => a,
-            Value::Null => vec![],
-            other => {
-                return Err(actions::located(
-                    &lp.items.location,
-                    format!("`loop` needs a list, got {other}"),
-                ));
-            }
-        };
-        if lp.flatten {
-            items = items
-                .into_iter()
-                .flat_map(|i| if let Value::Array(a) = i { a } else { vec![i] })
-                .collect();
-        }
+        let items = self.loop_items(lp, &vars)?;
+        let pause = lp
+            .pause
+            .as_ref()
+            .map(|n| self.number(n, &vars))
+            .transpose()?
+            .unwrap_or(0);
         let mut results = Vec::new();
         let mut facts = HostVars::new();
         let mut inventory = Vec::new();
@@ -234,10 +221,20 @@ impl Runner {
         let mut failed: Option<TaskResult> = None;
         let mut unreachable: Option<TaskResult> = None;
         let mut stdout = String::new();
-        for item in items {
-            vars.insert_raw(lp.loop_var.clone(), item.clone());
+        for (index, _) in items.iter().enumerate() {
+            if index > 0 && pause > 0 {
+                tokio::time::sleep(Duration::from_secs(pause)).await;
+            }
+            let item_vars = loop_vars(lp, &items, index);
+            for (k, v) in &item_vars {
+                vars.insert_raw(k.clone(), v.clone());
+            }
             if !self.condition(&task.when, &vars)? {
-                results.push(json!({"item": item, "skipped": true, "changed": false}));
+                let mut skip = item_vars.clone();
+                skip.insert("skipped".into(), json!(true));
+                skip.insert("changed".into(), json!(false));
+                skip.insert("skip_reason".into(), json!("Conditional result was False"));
+                results.push(Value::Object(skip));
                 continue;
             }
             let o = self.run_with_retries(host, play_idx, task, &vars).await?;
@@ -250,7 +247,7 @@ impl Runner {
                 json!({})
             };
             if let Some(obj) = reg.as_object_mut() {
-                obj.insert("item".into(), item.clone());
+                obj.extend(item_vars);
                 obj.insert("changed".into(), json!(r.status == TaskStatus::Changed));
                 obj.insert("failed".into(), json!(r.status == TaskStatus::Failed));
             }
@@ -298,6 +295,35 @@ impl Runner {
             facts,
             inventory,
         })
+    }
+
+    /// A loop's items: the list `loop` gives, or what the `with_<plugin>` lookup makes
+    /// of its terms (a single term that is not a list is one term, as in Ansible).
+    fn loop_items(&self, lp: &Loop, vars: &Vars) -> TResult<Vec<Value>> {
+        let at = |e| actions::located(&lp.items.location, e);
+        let rendered = self
+            .templates
+            .render_value(&lp.items.value, vars)
+            .map_err(at)?;
+        let Some(plugin) = &lp.with else {
+            return match rendered {
+                Value::Array(a) => Ok(a),
+                Value::Null => Ok(vec![]),
+                other => Err(actions::located(
+                    &lp.items.location,
+                    format!("`loop` needs a list, got {other}"),
+                )),
+            };
+        };
+        let terms = match rendered {
+            Value::Array(a) => a,
+            Value::Null => vec![],
+            other => vec![other],
+        };
+        match self.templates.query(plugin, terms, vars).map_err(at)? {
+            Value::Array(a) => Ok(a),
+            other => Ok(vec![other]),
+        }
     }
 
     async fn run_with_retries(
@@ -534,6 +560,43 @@ impl TaskRunner for Runner {
         self.decide(play, recorded)
             .map(|d| Some((d.hosts, d.batches)))
     }
+}
+
+/// The variables one item of a loop sets, which its registered result carries too,
+/// as Ansible's: the loop variable and `ansible_loop_var`, the `index_var` and
+/// `ansible_index_var`, and `ansible_loop` with `extended`.
+fn loop_vars(lp: &Loop, items: &[Value], index: usize) -> serde_json::Map<String, Value> {
+    let mut out = serde_json::Map::new();
+    let item = items.get(index).cloned().unwrap_or(Value::Null);
+    out.insert(lp.loop_var.clone(), item);
+    out.insert("ansible_loop_var".into(), json!(lp.loop_var));
+    if let Some(index_var) = &lp.index_var {
+        out.insert(index_var.clone(), json!(index));
+        out.insert("ansible_index_var".into(), json!(index_var));
+    }
+    if lp.extended {
+        let length = items.len();
+        let mut extended = json!({
+            "allitems": items,
+            "first": index == 0,
+            "index": index + 1,
+            "index0": index,
+            "last": index + 1 == length,
+            "length": length,
+            "revindex": length - index,
+            "revindex0": length - index - 1,
+        });
+        if let Some(obj) = extended.as_object_mut() {
+            if index > 0 {
+                obj.insert("previtem".into(), items[index - 1].clone());
+            }
+            if index + 1 < length {
+                obj.insert("nextitem".into(), items[index + 1].clone());
+            }
+        }
+        out.insert("ansible_loop".into(), extended);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -19,6 +19,11 @@ use std::sync::Arc;
 use minijinja::value::{Kwargs, Rest, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State};
 
+use serde_json::Value as Json;
+
+use super::native::{from_json, to_json};
+use crate::sequence::Sequence;
+
 /// Registers `lookup`, `query` and `q`, resolving files against `dirs` (the
 /// template search dirs).
 pub(crate) fn register(env: &mut Environment<'static>, dirs: Arc<Vec<PathBuf>>) {
@@ -178,7 +183,7 @@ fn run(
             for term in &terms {
                 let spec = match term.as_str() {
                     Some(text) => Sequence::parse(text).map_err(invalid)?,
-                    None => Sequence::from_value(term).map_err(invalid)?,
+                    None => sequence_from_map(term)?,
                 };
                 out.extend(spec.items().map_err(invalid)?.into_iter().map(Value::from));
             }
@@ -202,16 +207,7 @@ fn run(
             out
         }
         "items" => flatten(terms),
-        "list" => terms
-            .into_iter()
-            .flat_map(|t| {
-                if t.kind() == ValueKind::Seq {
-                    t.try_iter().map(|i| i.collect()).unwrap_or_default()
-                } else {
-                    vec![t]
-                }
-            })
-            .collect(),
+        "list" => terms,
         "together" => {
             let lists = lists(&terms)?;
             let longest = lists.iter().map(Vec::len).max().unwrap_or(0);
@@ -306,25 +302,32 @@ fn subelements(terms: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
     } else {
         parents.try_iter()?.collect()
     };
+    let path: Vec<&str> = key.split('.').collect();
     let mut out = Vec::new();
     for parent in parents {
-        let mut sub = parent.clone();
-        for part in key.split('.') {
-            sub = sub.get_attr(part).unwrap_or(Value::UNDEFINED);
-        }
-        if sub.is_undefined() {
-            if skip_missing {
-                continue;
+        // As Ansible: the parent without the sub-list (popped from a copy).
+        let mut copy = to_json(&parent)?;
+        let pointer: String = path[..path.len() - 1]
+            .iter()
+            .map(|p| format!("/{}", p.replace('~', "~0").replace('/', "~1")))
+            .collect();
+        let sub = copy
+            .pointer_mut(&pointer)
+            .and_then(Json::as_object_mut)
+            .and_then(|map| map.shift_remove(path[path.len() - 1]));
+        let sub = match sub {
+            Some(Json::Array(items)) => items,
+            Some(_) => return Err(invalid(format!("subelements: `{key}` is not a list"))),
+            None if skip_missing => continue,
+            None => {
+                return Err(invalid(format!(
+                    "subelements: could not find `{key}` in {parent}"
+                )));
             }
-            return Err(invalid(format!(
-                "subelements: could not find `{key}` in {parent}"
-            )));
-        }
-        if sub.kind() != ValueKind::Seq {
-            return Err(invalid(format!("subelements: `{key}` is not a list")));
-        }
-        for item in sub.try_iter()? {
-            out.push(Value::from(vec![parent.clone(), item]));
+        };
+        let parent = from_json(&copy);
+        for item in sub {
+            out.push(Value::from(vec![parent.clone(), from_json(&item)]));
         }
     }
     Ok(out)
@@ -439,174 +442,22 @@ fn push_glob(re: &mut String, glob: &str) {
     }
 }
 
-/// `with_sequence`: `start=1 end=5 stride=1 format=%d`, `count=`, or the short form
-/// `[start-]end[/stride][:format]`; or the same keys as a mapping.
-#[derive(Debug, PartialEq)]
-pub(crate) struct Sequence {
-    start: i64,
-    end: i64,
-    stride: i64,
-    format: String,
-}
-
-impl Sequence {
-    pub(crate) fn parse(text: &str) -> Result<Sequence, String> {
-        let mut seq = Sequence {
-            start: 1,
-            end: 0,
-            stride: 1,
-            format: "%d".to_string(),
-        };
-        let mut count = None;
-        let mut end_set = false;
-        let text = text.trim();
-        if !text.contains('=') {
-            // Short form: [start-]end[/stride][:format].
-            let (range, format) = match text.split_once(':') {
-                Some((r, f)) => (r, Some(f)),
-                None => (text, None),
-            };
-            let (range, stride) = match range.split_once('/') {
-                Some((r, s)) => (r, Some(s)),
-                None => (range, None),
-            };
-            let (start, end) = match range.split_once('-') {
-                Some((s, e)) => (Some(s), e),
-                None => (None, range),
-            };
-            if let Some(s) = start {
-                seq.start = int("start", s)?;
-            }
-            seq.end = int("end", end)?;
-            if let Some(s) = stride {
-                seq.stride = int("stride", s)?;
-            }
-            if let Some(f) = format {
-                seq.format = f.to_string();
-            }
-            seq.check()?;
-            return Ok(seq);
-        }
-        for word in text.split_whitespace() {
-            let Some((key, value)) = word.split_once('=') else {
-                return Err(format!(
-                    "with_sequence: `{word}` is not key=value (start=, end=, count=, stride=, format=)"
-                ));
-            };
-            match key {
-                "start" => seq.start = int(key, value)?,
-                "end" => {
-                    seq.end = int(key, value)?;
-                    end_set = true;
-                }
-                "count" => count = Some(int(key, value)?),
-                "stride" => seq.stride = int(key, value)?,
-                "format" => seq.format = value.to_string(),
-                other => {
-                    return Err(format!(
-                        "with_sequence: unknown key `{other}` (start, end, count, stride, format)"
-                    ));
-                }
-            }
-        }
-        seq.finish(count, end_set)?;
-        Ok(seq)
+/// `with_sequence: {start: 1, end: 5}`: the same keys as a mapping.
+fn sequence_from_map(value: &Value) -> Result<Sequence, Error> {
+    if value.kind() != ValueKind::Map {
+        return Err(invalid(format!(
+            "with_sequence takes `start=1 end=5` or a mapping, got {}",
+            value.kind()
+        )));
     }
-
-    fn from_value(value: &Value) -> Result<Sequence, String> {
-        if value.kind() != ValueKind::Map {
-            return Err(format!(
-                "with_sequence takes `start=1 end=5` or a mapping, got {}",
-                value.kind()
-            ));
-        }
-        let words: Vec<String> = value
-            .try_iter()
-            .map_err(|e| e.to_string())?
-            .map(|k| {
-                let v = value.get_item(&k).unwrap_or_default();
-                format!("{k}={v}")
-            })
-            .collect();
-        Sequence::parse(&words.join(" "))
-    }
-
-    fn finish(&mut self, count: Option<i64>, end_set: bool) -> Result<(), String> {
-        match (count, end_set) {
-            (Some(_), true) => return Err("with_sequence: `count` and `end` are exclusive".into()),
-            (None, false) => return Err("with_sequence: needs `end` or `count`".into()),
-            (Some(count), false) => {
-                self.end = if count == 0 {
-                    self.start - self.stride.signum()
-                } else {
-                    self.start + (count - 1) * self.stride
-                };
-            }
-            _ => {}
-        }
-        self.check()
-    }
-
-    fn check(&self) -> Result<(), String> {
-        if self.stride == 0 && self.start != self.end {
-            return Err("with_sequence: stride 0 never reaches `end`".into());
-        }
-        if self.stride > 0 && self.end < self.start {
-            return Err("with_sequence: to count backwards make stride negative".into());
-        }
-        if self.stride < 0 && self.end > self.start {
-            return Err("with_sequence: to count forward do not make stride negative".into());
-        }
-        let conversions = self.format.matches('%').count() - 2 * self.format.matches("%%").count();
-        if conversions != 1 {
-            return Err(format!(
-                "with_sequence: format `{}` must have exactly one `%` conversion",
-                self.format
-            ));
-        }
-        Ok(())
-    }
-
-    fn items(&self) -> Result<Vec<String>, String> {
-        let mut out = Vec::new();
-        let mut n = self.start;
-        loop {
-            if (self.stride >= 0 && n > self.end) || (self.stride < 0 && n < self.end) {
-                break;
-            }
-            out.push(format_one(&self.format, n)?);
-            if self.stride == 0 || out.len() > 1_000_000 {
-                break;
-            }
-            n += self.stride;
-        }
-        Ok(out)
-    }
-}
-
-fn int(key: &str, value: &str) -> Result<i64, String> {
-    let v = value.trim();
-    let parsed = if let Some(hex) = v.strip_prefix("0x") {
-        i64::from_str_radix(hex, 16)
-    } else if let Some(oct) = v
-        .strip_prefix("0o")
-        .or(v.strip_prefix("0").filter(|o| !o.is_empty()))
-    {
-        i64::from_str_radix(oct, 8)
-    } else {
-        v.parse()
-    };
-    parsed.map_err(|_| format!("with_sequence: `{key}` must be an integer, got `{value}`"))
-}
-
-/// One number through a printf format (`%02d`, `host%x`).
-fn format_one(format: &str, n: i64) -> Result<String, String> {
-    minijinja::formatting::format(
-        minijinja::formatting::FormatStyle::Printf,
-        format,
-        &[Value::from(n)],
-    )
-    .map_err(|e| format!("with_sequence: format `{format}`: {e}"))
+    let words: Vec<String> = value
+        .try_iter()?
+        .map(|k| {
+            let v = value.get_item(&k).unwrap_or_default();
+            format!("{k}={v}")
+        })
+        .collect();
+    Sequence::parse(&words.join(" ")).map_err(invalid)
 }
 
 #[cfg(test)]

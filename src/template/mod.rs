@@ -415,6 +415,21 @@ impl Templates {
         to_json(&value).map_err(|err| self.engine.error(&err, origin()))
     }
 
+    /// A lookup plugin's values as `query(plugin, *terms)` gives them (the items of a
+    /// `with_<plugin>` loop).
+    pub fn query(
+        &self,
+        plugin: &str,
+        terms: Vec<Json>,
+        vars: &Vars,
+    ) -> Result<Json, TemplateError> {
+        const TERMS: &str = "__rtmig_terms";
+        let mut vars = vars.clone();
+        vars.insert_raw(TERMS.to_string(), Json::Array(terms));
+        let plugin = serde_json::to_string(plugin).unwrap_or_default();
+        self.eval_expr(&format!("query({plugin}, *{TERMS})"), &vars)
+    }
+
     /// Evaluates `when`, `changed_when`, `failed_when`, `until` or `assert: that`:
     /// a bare expression, a `"{{ expr }}"` string, a list of them (all must hold,
     /// evaluated in order, stopping at the first false), a boolean, or null (no

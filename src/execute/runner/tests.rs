@@ -160,10 +160,112 @@ async fn a_loop_registers_one_result_per_item_and_skips_by_when() {
     assert_eq!(results[0]["stdout"], json!("a"));
     assert_eq!(
         results[1],
-        json!({"item": "b", "skipped": true, "changed": false})
+        json!({"item": "b", "ansible_loop_var": "item", "skipped": true, "changed": false,
+               "skip_reason": "Conditional result was False"})
     );
     assert_eq!(results[2]["stdout"], json!("c"));
     assert_eq!(out["changed"], json!(true));
+}
+
+#[tokio::test]
+async fn loop_control_names_the_item_and_index_and_registers_them_as_ansible() {
+    let f = fixture(
+        "- shell: echo {{ x }} > {{ dir }}/{{ '%02d' % i }}-{{ x }}-{{ ansible_loop.length }}
+  loop: [a, b]
+  loop_control: {loop_var: x, index_var: i, extended: true, label: \"{{ x }}\"}
+  register: out",
+    );
+    let o = f.run(0).await;
+    assert_eq!(o.result.status, TaskStatus::Changed, "{:?}", o.result);
+    for name in ["00-a-2", "01-b-2"] {
+        assert!(f.dir.path().join(name).is_file(), "{name} not written");
+    }
+    let results = registered(&o, "out")["results"].clone();
+    // The keys Ansible 2.21 registers for a loop item (besides the module's own).
+    let r = &results[1];
+    assert_eq!(r["x"], json!("b"));
+    assert_eq!(r["ansible_loop_var"], json!("x"));
+    assert_eq!(r["i"], json!(1));
+    assert_eq!(r["ansible_index_var"], json!("i"));
+    assert_eq!(
+        r["ansible_loop"],
+        json!({"allitems": ["a", "b"], "first": false, "index": 2, "index0": 1, "last": true,
+               "length": 2, "previtem": "a", "revindex": 1, "revindex0": 0})
+    );
+    assert!(r.get("item").is_none(), "{r}");
+    assert_eq!(results[0]["ansible_loop"]["nextitem"], json!("b"));
+}
+
+#[tokio::test]
+async fn with_loops_give_ansibles_items() {
+    let f = fixture(
+        "- shell: echo {{ item | to_json | quote }}
+  with_items: [1, [2, [3]], 4]
+  register: items
+- shell: echo {{ item | to_json | quote }}
+  with_list: [1, [2, 3]]
+  register: list
+- shell: echo {{ item.key }}={{ item.value }} >> {{ dir }}/dict
+  with_dict: {b: 2, a: 1}
+- shell: touch {{ dir }}/seq-{{ item }}
+  with_sequence: start=1 end=5 stride=2 format=%02d
+- shell: echo {{ item }}
+  with_fileglob: '*.conf'
+  register: globbed
+- shell: echo {{ item.0 }}-{{ item.1 }}
+  with_nested: [[x, z], [1, 2]]
+  register: nested",
+    );
+    let stdouts = |o: &TaskOutcome, name: &str| -> Vec<Value> {
+        registered(o, name)["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["stdout"].clone())
+            .collect()
+    };
+    let o = f.run(0).await;
+    assert_eq!(
+        stdouts(&o, "items"),
+        [json!("1"), json!("2"), json!("[3]"), json!("4")]
+    );
+    let o = f.run(1).await;
+    assert_eq!(stdouts(&o, "list"), [json!("1"), json!("[2, 3]")]);
+    f.run(2).await;
+    let dict = std::fs::read_to_string(f.dir.path().join("dict")).unwrap();
+    assert_eq!(dict, "b=2\na=1\n");
+    f.run(3).await;
+    for n in ["01", "03", "05"] {
+        assert!(f.dir.path().join(format!("seq-{n}")).is_file(), "seq-{n}");
+    }
+    assert!(!f.dir.path().join("seq-02").exists());
+    for name in ["b.conf", "a.conf", ".hidden.conf", "c.txt"] {
+        std::fs::write(f.dir.path().join(name), "").unwrap();
+    }
+    let o = f.run(4).await;
+    let dir = f.dir.path().display();
+    assert_eq!(
+        stdouts(&o, "globbed"),
+        [
+            json!(format!("{dir}/a.conf")),
+            json!(format!("{dir}/b.conf"))
+        ]
+    );
+    let o = f.run(5).await;
+    assert_eq!(
+        stdouts(&o, "nested"),
+        [json!("x-1"), json!("x-2"), json!("z-1"), json!("z-2")]
+    );
+}
+
+#[tokio::test]
+async fn a_bad_with_sequence_from_a_template_fails_the_task_at_its_place() {
+    let f = fixture("- shell: echo {{ item }}\n  with_sequence: \"start=1 end={{ 'x' }}\"");
+    let o = f.run(0).await;
+    assert_eq!(o.result.status, TaskStatus::Failed, "{:?}", o.result);
+    let msg = o.result.msg.unwrap_or_default();
+    assert!(msg.contains("site.yaml:"), "{msg}");
+    assert!(msg.contains("`end` must be an integer, got `x`"), "{msg}");
 }
 
 #[tokio::test]

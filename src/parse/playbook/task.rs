@@ -25,6 +25,13 @@ pub const TASK_KEYWORDS: &[&str] = &[
     "timeout",
     "loop",
     "with_items",
+    "with_list",
+    "with_dict",
+    "with_fileglob",
+    "with_sequence",
+    "with_together",
+    "with_nested",
+    "with_subelements",
     "loop_control",
     "vars",
     "environment",
@@ -62,14 +69,16 @@ const UNSUPPORTED_KEYWORDS: &[(&str, &str)] = &[
         "ignore_unreachable",
         "an unreachable host stops for this run",
     ),
-    ("with_dict", "use `loop: \"{{ x | dict2items }}\"`"),
-    ("with_list", "use `loop`"),
-    ("with_together", "use `loop` with `zip`"),
-    ("with_sequence", "use `loop: \"{{ range(n) }}\"`"),
-    ("with_fileglob", "use `loop` over a list"),
 ];
 
-const LOOP_CONTROL: &[&str] = &["loop_var", "label"];
+const LOOP_CONTROL: &[&str] = &[
+    "loop_var",
+    "index_var",
+    "label",
+    "pause",
+    "extended",
+    "extended_allitems",
+];
 
 pub fn parse_task(ctx: &mut Ctx, node: &Node) -> Option<Task> {
     let entries = ctx.map(node, "a task")?;
@@ -234,54 +243,95 @@ pub fn become_method(ctx: &mut Ctx, node: &Node) {
 
 fn parse_loop(ctx: &mut Ctx, entries: &[(Key, Node)]) -> Option<Loop> {
     let get = |name: &str| entries.iter().find(|(k, _)| k.name == name);
-    let items = match (get("loop"), get("with_items")) {
-        (Some(_), Some((k, _))) => {
-            ctx.error(k.pos, "a task takes `loop` or `with_items`, not both");
+    let mut found: Option<(&Key, &Node, Option<&'static str>)> = None;
+    for (key, value) in entries {
+        let with = match key.name.as_str() {
+            "loop" => None,
+            name => match name
+                .strip_prefix("with_")
+                .and_then(|p| WITH_LOOPS.iter().find(|w| **w == p))
+            {
+                Some(plugin) => Some(*plugin),
+                None => continue,
+            },
+        };
+        if let Some((first, _, _)) = found {
+            ctx.error(
+                key.pos,
+                format!(
+                    "a task takes one loop, found `{}` (line {}) and `{}`",
+                    first.name, first.pos.line, key.name
+                ),
+            );
             return None;
         }
-        (Some((_, v)), None) => Some((v, false)),
-        (None, Some((_, v))) => Some((v, true)),
-        (None, None) => None,
-    };
+        found = Some((key, value, with));
+    }
     let control = get("loop_control");
-    let Some((items, flatten)) = items else {
+    let Some((key, items, with)) = found else {
         if let Some((k, _)) = control {
             ctx.error(k.pos, "`loop_control` needs `loop`");
         }
         return None;
     };
-    match &items.value {
-        Value::Seq(_) => {}
-        Value::Str(s) if super::ctx::is_template(s) => {}
-        other => {
+    match (&items.value, with) {
+        (Value::Seq(_), _) => {}
+        (Value::Str(s), _) if super::ctx::is_template(s) => {}
+        // A plugin's single term: `with_sequence: start=1 end=5`, `with_fileglob: '*.conf'`.
+        (Value::Str(_) | Value::Map(_), Some(_)) => {}
+        (other, _) => {
             ctx.error(
                 items.pos,
                 format!(
-                    "`loop` must be a list or a template giving one, found {}",
+                    "`{}` must be a list or a template giving one, found {}",
+                    key.name,
                     other.kind()
                 ),
             );
             return None;
         }
     }
-    let mut loop_var = "item".to_string();
-    let mut label = None;
+    if with == Some("sequence") {
+        let specs: Vec<&Node> = match &items.value {
+            Value::Seq(specs) => specs.iter().collect(),
+            _ => vec![items],
+        };
+        for spec in specs {
+            if let Value::Str(s) = &spec.value
+                && !super::ctx::is_template(s)
+                && let Err(err) = crate::sequence::Sequence::parse(s)
+            {
+                ctx.error(spec.pos, err);
+            }
+        }
+    }
+    let mut lp = Loop {
+        items: ctx.data(items),
+        with: with.map(str::to_string),
+        loop_var: "item".to_string(),
+        index_var: None,
+        label: None,
+        pause: None,
+        extended: false,
+    };
     if let Some((_, control)) = control
         && let Some(entries) = ctx.map(control, "`loop_control`")
     {
         ctx.check_keys(entries, LOOP_CONTROL, &[], "`loop_control` keyword");
         for (k, v) in entries {
             match k.name.as_str() {
-                "loop_var" => loop_var = ctx.identifier(v, "loop_var").unwrap_or(loop_var),
-                "label" => label = ctx.text(v, "label"),
+                "loop_var" => lp.loop_var = ctx.identifier(v, "loop_var").unwrap_or(lp.loop_var),
+                "index_var" => lp.index_var = ctx.identifier(v, "index_var"),
+                "label" => lp.label = ctx.text(v, "label"),
+                "pause" => lp.pause = ctx.number(v, "pause"),
+                "extended" => lp.extended = ctx.boolean(v, "extended").unwrap_or(false),
+                // `ansible_loop.allitems` is always there; the key is accepted.
+                "extended_allitems" => {
+                    ctx.boolean(v, "extended_allitems");
+                }
                 _ => {}
             }
         }
     }
-    Some(Loop {
-        items: ctx.data(items),
-        flatten,
-        loop_var,
-        label,
-    })
+    Some(lp)
 }

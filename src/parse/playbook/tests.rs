@@ -220,7 +220,7 @@ fn task_keywords_are_read() {
     assert_eq!(t.timeout, Some(Number::Literal(600)));
     let l = t.loop_.as_ref().unwrap();
     assert_eq!(l.loop_var, "node");
-    assert!(!l.flatten);
+    assert_eq!(l.with, None);
     assert_eq!(l.label.as_ref().unwrap().value, "{{ node }}");
     assert_eq!(
         t.environment["KUBECONFIG"].value,
@@ -239,9 +239,76 @@ fn task_keywords_are_read() {
 fn with_items_is_a_flattening_loop() {
     let t = task("    - debug: var=item\n      with_items: [a, [b, c]]\n");
     let l = t.loop_.unwrap();
-    assert!(l.flatten);
+    assert_eq!(l.with.as_deref(), Some("items"));
     assert_eq!(l.loop_var, "item");
     assert_eq!(l.items.value, serde_json::json!(["a", ["b", "c"]]));
+}
+
+#[test]
+fn with_loops_and_loop_control_are_read() {
+    let t = task(
+        "    - debug: var=item
+      with_sequence: start=1 end=5 format=%02d
+      loop_control: {index_var: i, pause: 2, extended: true, label: \"{{ item }}\"}
+",
+    );
+    let l = t.loop_.unwrap();
+    assert_eq!(l.with.as_deref(), Some("sequence"));
+    assert_eq!(
+        l.items.value,
+        serde_json::json!("start=1 end=5 format=%02d")
+    );
+    assert_eq!(l.index_var.as_deref(), Some("i"));
+    assert_eq!(l.pause, Some(Number::Literal(2)));
+    assert!(l.extended);
+    for (keyword, plugin) in [
+        ("with_list", "list"),
+        ("with_dict", "dict"),
+        ("with_fileglob", "fileglob"),
+        ("with_together", "together"),
+        ("with_nested", "nested"),
+        ("with_subelements", "subelements"),
+    ] {
+        let t = task(&format!(
+            "    - debug: var=item\n      {keyword}: \"{{{{ x }}}}\"\n"
+        ));
+        assert_eq!(t.loop_.unwrap().with.as_deref(), Some(plugin), "{keyword}");
+    }
+}
+
+#[test]
+fn loop_errors_are_located() {
+    assert_eq!(
+        errors(
+            "- hosts: all\n  tasks:\n    - debug: msg=x\n      loop: [1]\n      loop_control: {loop_var: n, index: i}\n"
+        ),
+        "site.yaml:5:35: unknown `loop_control` keyword `index`, expected one of `loop_var`, \
+         `index_var`, `label`, `pause`, `extended`, `extended_allitems`"
+    );
+    assert_eq!(
+        errors(
+            "- hosts: all\n  tasks:\n    - debug: msg=x\n      with_sequence: start=1 end=5 format=%02d-%d\n"
+        ),
+        "site.yaml:4:22: with_sequence: format `%02d-%d` must have exactly one `%` conversion"
+    );
+    assert_eq!(
+        errors(
+            "- hosts: all\n  tasks:\n    - debug: msg=x\n      with_sequence: [start=1 end=x]\n"
+        ),
+        "site.yaml:4:23: with_sequence: `end` must be an integer, got `x`"
+    );
+    assert_eq!(
+        errors(
+            "- hosts: all\n  tasks:\n    - debug: msg=x\n      loop: [1]\n      with_items: [2]\n"
+        ),
+        "site.yaml:5:7: a task takes one loop, found `loop` (line 4) and `with_items`"
+    );
+    assert_eq!(
+        errors(
+            "- hosts: all\n  tasks:\n    - debug: msg=x\n      loop: [1]\n      loop_control: {pause: soon}\n"
+        ),
+        "site.yaml:5:29: `pause` must be a whole number of zero or more, found `soon`"
+    );
 }
 
 #[test]

@@ -170,18 +170,40 @@ pub struct Task {
     pub check_mode: Option<bool>,
 }
 
-/// `loop:` (or `with_items:`) and `loop_control:`.
+/// `loop:` (or `with_<plugin>:`) and `loop_control:`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Loop {
-    /// A list, or a template string that renders to one.
+    /// A list, or a template string that renders to one; for `with_<plugin>`, the
+    /// plugin's terms.
     pub items: Data,
-    /// `with_items` flattens nested lists one level; `loop` does not.
-    pub flatten: bool,
+    /// `with_<plugin>`: the lookup plugin that turns the terms into the items, as
+    /// Ansible does (`items` flattens nested lists one level, `dict` gives
+    /// key/value pairs, `sequence`, `fileglob`, ...); `None` for `loop`, which takes
+    /// the list as it is.
+    pub with: Option<String>,
     /// `loop_control.loop_var`, default `item`.
     pub loop_var: String,
+    /// `loop_control.index_var`: the item's index (from 0) in this variable.
+    pub index_var: Option<String>,
     /// `loop_control.label`: what logs show for each item.
     pub label: Option<Text>,
+    /// `loop_control.pause`: seconds between items.
+    pub pause: Option<Number>,
+    /// `loop_control.extended`: `ansible_loop` (index, first, last, length, ...).
+    pub extended: bool,
 }
+
+/// The `with_<plugin>` loop keywords, by plugin name.
+pub const WITH_LOOPS: &[&str] = &[
+    "items",
+    "list",
+    "dict",
+    "fileglob",
+    "sequence",
+    "together",
+    "nested",
+    "subelements",
+];
 
 /// What a task does. Accepted with or without the `ansible.builtin.` prefix.
 #[derive(Debug, Clone, PartialEq)]
