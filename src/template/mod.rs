@@ -21,7 +21,8 @@
 //!   fails with "`x` is undefined"; `x is defined`, `x | default(..)`,
 //!   `x.missing | default(..)` and `x.missing is defined` work. As in Ansible, an
 //!   undefined link of a chain before `default` gives the default
-//!   (`missing.y | default(1)` is 1; see `percent`); without `default` it fails.
+//!   (`missing.y | default(1)` is 1, `missing.y is defined` is false; see
+//!   `percent`); anywhere else it fails.
 //! - Python's `%` operator (`'%03d' % n`, `'%s-%s' % (a, b)`) works on strings, as
 //!   does `'{}'.format(x)` and the `format` filter (see `percent`); `lookup()`,
 //!   `query()`/`q()` run on the controller (see `lookup`).

@@ -18,7 +18,8 @@
 //! `a.b.c | default(x)` (also `d(x)`, and `a['b']`) becomes
 //! `(a.b.c if (a is defined and a.b is defined) else __rtmig_undefined) | default(x)`,
 //! so an undefined link anywhere in the chain gives the default, as in Ansible;
-//! without `default` the chain stays strict.
+//! likewise before `is [not] defined`/`undefined` (`missing.y is defined` is false).
+//! Anywhere else the chain stays strict.
 //!
 //! Templates without a `%` operator or a `default` after a chain come back unchanged
 //! (borrowed).
@@ -43,7 +44,8 @@ pub(crate) fn register(env: &mut Environment<'static>) {
 /// `default` lenient. `in_expr`: `source` is a bare expression, not a template.
 /// A source the lexer refuses comes back as is (minijinja reports the error).
 pub(crate) fn rewrite(source: &str, in_expr: bool) -> Cow<'_, str> {
-    if !source.contains('%') && !source.contains("| d") && !source.contains("|d") {
+    let wanted = ["%", "| d", "|d", "defined"];
+    if !wanted.iter().any(|w| source.contains(w)) {
         return Cow::Borrowed(source);
     }
     let Ok(tokens) = tokenize(source, in_expr, SyntaxConfig::default())
@@ -289,8 +291,8 @@ fn finish(tokens: &[(Token<'_>, Span)], chain: &mut Chain, edits: &mut Vec<Edit>
     }
 }
 
-/// `a.b.c | default(..)` in an operand: the edits that make an undefined link give
-/// the default.
+/// `a.b.c | default(..)` (or `a.b.c is defined`) in an operand: the edits that make
+/// an undefined link give the default (or the test's answer for an undefined value).
 fn lenient_default(operand: &[(Token<'_>, Span)], edits: &mut Vec<Edit>) {
     let Some((Token::Ident(_), head)) = operand.first() else {
         return;
@@ -315,13 +317,18 @@ fn lenient_default(operand: &[(Token<'_>, Span)], edits: &mut Vec<Edit>) {
             _ => break,
         }
     }
-    let defaulted = matches!(
-        (operand.get(i), operand.get(i + 1)),
-        (
-            Some((Token::Pipe, _)),
-            Some((Token::Ident("default" | "d"), _))
+    let tested = |at: usize| {
+        matches!(
+            operand.get(at),
+            Some((Token::Ident("defined" | "undefined"), _))
         )
-    );
+    };
+    let defaulted = match (operand.get(i), operand.get(i + 1)) {
+        (Some((Token::Pipe, _)), Some((Token::Ident("default" | "d"), _))) => true,
+        (Some((Token::Ident("is"), _)), Some((Token::Ident("not"), _))) => tested(i + 2),
+        (Some((Token::Ident("is"), _)), _) => tested(i + 1),
+        _ => false,
+    };
     if !defaulted || ends.len() < 2 {
         return;
     }

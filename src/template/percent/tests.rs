@@ -60,6 +60,11 @@ const ANSIBLE: &[(&str, &str)] = &[
     ("missing.y | default(1)", "1"),
     ("missing | default('d')", r#""d""#),
     ("d.missing.deeper | default('z')", r#""z""#),
+    ("missing.y is defined", "false"),
+    ("d.b.c is defined", "false"),
+    ("missing.y is undefined", "true"),
+    ("missing.y is not defined", "true"),
+    ("d.name is defined", "true"),
     ("true | ternary('yes', 'no')", r#""yes""#),
     ("none | ternary('yes', 'no', 'null')", r#""null""#),
     (
