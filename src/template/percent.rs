@@ -428,7 +428,9 @@ fn modulo(left: &Value, right: &Value) -> Result<Value, Error> {
         return Err(zero());
     }
     let mut r = a % b;
-    if r != 0.0 && (r < 0.0) != (b < 0.0) {
+    if r == 0.0 {
+        r = 0.0f64.copysign(b);
+    } else if (r < 0.0) != (b < 0.0) {
         r += b;
     }
     Ok(Value::from(r))

@@ -196,3 +196,58 @@ fn errors_stay_errors() {
     let err = eval("missing.y").unwrap_err();
     assert!(err.contains("`missing` is undefined"), "{err}");
 }
+
+#[test]
+fn rewritten_arithmetic_keeps_jinjas_precedence() {
+    // Numbers only: minijinja's own `%` and the rewritten call must agree on every
+    // mix of operators, so the rewrite cuts the operands where Jinja's parser does.
+    let mut env = minijinja::Environment::new();
+    super::register(&mut env);
+    let ctx = minijinja::context! { n => 5 };
+    let operands = ["7", "-3", "2.5", "(4)", "n"];
+    let ops = ["%", "*", "//", "+", "-", "**"];
+    let mut checked = 0;
+    for a in operands {
+        for op1 in ops {
+            for b in operands {
+                for op2 in ops {
+                    for c in operands {
+                        let expr = format!("{a} {op1} {b} {op2} {c}");
+                        if !expr.contains('%') {
+                            continue;
+                        }
+                        let native = env
+                            .compile_expression(&expr)
+                            .and_then(|e| e.eval(ctx.clone()));
+                        let rewritten = rewrite(&expr, true);
+                        let ours = env
+                            .compile_expression(&rewritten)
+                            .and_then(|e| e.eval(ctx.clone()));
+                        match (native, ours) {
+                            (Ok(x), Ok(y)) => {
+                                assert_eq!(x.to_string(), y.to_string(), "{expr} (as {rewritten})")
+                            }
+                            (Err(_), Err(_)) => {}
+                            (x, y) => panic!("{expr} (as {rewritten}): {x:?} vs {y:?}"),
+                        }
+                        checked += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked > 1000, "{checked}");
+}
+
+#[test]
+fn templates_without_percent_or_default_chains_are_not_touched() {
+    for source in [
+        "{% for x in items if x.ok %}{{ loop.index }}{% endfor %}",
+        "{% macro m(a, b=1) %}{{ a * b }}{% endmacro %}{{ m(2) }}",
+        "{% set x %}{{ a ~ b }}{% endset %}{% if x in y and not z %}{% endif %}",
+        "{% include 'a.j2' ignore missing %}{% raw %}{{ 1 % 2 }}{% endraw %}",
+        "{{ a | default(1) }} {{ a.b.c }} {{ x is not none }} 100% {# 5 % 2 #}",
+    ] {
+        assert_eq!(rewrite(source, false), source);
+    }
+}
