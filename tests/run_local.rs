@@ -978,3 +978,103 @@ fn bad_loop_input_is_refused_at_its_place_before_running() {
     assert!(err.contains("nothing was run"), "{err}");
     assert_ne!(run.code(), 0);
 }
+
+/// The real ansible-playbook, when this machine has it (`RTMIG_ANSIBLE_PLAYBOOK`, or on
+/// `PATH`), and the Python beside it for modules on localhost.
+fn ansible_playbook() -> Option<(std::path::PathBuf, Option<std::path::PathBuf>)> {
+    let found = std::env::var_os("RTMIG_ANSIBLE_PLAYBOOK")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::split_paths(&std::env::var_os("PATH")?)
+                .map(|d| d.join("ansible-playbook"))
+                .find(|p| p.is_file())
+        })?;
+    let python = found
+        .parent()
+        .map(|d| d.join("python"))
+        .filter(|p| p.is_file());
+    Some((found, python))
+}
+
+fn run_ansible(ws: &Workspace, playbook: &str) -> Option<String> {
+    let Some((ansible, python)) = ansible_playbook() else {
+        eprintln!("ansible-playbook not installed: compared with the committed outputs only");
+        return None;
+    };
+    let home = ws.path("ansible-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut cmd = std::process::Command::new(ansible);
+    cmd.args(["-i", "localhost,", "-c", "local", playbook])
+        .current_dir(ws.path(""))
+        .env("HOME", &home)
+        .env("ANSIBLE_NOCOLOR", "1")
+        .env("ANSIBLE_CALLBACK_RESULT_FORMAT", "json");
+    if let Some(python) = python {
+        cmd.arg("-e")
+            .arg(format!("ansible_python_interpreter={}", python.display()));
+    }
+    let out = cmd.output().expect("run ansible-playbook");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "ansible-playbook failed:\n{stdout}");
+    Some(stdout)
+}
+
+#[test]
+fn the_committed_jinja_values_are_what_a_live_ansible_playbook_gives() {
+    let fixture: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/jinja/expressions.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let cases = fixture["expressions"].as_array().unwrap();
+    // One debug task printing every expression's value, keyed by its index.
+    let dict: Vec<String> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("'e{i}': ({})", c[0].as_str().unwrap()))
+        .collect();
+    let play = serde_json::json!([{
+        "hosts": "localhost",
+        "gather_facts": false,
+        "vars": fixture["vars"],
+        "tasks": [{"debug": {"msg": format!("{{{{ {{{}}} | to_json }}}}", dict.join(", "))}}],
+    }]);
+    let ws = Workspace::new();
+    ws.write("exprs.yaml", &play.to_string());
+    let Some(stdout) = run_ansible(&ws, "exprs.yaml") else {
+        return;
+    };
+    let start = stdout.find("=> {").expect("a debug result") + 3;
+    let end = start + stdout[start..].find("\n}").expect("the result's end") + 2;
+    let result: serde_json::Value = serde_json::from_str(&stdout[start..end]).unwrap();
+    let values: serde_json::Value =
+        serde_json::from_str(result["msg"].as_str().expect("msg is the JSON text")).unwrap();
+    for (i, case) in cases.iter().enumerate() {
+        assert_eq!(values[format!("e{i}")], case[1], "{}", case[0]);
+    }
+}
+
+#[test]
+fn the_idioms_playbook_leaves_what_a_live_ansible_playbook_leaves() {
+    let ws = Workspace::new();
+    ws.write("files/motd.txt", "hello there\n");
+    std::fs::create_dir_all(ws.path("out")).unwrap();
+    let playbook = IDIOMS
+        .replace("OUT", &ws.path("out").display().to_string())
+        .replace("hosts: nodes", "hosts: localhost");
+    ws.write("site.yaml", &playbook);
+    if run_ansible(&ws, "site.yaml").is_none() {
+        return;
+    }
+    for n in ["001", "002", "003"] {
+        assert_eq!(ws.read(&format!("out/localhost-{n}")), "hello there\n");
+    }
+    assert_eq!(ws.read("out/localhost-sizes"), "small=1\nlarge=3\n");
+    assert_eq!(
+        ws.read("out/localhost-registered"),
+        "0:p:dflt,1:q:dflt node\n"
+    );
+}
