@@ -270,6 +270,10 @@ fn finish(tokens: &[(Token<'_>, Span)], chain: &mut Chain, edits: &mut Vec<Edit>
             .iter()
             .find(|&&op| op > percent)
             .map_or(done.last, |&op| op - 1);
+        if right_end <= percent {
+            // No right operand: minijinja reports the syntax error as written.
+            continue;
+        }
         edits.push(Edit {
             at: start(&tokens[first].1),
             replace: 0,

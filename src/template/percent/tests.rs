@@ -172,3 +172,21 @@ fn templates_without_percent_or_default_chains_are_not_touched() {
         assert_eq!(rewrite(source, false), source);
     }
 }
+
+#[test]
+fn errors_name_the_problem_not_the_rewrite() {
+    let t = Templates::new(Vec::new());
+    let v = vars();
+    let err = |s: &str| t.render_str(s, &v).unwrap_err().to_string();
+    assert!(
+        err("x {{ '%d' % a }}").contains("'string' cannot be formatted in decimal format"),
+        "{}",
+        err("x {{ '%d' % a }}")
+    );
+    assert!(!err("x {{ '%d' % }}").contains(super::PERCENT_FN));
+    assert_eq!(
+        t.check_str("x {{ '%d' % }}").unwrap_err().to_string(),
+        t.check_str("x {{ 5 * }}").unwrap_err().to_string()
+    );
+    assert!(err("{{ 5 % 'a' }}").contains("unsupported types number and string"));
+}
