@@ -905,6 +905,8 @@ fn file_edits_leave_the_files_ansible_leaves_and_a_rerun_is_ok() {
             "{name}: rtmig and ansible-playbook differ"
         );
     }
+}
+
 const IDIOMS: &str = r#"
 - hosts: nodes
   gather_facts: false
