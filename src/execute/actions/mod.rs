@@ -26,14 +26,19 @@ mod fetch;
 mod file;
 mod group_by;
 mod lineinfile;
+mod modprobe;
+mod package;
 mod pause;
 mod replace;
 mod set_fact;
 mod slurp;
 mod stat;
+mod sysctl;
+mod systemd;
 mod template;
 mod transfer;
 mod unarchive;
+mod uri;
 mod wait_for;
 
 use std::time::Duration;
@@ -130,6 +135,35 @@ impl Cx<'_> {
 
     pub fn opt_number(&self, n: &Option<Number>) -> TResult<Option<u64>> {
         n.as_ref().map(|n| self.number(n)).transpose()
+    }
+
+    /// A boolean argument (`enabled: "{{ x }}"`), rendered; `default` when not given.
+    pub fn flag(&self, t: &Option<Text>, default: bool) -> TResult<bool> {
+        let Some(t) = t else { return Ok(default) };
+        let word = self.text(t)?;
+        crate::words::boolean(&word).ok_or_else(|| {
+            located(
+                &t.location,
+                format!("expected a boolean (true/false, yes/no), got `{word}`"),
+            )
+        })
+    }
+
+    /// A word out of `choices` (`state: "{{ svc_state }}"`), rendered; `default` when
+    /// not given.
+    pub fn choice(&self, t: &Option<Text>, choices: &[&str], default: &str) -> TResult<String> {
+        let Some(t) = t else {
+            return Ok(default.to_string());
+        };
+        let word = self.text(t)?;
+        if !choices.contains(&word.as_str()) {
+            let list: Vec<String> = choices.iter().map(|c| format!("`{c}`")).collect();
+            return Err(located(
+                &t.location,
+                format!("expected one of {}, got `{word}`", list.join(", ")),
+            ));
+        }
+        Ok(word)
     }
 
     pub fn condition(&self, exprs: &[Expr]) -> TResult<bool> {
@@ -260,6 +294,11 @@ pub async fn run(cx: &Cx<'_>) -> TResult<TaskOutcome> {
         Action::Stat(s) => stat::run(cx, &remote, s).await?,
         Action::Slurp(s) => slurp::run(cx, &remote, s).await?,
         Action::Unarchive(u) => unarchive::run(cx, &remote, u).await?,
+        Action::Systemd(s) => systemd::run(cx, &remote, s).await?,
+        Action::Package(p) => package::run(cx, &remote, p).await?,
+        Action::Sysctl(s) => sysctl::run(cx, &remote, s).await?,
+        Action::Modprobe(m) => modprobe::run(cx, &remote, m).await?,
+        Action::Uri(u) => uri::run(cx, &remote, u).await?,
         Action::Assert(_)
         | Action::Fail(_)
         | Action::Debug(_)
@@ -322,4 +361,119 @@ fn file_result(outcome: Result<files::FileOutcome, files::FileError>, dest: &str
             r
         }
     }
+}
+
+/// A failed result with its message, registered as Ansible registers a module failure.
+fn failure(msg: impl Into<String>) -> TaskResult {
+    let msg = msg.into();
+    let mut r = TaskResult::new(TaskStatus::Failed).with_msg(msg.clone());
+    r.registered = json!({"changed": false, "failed": true, "msg": msg});
+    r
+}
+
+/// A host's commands with the play's and task's `environment` exported first, as
+/// Ansible gives every module the task's environment (the node modules run
+/// `systemctl`, `apt-get`, `sysctl`, ... through it).
+pub struct Host<'a> {
+    pub remote: &'a Remote<'a>,
+    /// `export K='V'; ` for each variable, or empty.
+    pub exports: String,
+}
+
+impl Host<'_> {
+    pub async fn run(&self, command: &str) -> Result<crate::transport::ExecOutput, TransportError> {
+        self.remote.run(&format!("{}{command}", self.exports)).await
+    }
+
+    pub async fn run_with_stdin(
+        &self,
+        command: &str,
+        stdin: &[u8],
+    ) -> Result<crate::transport::ExecOutput, TransportError> {
+        let line = format!("{}{command}", self.exports);
+        self.remote
+            .run_with(
+                &line,
+                crate::transport::Stdin::Bytes(stdin),
+                crate::transport::Stdout::Capture,
+            )
+            .await
+    }
+}
+
+impl Cx<'_> {
+    /// The play's then the task's `environment` (the task's win), as `export`s.
+    pub fn exports(&self) -> TResult<String> {
+        let mut vars: indexmap::IndexMap<&str, String> = indexmap::IndexMap::new();
+        for (k, v) in self.play.environment.iter().chain(&self.task.environment) {
+            vars.insert(k, self.text(v)?);
+        }
+        Ok(vars
+            .iter()
+            .map(|(k, v)| format!("export {k}={}; ", crate::shell_words::quote(v)))
+            .collect())
+    }
+
+    /// [`Host`] for the node modules.
+    pub fn host<'r>(&self, remote: &'r Remote<'r>) -> TResult<Host<'r>> {
+        Ok(Host {
+            remote,
+            exports: self.exports()?,
+        })
+    }
+}
+
+/// A [`Host`] on the controller whose `PATH` starts with `bin` (the fake `systemctl`,
+/// `apt-get`, ... of a test).
+#[cfg(test)]
+pub(crate) fn fake_host<'a>(remote: &'a Remote<'a>, bin: &std::path::Path) -> Host<'a> {
+    Host {
+        remote,
+        exports: format!(
+            "export PATH={}:\"$PATH\"; ",
+            crate::shell_words::quote(&bin.display().to_string())
+        ),
+    }
+}
+
+/// The fake node tools of `tests/fixtures/fakebin` (one copy, shared with the SSH
+/// tests) installed in `dir/bin`; their state is kept in `dir/state`.
+#[cfg(test)]
+pub(crate) fn install_fakes(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    const FAKES: &[(&str, &str)] = &[
+        (
+            "systemctl",
+            include_str!("../../../tests/fixtures/fakebin/systemctl"),
+        ),
+        (
+            "sysctl",
+            include_str!("../../../tests/fixtures/fakebin/sysctl"),
+        ),
+        (
+            "lsmod",
+            include_str!("../../../tests/fixtures/fakebin/lsmod"),
+        ),
+        (
+            "modprobe",
+            include_str!("../../../tests/fixtures/fakebin/modprobe"),
+        ),
+        (
+            "dpkg-query",
+            include_str!("../../../tests/fixtures/fakebin/dpkg-query"),
+        ),
+        (
+            "apt-get",
+            include_str!("../../../tests/fixtures/fakebin/apt-get"),
+        ),
+    ];
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).expect("test bin dir");
+    std::fs::create_dir_all(dir.join("state")).expect("test state dir");
+    for (name, script) in FAKES {
+        let p = bin.join(name);
+        std::fs::write(&p, script).expect("fake tool");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    bin
 }

@@ -6,30 +6,33 @@ use super::node::{Key, Node, Pos, Value};
 use super::resolve_source;
 use super::types::*;
 
+mod system;
+pub use system::SYSTEMD_STATES;
+
 /// Every action rtmig has, as written without prefix.
 #[rustfmt::skip]
 pub const ACTIONS: &[&str] = &[
     "shell", "command", "template", "copy", "file", "fetch", "transfer", "wait_for", "assert",
     "fail", "debug", "set_fact", "pause", "add_host", "group_by",
     "lineinfile", "replace", "blockinfile", "stat", "slurp", "unarchive",
+    "systemd_service", "systemd", "service", "package", "apt", "dnf", "yum", "sysctl", "modprobe",
+    "uri",
 ];
 
 /// Prefixes Ansible users write before builtin action names.
 const PREFIXES: &[&str] = &["ansible.builtin.", "ansible.legacy."];
 
+/// Modules outside `ansible.builtin` that rtmig has, by their full collection name.
+const COLLECTION_ACTIONS: &[(&str, &str)] = &[
+    ("ansible.posix.sysctl", "sysctl"),
+    ("community.general.modprobe", "modprobe"),
+];
+
 /// Common Ansible modules rtmig does not have, with what to write instead.
 pub const UNSUPPORTED_ACTIONS: &[(&str, &str)] = &[
     ("raw", "use `shell`"),
     ("script", "use `copy` then `shell`"),
-    ("systemd", "use `shell: systemctl ...`"),
-    ("systemd_service", "use `shell: systemctl ...`"),
-    ("service", "use `shell: systemctl ...`"),
-    ("apt", "use `shell: apt-get ...`"),
-    ("yum", "use `shell: yum ...`"),
-    ("dnf", "use `shell: dnf ...`"),
-    ("package", "use `shell` with the host's package manager"),
     ("get_url", "use `shell: curl ...`"),
-    ("uri", "use `shell: curl ...`"),
     ("synchronize", "use `copy` or `transfer`"),
     ("include_vars", "use play `vars_files`"),
     ("include_tasks", "list the tasks in the play"),
@@ -50,6 +53,9 @@ pub const UNSUPPORTED_ACTIONS: &[(&str, &str)] = &[
 /// The action an action key names, without its prefix (`ansible.builtin.shell` gives
 /// `shell`), if rtmig has it.
 pub fn action_name(key: &str) -> Option<&'static str> {
+    if let Some((_, name)) = COLLECTION_ACTIONS.iter().find(|(full, _)| *full == key) {
+        return Some(name);
+    }
     let bare = PREFIXES
         .iter()
         .find_map(|p| key.strip_prefix(p))
@@ -183,6 +189,11 @@ pub fn parse(
         "stat" => a.stat(),
         "slurp" => a.slurp(),
         "unarchive" => a.unarchive(),
+        "systemd_service" | "systemd" | "service" => a.systemd(),
+        "package" | "apt" | "dnf" | "yum" => a.package(),
+        "sysctl" => a.sysctl(),
+        "modprobe" => a.modprobe(),
+        "uri" => a.uri(),
         _ => None,
     }
 }
@@ -1230,8 +1241,12 @@ mod tests {
         assert_eq!(action_name("ansible.legacy.wait_for"), Some("wait_for"));
         assert_eq!(action_name("community.general.shell"), None);
         assert_eq!(
-            unsupported_action("ansible.builtin.systemd").map(|u| u.0),
-            Some("systemd")
+            unsupported_action("ansible.builtin.raw").map(|u| u.0),
+            Some("raw")
         );
+        assert_eq!(action_name("ansible.builtin.systemd"), Some("systemd"));
+        assert_eq!(action_name("ansible.posix.sysctl"), Some("sysctl"));
+        assert_eq!(action_name("community.general.modprobe"), Some("modprobe"));
+        assert_eq!(action_name("community.general.sysctl"), None);
     }
 }

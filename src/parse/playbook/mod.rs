@@ -18,6 +18,7 @@ mod task;
 mod types;
 
 pub use action::ACTIONS;
+pub use action::SYSTEMD_STATES;
 pub use ctx::is_template;
 pub use play::{PLAY_KEYWORDS, parse_serial_word};
 pub use task::TASK_KEYWORDS;
@@ -327,6 +328,64 @@ impl Action {
             Action::Unarchive(u) => {
                 texts.extend([&u.src, &u.dest]);
                 texts.extend(&u.creates);
+            }
+            Action::Systemd(s) => texts.extend(
+                [
+                    &s.name,
+                    &s.state,
+                    &s.enabled,
+                    &s.masked,
+                    &s.daemon_reload,
+                    &s.daemon_reexec,
+                    &s.scope,
+                    &s.no_block,
+                ]
+                .into_iter()
+                .flatten(),
+            ),
+            Action::Package(p) => {
+                texts.extend(p.names.iter().flat_map(|d| &d.strings));
+                texts.extend([&p.state, &p.update_cache, &p.deb].into_iter().flatten());
+            }
+            Action::Sysctl(s) => {
+                texts.push(&s.name);
+                texts.extend(
+                    [
+                        &s.value,
+                        &s.state,
+                        &s.reload,
+                        &s.sysctl_file,
+                        &s.sysctl_set,
+                        &s.ignoreerrors,
+                    ]
+                    .into_iter()
+                    .flatten(),
+                );
+            }
+            Action::Modprobe(m) => {
+                texts.push(&m.name);
+                texts.extend([&m.state, &m.params, &m.persistent].into_iter().flatten());
+            }
+            Action::Uri(u) => {
+                texts.push(&u.url);
+                for d in [&u.body, &u.headers, &u.status_code].into_iter().flatten() {
+                    texts.extend(&d.strings);
+                }
+                texts.extend(
+                    [
+                        &u.method,
+                        &u.body_format,
+                        &u.return_content,
+                        &u.validate_certs,
+                        &u.url_username,
+                        &u.url_password,
+                        &u.force_basic_auth,
+                        &u.follow_redirects,
+                    ]
+                    .into_iter()
+                    .flatten(),
+                );
+                numbers.push(&u.timeout);
             }
         }
         for n in numbers.into_iter().flatten() {

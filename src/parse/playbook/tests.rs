@@ -449,7 +449,8 @@ fn unknown_action_lists_the_actions() {
     assert_eq!(
         errors("- hosts: all\n  tasks:\n    - frobnicate: ls\n"),
         "site.yaml:3:7: unknown action or task keyword `frobnicate`; the actions are `shell`, `command`, \
-         `template`, `copy`, `file`, `fetch`, `transfer`, `wait_for`, `assert`, `fail`, `debug`, `set_fact`, `pause`, `add_host`, `group_by`, `lineinfile`, `replace`, `blockinfile`, `stat`, `slurp`, `unarchive`"
+         `template`, `copy`, `file`, `fetch`, `transfer`, `wait_for`, `assert`, `fail`, `debug`, `set_fact`, `pause`, `add_host`, `group_by`, `lineinfile`, `replace`, `blockinfile`, `stat`, `slurp`, `unarchive`, \
+         `systemd_service`, `systemd`, `service`, `package`, `apt`, `dnf`, `yum`, `sysctl`, `modprobe`, `uri`"
     );
 }
 
@@ -457,9 +458,9 @@ fn unknown_action_lists_the_actions() {
 fn unsupported_ansible_module_says_what_to_use() {
     assert_eq!(
         errors(
-            "- hosts: all\n  tasks:\n    - ansible.builtin.systemd: {name: kubelet, state: stopped}\n"
+            "- hosts: all\n  tasks:\n    - ansible.builtin.raw: {name: kubelet, state: stopped}\n"
         ),
-        "site.yaml:3:7: action `systemd` is not supported: use `shell: systemctl ...`"
+        "site.yaml:3:7: action `raw` is not supported: use `shell`"
     );
 }
 
@@ -476,7 +477,8 @@ fn task_without_action() {
     assert_eq!(
         errors("- hosts: all\n  tasks:\n    - name: nothing\n      when: x\n"),
         "site.yaml:3:7: a task needs an action, one of `shell`, `command`, `template`, `copy`, `file`, \
-         `fetch`, `transfer`, `wait_for`, `assert`, `fail`, `debug`, `set_fact`, `pause`, `add_host`, `group_by`, `lineinfile`, `replace`, `blockinfile`, `stat`, `slurp`, `unarchive`"
+         `fetch`, `transfer`, `wait_for`, `assert`, `fail`, `debug`, `set_fact`, `pause`, `add_host`, `group_by`, `lineinfile`, `replace`, `blockinfile`, `stat`, `slurp`, `unarchive`, \
+         `systemd_service`, `systemd`, `service`, `package`, `apt`, `dnf`, `yum`, `sysctl`, `modprobe`, `uri`"
     );
 }
 

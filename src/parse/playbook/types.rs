@@ -232,6 +232,13 @@ pub enum Action {
     Stat(Stat),
     Slurp(Slurp),
     Unarchive(Unarchive),
+    /// `systemd_service`, `systemd` and `service`.
+    Systemd(Systemd),
+    /// `package`, `apt`, `dnf`, `yum`.
+    Package(Package),
+    Sysctl(Sysctl),
+    Modprobe(Modprobe),
+    Uri(Box<Uri>),
 }
 
 impl Action {
@@ -259,6 +266,16 @@ impl Action {
             Action::Stat(_) => "stat",
             Action::Slurp(_) => "slurp",
             Action::Unarchive(_) => "unarchive",
+            Action::Systemd(_) => "systemd_service",
+            Action::Package(p) => match p.manager {
+                PackageManager::Auto => "package",
+                PackageManager::Apt => "apt",
+                PackageManager::Dnf => "dnf",
+                PackageManager::Yum => "yum",
+            },
+            Action::Sysctl(_) => "sysctl",
+            Action::Modprobe(_) => "modprobe",
+            Action::Uri(_) => "uri",
         }
     }
 
@@ -624,4 +641,107 @@ pub struct Unarchive {
     pub remote_src: bool,
     /// Skip when this path exists on the host.
     pub creates: Option<Text>,
+}
+
+/// A boolean argument as written: a YAML boolean or boolean word (checked when the
+/// playbook is read), or a template rendered at run time to one (`enabled: "{{ x }}"`).
+pub type Flag = Text;
+
+/// A word out of a fixed set (`state: started`): checked when the playbook is read,
+/// or a template rendered at run time and checked then.
+pub type Choice = Text;
+
+/// `systemd_service` (also `systemd`), and `service` on a systemd host: a unit's
+/// state, enablement and mask, queried with `systemctl show` before anything is done.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Systemd {
+    /// Aliases `service`, `unit`. Needed with `state`, `enabled`, `masked`.
+    pub name: Option<Text>,
+    /// `started`, `stopped`, `restarted`, `reloaded`.
+    pub state: Option<Choice>,
+    pub enabled: Option<Flag>,
+    pub masked: Option<Flag>,
+    pub daemon_reload: Option<Flag>,
+    pub daemon_reexec: Option<Flag>,
+    /// `system` (default), `user`, `global`.
+    pub scope: Option<Choice>,
+    pub no_block: Option<Flag>,
+}
+
+/// Which package manager a `package`-family task names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackageManager {
+    /// `package`: the host's (dpkg-query/apt-get, else rpm/dnf, else rpm/yum).
+    Auto,
+    Apt,
+    Dnf,
+    Yum,
+}
+
+/// `package`, `apt`, `dnf`, `yum`: packages present, absent or latest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Package {
+    pub manager: PackageManager,
+    /// `name` (aliases `pkg`, `package`): a string, a comma-separated string or a list.
+    pub names: Option<Data>,
+    /// `present` (default; `installed` too), `absent` (`removed`), `latest`.
+    pub state: Option<Choice>,
+    /// `apt` only: `apt-get update` first.
+    pub update_cache: Option<Flag>,
+    /// `apt` only: a `.deb` file on the host to install.
+    pub deb: Option<Text>,
+}
+
+/// `sysctl` (`ansible.posix.sysctl`): a kernel parameter in a sysctl file, and set
+/// in the running kernel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sysctl {
+    /// Alias `key`.
+    pub name: Text,
+    /// Alias `val`; needed unless `state: absent`.
+    pub value: Option<Text>,
+    /// `present` (default) or `absent`.
+    pub state: Option<Choice>,
+    /// Default true: `sysctl -p FILE` after the file changed.
+    pub reload: Option<Flag>,
+    /// Default `/etc/sysctl.conf`.
+    pub sysctl_file: Option<Text>,
+    /// Default false: also compare with and set the running value (`sysctl -w`).
+    pub sysctl_set: Option<Flag>,
+    pub ignoreerrors: Option<Flag>,
+}
+
+/// `modprobe` (`community.general.modprobe`): a kernel module loaded or unloaded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Modprobe {
+    pub name: Text,
+    /// `present` (default) or `absent`.
+    pub state: Option<Choice>,
+    /// Module parameters, `modprobe NAME PARAMS`.
+    pub params: Option<Text>,
+    /// `disabled` (default), `present`, `absent`: the module in
+    /// `/etc/modules-load.d/NAME.conf` (and its params in `/etc/modprobe.d/NAME.conf`).
+    pub persistent: Option<Choice>,
+}
+
+/// `uri`: an HTTP request from the task's host (with `curl`), judged by its status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Uri {
+    pub url: Text,
+    /// Default `GET`.
+    pub method: Option<Text>,
+    pub body: Option<Data>,
+    /// `raw` (default) or `json` (the body serialised, `Content-Type: application/json`).
+    pub body_format: Option<Choice>,
+    pub headers: Option<Data>,
+    /// Accepted statuses, default `[200]`.
+    pub status_code: Option<Data>,
+    pub return_content: Option<Flag>,
+    /// Seconds, default 30.
+    pub timeout: Option<Number>,
+    pub validate_certs: Option<Flag>,
+    pub url_username: Option<Text>,
+    pub url_password: Option<Text>,
+    pub force_basic_auth: Option<Flag>,
+    pub follow_redirects: Option<Text>,
 }
