@@ -1574,3 +1574,134 @@ fn plays_choose_their_hosts_at_run_time_and_a_resume_keeps_the_choice() {
     );
     assert!(support::repeated_steps(&journal).is_empty());
 }
+
+/// The node modules over SSH against fake tools in each host's `PATH` (the play's
+/// `environment`): tests/fixtures/fakebin's `systemctl`, `sysctl`, `lsmod`/`modprobe`
+/// keep each host's state in files, so the test reads what each host ended up with.
+const NODE_MODULES: &str = r#"
+- hosts: nodes
+  gather_facts: false
+  environment:
+    PATH: "NODES/{{ inventory_hostname }}/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
+  tasks:
+    - name: containerd started and enabled
+      ansible.builtin.systemd_service: {name: containerd, state: started, enabled: true, daemon_reload: true}
+      register: svc
+    - name: docker stopped and disabled
+      service: {name: docker, state: stopped, enabled: false}
+    - name: forwarding on
+      ansible.posix.sysctl:
+        name: net.ipv4.ip_forward
+        value: "1"
+        sysctl_file: "NODES/{{ inventory_hostname }}/sysctl.conf"
+        sysctl_set: true
+    - name: br_netfilter loaded
+      community.general.modprobe: {name: br_netfilter, state: present}
+    - name: the unit was queried
+      assert:
+        that: svc.status.LoadState == 'loaded' and svc.name == 'containerd'
+"#;
+
+#[test]
+fn node_modules_over_ssh_check_then_act_then_rerun_ok() {
+    let ws = Workspace::new();
+    let client = TestClient::new();
+    let _hosts = fleet(&ws, &client, 2);
+    let nodes = ws.path("nodes");
+    let fakes = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fakebin");
+    for h in names(2) {
+        let bin = nodes.join(&h).join("bin");
+        let state = nodes.join(&h).join("state");
+        std::fs::create_dir_all(&bin).unwrap();
+        for tool in ["systemctl", "sysctl", "lsmod", "modprobe"] {
+            std::fs::copy(fakes.join(tool), bin.join(tool)).unwrap();
+        }
+        for d in ["units", "active", "enabled", "sysctl"] {
+            std::fs::create_dir_all(state.join(d)).unwrap();
+        }
+        for unit in ["containerd.service", "docker.service"] {
+            std::fs::write(state.join("units").join(unit), "").unwrap();
+        }
+        std::fs::write(state.join("active/docker.service"), "").unwrap();
+        std::fs::write(state.join("enabled/docker.service"), "").unwrap();
+        std::fs::write(state.join("sysctl/net.ipv4.ip_forward"), "0\n").unwrap();
+    }
+    ws.write(
+        "site.yaml",
+        &NODE_MODULES.replace("NODES", &nodes.display().to_string()),
+    );
+    let state = |h: &str, rel: &str| nodes.join(h).join("state").join(rel);
+
+    let check = rtmig(&ws, &client)
+        .args([
+            "run",
+            "-i",
+            "inventory.yaml",
+            "site.yaml",
+            "--check",
+            "--diff",
+        ])
+        .output()
+        .expect_code(0);
+    let stdout = check.stdout();
+    assert!(stdout.contains("+net.ipv4.ip_forward=1"), "{stdout}");
+    for h in names(2) {
+        assert!(!state(&h, "active/containerd.service").exists());
+        assert!(state(&h, "active/docker.service").exists());
+        assert!(!nodes.join(&h).join("sysctl.conf").exists());
+        assert!(!state(&h, "modules/br_netfilter").exists());
+        let calls = std::fs::read_to_string(state(&h, "calls")).unwrap();
+        let acts: Vec<&str> = calls
+            .lines()
+            .filter(|l| !l.starts_with("systemctl show") && !l.starts_with("sysctl -n"))
+            .collect();
+        assert!(acts.is_empty(), "check mode acted on {h}: {acts:?}");
+        for task in [
+            "containerd started and enabled",
+            "docker stopped and disabled",
+            "forwarding on",
+            "br_netfilter loaded",
+        ] {
+            assert!(
+                stdout.contains(&format!("changed: [{h}] {task}")),
+                "{task} on {h}:\n{stdout}"
+            );
+        }
+    }
+
+    rtmig(&ws, &client)
+        .args(["run", "-i", "inventory.yaml", "site.yaml"])
+        .output()
+        .expect_code(0);
+    for h in names(2) {
+        assert!(state(&h, "active/containerd.service").exists());
+        assert!(state(&h, "enabled/containerd.service").exists());
+        assert!(!state(&h, "active/docker.service").exists());
+        assert!(!state(&h, "enabled/docker.service").exists());
+        assert_eq!(
+            std::fs::read_to_string(nodes.join(&h).join("sysctl.conf")).unwrap(),
+            "net.ipv4.ip_forward=1\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(state(&h, "sysctl/net.ipv4.ip_forward")).unwrap(),
+            "1\n"
+        );
+        assert!(state(&h, "modules/br_netfilter").exists());
+    }
+
+    let again = rtmig(&ws, &client)
+        .args(["run", "-i", "inventory.yaml", "site.yaml"])
+        .output()
+        .expect_code(0);
+    let stdout = again.stdout();
+    assert!(
+        !stdout.contains("changed: ["),
+        "a rerun changed something:\n{stdout}"
+    );
+    for h in names(2) {
+        assert!(
+            stdout.contains(&format!("ok: [{h}] forwarding on")),
+            "{stdout}"
+        );
+    }
+}
