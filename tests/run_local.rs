@@ -1080,3 +1080,64 @@ fn the_idioms_playbook_leaves_what_a_live_ansible_playbook_leaves() {
         "0:p:dflt,1:q:dflt node\n"
     );
 }
+
+/// Templated node-module arguments: a state and a boolean from variables, the fakes
+/// of tests/fixtures/fakebin reached through the task's `environment`, a bad rendered
+/// word failing at the argument's file:line:column, and `uri` against a port nothing
+/// listens on retried then failed with status -1.
+#[test]
+fn node_module_arguments_from_variables_and_their_errors() {
+    let ws = Workspace::new();
+    inventory(&ws, &["n1"]);
+    let fakes = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fakebin");
+    let bin = ws.path("node/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy(fakes.join("systemctl"), bin.join("systemctl")).unwrap();
+    std::fs::create_dir_all(ws.path("node/state/units")).unwrap();
+    std::fs::write(ws.path("node/state/units/kubelet.service"), "").unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let site = format!(
+        r#"- hosts: nodes
+  gather_facts: false
+  vars:
+    want: started
+    boot: "yes"
+    wrong: running
+  environment:
+    PATH: "{bin}:/usr/local/bin:/usr/bin:/bin"
+  tasks:
+    - name: kubelet as the variables say
+      systemd: {{name: kubelet, state: "{{{{ want }}}}", enabled: "{{{{ boot }}}}"}}
+    - name: the health check
+      uri: {{url: "http://127.0.0.1:{port}/healthz", timeout: 2}}
+      register: health
+      until: health.status == 200
+      retries: 1
+      delay: 0
+      ignore_errors: true
+    - name: it was -1
+      assert: {{that: health.status == -1}}
+    - name: a bad state from a variable
+      systemd:
+        name: kubelet
+        state: "{{{{ wrong }}}}"
+"#,
+        bin = bin.display()
+    );
+    ws.write("site.yaml", &site);
+    let run = ws
+        .rtmig()
+        .args(["run", "-i", "inventory.yaml", "site.yaml"])
+        .output()
+        .expect_code(2);
+    assert!(ws.path("node/state/active/kubelet.service").exists());
+    assert!(ws.path("node/state/enabled/kubelet.service").exists());
+    let out = format!("{}{}", run.stdout(), run.stderr());
+    assert!(
+        out.contains("site.yaml:24:16: expected one of `reloaded`, `restarted`, `started`, `stopped`, got `running`"),
+        "{out}"
+    );
+    assert!(out.contains("ok: [n1] it was -1"), "{out}");
+}

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::{Cx, Host, TResult, changed_or_ok, failure, located, output_text, transport_failure};
 use crate::execute::remote::Remote;
 use crate::parse::playbook::{Package as Args, PackageManager};
-use crate::report::TaskResult;
+use crate::report::{TaskResult, TaskStatus};
 use crate::shell_words::quote;
 
 pub(super) async fn run(cx: &Cx<'_>, remote: &Remote<'_>, a: &Args) -> TResult<TaskResult> {
@@ -260,12 +260,10 @@ async fn package_steps(
     Ok(r)
 }
 
-use crate::report::TaskStatus;
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::execute::actions::{fake_host, install_fakes};
+    use crate::execute::actions::{Host, fake_host, install_fakes};
     use crate::execute::remote::local as remote;
     use crate::transport::local::LocalTransport;
 
@@ -341,5 +339,48 @@ mod tests {
                 .unwrap()
                 .contains("Unable to locate package nosuchpkg")
         );
+    }
+
+    /// `package` on a host with dnf: `rpm -q` decides, one `dnf install` of the rest.
+    #[tokio::test]
+    async fn package_picks_dnf_and_queries_rpm_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        let db = dir.path().join("rpmdb");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::create_dir_all(&db).unwrap();
+        std::fs::write(db.join("curl"), "").unwrap();
+        let d = dir.path().display();
+        let rpm = format!(
+            "#!/bin/sh\n[ -e {d}/rpmdb/$2 ] || {{ echo \"package $2 is not installed\"; exit 1; }}\n"
+        );
+        let dnf = format!(
+            "#!/bin/sh\necho \"dnf $*\" >> {d}/calls\nfor a; do case $a in -*|install) ;; *) : > {d}/rpmdb/$a ;; esac; done\n"
+        );
+        for (n, body) in [("rpm", rpm), ("dnf", dnf)] {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::write(bin.join(n), body).unwrap();
+            std::fs::set_permissions(bin.join(n), std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        // Only the fakes in PATH (the fakes use shell builtins only): `package` finds dnf.
+        let t = LocalTransport;
+        let r = remote(&t);
+        let host = Host {
+            remote: &r,
+            exports: format!("export PATH={}; ", bin.display()),
+        };
+        let spec = PkgSpec {
+            manager: PackageManager::Auto,
+            names: vec!["curl".into(), "jq".into()],
+            absent: false,
+            update_cache: false,
+            deb: None,
+        };
+        let res = package(&host, &spec, false).await;
+        assert_eq!(res.status, TaskStatus::Changed, "{res:?}");
+        let calls = std::fs::read_to_string(dir.path().join("calls")).unwrap();
+        assert_eq!(calls, "dnf install -y -q jq\n");
+        assert!(db.join("jq").exists());
+        assert_eq!(package(&host, &spec, false).await.status, TaskStatus::Ok);
     }
 }
