@@ -383,4 +383,58 @@ mod tests {
         assert!(db.join("jq").exists());
         assert_eq!(package(&host, &spec, false).await.status, TaskStatus::Ok);
     }
+
+    /// apt's `deb:`: the file's package and version are read first; `dpkg -i` only
+    /// when that version is not installed.
+    #[tokio::test]
+    async fn a_deb_on_the_host_is_installed_once() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let bin = install_fakes(dir.path());
+        let s = dir.path().join("state");
+        let fakes = [
+            (
+                "dpkg-deb",
+                "#!/bin/sh\nprintf 'Package: cri-tools\\nVersion: 1.30.0\\n'\n".to_string(),
+            ),
+            (
+                "dpkg",
+                format!(
+                    "#!/bin/sh\necho \"dpkg $*\" >> {0}/calls\nmkdir -p {0}/dpkg; echo 1.30.0 > {0}/dpkg/cri-tools\n",
+                    s.display()
+                ),
+            ),
+        ];
+        for (n, body) in fakes {
+            std::fs::write(bin.join(n), body).unwrap();
+            std::fs::set_permissions(bin.join(n), std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let t = LocalTransport;
+        let r = remote(&t);
+        let host = fake_host(&r, &bin);
+        let spec = PkgSpec {
+            manager: PackageManager::Apt,
+            names: vec![],
+            absent: false,
+            update_cache: false,
+            deb: Some("/srv/debs/cri-tools_1.30.0_amd64.deb".into()),
+        };
+        let res = package(&host, &spec, true).await;
+        assert_eq!(
+            res.msg.as_deref(),
+            Some("would install: /srv/debs/cri-tools_1.30.0_amd64.deb")
+        );
+        assert!(!s.join("dpkg/cri-tools").exists());
+        assert_eq!(
+            package(&host, &spec, false).await.status,
+            TaskStatus::Changed
+        );
+        assert_eq!(
+            std::fs::read_to_string(s.join("dpkg/cri-tools")).unwrap(),
+            "1.30.0\n"
+        );
+        assert_eq!(package(&host, &spec, false).await.status, TaskStatus::Ok);
+        let calls = std::fs::read_to_string(s.join("calls")).unwrap();
+        assert_eq!(calls, "dpkg -i /srv/debs/cri-tools_1.30.0_amd64.deb\n");
+    }
 }
