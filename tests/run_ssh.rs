@@ -1645,6 +1645,11 @@ fn node_modules_over_ssh_check_then_act_then_rerun_ok() {
         .expect_code(0);
     let stdout = check.stdout();
     assert!(stdout.contains("+net.ipv4.ip_forward=1"), "{stdout}");
+    // Each service that would start or stop, as a before/after.
+    assert!(
+        stdout.contains("--- before: unit docker\n+++ after: unit docker\n-UnitFileState=enabled\n-ActiveState=active\n+UnitFileState=disabled\n+ActiveState=inactive\n"),
+        "{stdout}"
+    );
     for h in names(2) {
         assert!(!state(&h, "active/containerd.service").exists());
         assert!(state(&h, "active/docker.service").exists());

@@ -38,7 +38,7 @@ pub(super) async fn run(cx: &Cx<'_>, remote: &Remote<'_>, s: &Spec) -> TResult<T
         scope: cx.choice(&s.scope, &["system", "user", "global"], "system")?,
         no_block: cx.flag(&s.no_block, false)?,
     };
-    Ok(systemd(&cx.host(remote)?, &unit, cx.check()).await)
+    Ok(systemd(&cx.host(remote)?, &unit, cx.check(), cx.runner.diff).await)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +84,7 @@ fn parse_show(out: &str) -> IndexMap<String, String> {
 
 /// `systemd_service`: query the unit, then mask, enable and start (or the reverse)
 /// only where it differs from what is asked.
-pub async fn systemd(host: &Host<'_>, u: &Unit, check: bool) -> TaskResult {
+pub async fn systemd(host: &Host<'_>, u: &Unit, check: bool, want_diff: bool) -> TaskResult {
     let systemctl = match u.scope.as_str() {
         "user" => "systemctl --user",
         "global" => "systemctl --global",
@@ -185,6 +185,7 @@ pub async fn systemd(host: &Host<'_>, u: &Unit, check: bool) -> TaskResult {
         });
     }
     changed |= !verbs.is_empty();
+    let diff = (want_diff && !verbs.is_empty()).then(|| unit_diff(name, &status, &verbs));
     if check {
         commands.extend(verbs.iter().map(|v| format!("{systemctl} {v} {unit}")));
     } else {
@@ -223,8 +224,45 @@ pub async fn systemd(host: &Host<'_>, u: &Unit, check: bool) -> TaskResult {
         r.msg = Some(format!("would run: {}", commands.join("; ")));
     }
     r.cmd = Some(commands.join("\n")).filter(|c| !c.is_empty() && !check);
+    r.diff = diff;
     r.registered = registered;
     r
+}
+
+/// What `--diff` shows for a unit: the states before and after, one per line, e.g.
+/// `-ActiveState=active` / `+ActiveState=inactive` for a unit that stops.
+fn unit_diff(name: &str, status: &IndexMap<String, String>, verbs: &[&str]) -> String {
+    let prop = |k: &str| status.get(k).cloned().unwrap_or_default();
+    let (mut before, mut after) = (Vec::new(), Vec::new());
+    let mut ufs = prop("UnitFileState");
+    let mut changed_ufs = false;
+    let mut active = prop("ActiveState");
+    for verb in verbs {
+        match *verb {
+            "mask" => (ufs, changed_ufs) = ("masked".into(), true),
+            "unmask" | "disable" => (ufs, changed_ufs) = ("disabled".into(), true),
+            "enable" => (ufs, changed_ufs) = ("enabled".into(), true),
+            "start" => active = "active".into(),
+            "stop" => active = "inactive".into(),
+            other => active = format!("active ({other}ed)"),
+        }
+    }
+    if changed_ufs {
+        before.push(format!("UnitFileState={}", prop("UnitFileState")));
+        after.push(format!("UnitFileState={ufs}"));
+    }
+    if active != prop("ActiveState") {
+        before.push(format!("ActiveState={}", prop("ActiveState")));
+        after.push(format!("ActiveState={active}"));
+    }
+    let mut out = format!("--- before: unit {name}\n+++ after: unit {name}\n");
+    for l in before {
+        out.push_str(&format!("-{l}\n"));
+    }
+    for l in after {
+        out.push_str(&format!("+{l}\n"));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -259,11 +297,17 @@ mod tests {
             daemon_reload: true,
             ..unit("containerd")
         };
-        let res = systemd(&host, &u, true).await;
+        let res = systemd(&host, &u, true, true).await;
         assert_eq!(res.status, TaskStatus::Changed, "{res:?}");
         assert_eq!(
             res.msg.as_deref(),
             Some("would run: systemctl enable containerd; systemctl start containerd")
+        );
+        assert_eq!(
+            res.diff.as_deref(),
+            Some(
+                "--- before: unit containerd\n+++ after: unit containerd\n-UnitFileState=disabled\n-ActiveState=inactive\n+UnitFileState=enabled\n+ActiveState=active\n"
+            )
         );
         assert!(!state.join("active/containerd.service").exists());
         let calls = std::fs::read_to_string(state.join("calls")).unwrap();
@@ -272,7 +316,7 @@ mod tests {
             "check mode reloaded: {calls}"
         );
 
-        let res = systemd(&host, &u, false).await;
+        let res = systemd(&host, &u, false, false).await;
         assert_eq!(res.status, TaskStatus::Changed, "{res:?}");
         assert!(state.join("active/containerd.service").exists());
         assert!(state.join("enabled/containerd.service").exists());
@@ -280,7 +324,7 @@ mod tests {
         assert_eq!(res.registered["enabled"], true);
         assert_eq!(res.registered["status"]["ActiveState"], "inactive");
 
-        let res = systemd(&host, &u, false).await;
+        let res = systemd(&host, &u, false, false).await;
         assert_eq!(res.status, TaskStatus::Ok, "{res:?}");
         assert_eq!(res.registered["status"]["ActiveState"], "active");
         assert_eq!(res.registered["status"]["UnitFileState"], "enabled");
@@ -291,7 +335,7 @@ mod tests {
             ..unit("containerd")
         };
         assert_eq!(
-            systemd(&host, &restart, false).await.status,
+            systemd(&host, &restart, false, false).await.status,
             TaskStatus::Changed
         );
         let off = Unit {
@@ -301,13 +345,16 @@ mod tests {
             ..unit("containerd.service")
         };
         assert_eq!(
-            systemd(&host, &off, false).await.status,
+            systemd(&host, &off, false, false).await.status,
             TaskStatus::Changed
         );
         assert!(!state.join("active/containerd.service").exists());
         assert!(!state.join("enabled/containerd.service").exists());
         assert!(state.join("masked/containerd.service").exists());
-        assert_eq!(systemd(&host, &off, false).await.status, TaskStatus::Ok);
+        assert_eq!(
+            systemd(&host, &off, false, false).await.status,
+            TaskStatus::Ok
+        );
         let calls = std::fs::read_to_string(state.join("calls")).unwrap();
         let acts: Vec<&str> = calls
             .lines()
@@ -340,7 +387,7 @@ mod tests {
             state: Some(UnitState::Started),
             ..unit("nosuch")
         };
-        let res = systemd(&host, &u, false).await;
+        let res = systemd(&host, &u, false, false).await;
         assert_eq!(res.status, TaskStatus::Failed);
         assert_eq!(
             res.msg.as_deref(),
@@ -351,7 +398,7 @@ mod tests {
             ..unit("nosuch")
         };
         assert_eq!(
-            systemd(&host, &mask, false).await.status,
+            systemd(&host, &mask, false, false).await.status,
             TaskStatus::Changed
         );
         assert!(dir.path().join("state/masked/nosuch.service").exists());
