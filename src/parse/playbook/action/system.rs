@@ -84,7 +84,6 @@ impl Args<'_> {
                 "daemon-reexec",
                 "scope",
                 "no_block",
-                "force",
             ]);
         }
         let name = self.text_any(&["name", "service", "unit"]);
