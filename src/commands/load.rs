@@ -141,6 +141,18 @@ pub fn load(args: &PlanArgs, start_at: Option<&str>) -> anyhow::Result<Loaded> {
     };
     let plan = plan::build(&playbook, &source, &opts)
         .with_context(|| format!("cannot plan `{}`", t.playbook.display()))?;
+    // Connection variables that cannot be used, for the hosts the plays target (and
+    // those a task delegates to by name): before anything connects.
+    let targeted = plan.plays.iter().flat_map(|p| {
+        p.hosts
+            .iter()
+            .map(String::as_str)
+            .chain(p.tasks.iter().filter_map(|t| t.delegate_to.as_deref()))
+    });
+    let bad = inventory.connection_errors(targeted);
+    if !bad.is_empty() {
+        return Err(InputErrors(bad).into());
+    }
     Ok(Loaded {
         inventory: Arc::new(inventory),
         playbook: Arc::new(playbook),

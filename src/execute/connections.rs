@@ -87,6 +87,15 @@ impl Connect for Connections {
                     if self.is_local(host) {
                         return Ok(Arc::new(LocalTransport) as Arc<dyn Transport>);
                     }
+                    // A value `validate` could not check (a template, a host added
+                    // at run time): never connect with a guess in its place.
+                    let problems = self.inventory.get().connection(host).problems;
+                    if !problems.is_empty() {
+                        return Err(format!(
+                            "not connecting to `{host}`: {}",
+                            problems.join("; ")
+                        ));
+                    }
                     self.connector
                         .connect(&self.target(host))
                         .await

@@ -5,6 +5,7 @@
 //! error ([`InputError`], always `file:line:column: message`). Depends on nothing else
 //! in the crate; `plan`, `execute` and `report` depend on it.
 
+pub mod connection_vars;
 pub mod extra_vars;
 pub mod inventory;
 pub mod playbook;

@@ -50,8 +50,9 @@ pub struct ConnectionVars {
     pub ssh_options: Vec<(String, String)>,
     /// A ProxyCommand that is not a plain `ssh -W %h:%p` jump (rtmig cannot run it).
     pub proxy_command: Option<String>,
-    /// Values that could not be read (a port that is not a number, arguments that do not
-    /// split); the caller reports them when it connects.
+    /// Values that could not be read (a port that is not a number, an unsupported
+    /// connection or become method, arguments that do not split): the connection
+    /// refuses to open (`validate` reports the literal ones at their place first).
     pub problems: Vec<String>,
 }
 
@@ -103,12 +104,7 @@ impl ConnectionVars {
                 _ => name,
             });
         if let Some(p) = last_set(vars, &["ansible_port", "ansible_ssh_port"]) {
-            let parsed = match &p {
-                Value::Number(n) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
-                Value::String(s) => s.trim().parse::<u16>().ok(),
-                _ => None,
-            };
-            match parsed {
+            match crate::parse::connection_vars::port(&p) {
                 Some(port) => c.port = Some(port),
                 None => c.problems.push(format!(
                     "`ansible_port` is not a port number: `{}`",
@@ -133,6 +129,17 @@ impl ConnectionVars {
         )
         .and_then(|v| text(&v));
         c.become_ = last_set(vars, &["ansible_become"]).map(|v| ansible_bool(&v));
+        for name in [
+            "ansible_connection",
+            "ansible_become",
+            "ansible_become_method",
+        ] {
+            if let Some(v) = vars.get(name)
+                && let Err(e) = crate::parse::connection_vars::check(name, v)
+            {
+                c.problems.push(e);
+            }
+        }
         c.become_user =
             last_set(vars, &["ansible_become_user", "ansible_sudo_user"]).and_then(|v| text(&v));
         c.become_password = last_set(

@@ -4,9 +4,12 @@
 //! group into `ungrouped`). The YAML and INI readers fill it; nothing here reads files.
 
 use std::collections::HashSet;
+use std::path::Path;
 
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
+
+use crate::parse::{InputError, connection_vars};
 
 pub type GroupId = usize;
 pub type HostId = usize;
@@ -43,6 +46,25 @@ pub struct Host {
 pub struct Data {
     pub groups: IndexMap<String, Group>,
     pub hosts: IndexMap<String, Host>,
+    /// Connection variables that cannot be used, where they are written (see
+    /// [`crate::parse::connection_vars`]): reported for the hosts a play targets.
+    pub var_problems: Vec<VarProblem>,
+}
+
+/// Who a variable is set on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    Group(GroupId),
+    Host(HostId),
+}
+
+/// A connection variable whose value cannot be used, and where it is written.
+#[derive(Debug, Clone)]
+pub struct VarProblem {
+    pub owner: Owner,
+    pub name: String,
+    pub value: Value,
+    pub error: InputError,
 }
 
 impl Default for Data {
@@ -56,6 +78,7 @@ impl Data {
         let mut data = Data {
             groups: IndexMap::new(),
             hosts: IndexMap::new(),
+            var_problems: Vec::new(),
         };
         data.add_group("all");
         data.add_group("ungrouped");
@@ -204,6 +227,29 @@ impl Data {
         }
         self.groups[g].vars.insert(key.to_string(), value);
         Ok(())
+    }
+
+    /// Check a connection variable as it is read; a problem is kept with its place.
+    pub fn check_var(
+        &mut self,
+        owner: Owner,
+        key: &str,
+        value: &Value,
+        file: &Path,
+        (line, column): (u64, u64),
+    ) {
+        if let Err(message) = connection_vars::check(key, value) {
+            self.var_problems.push(VarProblem {
+                owner,
+                name: key.to_string(),
+                value: value.clone(),
+                error: InputError {
+                    file: file.to_path_buf(),
+                    position: Some((line, column)),
+                    message,
+                },
+            });
+        }
     }
 
     pub fn set_host_var(&mut self, h: HostId, key: &str, value: Value) {

@@ -14,7 +14,7 @@ use regex::Regex;
 use serde_json::Value;
 
 use super::address::expand_host_pattern;
-use super::data::{Data, GroupId, UNGROUPED};
+use super::data::{Data, GroupId, Owner, UNGROUPED};
 use super::pyliteral::literal_eval;
 use crate::parse::InputError;
 use crate::shell_words::split_with_comments;
@@ -161,13 +161,13 @@ pub fn read(path: &Path, text: &str, data: &mut Data) -> Vec<InputError> {
                 let mut vars = Vec::new();
                 let mut bad = false;
                 for t in &tokens[1..] {
+                    let col = raw
+                        .find(t.as_str())
+                        .map(|i| raw[..i].chars().count() as u64 + 1)
+                        .unwrap_or(column);
                     match t.split_once('=') {
-                        Some((k, v)) => vars.push((k.to_string(), parse_value(v))),
+                        Some((k, v)) => vars.push((k.to_string(), parse_value(v), col)),
                         None => {
-                            let col = raw
-                                .find(t.as_str())
-                                .map(|i| raw[..i].chars().count() as u64 + 1)
-                                .unwrap_or(column);
                             error(
                                 col,
                                 format!("expected `key=value` host variable, found `{t}`"),
@@ -186,7 +186,8 @@ pub fn read(path: &Path, text: &str, data: &mut Data) -> Vec<InputError> {
                         continue;
                     }
                     let h = data.add_host(&name, Some(group), port);
-                    for (k, v) in &vars {
+                    for (k, v, col) in &vars {
+                        data.check_var(Owner::Host(h), k, v, path, (line_no, *col));
                         data.set_host_var(h, k, v.clone());
                     }
                 }
@@ -196,7 +197,16 @@ pub fn read(path: &Path, text: &str, data: &mut Data) -> Vec<InputError> {
                     error(column, format!("expected `key=value`, found `{line}`"));
                     continue;
                 };
-                if let Err(e) = data.set_group_var(group, k.trim(), parse_value(v.trim())) {
+                let value = parse_value(v.trim());
+                let value_col = column + (line.len() - v.trim_start().len()) as u64;
+                data.check_var(
+                    Owner::Group(group),
+                    k.trim(),
+                    &value,
+                    path,
+                    (line_no, value_col),
+                );
+                if let Err(e) = data.set_group_var(group, k.trim(), value) {
                     error(column, e);
                 }
             }

@@ -41,7 +41,7 @@ pub use output::python_json;
 pub use pattern::PatternError;
 pub use runtime::InventoryChange;
 
-use data::{ALL, Data, GroupId, HostId, UNGROUPED};
+use data::{ALL, Data, GroupId, HostId, Owner, UNGROUPED, VarProblem};
 use pattern::{HostRef, LOCALHOST, Matcher};
 use vars_dirs::VarsDir;
 use yaml11::Kind;
@@ -166,18 +166,21 @@ impl Inventory {
             };
             inventory.vars_base = Some(base.clone());
             let group_vars = VarsDir::open(&base, "group_vars");
+            let mut bad = Vec::new();
             for g in 0..inventory.data.groups.len() {
-                match group_vars.load(&inventory.data.group(g).name, decryption) {
+                match group_vars.load_checked(&inventory.data.group(g).name, decryption, &mut bad) {
                     Ok(vars) => inventory.group_dir_vars[g] = vars,
                     Err(e) => errors.extend(e),
                 }
+                inventory.note_bad_vars(Owner::Group(g), &mut bad);
             }
             let host_vars = VarsDir::open(&base, "host_vars");
             for h in 0..inventory.data.hosts.len() {
-                match host_vars.load(&inventory.data.host(h).name, decryption) {
+                match host_vars.load_checked(&inventory.data.host(h).name, decryption, &mut bad) {
                     Ok(vars) => inventory.host_dir_vars[h] = vars,
                     Err(e) => errors.extend(e),
                 }
+                inventory.note_bad_vars(Owner::Host(h), &mut bad);
             }
             if decryption.vault.has_secrets() {
                 let groups =
@@ -362,6 +365,51 @@ impl Inventory {
             .collect();
         names.sort();
         names
+    }
+
+    fn note_bad_vars(&mut self, owner: Owner, bad: &mut Vec<vars_dirs::BadVar>) {
+        for (name, value, error) in bad.drain(..) {
+            self.data.var_problems.push(VarProblem {
+                owner,
+                name,
+                value,
+                error,
+            });
+        }
+    }
+
+    /// The connection variables of `hosts` that rtmig cannot use (`ansible_port:
+    /// twenty-two`, an unknown `ansible_connection`, ...), each at the place that sets
+    /// the value the host ends up with (see [`crate::parse::connection_vars`]). Hosts
+    /// not listed are not checked: an inventory may hold hosts a playbook never
+    /// targets, as Ansible only looks at a host's variables when it connects.
+    pub fn connection_errors<'a>(
+        &self,
+        hosts: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<InputError> {
+        let mut out: Vec<InputError> = Vec::new();
+        if self.data.var_problems.is_empty() {
+            return out;
+        }
+        for host in hosts {
+            let Some(h) = self.data.host_id(host) else {
+                continue;
+            };
+            let vars = self.host_vars(host);
+            let groups = self.data.host_groups(h);
+            let owns = |o: &Owner| match o {
+                Owner::Host(x) => *x == h,
+                Owner::Group(g) => groups.contains(g),
+            };
+            for p in &self.data.var_problems {
+                if owns(&p.owner) && vars.get(&p.name) == Some(&p.value) && !out.contains(&p.error)
+                {
+                    out.push(p.error.clone());
+                }
+            }
+        }
+        out.sort_by(|a, b| (&a.file, a.position).cmp(&(&b.file, b.position)));
+        out
     }
 
     /// The connection settings of a host (raw values; `{{ }}` is not rendered here).

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use super::yaml11::{self, Kind};
-use crate::parse::InputError;
+use super::yaml11::{self, Kind, key_string};
 use crate::parse::vault::{self, Decryption};
+use crate::parse::{InputError, connection_vars};
 
 const EXTENSIONS: [&str; 3] = [".yml", ".yaml", ".json"];
 
@@ -66,10 +66,21 @@ impl VarsDir {
         name: &str,
         decryption: &Decryption,
     ) -> Result<Map<String, Value>, Vec<InputError>> {
+        self.load_checked(name, decryption, &mut Vec::new())
+    }
+
+    /// [`VarsDir::load`], connection variables that cannot be used added to `bad`
+    /// (name, value, where), see [`crate::parse::connection_vars`].
+    pub fn load_checked(
+        &self,
+        name: &str,
+        decryption: &Decryption,
+        bad: &mut Vec<BadVar>,
+    ) -> Result<Map<String, Value>, Vec<InputError>> {
         let mut vars = Map::new();
         let mut errors = Vec::new();
         for file in self.files_for(name) {
-            match load_file(&file, decryption) {
+            match load_file_checked(&file, decryption, bad) {
                 Ok(Some(map)) => {
                     for (k, v) in map {
                         vars.insert(k, v);
@@ -141,10 +152,22 @@ fn extension(name: &str) -> &str {
     }
 }
 
+/// A connection variable that cannot be used: its name, value and place.
+pub type BadVar = (String, Value, InputError);
+
 /// One variables file: `None` when empty, the mapping otherwise.
 pub fn load_file(
     path: &Path,
     decryption: &Decryption,
+) -> Result<Option<Map<String, Value>>, InputError> {
+    load_file_checked(path, decryption, &mut Vec::new())
+}
+
+/// [`load_file`], connection variables that cannot be used added to `bad`.
+pub fn load_file_checked(
+    path: &Path,
+    decryption: &Decryption,
+    bad: &mut Vec<BadVar>,
 ) -> Result<Option<Map<String, Value>>, InputError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| InputError::in_file(path, format!("cannot read: {e}")))?;
@@ -173,8 +196,27 @@ pub fn load_file(
     }
     match &node.kind {
         Kind::Map(pairs) if pairs.is_empty() => Ok(None),
-        Kind::Map(_) => match node.to_value() {
-            Value::Object(map) => Ok(Some(map)),
+        Kind::Map(pairs) => match node.to_value() {
+            Value::Object(map) => {
+                for (k, v) in pairs {
+                    let name = key_string(&k.to_value());
+                    if let Err(mut message) = connection_vars::check(&name, &v.to_value()) {
+                        if encrypted {
+                            // The value is a secret: say what is wrong, not what it is.
+                            message = format!(
+                                "`{name}` has a value rtmig cannot use (not shown: the file is encrypted); see `rtmig validate` of a plain copy"
+                            );
+                        }
+                        let at = InputError {
+                            file: path.to_path_buf(),
+                            position: Some((v.line, v.column)),
+                            message,
+                        };
+                        bad.push((name, v.to_value(), at));
+                    }
+                }
+                Ok(Some(map))
+            }
             _ => Ok(None),
         },
         // Ansible ignores every empty value ("", [], 0, false, null).

@@ -9,7 +9,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::address::expand_host_pattern;
-use super::data::{Data, GroupId};
+use super::data::{Data, GroupId, Owner};
 use super::vars_dirs::is_falsy;
 use super::yaml11::{Kind, Node, key_string};
 use crate::parse::InputError;
@@ -123,7 +123,15 @@ impl YamlReader<'_> {
                 "vars" => {
                     for (var, value) in entries {
                         let var_name = key_string(&var.to_value());
-                        if let Err(e) = self.data.set_group_var(g, &var_name, value.to_value()) {
+                        let v = value.to_value();
+                        self.data.check_var(
+                            Owner::Group(g),
+                            &var_name,
+                            &v,
+                            self.path,
+                            (value.line, value.column),
+                        );
+                        if let Err(e) = self.data.set_group_var(g, &var_name, v) {
                             self.error(value, e);
                         }
                     }
@@ -196,8 +204,10 @@ impl YamlReader<'_> {
             }
             let h = self.data.add_host(&name, Some(g), port);
             for (k, v) in vars {
+                let (name, value) = (key_string(&k.to_value()), v.to_value());
                 self.data
-                    .set_host_var(h, &key_string(&k.to_value()), v.to_value());
+                    .check_var(Owner::Host(h), &name, &value, self.path, (v.line, v.column));
+                self.data.set_host_var(h, &name, value);
             }
         }
     }

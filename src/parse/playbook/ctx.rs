@@ -304,6 +304,12 @@ impl Ctx {
                 continue;
             }
             let data = self.data(v);
+            // A vault value is a secret: not checked, never shown in a message.
+            if !matches!(v.value, Value::Vault(_))
+                && let Err(e) = crate::parse::connection_vars::check(&k.name, &data.value)
+            {
+                self.error(v.pos, e);
+            }
             vars.insert(k.name.clone(), data);
         }
         vars
