@@ -138,3 +138,394 @@ fn wrong_connection_variables_in_play_and_task_vars_are_located() {
         ],
     );
 }
+
+/// Deep and recursive input, each refused with a located message (exit 1).
+#[test]
+fn deep_and_recursive_input_is_refused_with_its_place() {
+    let ws = Workspace::new();
+    let n = 10_000;
+    let cases: Vec<(&str, String, &str, String)> = vec![
+        (
+            "deep list in a playbook",
+            format!(
+                "- hosts: all\n  vars:\n    x: {}1{}\n  tasks: []\n",
+                "[".repeat(n),
+                "]".repeat(n)
+            ),
+            "inv.yaml",
+            "play.yaml:3:".into(),
+        ),
+        (
+            "deep mapping in a playbook",
+            format!(
+                "- hosts: all\n  vars:\n    x: {}1{}\n  tasks: []\n",
+                "{a: ".repeat(n),
+                "}".repeat(n)
+            ),
+            "inv.yaml",
+            "play.yaml:3:".into(),
+        ),
+        (
+            "self alias",
+            "- hosts: all\n  vars:\n    a: &x [*x]\n  tasks: []\n".into(),
+            "inv.yaml",
+            "play.yaml:3:12:".into(),
+        ),
+        (
+            "recursive templates in hosts",
+            "- hosts: \"{{ a }}\"\n  vars:\n    a: \"{{ b }}\"\n    b: \"{{ a }}\"\n  tasks: []\n"
+                .into(),
+            "inv.yaml",
+            "recursive loop detected".into(),
+        ),
+        (
+            "deep inventory",
+            PLAY.into(),
+            "deep.yaml",
+            "deep.yaml:3:".into(),
+        ),
+        (
+            "alias bomb in an inventory",
+            PLAY.into(),
+            "bomb.yaml",
+            "bomb.yaml:".into(),
+        ),
+    ];
+    ws.write("inv.yaml", "all:\n  hosts:\n    h1:\n");
+    ws.write(
+        "deep.yaml",
+        &format!(
+            "all:\n  vars:\n    x: {}1{}\n  hosts:\n    h1:\n",
+            "[".repeat(n),
+            "]".repeat(n)
+        ),
+    );
+    let mut bomb = String::from("all:\n  vars:\n    l0: &l0 [x, x, x, x, x, x, x, x, x]\n");
+    for d in 1..10 {
+        let refs = vec![format!("*l{}", d - 1); 9].join(", ");
+        bomb.push_str(&format!("    l{d}: &l{d} [{refs}]\n"));
+    }
+    bomb.push_str("  hosts:\n    h1:\n");
+    ws.write("bomb.yaml", &bomb);
+    for (what, play, inv, expected) in cases {
+        ws.write("play.yaml", &play);
+        for cmd in ["validate", "plan"] {
+            let out = ws
+                .rtmig()
+                .args([cmd, "-i", inv, "play.yaml"])
+                .output_within(std::time::Duration::from_secs(60))
+                .expect_code(1);
+            assert!(
+                out.stderr().contains(&expected),
+                "{what}, {cmd}: {}",
+                out.stderr()
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Mutation test: deep or recursive input never crashes `validate`.
+//
+// Guards: a mutated playbook crashed `rtmig validate` with `thread 'main' has
+// overflowed its stack` (an abort, no message). Every mutant of the playbook and
+// inventory corpus must give exit 0 or 1 with a message: never a panic (101), a signal
+// or a hang. Deterministic from a seed (RTMIG_MUTATION_SEED), printed on failure with
+// the mutant; RTMIG_MUTANTS sets how many (the default keeps the test near 20 s).
+
+use std::path::{Path, PathBuf};
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            files_under(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+/// (playbooks, inventories, vars files) of the corpus, sorted: the same list on every
+/// machine, so a seed means the same mutants.
+fn corpus() -> (Vec<PathBuf>, Vec<PathBuf>, Vec<PathBuf>) {
+    let r = repo();
+    let mut all = Vec::new();
+    for d in ["playbooks", "tests/corpus", "tests/fixtures"] {
+        files_under(&r.join(d), &mut all);
+    }
+    all.push(r.join("inventory.example.yaml"));
+    let (mut playbooks, mut inventories, mut vars) = (Vec::new(), Vec::new(), Vec::new());
+    for p in all {
+        let rel = p
+            .strip_prefix(&r)
+            .unwrap_or(&p)
+            .to_string_lossy()
+            .to_string();
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let data_ext = [".yaml", ".yml", ".json", ".ini"]
+            .iter()
+            .any(|e| name.ends_with(e));
+        if rel.contains("/templates/") || name.starts_with("expected-") {
+            continue;
+        }
+        if rel.starts_with("playbooks/") || rel.starts_with("tests/corpus/playbook/") {
+            if data_ext {
+                playbooks.push(p);
+            }
+        } else if rel.contains("/group_vars/") || rel.contains("/host_vars/") {
+            vars.push(p);
+        } else if rel.starts_with("tests/corpus/inventory/") || rel.contains("inventory") {
+            if data_ext || name == "hosts" {
+                inventories.push(p);
+            }
+        } else if data_ext && name.contains("playbook") {
+            playbooks.push(p);
+        }
+    }
+    (playbooks, inventories, vars)
+}
+
+/// One mutation of `text`, and what it did (for the failure message).
+fn mutate(rng: &mut Rng, text: &str) -> (String, String) {
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    if lines.is_empty() {
+        lines.push(String::new());
+    }
+    let i = rng.below(lines.len());
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let what;
+    match rng.below(11) {
+        0 => {
+            what = format!("delete line {}", i + 1);
+            lines.remove(i);
+        }
+        1 => {
+            what = format!("duplicate line {}", i + 1);
+            let l = lines[i].clone();
+            lines.insert(i, l);
+        }
+        2 => {
+            let l = &lines[i];
+            let new = if rng.below(2) == 0 {
+                format!("  {l}")
+            } else {
+                l.strip_prefix("  ").unwrap_or(l).to_string()
+            };
+            what = format!("re-indent line {}", i + 1);
+            lines[i] = new;
+        }
+        3 => {
+            let j = rng.below(lines.len());
+            what = format!("swap the values of lines {} and {}", i + 1, j + 1);
+            let split = |l: &str| {
+                l.find(": ")
+                    .map(|k| (l[..k + 2].to_string(), l[k + 2..].to_string()))
+            };
+            if let (Some((ka, va)), Some((kb, vb))) = (split(&lines[i]), split(&lines[j])) {
+                lines[i] = format!("{ka}{vb}");
+                lines[j] = format!("{kb}{va}");
+            }
+        }
+        4 | 5 => {
+            // Deep nesting where a value is.
+            let depth = *rng.pick(&[20, 63, 64, 65, 200, 300, 1_000, 10_000]);
+            let nested = if rng.below(2) == 0 {
+                format!("{}1{}", "[".repeat(depth), "]".repeat(depth))
+            } else {
+                format!("{}1{}", "{a: ".repeat(depth), "}".repeat(depth))
+            };
+            what = format!("nest {depth} deep at line {}", i + 1);
+            let l = &lines[i];
+            lines[i] = match l.find(": ") {
+                Some(k) => format!("{}{nested}", &l[..k + 2]),
+                None => format!("{l} {nested}"),
+            };
+        }
+        6 => {
+            // Deep block nesting: one key per line, each indented further.
+            let depth = *rng.pick(&[65, 300, 2_000]);
+            let base = indent(&lines[i]);
+            what = format!("{depth} nested block mappings at line {}", i + 1);
+            let block: Vec<String> = (0..depth)
+                .map(|d| format!("{}k{d}:", " ".repeat(base + 2 * d)))
+                .collect();
+            lines.splice(i..i, block);
+        }
+        7 => {
+            // An alias bomb (valid YAML, exponential once expanded).
+            let base = " ".repeat(indent(&lines[i]));
+            what = format!("alias bomb at line {}", i + 1);
+            let mut block = vec![format!("{base}rtmig_l0: &rtmig_l0 [lol, lol]")];
+            for d in 1..10 {
+                let refs = vec![format!("*rtmig_l{}", d - 1); 9].join(", ");
+                block.push(format!("{base}rtmig_l{d}: &rtmig_l{d} [{refs}]"));
+            }
+            lines.splice(i..i, block);
+        }
+        8 => {
+            // A self-referencing alias, or one to an anchor defined later.
+            let l = lines[i].clone();
+            what = format!("self alias at line {}", i + 1);
+            lines[i] = match l.find(": ") {
+                Some(k) => format!("{}&rtmig_self [*rtmig_self]", &l[..k + 2]),
+                None => format!("{l} &rtmig_self [*rtmig_self]"),
+            };
+        }
+        9 => {
+            // Recursive templates and a deep expression where a value is.
+            let base = " ".repeat(indent(&lines[i]));
+            what = format!("recursive template vars at line {}", i + 1);
+            let deep = format!("{{{{ {}1{} }}}}", "(".repeat(500), ")".repeat(500));
+            lines.splice(
+                i..i,
+                [
+                    format!("{base}rtmig_a: \"{{{{ rtmig_b }}}}\""),
+                    format!("{base}rtmig_b: \"{{{{ rtmig_a }}}}\""),
+                    format!("{base}rtmig_c: \"{deep}\""),
+                    format!("{base}hosts: \"{{{{ rtmig_a }}}}\""),
+                ],
+            );
+        }
+        _ => {
+            // Truncate at a random character.
+            let cut = rng.below(text.chars().count() + 1);
+            what = format!("truncate after {cut} characters");
+            return (text.chars().take(cut).collect(), what);
+        }
+    }
+    let mut out = lines.join("\n");
+    out.push('\n');
+    (out, what)
+}
+
+fn seed() -> u64 {
+    std::env::var("RTMIG_MUTATION_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_0014)
+}
+
+#[test]
+fn mutated_corpus_never_crashes_validate() {
+    let seed = seed();
+    let count: usize = std::env::var("RTMIG_MUTANTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(50);
+    let (playbooks, inventories, vars) = corpus();
+    assert!(playbooks.len() >= 5 && inventories.len() >= 8 && vars.len() >= 8);
+    // Shown with the test's output when it fails, a hang included.
+    eprintln!("mutation seed {seed} (RTMIG_MUTATION_SEED), {count} mutants (RTMIG_MUTANTS)");
+    let mut rng = Rng(seed | 1);
+    let mut codes = [0usize; 2];
+    for n in 0..count {
+        let ws = Workspace::new();
+        std::os::unix::fs::symlink(repo().join("templates"), ws.path("templates"))
+            .expect("symlink");
+        ws.write("playbooks/small.yaml", PLAY);
+        ws.write("inv/plain.yaml", "all:\n  hosts:\n    h1:\n    h2:\n");
+        let role = rng.below(3);
+        let source = match role {
+            0 => rng.pick(&playbooks).clone(),
+            1 => rng.pick(&inventories).clone(),
+            _ => rng.pick(&vars).clone(),
+        };
+        let text = std::fs::read_to_string(&source).unwrap_or_default();
+        let mut mutant = text.clone();
+        let mut done = Vec::new();
+        for _ in 0..1 + rng.below(3) {
+            let (m, what) = mutate(&mut rng, &mutant);
+            mutant = m;
+            done.push(what);
+        }
+        let name = source
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let (inv, playbook) = match role {
+            0 => {
+                if let Some(t) = source
+                    .parent()
+                    .map(|d| d.join("templates"))
+                    .filter(|t| t.is_dir())
+                {
+                    std::os::unix::fs::symlink(t, ws.path("playbooks/templates")).expect("symlink");
+                }
+                let p = ws.write(&format!("playbooks/{name}"), &mutant);
+                (repo().join("inventory.example.yaml"), p)
+            }
+            1 => {
+                let p = ws.write(&format!("inv/{name}"), &mutant);
+                (p, ws.path("playbooks/small.yaml"))
+            }
+            _ => {
+                ws.write("inv/group_vars/all.yml", &mutant);
+                (ws.path("inv/plain.yaml"), ws.path("playbooks/small.yaml"))
+            }
+        };
+        let run = ws
+            .rtmig()
+            .args([
+                "validate".into(),
+                "-i".into(),
+                inv.to_string_lossy().to_string(),
+                playbook.to_string_lossy().to_string(),
+            ])
+            .output_within(std::time::Duration::from_secs(30));
+        let code = run.code();
+        let err = run.stderr();
+        let crashed = !(code == 0 || code == 1)
+            || err.contains("panicked")
+            || err.contains("overflowed")
+            || (code == 1 && !err.contains("error"));
+        if crashed {
+            let keep = std::env::temp_dir().join(format!("rtmig-mutant-{seed}-{n}-{name}"));
+            let _ = std::fs::write(&keep, &mutant);
+            panic!(
+                "mutant {n} of seed {seed} (RTMIG_MUTATION_SEED={seed} RTMIG_MUTANTS={}) crashed `validate` with code {code}: {} of {}: {}\nkept at {}\nstderr:\n{err}",
+                n + 1,
+                name,
+                source.display(),
+                done.join(", "),
+                keep.display(),
+            );
+        }
+        codes[code as usize] += 1;
+    }
+    eprintln!(
+        "seed {seed}: {count} mutants, {} valid, {} refused with a message",
+        codes[0], codes[1]
+    );
+}

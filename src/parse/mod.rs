@@ -74,7 +74,7 @@ impl InputError {
     /// its own `error: line N column M:` prefix and source snippet.
     pub fn from_yaml(file: &Path, err: &serde_saphyr::Error) -> Self {
         let text = err.without_snippet().to_string();
-        let message = strip_saphyr_prefix(text.trim()).to_string();
+        let message = budget_message(strip_saphyr_prefix(text.trim()));
         InputError {
             file: file.to_path_buf(),
             position: err.location().map(|l| (l.line(), l.column())),
@@ -121,6 +121,25 @@ impl From<InputError> for InputErrors {
     fn from(e: InputError) -> Self {
         InputErrors(vec![e])
     }
+}
+
+/// serde-saphyr's limits on deep or alias-expanded input (which keep the parser and
+/// everything after it off the end of the stack) in words: `budget breached: Depth {
+/// depth: 65 }` says nothing to an operator.
+fn budget_message(text: &str) -> String {
+    let Some(rest) = text.strip_prefix("budget breached: ") else {
+        return text.to_string();
+    };
+    let (what, tail) = rest.split_once(" }").unwrap_or((rest, ""));
+    let said = if what.starts_with("Depth") {
+        "nested more than 64 levels deep (rtmig's limit for lists and mappings)".to_string()
+    } else if what.starts_with("Nodes") || what.starts_with("Aliases") || what.starts_with("Events")
+    {
+        "too many values once YAML aliases are expanded (an alias bomb?)".to_string()
+    } else {
+        format!("input too large or too deep for rtmig's YAML limits ({what} }})")
+    };
+    format!("{said}{tail}")
 }
 
 fn strip_saphyr_prefix(text: &str) -> &str {
@@ -183,6 +202,30 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "site.yaml:2:3: unknown field `hots`, expected one of hosts"
+        );
+    }
+
+    // Guards: deep input was refused as `budget breached: Depth { depth: 65 }`.
+    #[test]
+    fn deep_and_alias_bomb_yaml_are_refused_in_words() {
+        let deep = format!("a: {}1{}\n", "[".repeat(65), "]".repeat(65));
+        let err = yaml_from_str::<serde_json::Value>(Path::new("d.yaml"), &deep).unwrap_err();
+        assert!(
+            err.message.starts_with("nested more than 64 levels deep"),
+            "{}",
+            err.message
+        );
+        let mut bomb = String::from("l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for d in 1..8 {
+            let refs = vec![format!("*l{}", d - 1); 10].join(", ");
+            bomb.push_str(&format!("l{d}: &l{d} [{refs}]\n"));
+        }
+        let err = yaml_from_str::<serde_json::Value>(Path::new("b.yaml"), &bomb).unwrap_err();
+        assert!(
+            err.message
+                .starts_with("too many values once YAML aliases are expanded"),
+            "{}",
+            err.message
         );
     }
 
