@@ -529,3 +529,124 @@ fn mutated_corpus_never_crashes_validate() {
         codes[0], codes[1]
     );
 }
+
+// ---------------------------------------------------------------------------------
+// Undefined variables: `validate` names a variable no source defines.
+
+#[test]
+fn validate_names_an_undefined_variable_with_its_place() {
+    let ws = Workspace::new();
+    ws.write(
+        "inv.yaml",
+        "all:\n  vars:\n    from_inventory: 1\n  hosts:\n    h1:\n      host_var: 2\n",
+    );
+    ws.write("vars.yaml", "from_file: 3\n");
+    ws.write(
+        "play.yaml",
+        r#"- hosts: all
+  gather_facts: false
+  vars_files: [vars.yaml]
+  vars:
+    from_play: "{{ from_inventory }}"
+  tasks:
+    - debug:
+        msg: "{{ from_inventory }} {{ host_var }} {{ from_play }} {{ from_file }} {{ extra }}"
+    - command: echo {{ inventory_hostname }} {{ groups['all'] | length }} {{ hostvars[inventory_hostname].host_var }} {{ ansible_check_mode }} {{ ansible_default_ipv4.address | d('') }} {{ play_hosts }}
+      register: out
+    - set_fact:
+        later: "{{ out.stdout }}"
+    - debug:
+        msg: "{{ later }} {{ item }} {{ task_var }} {{ optional | default('x') }} {{ lookup('env', 'HOME') }}"
+      vars:
+        task_var: 1
+      loop: [1, 2]
+    - debug:
+        msg: "{{ typo_var }}"
+    - debug:
+        msg: "{{ maybe }}"
+      when: maybe is defined
+    - debug:
+        msg: "{{ only_if }}"
+      when: flag | default(false)
+    - debug:
+        msg: "{{ item }}"
+    - fail:
+        msg: "{{ missing_in_when }}"
+      when: missing_in_when
+"#,
+    );
+    let out = ws
+        .rtmig()
+        .args(["validate", "-i", "inv.yaml", "play.yaml", "-e", "extra=1"])
+        .output()
+        .expect_code(1);
+    let err = out.stderr();
+    for e in [
+        "play.yaml:19:14: `typo_var` is undefined",
+        "play.yaml:27:14: `item` is undefined",
+        "play.yaml:30:13: `missing_in_when` is undefined",
+        "3 problems found",
+    ] {
+        assert!(err.contains(e), "missing `{e}` in:\n{err}");
+    }
+    // Read only when the task's `when:` holds: a warning, not an error.
+    assert!(
+        err.contains("warning: play.yaml:24:14: `only_if` is undefined"),
+        "{err}"
+    );
+    for defined in [
+        "from_inventory",
+        "host_var",
+        "from_play",
+        "from_file",
+        "`extra`",
+        "later",
+        "task_var",
+        "optional",
+        "`maybe`",
+    ] {
+        assert!(!err.contains(defined), "`{defined}` reported:\n{err}");
+    }
+    // `run` is as it was: it finds the variable host by host.
+    ws.write(
+        "inv.yaml",
+        "all:\n  hosts:\n    localhost:\n      ansible_connection: local\n",
+    );
+    ws.write(
+        "run.yaml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - debug:\n        msg: \"{{ typo_var }}\"\n",
+    );
+    let run = ws
+        .rtmig()
+        .args(["run", "-i", "inv.yaml", "run.yaml"])
+        .output()
+        .expect_code(2);
+    assert!(run.stdout().contains("failed=1"), "{}", run.stdout());
+}
+
+// Guards: no false positive on the repository's own playbooks, with the example
+// inventory and with the shape of the lab's (lab/lab.sh writes it).
+#[test]
+fn the_migration_playbooks_validate_clean() {
+    let ws = Workspace::new();
+    ws.write(
+        "lab.yaml",
+        "all:\n  vars:\n    ansible_user: root\n    ansible_ssh_private_key_file: /nonexistent/id_ed25519\n    ansible_ssh_common_args: \"-o StrictHostKeyChecking=yes\"\n    kubeconfig: /nonexistent/kubeconfig\n    kubernetes_version: \"1.23.17\"\n    registry_node: master0\n    etcd_endpoint: http://127.0.0.1:2379\n    etcd_cacert: \"\"\n    etcd_cert: \"\"\n    etcd_key: \"\"\n  children:\n    masters:\n      hosts:\n        master0: {ansible_host: 10.215.0.10}\n    workers:\n      hosts:\n        worker0: {ansible_host: 10.215.0.13}\n",
+    );
+    let r = repo();
+    for inv in [r.join("inventory.example.yaml"), ws.path("lab.yaml")] {
+        for p in ["migrate.yaml", "rollback.yaml", "cleanup-docker.yaml"] {
+            let out = ws
+                .rtmig()
+                .args([
+                    "validate".to_string(),
+                    "-i".into(),
+                    inv.to_string_lossy().to_string(),
+                    r.join("playbooks").join(p).to_string_lossy().to_string(),
+                ])
+                .output()
+                .expect_code(0);
+            assert!(!out.stderr().contains("error"), "{p}: {}", out.stderr());
+        }
+    }
+}

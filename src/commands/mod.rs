@@ -5,6 +5,7 @@ mod inventory;
 mod load;
 mod plan;
 mod run;
+mod undefined;
 
 use crate::Status;
 use crate::cli::{Cli, Command};

@@ -11,6 +11,18 @@ pub fn plan(args: &PlanArgs) -> anyhow::Result<Status> {
 
 pub fn validate(args: &PlanArgs) -> anyhow::Result<Status> {
     let loaded = super::load::load(args, None)?;
+    let undefined = super::undefined::check(
+        &loaded.playbook,
+        &loaded.inventory,
+        &loaded.extra_vars,
+        &loaded.templates,
+    );
+    for w in &undefined.warnings {
+        eprintln!("warning: {w} (only read when the task's `when:` holds)");
+    }
+    if !undefined.errors.is_empty() {
+        return Err(crate::parse::InputErrors(undefined.errors).into());
+    }
     let hosts: usize = loaded
         .plan
         .plays

@@ -41,6 +41,7 @@ mod filters;
 mod lookup;
 mod native;
 mod percent;
+mod undefined;
 mod vars;
 mod version;
 
@@ -56,6 +57,7 @@ use serde_json::Value as Json;
 
 pub use error::{Frame, Origin, TemplateError, TemplateErrorKind};
 pub use filters::OMIT;
+pub use undefined::guarded;
 pub use vars::Vars;
 
 pub(crate) use native::is_template;

@@ -1,0 +1,123 @@
+//! `rtmig validate`'s undefined-variable check: a template string or condition that
+//! reads a variable no source can define, without a guard, is reported at its place.
+//!
+//! The sources, as Ansible's: the inventory (every host's and group's variables,
+//! `group_vars/`, `host_vars/`), extra vars (`-e`), the play's `vars:` and
+//! `vars_files`, the task's `vars:` and loop variable, every `register` and
+//! `set_fact` name of the playbook (they outlive their play), facts and connection
+//! variables (any `ansible_*` name), and Ansible's magic variables. A name guarded in
+//! the same task (`x | default(..)`, `x is defined` in any of its strings, a `when:`
+//! included) is not reported. Only `validate` runs this check: a run finds an
+//! undefined variable host by host, as before.
+
+use std::collections::HashSet;
+
+use crate::parse::InputError;
+use crate::parse::inventory::Inventory;
+use crate::parse::playbook::{Action, Playbook, Templated};
+use crate::template::{Templates, guarded};
+
+/// What the check found: errors, and warnings for names a task's `when:` may keep
+/// from being read (Ansible evaluates `when` before the task's arguments, so
+/// `src: "{{ containerd_tarball }}"` under `when: containerd_install == 'tarball'` is
+/// fine when the condition is false).
+#[derive(Debug, Default)]
+pub struct Found {
+    pub errors: Vec<InputError>,
+    pub warnings: Vec<InputError>,
+}
+
+/// Ansible's magic variables and rtmig's own (besides any `ansible_*`).
+const MAGIC: [&str; 20] = [
+    "inventory_hostname",
+    "inventory_hostname_short",
+    "inventory_dir",
+    "inventory_file",
+    "groups",
+    "group_names",
+    "hostvars",
+    "play_hosts",
+    "playbook_dir",
+    "omit",
+    "vars",
+    "environment",
+    "role_name",
+    "role_path",
+    "role_names",
+    "lookup",
+    "query",
+    "q",
+    "now",
+    "undef",
+];
+
+pub fn check(
+    playbook: &Playbook,
+    inventory: &Inventory,
+    extra_vars: &serde_json::Map<String, serde_json::Value>,
+    templates: &Templates,
+) -> Found {
+    let mut global: HashSet<String> = MAGIC.iter().map(|s| s.to_string()).collect();
+    global.extend(extra_vars.keys().cloned());
+    global.extend(inventory.all_vars().keys().cloned());
+    for host in inventory.host_names() {
+        global.extend(inventory.host_vars(host).keys().cloned());
+    }
+    for task in playbook.plays.iter().flat_map(|p| &p.tasks) {
+        global.extend(task.register.iter().cloned());
+        if let Action::SetFact(s) = &task.action {
+            global.extend(s.facts.keys().cloned());
+        }
+    }
+    let mut found = Found::default();
+    let mut report = |item: Templated<'_>,
+                      known: &dyn Fn(&str) -> bool,
+                      guards: &HashSet<String>,
+                      conditional: bool| {
+        let expr = matches!(item, Templated::Expr(_));
+        for name in templates.undeclared(item.value(), expr) {
+            if known(&name) || guards.contains(&name) || name.starts_with("ansible_") {
+                continue;
+            }
+            let list = if conditional {
+                &mut found.warnings
+            } else {
+                &mut found.errors
+            };
+            list.push(InputError::at(
+                item.location(),
+                format!(
+                    "`{name}` is undefined: no inventory, play, task, `register`, `set_fact` or extra variable defines it (guard it with `{name} | default(..)` or `{name} is defined` if that is expected)"
+                ),
+            ));
+        }
+    };
+    for play in &playbook.plays {
+        let play_known = |n: &str| global.contains(n) || play.vars.contains_key(n);
+        let play_strings = play.strings();
+        let play_guards: HashSet<String> = play_strings
+            .iter()
+            .flat_map(|s| guarded(s.value()))
+            .collect();
+        for s in play_strings {
+            report(s, &play_known, &play_guards, false);
+        }
+        for task in &play.tasks {
+            let loop_var = task.loop_.as_ref().map(|l| l.loop_var.as_str());
+            let known = |n: &str| play_known(n) || task.vars.contains_key(n) || Some(n) == loop_var;
+            let strings = task.strings();
+            let guards: HashSet<String> = strings.iter().flat_map(|s| guarded(s.value())).collect();
+            for s in strings {
+                // In the `when:` itself a name is read whatever it says.
+                let in_when = task.when.iter().any(|e| &e.location == s.location());
+                let conditional = !task.when.is_empty() && !in_when;
+                report(s, &known, &guards, conditional);
+            }
+        }
+    }
+    for list in [&mut found.errors, &mut found.warnings] {
+        list.sort_by(|a, b| (&a.file, a.position).cmp(&(&b.file, b.position)));
+        list.dedup();
+    }
+    found
+}
