@@ -573,7 +573,14 @@ fn validate_names_an_undefined_variable_with_its_place() {
     - fail:
         msg: "{{ missing_in_when }}"
       when: missing_in_when
+    - template:
+        src: t.j2
+        dest: /tmp/t
 "#,
+    );
+    ws.write(
+        "templates/t.j2",
+        "{% if from_play %}{% set local = 1 %}{% endif %}\n{{ local }} {{ inventory_hostname }}\nport {{ in_template_only }}\n",
     );
     let out = ws
         .rtmig()
@@ -585,7 +592,9 @@ fn validate_names_an_undefined_variable_with_its_place() {
         "play.yaml:19:14: `typo_var` is undefined",
         "play.yaml:27:14: `item` is undefined",
         "play.yaml:30:13: `missing_in_when` is undefined",
-        "3 problems found",
+        "templates/t.j2:3:9: `in_template_only` is undefined",
+        "(template task at ",
+        "4 problems found",
     ] {
         assert!(err.contains(e), "missing `{e}` in:\n{err}");
     }
@@ -604,6 +613,7 @@ fn validate_names_an_undefined_variable_with_its_place() {
         "task_var",
         "optional",
         "`maybe`",
+        "`local`",
     ] {
         assert!(!err.contains(defined), "`{defined}` reported:\n{err}");
     }

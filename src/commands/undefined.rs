@@ -51,6 +51,21 @@ const MAGIC: [&str; 20] = [
     "undef",
 ];
 
+/// Line and column of the first whole-word `name` in `text` (1, 1 when not found).
+fn first_use(text: &str, name: &str) -> (u64, u64) {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    for (i, line) in text.lines().enumerate() {
+        for (at, _) in line.match_indices(name) {
+            let before = line[..at].chars().next_back();
+            let after = line[at + name.len()..].chars().next();
+            if !before.is_some_and(is_word) && !after.is_some_and(is_word) {
+                return (i as u64 + 1, line[..at].chars().count() as u64 + 1);
+            }
+        }
+    }
+    (1, 1)
+}
+
 pub fn check(
     playbook: &Playbook,
     inventory: &Inventory,
@@ -70,27 +85,25 @@ pub fn check(
         }
     }
     let mut found = Found::default();
-    let mut report = |item: Templated<'_>,
-                      known: &dyn Fn(&str) -> bool,
-                      guards: &HashSet<String>,
-                      conditional: bool| {
-        let expr = matches!(item, Templated::Expr(_));
-        for name in templates.undeclared(item.value(), expr) {
-            if known(&name) || guards.contains(&name) || name.starts_with("ansible_") {
-                continue;
-            }
-            let list = if conditional {
-                &mut found.warnings
-            } else {
-                &mut found.errors
-            };
-            list.push(InputError::at(
-                item.location(),
-                format!(
-                    "`{name}` is undefined: no inventory, play, task, `register`, `set_fact` or extra variable defines it (guard it with `{name} | default(..)` or `{name} is defined` if that is expected)"
-                ),
-            ));
+    let report = |found: &mut Found, at: InputError, conditional: bool| {
+        if conditional {
+            found.warnings.push(at);
+        } else {
+            found.errors.push(at);
         }
+    };
+    let unknown =
+        |source: &str, expr: bool, known: &dyn Fn(&str) -> bool, guards: &HashSet<String>| {
+            templates
+                .undeclared(source, expr)
+                .into_iter()
+                .filter(|n| !known(n) && !guards.contains(n) && !n.starts_with("ansible_"))
+                .collect::<Vec<String>>()
+        };
+    let message = |name: &str| {
+        format!(
+            "`{name}` is undefined: no inventory, play, task, `register`, `set_fact` or extra variable defines it (guard it with `{name} | default(..)` or `{name} is defined` if that is expected)"
+        )
     };
     for play in &playbook.plays {
         let play_known = |n: &str| global.contains(n) || play.vars.contains_key(n);
@@ -100,18 +113,46 @@ pub fn check(
             .flat_map(|s| guarded(s.value()))
             .collect();
         for s in play_strings {
-            report(s, &play_known, &play_guards, false);
+            for name in unknown(s.value(), false, &play_known, &play_guards) {
+                report(
+                    &mut found,
+                    InputError::at(s.location(), message(&name)),
+                    false,
+                );
+            }
         }
         for task in &play.tasks {
             let loop_var = task.loop_.as_ref().map(|l| l.loop_var.as_str());
             let known = |n: &str| play_known(n) || task.vars.contains_key(n) || Some(n) == loop_var;
             let strings = task.strings();
             let guards: HashSet<String> = strings.iter().flat_map(|s| guarded(s.value())).collect();
+            if let Action::Template(t) = &task.action
+                && let Some(path) = &t.src_path
+                && let Ok(text) = std::fs::read_to_string(path)
+            {
+                let mut file_guards = guarded(&text);
+                file_guards.extend(guards.iter().cloned());
+                for name in unknown(&text, false, &known, &file_guards) {
+                    let at = InputError {
+                        file: path.clone(),
+                        position: Some(first_use(&text, &name)),
+                        message: format!("{} (template task at {})", message(&name), task.location),
+                    };
+                    report(&mut found, at, !task.when.is_empty());
+                }
+            }
             for s in strings {
                 // In the `when:` itself a name is read whatever it says.
                 let in_when = task.when.iter().any(|e| &e.location == s.location());
                 let conditional = !task.when.is_empty() && !in_when;
-                report(s, &known, &guards, conditional);
+                let expr = matches!(s, Templated::Expr(_));
+                for name in unknown(s.value(), expr, &known, &guards) {
+                    report(
+                        &mut found,
+                        InputError::at(s.location(), message(&name)),
+                        conditional,
+                    );
+                }
             }
         }
     }

@@ -21,6 +21,27 @@ static GUARD: LazyLock<Regex> = LazyLock::new(|| {
     .expect("static regex")
 });
 
+/// `{% set a = .. %}`, `{% set a, b = .. %}` and `{% for a, b in .. %}` anywhere: minijinja's
+/// analysis scopes a `set` inside `{% if %}` to that block, where Jinja keeps it for
+/// the rest of the template.
+static ASSIGNED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"\{%[-+]?\s*(?:set|for)\s+([A-Za-z_][A-Za-z0-9_]*(?:\s*,\s*[A-Za-z_][A-Za-z0-9_]*)*)",
+    )
+    .expect("static regex")
+});
+
+fn assigned(source: &str) -> HashSet<String> {
+    ASSIGNED
+        .captures_iter(source)
+        .flat_map(|c| {
+            c[1].split(',')
+                .map(|n| n.trim().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 impl Templates {
     /// The top-level names `source` reads that it does not set itself, globals left
     /// out; `expr` says whether `source` is a bare expression (`when:`) or a template
@@ -43,9 +64,14 @@ impl Templates {
             HashSet::new()
         };
         let globals: HashSet<&str> = env.globals().map(|(k, _)| k).collect();
+        let set_here = if expr {
+            HashSet::new()
+        } else {
+            assigned(source)
+        };
         let mut out: Vec<String> = names
             .into_iter()
-            .filter(|n| !globals.contains(n.as_str()) && n != "loop")
+            .filter(|n| !globals.contains(n.as_str()) && n != "loop" && !set_here.contains(n))
             .collect();
         out.sort();
         out
@@ -86,6 +112,14 @@ mod tests {
         assert!(t.undeclared("plain text", false).is_empty());
         assert_eq!(t.undeclared("{{ '%03d' % n }}", false), ["n"]);
         assert_eq!(t.undeclared("'%s-%s' % (a, b) == c", true), ["a", "b", "c"]);
+        // Jinja keeps a `set` inside `if` for the rest of the template.
+        assert_eq!(
+            t.undeclared(
+                "{% if c %}{% set a, b = 1, 2 %}{% endif %}{{ a }}{{ b }}",
+                false
+            ),
+            ["c"]
+        );
         assert!(t.undeclared("{{ broken", false).is_empty());
     }
 
