@@ -120,21 +120,26 @@ fn a_value_overridden_or_on_a_host_no_play_targets_is_not_an_error() {
         .expect_code(0);
 }
 
+// Guards: rtmig connects from the inventory only, so a connection variable in play or
+// task `vars:` (which Ansible would connect with) was silently ignored.
 #[test]
-fn wrong_connection_variables_in_play_and_task_vars_are_located() {
+fn connection_variables_in_play_and_task_vars_are_refused_at_their_place() {
     let ws = Workspace::new();
     ws.write("inv.yaml", "all:\n  hosts:\n    h1:\n");
     ws.write(
         "play.yaml",
-        "- hosts: all\n  gather_facts: false\n  vars:\n    ansible_port: twenty-two\n    ansible_user: \"{{ who }}\"\n    ansible_ssh_port: \"{{ 20 + 2 }}\"\n  tasks:\n    - debug: msg=hi\n      vars:\n        ansible_become: sometimes\n",
+        "- hosts: all\n  gather_facts: false\n  vars:\n    ansible_port: twenty-two\n    ansible_user: \"{{ who }}\"\n    ansible_ssh_port: \"{{ 20 + 2 }}\"\n  tasks:\n    - debug: msg=hi\n      vars:\n        ansible_become: sometimes\n        ansible_become_method: su\n",
     );
     refused_everywhere(
         &ws,
         "inv.yaml",
         &[
-            "play.yaml:4:19: `ansible_port` must be a port number",
-            "play.yaml:10:25: `ansible_become` must be a boolean",
-            "2 problems found",
+            "play.yaml:4:5: `ansible_port` in `vars:` would not change how rtmig connects",
+            "play.yaml:5:5: `ansible_user` in `vars:`",
+            "play.yaml:6:5: `ansible_ssh_port` in `vars:`",
+            "play.yaml:10:9: `ansible_become` in `vars:` would not change how rtmig connects (it reads connection variables from the inventory only): set it in the play's or task's `become:` keyword",
+            "play.yaml:11:32: `ansible_become_method` `su` is not supported",
+            "5 problems found",
         ],
     );
 }

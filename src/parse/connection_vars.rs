@@ -3,8 +3,10 @@
 //! (inventory files, `group_vars/`, `host_vars/`, play and task `vars:`) so that a wrong
 //! value is an error at its file:line:column before any host is touched, not a silent
 //! fallback (`ansible_port: twenty-two` once meant port 22). A value holding `{{ }}` or
-//! `{% %}` is rendered at run time and is not checked here. A leaf: uses only
-//! [`crate::words`].
+//! `{% %}` is rendered at run time and is not checked here. In a play's or task's
+//! `vars:` rtmig would ignore connection variables (it connects from the inventory),
+//! so there they are refused with where to set them ([`play_var`]). A leaf: uses
+//! only [`crate::words`].
 
 use serde_json::Value;
 
@@ -34,6 +36,47 @@ pub const CONNECTIONS: [&str; 9] = [
 /// `ansible_become_method` values rtmig can use: sudo only (see
 /// the executor's `Become`).
 pub const BECOME_METHODS: [&str; 3] = ["sudo", "ansible.builtin.sudo", "ansible.legacy.sudo"];
+
+/// Connection variables rtmig reads from the inventory only: in a play's or task's
+/// `vars:` Ansible would connect with them, rtmig would not, so there they are refused
+/// (see [`play_var`]).
+pub const INVENTORY_ONLY: [&str; 18] = [
+    "ansible_host",
+    "ansible_ssh_host",
+    "ansible_port",
+    "ansible_ssh_port",
+    "ansible_user",
+    "ansible_ssh_user",
+    "ansible_connection",
+    "ansible_password",
+    "ansible_ssh_pass",
+    "ansible_ssh_password",
+    "ansible_private_key_file",
+    "ansible_ssh_private_key_file",
+    "ansible_ssh_common_args",
+    "ansible_ssh_extra_args",
+    "ansible_become",
+    "ansible_become_user",
+    "ansible_become_password",
+    "ansible_become_pass",
+];
+
+/// Whether `name` may be set in a play's or task's `vars:`: a connection variable
+/// there would be silently ignored (rtmig opens one connection per host, from the
+/// inventory), so it is an error saying where to set it instead.
+pub fn play_var(name: &str, value: &Value) -> Result<(), String> {
+    if !INVENTORY_ONLY.contains(&name) {
+        return check(name, value);
+    }
+    let instead = match name {
+        "ansible_become" => "the play's or task's `become:` keyword, or the inventory",
+        "ansible_become_user" => "the play's or task's `become_user:` keyword, or the inventory",
+        _ => "the inventory, `group_vars/` or `host_vars/`",
+    };
+    Err(format!(
+        "`{name}` in `vars:` would not change how rtmig connects (it reads connection variables from the inventory only): set it in {instead}"
+    ))
+}
 
 fn is_template(s: &str) -> bool {
     s.contains("{{") || s.contains("{%")
@@ -139,6 +182,18 @@ mod tests {
         assert!(check("ansible_become", &json!(false)).is_ok());
         assert!(check("ansible_become", &json!("maybe")).is_err());
         assert!(check("ansible_become", &json!([true])).is_err());
+    }
+
+    #[test]
+    fn connection_variables_in_play_vars_are_refused_with_where_to_set_them() {
+        let e = play_var("ansible_port", &json!(2222)).unwrap_err();
+        assert!(e.contains("set it in the inventory"), "{e}");
+        let e = play_var("ansible_become", &json!(true)).unwrap_err();
+        assert!(e.contains("`become:` keyword"), "{e}");
+        assert!(play_var("ansible_become_method", &json!("sudo")).is_ok());
+        assert!(play_var("ansible_become_method", &json!("su")).is_err());
+        assert!(play_var("ansible_python_interpreter", &json!("/usr/bin/python3")).is_ok());
+        assert!(play_var("registry", &json!("x")).is_ok());
     }
 
     #[test]

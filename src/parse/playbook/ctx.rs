@@ -7,6 +7,7 @@ use indexmap::IndexMap;
 
 use super::node::{Key, Node, Pos, Value};
 use super::types::{Data, Expr, Number, Text, Vars};
+use crate::parse::connection_vars;
 use crate::parse::vault::Decryption;
 use crate::parse::{InputError, Location};
 
@@ -304,11 +305,15 @@ impl Ctx {
                 continue;
             }
             let data = self.data(v);
-            // A vault value is a secret: not checked, never shown in a message.
-            if !matches!(v.value, Value::Vault(_))
-                && let Err(e) = crate::parse::connection_vars::check(&k.name, &data.value)
-            {
-                self.error(v.pos, e);
+            // A vault value is a secret: never shown in a message.
+            let value = match v.value {
+                Value::Vault(_) => serde_json::Value::Null,
+                _ => data.value.clone(),
+            };
+            if let Err(e) = connection_vars::play_var(&k.name, &value) {
+                // The name is what is wrong, or else its value.
+                let inventory_only = connection_vars::INVENTORY_ONLY.contains(&k.name.as_str());
+                self.error(if inventory_only { k.pos } else { v.pos }, e);
             }
             vars.insert(k.name.clone(), data);
         }
