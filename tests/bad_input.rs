@@ -560,6 +560,11 @@ fn validate_names_an_undefined_variable_with_its_place() {
       register: out
     - set_fact:
         later: "{{ out.stdout }}"
+    - add_host:
+        name: added
+        from_add_host: 1
+    - debug:
+        msg: "{{ from_add_host | string }}"
     - debug:
         msg: "{{ later }} {{ item }} {{ task_var }} {{ optional | default('x') }} {{ lookup('env', 'HOME') }}"
       vars:
@@ -594,9 +599,9 @@ fn validate_names_an_undefined_variable_with_its_place() {
         .expect_code(1);
     let err = out.stderr();
     for e in [
-        "play.yaml:19:14: `typo_var` is undefined",
-        "play.yaml:27:14: `item` is undefined",
-        "play.yaml:30:13: `missing_in_when` is undefined",
+        "play.yaml:24:14: `typo_var` is undefined",
+        "play.yaml:32:14: `item` is undefined",
+        "play.yaml:35:13: `missing_in_when` is undefined",
         "templates/t.j2:3:9: `in_template_only` is undefined",
         "(template task at ",
         "4 problems found",
@@ -605,7 +610,7 @@ fn validate_names_an_undefined_variable_with_its_place() {
     }
     // Read only when the task's `when:` holds: a warning, not an error.
     assert!(
-        err.contains("warning: play.yaml:24:14: `only_if` is undefined"),
+        err.contains("warning: play.yaml:29:14: `only_if` is undefined"),
         "{err}"
     );
     for defined in [
@@ -619,6 +624,7 @@ fn validate_names_an_undefined_variable_with_its_place() {
         "optional",
         "`maybe`",
         "`local`",
+        "from_add_host",
     ] {
         assert!(!err.contains(defined), "`{defined}` reported:\n{err}");
     }

@@ -4,7 +4,8 @@
 //! The sources, as Ansible's: the inventory (every host's and group's variables,
 //! `group_vars/`, `host_vars/`), extra vars (`-e`), the play's `vars:` and
 //! `vars_files`, the task's `vars:` and loop variable, every `register` and
-//! `set_fact` name of the playbook (they outlive their play), facts and connection
+//! `set_fact` name of the playbook (they outlive their play), `add_host` variables,
+//! facts and connection
 //! variables (any `ansible_*` name), and Ansible's magic variables. A name guarded in
 //! the same task (`x | default(..)`, `x is defined` in any of its strings, a `when:`
 //! included) is not reported. Only `validate` runs this check: a run finds an
@@ -80,8 +81,11 @@ pub fn check(
     }
     for task in playbook.plays.iter().flat_map(|p| &p.tasks) {
         global.extend(task.register.iter().cloned());
-        if let Action::SetFact(s) = &task.action {
-            global.extend(s.facts.keys().cloned());
+        match &task.action {
+            Action::SetFact(s) => global.extend(s.facts.keys().cloned()),
+            // Variables of a host added at run time, read by the plays after.
+            Action::AddHost(a) => global.extend(a.vars.keys().cloned()),
+            _ => {}
         }
     }
     let mut found = Found::default();
