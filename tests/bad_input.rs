@@ -409,8 +409,12 @@ fn mutate(rng: &mut Rng, text: &str) -> (String, String) {
             };
         }
         9 => {
-            // Recursive templates and a deep expression where a value is.
-            let base = " ".repeat(indent(&lines[i]));
+            // Recursive templates and a deep expression: in a `vars:` when there is
+            // one (so that the mutant often still parses), else anywhere.
+            let (i, base) = match lines.iter().position(|l| l.trim() == "vars:") {
+                Some(v) => (v + 1, " ".repeat(indent(&lines[v]) + 2)),
+                None => (i, " ".repeat(indent(&lines[i]))),
+            };
             what = format!("recursive template vars at line {}", i + 1);
             let deep = format!("{{{{ {}1{} }}}}", "(".repeat(500), ")".repeat(500));
             lines.splice(
@@ -419,7 +423,7 @@ fn mutate(rng: &mut Rng, text: &str) -> (String, String) {
                     format!("{base}rtmig_a: \"{{{{ rtmig_b }}}}\""),
                     format!("{base}rtmig_b: \"{{{{ rtmig_a }}}}\""),
                     format!("{base}rtmig_c: \"{deep}\""),
-                    format!("{base}hosts: \"{{{{ rtmig_a }}}}\""),
+                    format!("{base}rtmig_d: \"{{{{ rtmig_a }}}}\""),
                 ],
             );
         }
@@ -448,7 +452,7 @@ fn mutated_corpus_never_crashes_validate() {
     let count: usize = std::env::var("RTMIG_MUTANTS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(50);
+        .unwrap_or(40);
     let (playbooks, inventories, vars) = corpus();
     assert!(playbooks.len() >= 5 && inventories.len() >= 8 && vars.len() >= 8);
     // Shown with the test's output when it fails, a hang included.
