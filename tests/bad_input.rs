@@ -574,6 +574,9 @@ fn validate_names_an_undefined_variable_with_its_place() {
       vars:
         task_var: 1
       loop: [1, 2]
+      loop_control:
+        index_var: idx
+        label: "{{ idx }}"
     - debug:
         msg: "{{ typo_var }}"
     - debug:
@@ -603,9 +606,9 @@ fn validate_names_an_undefined_variable_with_its_place() {
         .expect_code(1);
     let err = out.stderr();
     for e in [
-        "play.yaml:24:14: `typo_var` is undefined",
-        "play.yaml:32:14: `item` is undefined",
-        "play.yaml:35:13: `missing_in_when` is undefined",
+        "play.yaml:27:14: `typo_var` is undefined",
+        "play.yaml:35:14: `item` is undefined",
+        "play.yaml:38:13: `missing_in_when` is undefined",
         "templates/t.j2:3:9: `in_template_only` is undefined",
         "(template task at ",
         "4 problems found",
@@ -614,7 +617,7 @@ fn validate_names_an_undefined_variable_with_its_place() {
     }
     // Read only when the task's `when:` holds: a warning, not an error.
     assert!(
-        err.contains("warning: play.yaml:29:14: `only_if` is undefined"),
+        err.contains("warning: play.yaml:32:14: `only_if` is undefined"),
         "{err}"
     );
     for defined in [
@@ -629,6 +632,7 @@ fn validate_names_an_undefined_variable_with_its_place() {
         "`maybe`",
         "`local`",
         "from_add_host",
+        "`idx`",
     ] {
         assert!(!err.contains(defined), "`{defined}` reported:\n{err}");
     }

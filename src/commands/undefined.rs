@@ -3,7 +3,7 @@
 //!
 //! The sources, as Ansible's: the inventory (every host's and group's variables,
 //! `group_vars/`, `host_vars/`), extra vars (`-e`), the play's `vars:` and
-//! `vars_files`, the task's `vars:` and loop variable, every `register` and
+//! `vars_files`, the task's `vars:`, loop variable and `index_var`, every `register` and
 //! `set_fact` name of the playbook (they outlive their play), `add_host` variables,
 //! facts and connection
 //! variables (any `ansible_*` name), and Ansible's magic variables. A name guarded in
@@ -127,7 +127,13 @@ pub fn check(
         }
         for task in &play.tasks {
             let loop_var = task.loop_.as_ref().map(|l| l.loop_var.as_str());
-            let known = |n: &str| play_known(n) || task.vars.contains_key(n) || Some(n) == loop_var;
+            let index_var = task.loop_.as_ref().and_then(|l| l.index_var.as_deref());
+            let known = |n: &str| {
+                play_known(n)
+                    || task.vars.contains_key(n)
+                    || Some(n) == loop_var
+                    || Some(n) == index_var
+            };
             let strings = task.strings();
             let guards: HashSet<String> = strings.iter().flat_map(|s| guarded(s.value())).collect();
             if let Action::Template(t) = &task.action

@@ -71,7 +71,13 @@ impl Templates {
         };
         let mut out: Vec<String> = names
             .into_iter()
-            .filter(|n| !globals.contains(n.as_str()) && n != "loop" && !set_here.contains(n))
+            .filter(|n| {
+                // `__rtmig_*`: names of rtmig's own rewrites (`percent`'s default chains).
+                !globals.contains(n.as_str())
+                    && n != "loop"
+                    && !n.starts_with("__rtmig")
+                    && !set_here.contains(n)
+            })
             .collect();
         out.sort();
         out
@@ -111,6 +117,8 @@ mod tests {
         );
         assert!(t.undeclared("plain text", false).is_empty());
         assert_eq!(t.undeclared("{{ '%03d' % n }}", false), ["n"]);
+        // A default chain (rewritten with an internal name) reads only its parent.
+        assert_eq!(t.undeclared("{{ a.b.c | default(1) }}", false), ["a"]);
         assert_eq!(t.undeclared("'%s-%s' % (a, b) == c", true), ["a", "b", "c"]);
         // Jinja keeps a `set` inside `if` for the rest of the template.
         assert_eq!(
