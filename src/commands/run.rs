@@ -156,18 +156,19 @@ pub fn run(args: &RunArgs, verbose: u8) -> anyhow::Result<Status> {
         }
     };
 
-    let mut listeners: Vec<Box<dyn Listener>> = Vec::new();
+    // The host logs first: at the end of the run they write their last lines before
+    // the console's recap names any host whose log could not be written.
+    let host_logs = crate::report::hostlog::HostLogs::new(&run_dir.join("hosts"))?;
+    let log_failures = host_logs.failures();
+    let mut listeners: Vec<Box<dyn Listener>> = vec![Box::new(host_logs)];
     match args.output {
-        OutputFormat::Text => listeners.push(Box::new(crate::report::console::Console::new(
-            verbose, true,
-        ))),
+        OutputFormat::Text => listeners.push(Box::new(
+            crate::report::console::Console::new(verbose, true).with_log_failures(log_failures),
+        )),
         OutputFormat::Json => listeners.push(Box::new(crate::report::json::JsonLines::new(
             std::io::stdout(),
         ))),
     }
-    listeners.push(Box::new(crate::report::hostlog::HostLogs::new(
-        &run_dir.join("hosts"),
-    )?));
     let in_flight = crate::report::inflight::InFlight::default();
     listeners.push(Box::new(in_flight.clone()));
     let reporter = Arc::new(Reporter::new(listeners));

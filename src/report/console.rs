@@ -23,6 +23,8 @@ pub struct Console {
     play_tasks: usize,
     batch: usize,
     batches: usize,
+    /// Hosts whose per-host log lost lines, named under the recap.
+    log_failures: Option<super::hostlog::LogFailures>,
 }
 
 impl Console {
@@ -49,7 +51,14 @@ impl Console {
             play_tasks: 0,
             batch: 0,
             batches: 0,
+            log_failures: None,
         }
+    }
+
+    /// Names, under the recap, every host whose per-host log could not be written.
+    pub fn with_log_failures(mut self, failures: super::hostlog::LogFailures) -> Self {
+        self.log_failures = Some(failures);
+        self
     }
 
     fn line(&self, text: &str) -> std::io::Result<()> {
@@ -283,6 +292,9 @@ impl Listener for Console {
                         "{host:<width$} : ok={:<4} changed={:<4} unreachable={:<4} failed={:<4} skipped={:<4} ignored={}",
                         c.ok, c.changed, c.unreachable, c.failed, c.skipped, c.ignored
                     ))?;
+                }
+                if let Some(warning) = self.log_failures.as_ref().and_then(|f| f.warning()) {
+                    self.line(&format!("[WARNING]: {warning}"))?;
                 }
                 self.line(&format!(
                     "\nPer-host logs and journal: {}",

@@ -1,25 +1,80 @@
 //! One log file per host in the run directory: every task, the exact commands, their
 //! output, exit code, duration and outcome. Already-redacted text only.
 //!
-//! A task's lines are gathered in memory and written with one `write` when it ends (or
-//! at the end of the run); between tasks a host's log holds no buffer, so a fleet of
-//! hundreds of hosts costs an open file each and no more.
+//! A task's lines are gathered in memory and appended with one `open`/`write`/`close`
+//! when it ends (or at the end of the run); between tasks a host's log holds neither a
+//! buffer nor a file descriptor, so a fleet of a thousand hosts costs no descriptor
+//! beyond its connections (see `execute::limits`).
+//!
+//! A log that cannot be written (`Too many open files`, a full disk) costs that host's
+//! lines and no one else's: the failure is kept per host, the next task tries again,
+//! and the console names the host and the error under the recap ([`LogFailures`]).
 
-use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::collections::{BTreeMap, HashMap};
+use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use super::{Event, Listener};
 
 pub struct HostLogs {
     dir: PathBuf,
     files: HashMap<String, HostLog>,
+    failures: LogFailures,
 }
 
-/// One host's log file and the lines of its current task, not yet written.
+/// Hosts whose log lost lines, shared with the console for the recap.
+#[derive(Clone, Default)]
+pub struct LogFailures(Arc<Mutex<BTreeMap<String, LogFailure>>>);
+
+/// What a host's log lost: how many writes failed, and the first error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFailure {
+    pub writes: usize,
+    pub error: String,
+}
+
+impl LogFailures {
+    fn record(&self, host: &str, err: &std::io::Error) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(host.to_string())
+            .and_modify(|f| f.writes += 1)
+            .or_insert_with(|| LogFailure {
+                writes: 1,
+                error: err.to_string(),
+            });
+    }
+
+    /// Every host whose log lost lines so far, by name.
+    pub fn snapshot(&self) -> BTreeMap<String, LogFailure> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The lines the console prints under the recap: none when every log is whole.
+    pub fn warning(&self) -> Option<String> {
+        let map = self.snapshot();
+        if map.is_empty() {
+            return None;
+        }
+        let mut text = format!(
+            "the per-host log of {} is incomplete (the other hosts' logs are whole):",
+            crate::plural(map.len(), "host", "hosts")
+        );
+        for (host, f) in &map {
+            text.push_str(&format!(
+                "\n  {host}: {} lost: {}",
+                crate::plural(f.writes, "write", "writes"),
+                f.error
+            ));
+        }
+        Some(text)
+    }
+}
+
+/// One host's lines of its current task, not yet written, and its command counts.
+#[derive(Default)]
 struct HostLog {
-    file: File,
     pending: Vec<u8>,
     /// Remote commands sent for the current task, and for the whole run.
     commands: usize,
@@ -32,26 +87,11 @@ const PENDING_MAX: usize = 64 * 1024;
 impl Write for HostLog {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.pending.extend_from_slice(buf);
-        if self.pending.len() > PENDING_MAX {
-            self.flush()?;
-        }
         Ok(buf.len())
     }
 
-    /// Writes the pending lines and lets their memory go.
     fn flush(&mut self) -> std::io::Result<()> {
-        if !self.pending.is_empty() {
-            let pending = std::mem::take(&mut self.pending);
-            self.file.write_all(&pending)?;
-        }
         Ok(())
-    }
-}
-
-impl Drop for HostLog {
-    /// A run that ends without `RunFinished` (interrupted) still leaves its lines.
-    fn drop(&mut self) {
-        let _ = self.flush();
     }
 }
 
@@ -61,26 +101,64 @@ impl HostLogs {
         Ok(HostLogs {
             dir: dir.to_path_buf(),
             files: HashMap::new(),
+            failures: LogFailures::default(),
         })
+    }
+
+    /// The handle the console reads for the recap.
+    pub fn failures(&self) -> LogFailures {
+        self.failures.clone()
     }
 
     fn file(&mut self, host: &str) -> std::io::Result<&mut HostLog> {
         if !self.files.contains_key(host) {
-            let path = self.dir.join(format!("{}.log", sanitize(host)));
-            let file = OpenOptions::new().create(true).append(true).open(path)?;
-            self.files.insert(
-                host.to_string(),
-                HostLog {
-                    file,
-                    pending: Vec::new(),
-                    commands: 0,
-                    total_commands: 0,
-                },
-            );
+            self.files.insert(host.to_string(), HostLog::default());
         }
         self.files
             .get_mut(host)
             .ok_or_else(|| std::io::Error::other("host log vanished"))
+    }
+
+    /// Appends `host`'s pending lines to its file and lets their memory go. A failure
+    /// drops them and is recorded for that host only.
+    fn flush(&mut self, host: &str) {
+        let Some(log) = self.files.get_mut(host) else {
+            return;
+        };
+        if log.pending.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut log.pending);
+        let path = self.dir.join(format!("{}.log", sanitize(host)));
+        let written = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(&pending));
+        if let Err(err) = written {
+            self.failures.record(host, &err);
+        }
+    }
+
+    /// Flushes a host whose task logs more than [`PENDING_MAX`].
+    fn flush_if_big(&mut self, host: &str) {
+        if self
+            .files
+            .get(host)
+            .is_some_and(|l| l.pending.len() > PENDING_MAX)
+        {
+            self.flush(host);
+        }
+    }
+}
+
+impl Drop for HostLogs {
+    /// A run that ends without `RunFinished` (interrupted) still leaves its lines.
+    fn drop(&mut self) {
+        let hosts: Vec<String> = self.files.keys().cloned().collect();
+        for host in hosts {
+            self.flush(&host);
+        }
     }
 }
 
@@ -133,6 +211,7 @@ impl Listener for HostLogs {
                 f.commands += 1;
                 f.total_commands += 1;
                 writeln!(f, "{} $ {}", now(), command)?;
+                self.flush_if_big(host);
             }
             Event::TaskAlreadyDone {
                 host, name, status, ..
@@ -145,7 +224,7 @@ impl Listener for HostLogs {
                     name,
                     status.as_str()
                 )?;
-                f.flush()?;
+                self.flush(host);
             }
             Event::TaskFinished {
                 host, name, result, ..
@@ -187,10 +266,14 @@ impl Listener for HostLogs {
                         writeln!(f, "    {line}")?;
                     }
                 }
-                f.flush()?;
+                self.flush(host);
             }
             Event::RunFinished { .. } => {
-                for f in self.files.values_mut() {
+                let failures = self.failures.snapshot();
+                let mut hosts: Vec<String> = self.files.keys().cloned().collect();
+                hosts.sort();
+                for host in hosts {
+                    let f = self.file(&host)?;
                     let n = f.total_commands;
                     writeln!(
                         f,
@@ -198,7 +281,16 @@ impl Listener for HostLogs {
                         now(),
                         crate::plural(n, "remote command", "remote commands")
                     )?;
-                    f.flush()?;
+                    if let Some(lost) = failures.get(&host) {
+                        writeln!(
+                            f,
+                            "{} this log is incomplete: {} failed, the first with: {}",
+                            now(),
+                            crate::plural(lost.writes, "write", "writes"),
+                            lost.error
+                        )?;
+                    }
+                    self.flush(&host);
                 }
             }
             _ => {}
@@ -231,8 +323,9 @@ mod tests {
             command: "/bin/true".into(),
         })
         .unwrap();
+        // Nothing is written, nor the file even opened, before the task ends.
         let path = dir.path().join("n1.log");
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
+        assert!(!path.exists());
         let mut result = TaskResult::new(TaskStatus::Changed);
         result.rc = Some(0);
         logs.on_event(&Event::TaskFinished {
@@ -302,6 +395,78 @@ mod tests {
             ],
             "{text}"
         );
+    }
+
+    fn finished(host: &str, name: &str) -> Event {
+        Event::TaskFinished {
+            host: host.into(),
+            play: 0,
+            task: crate::report::Step::Task(0),
+            name: name.into(),
+            result: TaskResult::new(TaskStatus::Ok),
+        }
+    }
+
+    /// Regression (issue 13): at ~900 hosts one log's `open` failed with `Too many open
+    /// files` and the whole listener was switched off, every other host's log with it.
+    /// Now the failure is that host's alone, named for the recap, and its log says so
+    /// once it can be written again.
+    #[test]
+    fn a_log_that_cannot_be_written_costs_that_host_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut logs = HostLogs::new(dir.path()).unwrap();
+        let failures = logs.failures();
+        // n2's log cannot be opened: a directory stands in its place.
+        std::fs::create_dir(dir.path().join("n2.log")).unwrap();
+        for host in ["n1", "n2", "n3"] {
+            logs.on_event(&started(host)).unwrap();
+            logs.on_event(&finished(host, "step 1")).unwrap();
+        }
+        for host in ["n1", "n3"] {
+            let text = std::fs::read_to_string(dir.path().join(format!("{host}.log"))).unwrap();
+            assert!(text.contains("TASK [step 1] ok in 0 ms"), "{host}: {text}");
+        }
+        let lost = failures.snapshot();
+        assert_eq!(lost.keys().collect::<Vec<_>>(), ["n2"]);
+        assert_eq!(lost["n2"].writes, 1);
+        let warning = failures.warning().expect("a warning");
+        assert!(
+            warning.starts_with("the per-host log of 1 host is incomplete")
+                && warning.contains("\n  n2: 1 write lost: "),
+            "{warning}"
+        );
+        // The next task writes again, and the end of the run says what is missing.
+        std::fs::remove_dir(dir.path().join("n2.log")).unwrap();
+        logs.on_event(&started("n2")).unwrap();
+        logs.on_event(&finished("n2", "step 2")).unwrap();
+        logs.on_event(&Event::RunFinished {
+            recap: Default::default(),
+            exit_code: 0,
+            interrupted: false,
+            run_dir: dir.path().to_path_buf(),
+            resume_command: None,
+        })
+        .unwrap();
+        let text = std::fs::read_to_string(dir.path().join("n2.log")).unwrap();
+        assert!(
+            !text.contains("TASK [step 1] ok") && text.contains("TASK [step 2] ok"),
+            "{text}"
+        );
+        assert!(
+            text.contains("this log is incomplete: 1 write failed, the first with: "),
+            "{text}"
+        );
+        let n1 = std::fs::read_to_string(dir.path().join("n1.log")).unwrap();
+        assert!(!n1.contains("incomplete"), "{n1}");
+    }
+
+    #[test]
+    fn every_log_written_gives_no_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut logs = HostLogs::new(dir.path()).unwrap();
+        logs.on_event(&started("n1")).unwrap();
+        logs.on_event(&finished("n1", "step 1")).unwrap();
+        assert_eq!(logs.failures().warning(), None);
     }
 
     #[test]
