@@ -68,6 +68,16 @@ ALL_TOOLS = ("rtmig", "asyncssh", "pssh", "ansible", "pyinfra", "openssh")
 # Sizes past this leave openssh-cm out unless --full: its process tree holds ~11 MiB per host.
 OPENSSH_MAX_N = 200
 STEPS = {"W1": 10, "W2": 2, "W3": 1, "W4": 0}
+# Remote commands per host-action of the tools rtmig does not count itself, from their
+# scripts: one command per step everywhere in W1 (ansible-core pipelines each task into one
+# `ssh … python3`); in W2 the libraries and openssh.sh send `cat > tmp && chmod && mv` then
+# `sha256sum`; scp and ssh-cat are one session each. ansible-core's and pyinfra's W2 (a
+# stat, a transfer, then the module or the chmod/mv) are not counted: "–".
+KNOWN_COMMANDS = {
+    "W1": {"asyncssh": 1.0, "pssh": 1.0, "openssh": 1.0, "ansible": 1.0, "pyinfra": 1.0},
+    "W2": {"asyncssh": 1.0, "pssh": 1.0, "openssh": 1.0},
+    "W3": {"scp": 1.0, "catssh": 1.0},
+}
 WORKLOAD_TITLES = {
     "W1": "W1 steps: 10 × /bin/true per host",
     "W2": "W2 template: ~4 KB template, upload 0644, sha256sum",
@@ -560,6 +570,7 @@ def run_one(tool: str, cell: Cell, run: int, e: Env, session: str) -> dict:
             round(m.host_cpu_s * 1000 / host_steps, 3) if m.host_cpu_s is not None and host_steps else None
         ),
         "loadavg_before": [round(x, 2) for x in load],
+        "cmds_per_host_action": commands_per_action(tool, cell.workload),
         "log": str(rundir / "output.log"),
     }
     if cell.workload == "W3" and m.wall_s > 0:
@@ -607,6 +618,28 @@ def task_time_union(run_dir: Path) -> tuple[float, float, int] | None:
             cur_e = max(cur_e, b)
     total += cur_e - cur_s
     return intervals[0][0], total, len(intervals)
+
+
+def rtmig_commands_per_action(runs_dir: Path) -> float | None:
+    """Remote commands per host-action of an rtmig run, from its per-host logs: every task
+    line ends with `, N remote command(s)`; None when there is no such line."""
+    import re
+
+    ended = re.compile(r" in \d+ ms(?:, rc=-?\d+)?, (\d+) remote commands?$")
+    commands = actions = 0
+    for log in runs_dir.glob("*/hosts/*.log"):
+        for line in log.read_text(errors="replace").splitlines():
+            if m := ended.search(line):
+                commands += int(m.group(1))
+                actions += 1
+    return round(commands / actions, 3) if actions else None
+
+
+def commands_per_action(tool: str, workload: str) -> float | None:
+    """Remote commands per host-action of a finished run of `tool`."""
+    if tool == "rtmig":
+        return rtmig_commands_per_action(STATE / ".rtmig" / "runs")
+    return KNOWN_COMMANDS.get(workload, {}).get(tool)
 
 
 def run_w4(e: Env, session: str) -> dict:
@@ -713,9 +746,9 @@ def table(records: list[dict]) -> str:
         extra = " MiB/s |" if w == "W3" else ""
         out.append(
             "| tool | runs | median s | min s | max s | × rtmig | peak RSS MiB | ctrl CPU ms/host-step "
-            "| host CPU ms/host-step | CPU s |" + extra
+            "| host CPU ms/host-step | CPU s | cmds/host-action |" + extra
         )
-        out.append("|---|---|---|---|---|---|---|---|---|---|" + ("---|" if w == "W3" else ""))
+        out.append("|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if w == "W3" else ""))
         floors = []
         for t in TOOL_NAMES:
             if t not in by_tool:
@@ -724,7 +757,7 @@ def table(records: list[dict]) -> str:
             bad = len(by_tool[t]) - len(good)
             runs_s = f"{len(good)}" + (f" (+{bad} failed)" if bad else "")
             if not good:
-                out.append(f"| {TOOL_NAMES[t]} | {runs_s} | – | – | – | – | – | – | – | – |" + (" – |" if extra else ""))
+                out.append(f"| {TOOL_NAMES[t]} | {runs_s} | – | – | – | – | – | – | – | – | – |" + (" – |" if extra else ""))
                 continue
             walls = [r["wall_s"] for r in good]
             med = statistics.median(walls)
@@ -741,7 +774,8 @@ def table(records: list[dict]) -> str:
                 f"| {TOOL_NAMES[t]} | {runs_s} | {med:.2f} | {min(walls):.2f} | {max(walls):.2f} | "
                 f"{fmt(med / ref if ref else None)} | {rss:.1f} | {fmt(med_of('ctrl_cpu_ms_per_host_step'))} | "
                 f"{fmt(med_of('host_cpu_ms_per_host_step'))} | "
-                f"{fmt(statistics.median((r['ctrl_cpu_s'] or 0) + (r['host_cpu_s'] or 0) for r in good), 1)} |"
+                f"{fmt(statistics.median((r['ctrl_cpu_s'] or 0) + (r['host_cpu_s'] or 0) for r in good), 1)} | "
+                f"{fmt(med_of('cmds_per_host_action'))} |"
             )
             if extra:
                 row += f" {BULK_MIB / med:.0f} |"
@@ -947,7 +981,8 @@ def host_key_check(tools: list[str], e: Env) -> tuple[dict[str, str], dict[str, 
 def raise_open_files(max_n: int) -> dict:
     """RLIMIT_NOFILE's soft limit up to the hard one, for this process and so for every tool
     (rtmig and the AsyncSSH/parallel-ssh scripts raise it themselves too); a warning when even
-    that is below what a run over max_n hosts keeps open (a connection and a log per host)."""
+    that is below what the hungriest tool keeps open over max_n hosts (rtmig and the libraries
+    hold one socket per host; ansible-core's and OpenSSH's ssh processes hold pipes too)."""
     import resource
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -1057,7 +1092,8 @@ def main(argv: list[str]) -> int:
                     print(
                         f"bench: {c.workload} N={rec['n']:<3} {TOOL_NAMES[t]:<12} run {run}: {rec['wall_s']:7.2f} s  "
                         f"ctrl {fmt(rec['ctrl_cpu_s'])} s  host {fmt(rec['host_cpu_s'])} s  "
-                        f"rss {rec['peak_tree_rss_kib'] / 1024:.0f} MiB  {status}",
+                        f"rss {rec['peak_tree_rss_kib'] / 1024:.0f} MiB  "
+                        f"cmds/host-action {fmt(rec['cmds_per_host_action'])}  {status}",
                         file=sys.stderr,
                     )
         # the W3 copies are 256 MiB each
