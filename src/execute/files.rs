@@ -327,11 +327,25 @@ enum Receive {
 /// destination's directory, checked (see [`Receive`]), given its mode and owner, then
 /// renamed over the destination. On any failure, and on HUP/INT/TERM, the temp file
 /// is removed.
+///
+/// The common case (a small new file, its directory there) runs three programs, as
+/// `cat > tmp && chmod && mv` does: `head`, `chmod`, `mv`. The directory is found on
+/// the controller, not by `dirname`; `mkdir` runs only when it is missing; the temp
+/// file is created by the shell itself, exclusively (`set -C`: `O_EXCL`) under a
+/// random name from the controller, instead of by `mktemp`, and so with the umask's
+/// default mode, which needs no `chmod $(umask …)` for a new file.
 fn write_script(spec: &FileSpec, receive: Receive) -> String {
     let f = quote(&spec.dest);
+    let d = quote(&parent_dir(&spec.dest));
+    let t = quote(&format!(
+        "{}/.rtmig.{:016x}",
+        parent_dir(&spec.dest),
+        temp_suffix()
+    ));
     let mut s = format!(
-        "set -e; f={f}; d=$(dirname \"$f\"); mkdir -p \"$d\"; t=$(mktemp \"$d/.rtmig.XXXXXX\"); \
-         trap 'rm -f \"$t\"' EXIT; trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM; "
+        "set -e; f={f}; d={d}; [ -d \"$d\" ] || mkdir -p \"$d\"; t={t}; \
+         trap 'rm -f \"$t\"' EXIT; trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM; \
+         set -C; : > \"$t\"; set +C; "
     );
     let cut = format!(
         "echo \"the upload was cut short or withdrawn before its end mark; nothing was written\" >&2; exit {CUT_SHORT}"
@@ -361,12 +375,18 @@ fn write_script(spec: &FileSpec, receive: Receive) -> String {
             }
         }
     }
-    // Keep the mode and owner of a file being replaced, as Ansible does; new files get
-    // the umask's default instead of mktemp's 0600.
-    s.push_str(
-        "if [ -e \"$f\" ]; then chmod --reference=\"$f\" \"$t\"; chown --reference=\"$f\" \"$t\"; \
-         else chmod $(printf %o $((0666 & ~$(umask)))) \"$t\"; fi",
-    );
+    // Keep the mode and owner of a file being replaced, as Ansible does (the mode not
+    // when an octal one replaces it; a symbolic one applies to the old mode); a new file
+    // has the umask's default from its creation.
+    let octal = |m: &String| !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit());
+    let keep_mode = if spec.mode.as_ref().is_some_and(octal) {
+        ""
+    } else {
+        "chmod --reference=\"$f\" \"$t\"; "
+    };
+    s.push_str(&format!(
+        "if [ -e \"$f\" ]; then {keep_mode}chown --reference=\"$f\" \"$t\"; fi"
+    ));
     s.push_str(&attr_commands(spec, "\"$t\""));
     s.push_str("; ");
     if let Some(validate) = &spec.validate {
@@ -383,6 +403,26 @@ fn write_script(spec: &FileSpec, receive: Receive) -> String {
     }
     s.push_str("mv -f \"$t\" \"$f\"; trap - EXIT");
     s
+}
+
+/// The directory of a destination path, as `dirname` gives it: `/a/b` → `/a`,
+/// `/a` → `/`, `a` → `.`.
+fn parent_dir(dest: &str) -> String {
+    match std::path::Path::new(dest).parent() {
+        Some(p) if p.as_os_str().is_empty() => ".".to_string(),
+        Some(p) => p.to_string_lossy().into_owned(),
+        None if dest.starts_with('/') => "/".to_string(),
+        None => ".".to_string(),
+    }
+}
+
+/// 64 unpredictable bits for a temp file's name: std's `RandomState` is keyed from
+/// the OS's randomness; a counter makes every call differ.
+fn temp_suffix() -> u64 {
+    use std::hash::BuildHasher;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    std::collections::hash_map::RandomState::new().hash_one(COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 fn parse_backup(out: &ExecOutput) -> Option<String> {
@@ -1200,6 +1240,72 @@ mod tests {
     fn mode_of(path: &Path) -> u32 {
         use std::os::unix::fs::PermissionsExt;
         std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn the_destination_directory_is_dirnames() {
+        for (dest, dir) in [
+            ("/root/app.conf", "/root"),
+            ("/app.conf", "/"),
+            ("app.conf", "."),
+            ("etc/app.conf", "etc"),
+            ("/a/b/", "/a"),
+        ] {
+            assert_eq!(parent_dir(dest), dir, "{dest}");
+        }
+    }
+
+    #[test]
+    fn every_write_script_names_its_own_temp_file() {
+        let spec = FileSpec {
+            dest: "/root/app.conf".into(),
+            ..Default::default()
+        };
+        let a = write_script(&spec, Receive::Small { len: 1 });
+        let b = write_script(&spec, Receive::Small { len: 1 });
+        assert_ne!(a, b);
+        assert!(a.contains("t=/root/.rtmig.") && !a.contains("mktemp") && !a.contains("dirname"));
+    }
+
+    /// Without `mktemp`, the temp file is the shell's: a new file gets the umask's
+    /// default mode (as Ansible's does), an existing one keeps its own, a symbolic
+    /// mode applies to the old mode.
+    #[tokio::test]
+    async fn new_files_get_the_umasks_mode_and_replaced_ones_keep_theirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("new.conf");
+        let spec = FileSpec {
+            dest: dest.display().to_string(),
+            ..Default::default()
+        };
+        let t = LocalTransport;
+        put_content(&remote(&t), b"a\n", &spec, false, false)
+            .await
+            .unwrap();
+        // The process's umask, which the shell inherits, read without changing it.
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let mask = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Umask:"))
+            .map(|m| u32::from_str_radix(m.trim(), 8).unwrap())
+            .unwrap();
+        assert_eq!(mode_of(&dest), 0o666 & !mask);
+        std::fs::set_permissions(&dest, std::os::unix::fs::PermissionsExt::from_mode(0o640))
+            .unwrap();
+        put_content(&remote(&t), b"b\n", &spec, false, false)
+            .await
+            .unwrap();
+        assert_eq!(mode_of(&dest), 0o640);
+        let symbolic = FileSpec {
+            mode: Some("g+w".into()),
+            ..spec.clone()
+        };
+        put_content(&remote(&t), b"c\n", &symbolic, false, false)
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read_to_string(&dest).unwrap(), "c\n");
+        assert_eq!(mode_of(&dest), 0o660);
+        assert_eq!(names(dir.path()), ["new.conf"], "a temp file was left");
     }
 
     #[tokio::test]
