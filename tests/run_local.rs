@@ -499,7 +499,7 @@ fn a_host_log_that_cannot_be_written_is_named_and_spares_the_others() {
     let recap = out.split("PLAY RECAP").nth(1).unwrap_or_default();
     assert!(
         recap.contains("[WARNING]: the per-host log of 1 host is incomplete")
-            && recap.contains(&format!("\n  {long}: 3 writes lost: ")),
+            && recap.contains(&format!("\n  {long}: 7 lines lost: ")),
         "{out}"
     );
     assert!(!out.contains("switched off"), "{out}");

@@ -7,8 +7,11 @@
 //! beyond its connections (see `execute::limits`).
 //!
 //! A log that cannot be written (`Too many open files`, a full disk) costs that host's
-//! lines and no one else's: the failure is kept per host, the next task tries again,
-//! and the console names the host and the error under the recap ([`LogFailures`]).
+//! lines and no one else's. A log that cannot be *opened* keeps its lines (up to
+//! [`RETRY_MAX`]) for the next task's write, which often succeeds: `Too many open files`
+//! passes as connections close. Lines that are dropped are counted per host; the log
+//! says so at its end and the console names the host and the error under the recap
+//! ([`LogFailures`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::OpenOptions;
@@ -28,20 +31,20 @@ pub struct HostLogs {
 #[derive(Clone, Default)]
 pub struct LogFailures(Arc<Mutex<BTreeMap<String, LogFailure>>>);
 
-/// What a host's log lost: how many writes failed, and the first error.
+/// What a host's log lost: how many lines, and the first error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogFailure {
-    pub writes: usize,
+    pub lines: usize,
     pub error: String,
 }
 
 impl LogFailures {
-    fn record(&self, host: &str, err: &std::io::Error) {
+    fn record(&self, host: &str, err: &std::io::Error, lines: usize) {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         map.entry(host.to_string())
-            .and_modify(|f| f.writes += 1)
+            .and_modify(|f| f.lines += lines)
             .or_insert_with(|| LogFailure {
-                writes: 1,
+                lines,
                 error: err.to_string(),
             });
     }
@@ -58,15 +61,18 @@ impl LogFailures {
             return None;
         }
         let mut text = format!(
-            "the per-host log of {} is incomplete (the other hosts' logs are whole):",
+            "the per-host log of {} is incomplete (each says so at its end):",
             crate::plural(map.len(), "host", "hosts")
         );
-        for (host, f) in &map {
+        for (host, f) in map.iter().take(SHOWN_MAX) {
             text.push_str(&format!(
                 "\n  {host}: {} lost: {}",
-                crate::plural(f.writes, "write", "writes"),
+                crate::plural(f.lines, "line", "lines"),
                 f.error
             ));
+        }
+        if map.len() > SHOWN_MAX {
+            text.push_str(&format!("\n  … and {} more", map.len() - SHOWN_MAX));
         }
         Some(text)
     }
@@ -83,6 +89,10 @@ struct HostLog {
 
 /// A task that logs more than this (a long loop, a big output) is written as it goes.
 const PENDING_MAX: usize = 64 * 1024;
+/// Lines kept for the next try when a log cannot be opened, per host.
+const RETRY_MAX: usize = 16 * 1024;
+/// Hosts named one by one under the recap.
+const SHOWN_MAX: usize = 10;
 
 impl Write for HostLog {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -119,9 +129,10 @@ impl HostLogs {
             .ok_or_else(|| std::io::Error::other("host log vanished"))
     }
 
-    /// Appends `host`'s pending lines to its file and lets their memory go. A failure
-    /// drops them and is recorded for that host only.
-    fn flush(&mut self, host: &str) {
+    /// Appends `host`'s pending lines to its file and lets their memory go. When the
+    /// file cannot be opened they are kept for the next try, unless this is the `last`
+    /// or they are more than [`RETRY_MAX`]; lines dropped are recorded for that host only.
+    fn flush(&mut self, host: &str, last: bool) {
         let Some(log) = self.files.get_mut(host) else {
             return;
         };
@@ -130,14 +141,19 @@ impl HostLogs {
         }
         let pending = std::mem::take(&mut log.pending);
         let path = self.dir.join(format!("{}.log", sanitize(host)));
-        let written = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .and_then(|mut f| f.write_all(&pending));
-        if let Err(err) = written {
-            self.failures.record(host, &err);
-        }
+        let err = match OpenOptions::new().create(true).append(true).open(path) {
+            Ok(mut f) => match f.write_all(&pending) {
+                Ok(()) => return,
+                Err(err) => err,
+            },
+            Err(_) if !last && pending.len() <= RETRY_MAX => {
+                log.pending = pending;
+                return;
+            }
+            Err(err) => err,
+        };
+        let lines = pending.iter().filter(|&&b| b == b'\n').count();
+        self.failures.record(host, &err, lines);
     }
 
     /// Flushes a host whose task logs more than [`PENDING_MAX`].
@@ -147,7 +163,7 @@ impl HostLogs {
             .get(host)
             .is_some_and(|l| l.pending.len() > PENDING_MAX)
         {
-            self.flush(host);
+            self.flush(host, false);
         }
     }
 }
@@ -157,7 +173,7 @@ impl Drop for HostLogs {
     fn drop(&mut self) {
         let hosts: Vec<String> = self.files.keys().cloned().collect();
         for host in hosts {
-            self.flush(&host);
+            self.flush(&host, true);
         }
     }
 }
@@ -224,7 +240,7 @@ impl Listener for HostLogs {
                     name,
                     status.as_str()
                 )?;
-                self.flush(host);
+                self.flush(host, false);
             }
             Event::TaskFinished {
                 host, name, result, ..
@@ -266,7 +282,7 @@ impl Listener for HostLogs {
                         writeln!(f, "    {line}")?;
                     }
                 }
-                self.flush(host);
+                self.flush(host, false);
             }
             Event::RunFinished { .. } => {
                 let failures = self.failures.snapshot();
@@ -284,13 +300,13 @@ impl Listener for HostLogs {
                     if let Some(lost) = failures.get(&host) {
                         writeln!(
                             f,
-                            "{} this log is incomplete: {} failed, the first with: {}",
+                            "{} this log is incomplete: {} lost, the first failure: {}",
                             now(),
-                            crate::plural(lost.writes, "write", "writes"),
+                            crate::plural(lost.lines, "line", "lines"),
                             lost.error
                         )?;
                     }
-                    self.flush(&host);
+                    self.flush(&host, true);
                 }
             }
             _ => {}
@@ -407,12 +423,21 @@ mod tests {
         }
     }
 
+    fn run_finished(dir: &Path) -> Event {
+        Event::RunFinished {
+            recap: Default::default(),
+            exit_code: 0,
+            interrupted: false,
+            run_dir: dir.to_path_buf(),
+            resume_command: None,
+        }
+    }
+
     /// Regression (issue 13): at ~900 hosts one log's `open` failed with `Too many open
     /// files` and the whole listener was switched off, every other host's log with it.
-    /// Now the failure is that host's alone, named for the recap, and its log says so
-    /// once it can be written again.
+    /// Now the failure is that host's alone: its lines wait for the next task's write.
     #[test]
-    fn a_log_that_cannot_be_written_costs_that_host_only() {
+    fn a_log_that_cannot_be_opened_costs_no_other_host_and_keeps_its_lines() {
         let dir = tempfile::tempdir().unwrap();
         let mut logs = HostLogs::new(dir.path()).unwrap();
         let failures = logs.failures();
@@ -426,38 +451,64 @@ mod tests {
             let text = std::fs::read_to_string(dir.path().join(format!("{host}.log"))).unwrap();
             assert!(text.contains("TASK [step 1] ok in 0 ms"), "{host}: {text}");
         }
-        let lost = failures.snapshot();
-        assert_eq!(lost.keys().collect::<Vec<_>>(), ["n2"]);
-        assert_eq!(lost["n2"].writes, 1);
-        let warning = failures.warning().expect("a warning");
         assert!(
-            warning.starts_with("the per-host log of 1 host is incomplete")
-                && warning.contains("\n  n2: 1 write lost: "),
-            "{warning}"
+            !logs.files["n2"].pending.is_empty(),
+            "n2's lines were dropped"
         );
-        // The next task writes again, and the end of the run says what is missing.
+        // The next task can write: both tasks' lines arrive, nothing is lost.
         std::fs::remove_dir(dir.path().join("n2.log")).unwrap();
         logs.on_event(&started("n2")).unwrap();
         logs.on_event(&finished("n2", "step 2")).unwrap();
-        logs.on_event(&Event::RunFinished {
-            recap: Default::default(),
-            exit_code: 0,
-            interrupted: false,
-            run_dir: dir.path().to_path_buf(),
-            resume_command: None,
-        })
-        .unwrap();
+        logs.on_event(&run_finished(dir.path())).unwrap();
         let text = std::fs::read_to_string(dir.path().join("n2.log")).unwrap();
         assert!(
-            !text.contains("TASK [step 1] ok") && text.contains("TASK [step 2] ok"),
+            text.contains("TASK [step 1] ok") && text.contains("TASK [step 2] ok"),
             "{text}"
         );
+        assert!(!text.contains("incomplete"), "{text}");
+        assert_eq!(failures.warning(), None);
+    }
+
+    /// A log that never opens loses its lines at the end of the run: counted, and
+    /// named for the recap.
+    #[test]
+    fn a_log_that_never_opens_is_named_with_the_lines_it_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut logs = HostLogs::new(dir.path()).unwrap();
+        let failures = logs.failures();
+        std::fs::create_dir(dir.path().join("n2.log")).unwrap();
+        for host in ["n1", "n2"] {
+            logs.on_event(&started(host)).unwrap();
+            logs.on_event(&finished(host, "step 1")).unwrap();
+        }
+        logs.on_event(&run_finished(dir.path())).unwrap();
+        let lost = failures.snapshot();
+        assert_eq!(lost.keys().collect::<Vec<_>>(), ["n2"]);
+        // started, finished, run finished
+        assert_eq!(lost["n2"].lines, 3);
+        let warning = failures.warning().expect("a warning");
         assert!(
-            text.contains("this log is incomplete: 1 write failed, the first with: "),
-            "{text}"
+            warning.starts_with("the per-host log of 1 host is incomplete")
+                && warning.contains("\n  n2: 3 lines lost: "),
+            "{warning}"
         );
         let n1 = std::fs::read_to_string(dir.path().join("n1.log")).unwrap();
-        assert!(!n1.contains("incomplete"), "{n1}");
+        assert!(
+            n1.contains("run finished") && !n1.contains("incomplete"),
+            "{n1}"
+        );
+    }
+
+    #[test]
+    fn more_than_ten_failed_logs_are_summed_up() {
+        let failures = LogFailures::default();
+        let err = std::io::Error::other("Too many open files");
+        for i in 0..12 {
+            failures.record(&format!("n{i:02}"), &err, 2);
+        }
+        let warning = failures.warning().expect("a warning");
+        assert_eq!(warning.lines().count(), 1 + 10 + 1, "{warning}");
+        assert!(warning.ends_with("\n  … and 2 more"), "{warning}");
     }
 
     #[test]
