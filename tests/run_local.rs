@@ -1182,3 +1182,208 @@ fn node_module_arguments_from_variables_and_their_errors() {
     );
     assert!(out.contains("ok: [n1] it was -1"), "{out}");
 }
+
+/// Blocks and handlers: n2 fails inside the block and is rescued; both hosts notify
+/// the same handlers twice (by name and by `listen` topic).
+const BLOCKS: &str = r#"
+- hosts: nodes
+  gather_facts: false
+  handlers:
+    - name: restart app
+      shell: echo restart >> {{ out }}/{{ inventory_hostname }}.log
+    - name: reload web
+      listen: web changed
+      shell: echo reload >> {{ out }}/{{ inventory_hostname }}.log
+  tasks:
+    - name: configure
+      vars:
+        log: "{{ out }}/{{ inventory_hostname }}.log"
+      block:
+        - name: step one
+          shell: echo one >> {{ log }}
+          notify: [web changed, restart app]
+        - name: step two fails on n2
+          shell: echo two >> {{ log }}; test {{ inventory_hostname }} != n2
+        - name: step three
+          shell: echo three >> {{ log }}
+          notify: restart app
+      rescue:
+        - name: note the failure
+          shell: echo "rescued {{ ansible_failed_task.name }} rc={{ ansible_failed_result.rc }}" >> {{ log }}
+      always:
+        - name: always
+          shell: echo always >> {{ log }}
+    - name: skipped by its block's when
+      when: false
+      block:
+        - shell: echo never >> {{ out }}/{{ inventory_hostname }}.log
+    - name: flush now
+      meta: flush_handlers
+    - name: after the flush
+      shell: echo after >> {{ out }}/{{ inventory_hostname }}.log
+      notify: restart app
+    - meta: end_host
+      when: inventory_hostname == 'n2'
+    - name: n1 only
+      shell: echo last >> {{ out }}/{{ inventory_hostname }}.log
+"#;
+
+// Ansible's semantics, checked with ansible-playbook 2.21: a rescued host goes on
+// (recap `rescued=1`, not failed), `always` runs either way, handlers run once per
+// flush in the order defined, whatever the number of notifications.
+#[test]
+fn blocks_rescue_the_failed_host_and_handlers_run_once_in_order() {
+    let ws = Workspace::new();
+    inventory(&ws, &["n1", "n2"]);
+    std::fs::create_dir_all(ws.path("out")).unwrap();
+    let out = ws.path("out").display().to_string();
+    ws.write("site.yaml", &BLOCKS.replace("{{ out }}", &out));
+    let run = ws
+        .rtmig()
+        .args(["run", "-i", "inventory.yaml", "site.yaml"])
+        .output()
+        .expect_code(0);
+    assert_eq!(
+        ws.read("out/n1.log"),
+        "one\ntwo\nthree\nalways\nrestart\nreload\nafter\nlast\nrestart\n"
+    );
+    assert_eq!(
+        ws.read("out/n2.log"),
+        "one\ntwo\nrescued step two fails on n2 rc=1\nalways\nrestart\nreload\nafter\n"
+    );
+    let stdout = run.stdout();
+    assert!(
+        stdout.contains("failed (rescued): [n2] step two fails on n2"),
+        "{stdout}"
+    );
+    let recap = |h: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(h) && l.contains(" : ok="))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .unwrap_or_default()
+    };
+    assert!(recap("n2").contains("failed=0"), "{stdout}");
+    assert!(recap("n2").contains("rescued=1"), "{stdout}");
+    assert!(recap("n1").contains("rescued=0"), "{stdout}");
+}
+
+/// n1 fails in a block with no rescue: its always runs, then the host has failed and
+/// its notified handler does not run (unless forced).
+const UNRESCUED: &str = r#"
+- hosts: nodes
+  gather_facts: false
+  handlers:
+    - name: h
+      shell: echo handler >> {{ out }}/{{ inventory_hostname }}.log
+  tasks:
+    - shell: echo a >> {{ out }}/{{ inventory_hostname }}.log
+      notify: h
+    - block:
+        - shell: echo x >> {{ out }}/{{ inventory_hostname }}.log; test -e {{ out }}/fixed
+      always:
+        - shell: echo always >> {{ out }}/{{ inventory_hostname }}.log
+    - shell: echo end >> {{ out }}/{{ inventory_hostname }}.log
+"#;
+
+#[test]
+fn a_failure_no_rescue_catches_fails_the_host_after_always_and_skips_its_handlers() {
+    let ws = Workspace::new();
+    inventory(&ws, &["n1"]);
+    std::fs::create_dir_all(ws.path("out")).unwrap();
+    let out = ws.path("out").display().to_string();
+    ws.write("site.yaml", &UNRESCUED.replace("{{ out }}", &out));
+    ws.rtmig()
+        .args(["run", "-i", "inventory.yaml", "site.yaml"])
+        .output()
+        .expect_code(2);
+    assert_eq!(ws.read("out/n1.log"), "a\nx\nalways\n");
+
+    // --force-handlers: the notified handler runs although the host failed.
+    std::fs::remove_file(ws.path("out/n1.log")).unwrap();
+    ws.rtmig()
+        .args([
+            "run",
+            "-i",
+            "inventory.yaml",
+            "site.yaml",
+            "--fresh",
+            "--force-handlers",
+        ])
+        .output()
+        .expect_code(2);
+    assert_eq!(ws.read("out/n1.log"), "a\nx\nalways\nhandler\n");
+}
+
+/// A rescued failure, then a failure no rescue catches; resumed after the fix.
+const RESUMED_BLOCKS: &str = r#"
+- hosts: nodes
+  gather_facts: false
+  handlers:
+    - name: h
+      shell: echo handler >> {{ out }}/{{ inventory_hostname }}.log
+  tasks:
+    - block:
+        - shell: echo a >> {{ out }}/{{ inventory_hostname }}.log
+          notify: h
+        - shell: echo fail >> {{ out }}/{{ inventory_hostname }}.log; exit 1
+      rescue:
+        - shell: echo rescue >> {{ out }}/{{ inventory_hostname }}.log
+      always:
+        - shell: echo always >> {{ out }}/{{ inventory_hostname }}.log
+    - block:
+        - shell: echo x >> {{ out }}/{{ inventory_hostname }}.log; test -e {{ out }}/fixed
+      always:
+        - shell: echo always2 >> {{ out }}/{{ inventory_hostname }}.log
+    - shell: echo end >> {{ out }}/{{ inventory_hostname }}.log
+"#;
+
+// Guards the resume promise through blocks: the rescued failure is not run again (the
+// resumed run replays it into the rescue, as the first run went), the failure that
+// failed the host is run again with the always after it, and the handler notified
+// before the failure runs once, at the end.
+#[test]
+fn resume_through_blocks_ends_where_an_uninterrupted_run_would() {
+    let ws = Workspace::new();
+    inventory(&ws, &["n1", "n2"]);
+    std::fs::create_dir_all(ws.path("out")).unwrap();
+    let out = ws.path("out").display().to_string();
+    ws.write("site.yaml", &RESUMED_BLOCKS.replace("{{ out }}", &out));
+    let first = ws
+        .rtmig()
+        .args(["run", "-i", "inventory.yaml", "site.yaml"])
+        .output()
+        .expect_code(2);
+    let stdout = first.stdout();
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("n1") && l.contains("failed=1") && l.contains("rescued=1")),
+        "{stdout}"
+    );
+    assert_eq!(
+        ws.read("out/n1.log"),
+        "a\nfail\nrescue\nalways\nx\nalways2\n"
+    );
+    ws.write("out/fixed", "");
+    ws.rtmig()
+        .args(["run", "-i", "inventory.yaml", "site.yaml", "--resume"])
+        .output()
+        .expect_code(0);
+    for h in ["n1", "n2"] {
+        assert_eq!(
+            ws.read(&format!("out/{h}.log")),
+            "a\nfail\nrescue\nalways\nx\nalways2\nx\nalways2\nend\nhandler\n",
+            "{h}"
+        );
+    }
+    let runs = ws.runs();
+    let journal = std::fs::read_to_string(runs[0].join("journal.jsonl")).unwrap();
+    assert_eq!(
+        journal.matches(r#""t":"handler_done""#).count(),
+        2,
+        "{journal}"
+    );
+    // A second resume of the finished run has nothing left: the handler is not repeated.
+    assert_eq!(ws.read("out/n1.log").matches("handler").count(), 1);
+}

@@ -146,6 +146,11 @@ pub struct RunArgs {
     #[arg(short = 'D', long)]
     pub diff: bool,
 
+    /// Run the notified handlers of a host even when it failed (the play keyword
+    /// `force_handlers: true` does the same).
+    #[arg(long)]
+    pub force_handlers: bool,
+
     /// Continue the last unfinished run of this playbook where each host stopped.
     #[arg(long, conflicts_with = "fresh")]
     pub resume: bool,

@@ -13,7 +13,7 @@ use crate::cli::{OutputFormat, RunArgs, StatusArgs};
 use crate::execute::connections::Connections;
 use crate::execute::live::LiveInventory;
 use crate::execute::runner::Runner;
-use crate::execute::scheduler::{ScheduledPlay, ScheduledTask, Scheduler};
+use crate::execute::scheduler::{ScheduledPlay, Scheduler};
 use crate::execute::vars::RunVars;
 use crate::report::journal::{
     JOURNAL_FILE, Journal, PlaybookVersion, Record, RunHeader, timestamp,
@@ -214,23 +214,7 @@ pub fn run(args: &RunArgs, verbose: u8) -> anyhow::Result<Status> {
     let plays: Vec<ScheduledPlay> = plan
         .plays
         .iter()
-        .map(|p| ScheduledPlay {
-            index: p.index,
-            name: p.name.clone(),
-            hosts: p.hosts.clone(),
-            batches: p.batches.clone(),
-            tasks: p
-                .tasks
-                .iter()
-                .map(|t| ScheduledTask {
-                    index: t.index,
-                    name: t.name.clone(),
-                    run_once: t.run_once,
-                })
-                .collect(),
-            any_errors_fatal: p.any_errors_fatal,
-            max_fail_percentage: p.max_fail_percentage,
-        })
+        .map(|p| ScheduledPlay::from_plan(p, args.force_handlers))
         .collect();
     let hosts: std::collections::BTreeSet<&String> =
         plan.plays.iter().flat_map(|p| &p.hosts).collect();

@@ -6,6 +6,7 @@ pub mod actions;
 pub mod connections;
 pub mod facts;
 pub mod files;
+pub mod flow;
 pub mod layers;
 pub mod limits;
 pub mod live;

@@ -140,7 +140,7 @@ impl Runner {
     ) -> TaskOutcome {
         let started = Instant::now();
         let play = &self.playbook.plays[play_idx];
-        let task = &play.tasks[task_idx];
+        let task = play.step(task_idx);
         let mut outcome = match self.run_inner(host, play_idx, task, &run).await {
             Ok(o) => o,
             Err(TaskError(msg)) => {
@@ -189,7 +189,17 @@ impl Runner {
             }
             outcome.register = Some((name.clone(), self.redactor.redact_value(&value)));
         }
-        outcome.result.registered = Value::Null;
+        // A failure's result stays for the scheduler: a rescue sees it as
+        // `ansible_failed_result` (the scheduler takes it before reporting).
+        if outcome.result.status != TaskStatus::Failed {
+            outcome.result.registered = Value::Null;
+        } else if let Some((_, value)) = &outcome.register {
+            outcome.result.registered = value.clone();
+        } else if task.no_log {
+            outcome.result.registered = json!({"censored": NO_LOG_MSG});
+        } else {
+            outcome.result.registered = self.redactor.redact_value(&outcome.result.registered);
+        }
         outcome
     }
 

@@ -14,9 +14,12 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{OnceCell, Semaphore};
 
 use crate::parse::inventory::InventoryChange;
+use crate::parse::playbook::{Block, Meta};
+use crate::plan::PlayPlan;
 use crate::report::journal::{Journal, JournalError, Record, Replay, timestamp};
-use crate::report::{Event, Recap, Reporter, Step, TaskResult};
+use crate::report::{Event, Recap, Reporter, Step, TaskResult, TaskStatus};
 
+use super::flow::{Next, Walk};
 pub use super::vars::HostVars;
 use super::vars::RunVars;
 
@@ -81,11 +84,24 @@ pub trait TaskRunner: Send + Sync + 'static {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ScheduledTask {
     pub index: usize,
     pub name: String,
     pub run_once: bool,
+    /// The innermost block holding the task (an index in [`ScheduledPlay::blocks`]).
+    pub block: Option<usize>,
+    /// Handlers notified when the task reports `changed` (indices in `handlers`).
+    pub notify: Vec<usize>,
+    pub meta: Option<Meta>,
+}
+
+/// A handler of the play, run at a flush when notified.
+#[derive(Debug, Clone, Default)]
+pub struct ScheduledHandler {
+    pub name: String,
+    /// The handlers it notifies in turn when it reports `changed`.
+    pub notify: Vec<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -99,6 +115,68 @@ pub struct ScheduledPlay {
     /// Stop the play when more than this percentage of a batch failed (Ansible's rule:
     /// strictly greater). `None`: stop only when every host of a batch failed.
     pub max_fail_percentage: Option<f64>,
+    /// How many tasks the play has (before `--tags`): handler N runs as step
+    /// `task_count + N` of [`TaskRunner::run_task`].
+    pub task_count: usize,
+    /// The play's blocks, as ranges of positions in `tasks` (not task indices).
+    pub blocks: Vec<Block>,
+    /// Handlers are flushed before the first task whose index is at least each of
+    /// these (and at the end for those past the last task).
+    pub flush_points: Vec<usize>,
+    pub handlers: Vec<ScheduledHandler>,
+    /// A failed host still runs the handlers notified before it failed.
+    pub force_handlers: bool,
+}
+
+impl ScheduledPlay {
+    /// The plan's play as the scheduler walks it. `force_handlers`: `--force-handlers`.
+    pub fn from_plan(p: &PlayPlan, force_handlers: bool) -> Self {
+        // A block's ranges, in positions of the tasks left after `--tags`.
+        let position = |index: usize| p.tasks.iter().take_while(|t| t.index < index).count();
+        let blocks = p
+            .blocks
+            .iter()
+            .map(|b| Block {
+                start: position(b.start),
+                rescue: position(b.rescue),
+                always: position(b.always),
+                end: position(b.end),
+                ..b.clone()
+            })
+            .collect();
+        ScheduledPlay {
+            index: p.index,
+            name: p.name.clone(),
+            hosts: p.hosts.clone(),
+            batches: p.batches.clone(),
+            tasks: p
+                .tasks
+                .iter()
+                .map(|t| ScheduledTask {
+                    index: t.index,
+                    name: t.name.clone(),
+                    run_once: t.run_once,
+                    block: t.block,
+                    notify: t.notify.clone(),
+                    meta: t.meta,
+                })
+                .collect(),
+            any_errors_fatal: p.any_errors_fatal,
+            max_fail_percentage: p.max_fail_percentage,
+            task_count: p.tasks.len() + p.skipped_tasks,
+            blocks,
+            flush_points: p.flush_points.clone(),
+            handlers: p
+                .handlers
+                .iter()
+                .map(|h| ScheduledHandler {
+                    name: h.name.clone(),
+                    notify: h.notify.clone(),
+                })
+                .collect(),
+            force_handlers: force_handlers || p.force_handlers,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +194,8 @@ struct Shared {
     recap: Mutex<Recap>,
     stop: Arc<AtomicBool>,
     fatal: Mutex<Option<JournalError>>,
+    /// `meta: end_play` ran: no host of the play starts another task, no batch starts.
+    play_ended: AtomicBool,
 }
 
 pub struct Scheduler {
@@ -143,6 +223,7 @@ impl Scheduler {
                 recap: Mutex::new(Recap::default()),
                 stop,
                 fatal: Mutex::new(None),
+                play_ended: AtomicBool::new(false),
             }),
             forks: forks.max(1),
         }
@@ -211,8 +292,9 @@ impl Scheduler {
                 batches: play.batches.len(),
                 tasks: play.tasks.len(),
             });
+            sh.play_ended.store(false, Ordering::SeqCst);
             for (b, batch) in play.batches.iter().enumerate() {
-                if sh.stop.load(Ordering::SeqCst) {
+                if sh.stop.load(Ordering::SeqCst) || sh.play_ended.load(Ordering::SeqCst) {
                     break;
                 }
                 let live: Vec<String> = batch
@@ -462,17 +544,46 @@ async fn run_host(
             }
         }
     }
-    for (position, task) in play.tasks.iter().enumerate() {
+    let block_of: Vec<Option<usize>> = play.tasks.iter().map(|t| t.block).collect();
+    let mut walk = Walk::new(&play.blocks, &block_of);
+    let recorded = replayed(sh, play, host);
+    let mut handlers = Handlers::default();
+    let mut last_failure: Option<(String, serde_json::Value)> = None;
+    let mut next = walk.start();
+    loop {
+        let position = match next {
+            Next::Run(p) => p,
+            Next::Done => {
+                return handlers.flush_until(sh, play, host, usize::MAX).await;
+            }
+            Next::Failed => {
+                if play.force_handlers {
+                    handlers.flush_until(sh, play, host, usize::MAX).await;
+                }
+                return false;
+            }
+        };
+        let task = &play.tasks[position];
         // Positions count from 1: 0 is a host that has not started (facts gathering).
         slot.progress.reach(host, position + 1);
-        if sh.stop.load(Ordering::SeqCst) || batch_abort.load(Ordering::SeqCst) {
+        if sh.stop.load(Ordering::SeqCst)
+            || batch_abort.load(Ordering::SeqCst)
+            || sh.play_ended.load(Ordering::SeqCst)
+        {
             return true;
         }
-        if let Some(status) = sh
-            .replay
-            .as_ref()
-            .and_then(|r| r.completed(host, play.index, task.index))
-        {
+        if !handlers.flush_until(sh, play, host, task.index).await {
+            return false;
+        }
+        let stopped = || {
+            sh.stop.load(Ordering::SeqCst)
+                || batch_abort.load(Ordering::SeqCst)
+                || sh.play_ended.load(Ordering::SeqCst)
+        };
+        if stopped() {
+            return true;
+        }
+        if let Some((status, ignored)) = recorded[position] {
             sh.reporter.emit(Event::TaskAlreadyDone {
                 host: host.to_string(),
                 play: play.index,
@@ -480,11 +591,31 @@ async fn run_host(
                 name: task.name.clone(),
                 status,
             });
+            if status == TaskStatus::Changed {
+                handlers.notify(&task.notify);
+            }
+            let failed = !status.is_success() && !ignored;
+            if !failed && let Some(meta) = task.meta {
+                match meta {
+                    Meta::FlushHandlers => {
+                        if !handlers.flush(sh, play, host, task.index).await {
+                            return false;
+                        }
+                    }
+                    Meta::EndHost => return true,
+                    Meta::EndPlay => {
+                        sh.play_ended.store(true, Ordering::SeqCst);
+                        return true;
+                    }
+                    Meta::Noop => {}
+                }
+            }
+            next = walk.after(position, failed).0;
             continue;
         }
         if once.get(&task.index).is_some_and(|c| !c.initialized()) {
             slot.wait_for_batch(position + 1).await;
-            if sh.stop.load(Ordering::SeqCst) || batch_abort.load(Ordering::SeqCst) {
+            if stopped() {
                 return true;
             }
         }
@@ -501,7 +632,7 @@ async fn run_host(
             name: task.name.clone(),
         });
         let cell = once.get(&task.index);
-        let outcome = match cell {
+        let mut outcome = match cell {
             // On the batch's first host still running, with its variables, as Ansible
             // runs `run_once` (whichever host gets here first).
             Some(cell) => {
@@ -524,19 +655,221 @@ async fn run_host(
             }
         };
         let status = outcome.result.status;
-        let ignored = outcome.result.ignored;
+        let failed = !status.is_success() && !outcome.result.ignored;
+        let (after, caught) = walk.after(position, failed);
+        let failed_result = std::mem::take(&mut outcome.result.registered);
+        if failed {
+            let mut result = if failed_result.is_object() {
+                failed_result
+            } else {
+                serde_json::json!({})
+            };
+            if let Some(obj) = result.as_object_mut() {
+                obj.insert("failed".into(), serde_json::json!(true));
+                obj.entry("msg")
+                    .or_insert(serde_json::json!(outcome.result.msg));
+            }
+            last_failure = Some((task.name.clone(), result));
+        }
+        if caught {
+            // What the rescue sees, as Ansible sets it; journaled with the task so a
+            // resumed run's rescue sees it too.
+            outcome.result.rescued = failed;
+            if let Some((name, result)) = last_failure.take() {
+                outcome.facts.insert(
+                    "ansible_failed_task".into(),
+                    serde_json::json!({"name": name}),
+                );
+                outcome.facts.insert("ansible_failed_result".into(), result);
+            }
+        }
         let step = Step::Task(task.index);
         if !finish(sh, host, play.index, step, &task.name, outcome).await {
             return true;
         }
-        if !status.is_success() && !ignored {
-            if play.any_errors_fatal {
-                batch_abort.store(true, Ordering::SeqCst);
+        if failed && !caught && play.any_errors_fatal {
+            batch_abort.store(true, Ordering::SeqCst);
+        }
+        if status == TaskStatus::Changed {
+            handlers.notify(&task.notify);
+        }
+        if !failed
+            && status != TaskStatus::Skipped
+            && let Some(meta) = task.meta
+        {
+            match meta {
+                Meta::FlushHandlers => {
+                    if !handlers.flush(sh, play, host, task.index).await {
+                        return false;
+                    }
+                }
+                Meta::EndHost => return true,
+                Meta::EndPlay => {
+                    sh.play_ended.store(true, Ordering::SeqCst);
+                    return true;
+                }
+                Meta::Noop => {}
             }
-            return false;
+        }
+        next = after;
+    }
+}
+
+/// A host's notified handlers, run at the flush points.
+#[derive(Default)]
+struct Handlers {
+    /// Notified, not yet run (indices in the play's handlers: run in that order).
+    pending: std::collections::BTreeSet<usize>,
+    /// The next of the play's flush points not yet reached.
+    next_point: usize,
+}
+
+impl Handlers {
+    fn notify(&mut self, handlers: &[usize]) {
+        self.pending.extend(handlers.iter().copied());
+    }
+
+    /// Flush at every section end before the task of index `index`. False when a
+    /// handler failed (the host failed).
+    async fn flush_until(
+        &mut self,
+        sh: &Arc<Shared>,
+        play: &ScheduledPlay,
+        host: &str,
+        index: usize,
+    ) -> bool {
+        while let Some(&point) = play.flush_points.get(self.next_point) {
+            if point > index {
+                break;
+            }
+            self.next_point += 1;
+            if !self.flush(sh, play, host, point).await {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Run the pending handlers in the order they are defined, each once (a handler
+    /// notified by a handler runs in the same flush). `key` names the flush in the
+    /// journal. False when a handler failed.
+    async fn flush(
+        &mut self,
+        sh: &Arc<Shared>,
+        play: &ScheduledPlay,
+        host: &str,
+        key: usize,
+    ) -> bool {
+        let mut ran = HashSet::new();
+        while let Some(h) = self.pending.pop_first() {
+            if !ran.insert(h) || sh.stop.load(Ordering::SeqCst) {
+                continue;
+            }
+            let handler = &play.handlers[h];
+            if let Some(status) = sh
+                .replay
+                .as_ref()
+                .and_then(|r| r.handler_completed(host, play.index, key, h))
+            {
+                if status == TaskStatus::Changed {
+                    self.notify(&handler.notify);
+                }
+                continue;
+            }
+            sh.reporter.emit(Event::TaskStarted {
+                host: host.to_string(),
+                play: play.index,
+                task: Step::Handler(h),
+                name: handler.name.clone(),
+            });
+            let outcome = sh
+                .runner
+                .run_task(host, play.index, play.task_count + h, sh.vars.get(host))
+                .await;
+            let status = outcome.result.status;
+            let ok = status.is_success() || outcome.result.ignored;
+            sh.vars.set(
+                host,
+                outcome
+                    .register
+                    .clone()
+                    .into_iter()
+                    .chain(outcome.facts.clone()),
+            );
+            let rec = Record::HandlerDone {
+                host: host.to_string(),
+                play: play.index,
+                flush: key,
+                handler: h,
+                status,
+                register: outcome.register.clone(),
+                facts: outcome.facts.clone(),
+                at: timestamp(),
+            };
+            if let Err(e) = sh.journal.record_durable(&rec).await {
+                sh.stop.store(true, Ordering::SeqCst);
+                lock(&sh.fatal).get_or_insert(e);
+                return true;
+            }
+            lock(&sh.recap)
+                .hosts
+                .entry(host.to_string())
+                .or_default()
+                .count(&outcome.result);
+            sh.reporter.emit(Event::TaskFinished {
+                host: host.to_string(),
+                play: play.index,
+                task: Step::Handler(h),
+                name: handler.name.clone(),
+                result: outcome.result,
+            });
+            if !ok {
+                return false;
+            }
+            if status == TaskStatus::Changed {
+                self.notify(&handler.notify);
+            }
+        }
+        true
+    }
+}
+
+/// On `--resume`: the recorded outcome of each position the interrupted run went
+/// through, replayed through the blocks exactly as that run took them (a failure a
+/// rescue caught goes into the rescue again, not run again). When that run left the
+/// host failed, the failure that started it and every task run while it was failing
+/// (its `always` sections) are run again, as after any failed task.
+fn replayed(sh: &Shared, play: &ScheduledPlay, host: &str) -> Vec<Option<(TaskStatus, bool)>> {
+    let mut used = vec![None; play.tasks.len()];
+    let Some(replay) = &sh.replay else {
+        return used;
+    };
+    let block_of: Vec<Option<usize>> = play.tasks.iter().map(|t| t.block).collect();
+    let mut walk = Walk::new(&play.blocks, &block_of);
+    let mut failing_since: Vec<usize> = Vec::new();
+    let mut next = walk.start();
+    while let Next::Run(p) = next {
+        let Some((status, ignored)) = replay.recorded(host, play.index, play.tasks[p].index) else {
+            return used;
+        };
+        used[p] = Some((status, ignored));
+        let was_failing = walk.failing;
+        next = walk.after(p, !status.is_success() && !ignored).0;
+        if walk.failing {
+            if !was_failing {
+                failing_since.clear();
+            }
+            failing_since.push(p);
+        } else {
+            failing_since.clear();
         }
     }
-    true
+    if next == Next::Failed {
+        for p in failing_since {
+            used[p] = None;
+        }
+    }
+    used
 }
 
 /// Record a step's outcome: host variables, journal (durably, for tasks: fact gathering
@@ -567,6 +900,7 @@ async fn finish(
             register: outcome.register.clone(),
             facts: outcome.facts.clone(),
             inventory: outcome.inventory.clone(),
+            ignored: outcome.result.ignored,
             at: timestamp(),
         };
         if let Err(e) = sh.journal.record_durable(&rec).await {
@@ -656,11 +990,16 @@ mod tests {
                 .map(|i| ScheduledTask {
                     index: i,
                     name: format!("t{i}"),
-                    run_once: false,
+                    ..Default::default()
                 })
                 .collect(),
             any_errors_fatal: false,
             max_fail_percentage: None,
+            task_count: tasks,
+            blocks: Vec::new(),
+            flush_points: Vec::new(),
+            handlers: Vec::new(),
+            force_handlers: false,
         }
     }
 

@@ -4,7 +4,7 @@
 use std::fmt::{self, Write};
 
 use super::{Plan, PlayPlan, TaskPlan};
-use crate::parse::playbook::Order;
+use crate::parse::playbook::{Order, Section};
 use crate::plural;
 
 /// Host lists are wrapped at this width.
@@ -114,8 +114,47 @@ fn write_tasks(f: &mut fmt::Formatter<'_>, play: &PlayPlan) -> fmt::Result {
             .unwrap_or(1)
             .to_string()
             .len();
+        let mut shown: Vec<(usize, Section)> = Vec::new();
         for task in &play.tasks {
-            write_task(f, task, &play.tags, width)?;
+            let chain = block_chain(play, task);
+            let same = shown.iter().zip(&chain).take_while(|(a, b)| a == b).count();
+            for (depth, (b, section)) in chain.iter().enumerate().skip(same) {
+                let head = match section {
+                    Section::Block => match &play.blocks[*b].name {
+                        Some(name) => format!("block [{name}]:"),
+                        None => "block:".to_string(),
+                    },
+                    Section::Rescue => "rescue (when the block fails):".to_string(),
+                    Section::Always => "always:".to_string(),
+                };
+                writeln!(f, "    {:>width$}  {}{head}", "", "  ".repeat(depth))?;
+            }
+            shown = chain;
+            write_task(f, play, task, shown.len(), width)?;
+        }
+    }
+    if !play.handlers.is_empty() {
+        writeln!(
+            f,
+            "  handlers, in this order, on the hosts whose tasks notified them and changed something; flushed after pre_tasks, tasks and post_tasks{}:",
+            if play.force_handlers {
+                " (also on failed hosts: force_handlers)"
+            } else {
+                ""
+            }
+        )?;
+        let width = play.handlers.len().to_string().len();
+        for h in &play.handlers {
+            writeln!(f, "    {:>width$}. {:<9} {}", h.index + 1, h.action, h.name)?;
+            if !h.listen.is_empty() {
+                writeln!(
+                    f,
+                    "    {:>width$}  {:<9} listen: {}",
+                    "",
+                    "",
+                    h.listen.join(", ")
+                )?;
+            }
         }
     }
     if play.skipped_tasks > 0 {
@@ -132,13 +171,16 @@ fn write_tasks(f: &mut fmt::Formatter<'_>, play: &PlayPlan) -> fmt::Result {
 /// every task are shown once, on the play.
 fn write_task(
     f: &mut fmt::Formatter<'_>,
+    play: &PlayPlan,
     task: &TaskPlan,
-    play_tags: &[String],
+    depth: usize,
     width: usize,
 ) -> fmt::Result {
+    let play_tags = &play.tags;
+    let indent = "  ".repeat(depth);
     writeln!(
         f,
-        "    {:>width$}. {:<9} {}",
+        "    {:>width$}. {indent}{:<9} {}",
         task.index + 1,
         task.action,
         task.name
@@ -162,10 +204,38 @@ fn write_task(
     if !own.is_empty() {
         notes.push(format!("tags: {}", own.join(", ")));
     }
+    if !task.notify.is_empty() {
+        let names: Vec<&str> = task
+            .notify
+            .iter()
+            .filter_map(|h| play.handlers.get(*h))
+            .map(|h| h.name.as_str())
+            .collect();
+        notes.push(format!("notify: {}", names.join(", ")));
+    }
     if !notes.is_empty() {
-        writeln!(f, "    {:>width$}  {:<9} {}", "", "", notes.join("; "))?;
+        writeln!(
+            f,
+            "    {:>width$}  {indent}{:<9} {}",
+            "",
+            "",
+            notes.join("; ")
+        )?;
     }
     Ok(())
+}
+
+/// The blocks holding a task, outermost first, each with the section the task is in.
+fn block_chain(play: &PlayPlan, task: &TaskPlan) -> Vec<(usize, Section)> {
+    let mut chain = Vec::new();
+    let mut at = task.block;
+    while let Some(b) = at {
+        let block = &play.blocks[b];
+        chain.push((b, block.section(task.index)));
+        at = block.parent;
+    }
+    chain.reverse();
+    chain
 }
 
 /// `head` then the hosts, comma-separated, wrapped under the first one.

@@ -13,7 +13,7 @@
 
 mod display;
 
-use crate::parse::playbook::{Action, Order, Play, Playbook, SerialItem, Task};
+use crate::parse::playbook::{Action, Block, Meta, Order, Play, Playbook, SerialItem, Task};
 use crate::parse::{InputError, InputErrors, Location};
 
 /// Where the plan takes its hosts from (the inventory, or a list in tests).
@@ -78,6 +78,24 @@ pub struct PlayPlan {
     /// `Some` when the hosts depend on what the run finds: they are decided when the
     /// play starts, and `hosts`/`batches` above are what the inventory alone gives.
     pub runtime: Option<RuntimeHosts>,
+    /// The play's blocks, as ranges of indices in `play.tasks` (see [`Block`]).
+    pub blocks: Vec<Block>,
+    /// Where handlers are flushed (indices in `play.tasks`, see `Play::flush_points`).
+    pub flush_points: Vec<usize>,
+    pub handlers: Vec<HandlerPlan>,
+    pub force_handlers: bool,
+}
+
+/// A handler: run at a flush when a task that notified it changed something.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandlerPlan {
+    /// Index in `play.handlers`.
+    pub index: usize,
+    pub name: String,
+    pub action: &'static str,
+    pub listen: Vec<String>,
+    /// The handlers this one notifies (indices in `play.handlers`).
+    pub notify: Vec<usize>,
 }
 
 /// A play whose hosts are decided at run time, and from what.
@@ -107,6 +125,13 @@ pub struct TaskPlan {
     pub when: Vec<String>,
     /// The task's tags and the play's.
     pub tags: Vec<String>,
+    /// The innermost block holding the task (an index in [`PlayPlan::blocks`]).
+    pub block: Option<usize>,
+    /// The handlers the task notifies when it changes something (indices in
+    /// `play.handlers`).
+    pub notify: Vec<usize>,
+    /// `Some` for a `meta` task: the scheduler acts on it.
+    pub meta: Option<Meta>,
 }
 
 /// What narrows the plan, from the command line.
@@ -194,9 +219,25 @@ pub fn build(
                 delegate_to: task.delegate_to.as_ref().map(|d| d.value.clone()),
                 when: task.when.iter().map(|w| w.value.clone()).collect(),
                 tags,
+                block: task.block,
+                notify: notified(play, task),
+                meta: match task.action {
+                    Action::Meta(m) => Some(m),
+                    _ => None,
+                },
             });
         }
 
+        // A block none of whose own tasks run cannot fail: its rescue does not run
+        // either (inner blocks first, as they may empty an outer one).
+        for block in play.blocks.iter().rev() {
+            let runs = |r: std::ops::Range<usize>| tasks.iter().any(|t| r.contains(&t.index));
+            if !runs(block.start..block.rescue) && runs(block.rescue..block.always) {
+                let before = tasks.len();
+                tasks.retain(|t| !(block.rescue..block.always).contains(&t.index));
+                skipped_tasks += before - tasks.len();
+            }
+        }
         plays.push(PlayPlan {
             index,
             name: play.name.clone(),
@@ -212,6 +253,21 @@ pub fn build(
             tasks,
             skipped_tasks,
             runtime,
+            blocks: play.blocks.clone(),
+            flush_points: play.flush_points.clone(),
+            handlers: play
+                .handlers
+                .iter()
+                .enumerate()
+                .map(|(i, h)| HandlerPlan {
+                    index: i,
+                    name: h.display_name().to_string(),
+                    action: h.action.name(),
+                    listen: h.listen.clone(),
+                    notify: notified(play, h),
+                })
+                .collect(),
+            force_handlers: play.force_handlers,
         });
     }
     if errors.is_empty() {
@@ -219,6 +275,18 @@ pub fn build(
     } else {
         Err(InputErrors(errors))
     }
+}
+
+/// The handlers a task's `notify` names, each once, in the order defined.
+fn notified(play: &Play, task: &Task) -> Vec<usize> {
+    let mut out: Vec<usize> = task
+        .notify
+        .iter()
+        .flat_map(|n| play.handlers_for(&n.value))
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 /// A play's hosts and batches.

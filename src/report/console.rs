@@ -220,13 +220,15 @@ impl Listener for Console {
                     bar.inc(1);
                 }
                 let word = match (result.status, result.ignored) {
+                    (TaskStatus::Failed, _) if result.rescued => "failed (rescued)",
                     (TaskStatus::Skipped, _) => "skipping",
                     (TaskStatus::Failed, true) => "failed (ignored)",
                     (TaskStatus::Unreachable, _) => "unreachable",
                     (s, _) => s.as_str(),
                 };
                 let failed = matches!(result.status, TaskStatus::Failed | TaskStatus::Unreachable)
-                    && !result.ignored;
+                    && !result.ignored
+                    && !result.rescued;
                 if failed {
                     self.failed += 1;
                     self.host_finished(host, task.tasks_run(), false);
@@ -289,8 +291,8 @@ impl Listener for Console {
                 let width = recap.hosts.keys().map(|h| h.len()).max().unwrap_or(0);
                 for (host, c) in &recap.hosts {
                     self.line(&format!(
-                        "{host:<width$} : ok={:<4} changed={:<4} unreachable={:<4} failed={:<4} skipped={:<4} ignored={}",
-                        c.ok, c.changed, c.unreachable, c.failed, c.skipped, c.ignored
+                        "{host:<width$} : ok={:<4} changed={:<4} unreachable={:<4} failed={:<4} skipped={:<4} rescued={:<4} ignored={}",
+                        c.ok, c.changed, c.unreachable, c.failed, c.skipped, c.rescued, c.ignored
                     ))?;
                 }
                 if let Some(warning) = self.log_failures.as_ref().and_then(|f| f.warning()) {

@@ -43,6 +43,9 @@ pub struct TaskResult {
     /// Failed, but `ignore_errors` let the host go on.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ignored: bool,
+    /// Failed, and a `rescue` caught it: the host goes on in the rescue.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rescued: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub msg: Option<String>,
     /// The exact command(s) run, one per line.
@@ -68,6 +71,7 @@ impl TaskResult {
         TaskResult {
             status,
             ignored: false,
+            rescued: false,
             msg: None,
             cmd: None,
             rc: None,
@@ -92,13 +96,16 @@ impl TaskResult {
 pub enum Step {
     Facts,
     Task(usize),
+    /// Handler N of the play (index in its `handlers`), run at a flush. In `--output
+    /// json`, `"task":"handler:N"`.
+    Handler(usize),
 }
 
 impl Step {
     /// The task's index; `None` for fact gathering.
     pub fn task(self) -> Option<usize> {
         match self {
-            Step::Facts => None,
+            Step::Facts | Step::Handler(_) => None,
             Step::Task(i) => Some(i),
         }
     }
@@ -114,6 +121,7 @@ impl Serialize for Step {
         match self {
             Step::Facts => s.serialize_str("facts"),
             Step::Task(i) => s.serialize_u64(*i as u64),
+            Step::Handler(i) => s.serialize_str(&format!("handler:{i}")),
         }
     }
 }
@@ -127,6 +135,9 @@ pub struct HostCounts {
     pub failed: u32,
     pub skipped: u32,
     pub ignored: u32,
+    /// Failures a `rescue` caught (not counted as failed, as in Ansible).
+    #[serde(default)]
+    pub rescued: u32,
 }
 
 impl HostCounts {
@@ -139,6 +150,7 @@ impl HostCounts {
                 self.changed += 1
             }
             TaskStatus::Skipped => self.skipped += 1,
+            TaskStatus::Failed if result.rescued => self.rescued += 1,
             TaskStatus::Failed if result.ignored => {
                 self.ok += 1;
                 self.ignored += 1

@@ -213,6 +213,7 @@ impl Listener for HostLogs {
                 let which = match task {
                     super::Step::Facts => "facts".to_string(),
                     super::Step::Task(i) => format!("task {}", i.saturating_add(1)),
+                    super::Step::Handler(i) => format!("handler {}", i.saturating_add(1)),
                 };
                 writeln!(
                     f,

@@ -7,7 +7,7 @@
 //! Writes go through one writer thread that commits everything pending with a single
 //! fdatasync (group commit): 100 hosts finishing a task together cost one sync, not 100.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -56,6 +56,23 @@ pub enum Record {
         /// What `add_host`/`group_by` changed in the in-memory inventory.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         inventory: Vec<InventoryChange>,
+        /// Failed, but `ignore_errors` let the host go on.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        ignored: bool,
+        at: String,
+    },
+    /// A handler finished at a flush: the flush before task `flush` of the play (the
+    /// end of a section, or a `meta: flush_handlers` task at that index).
+    HandlerDone {
+        host: String,
+        play: usize,
+        flush: usize,
+        handler: usize,
+        status: TaskStatus,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        register: Option<(String, serde_json::Value)>,
+        #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+        facts: serde_json::Map<String, serde_json::Value>,
         at: String,
     },
     /// A play started with these hosts (decided then, in this order): a resumed run
@@ -314,6 +331,10 @@ pub struct Replay {
     pub inventory: Vec<InventoryChange>,
     /// The hosts each play started with, as first recorded.
     pub play_hosts: HashMap<usize, Vec<String>>,
+    /// Failed tasks whose failure was ignored (`ignore_errors`).
+    pub ignored: HashSet<(String, usize, usize)>,
+    /// Handlers finished: (host, play, flush, handler) → status.
+    pub handlers: HashMap<(String, usize, usize, usize), TaskStatus>,
     pub finished: bool,
     pub exit_code: Option<u8>,
 }
@@ -336,6 +357,8 @@ impl Replay {
         let mut vars: HashMap<String, serde_json::Map<String, serde_json::Value>> = HashMap::new();
         let mut inventory_changes = Vec::new();
         let mut play_hosts: HashMap<usize, Vec<String>> = HashMap::new();
+        let mut ignored = HashSet::new();
+        let mut handlers = HashMap::new();
         let mut finished = false;
         let mut exit_code = None;
         let last = lines.len();
@@ -375,8 +398,15 @@ impl Replay {
                     register,
                     facts,
                     inventory,
+                    ignored: was_ignored,
                     ..
                 } => {
+                    let key = (host.clone(), play, task);
+                    if was_ignored {
+                        ignored.insert(key);
+                    } else {
+                        ignored.remove(&key);
+                    }
                     for change in inventory {
                         if !inventory_changes.contains(&change) {
                             inventory_changes.push(change);
@@ -388,6 +418,23 @@ impl Replay {
                     }
                     entry.extend(facts);
                     done.insert((host, play, task), status);
+                }
+                Record::HandlerDone {
+                    host,
+                    play,
+                    flush,
+                    handler,
+                    status,
+                    register,
+                    facts,
+                    ..
+                } => {
+                    let entry = vars.entry(host.clone()).or_default();
+                    if let Some((name, value)) = register {
+                        entry.insert(name, value);
+                    }
+                    entry.extend(facts);
+                    handlers.insert((host, play, flush, handler), status);
                 }
                 Record::PlayStarted { play, hosts, .. } => {
                     play_hosts.entry(play).or_insert(hosts);
@@ -416,6 +463,8 @@ impl Replay {
             vars,
             inventory: inventory_changes,
             play_hosts,
+            ignored,
+            handlers,
             finished,
             exit_code,
         })
@@ -426,6 +475,29 @@ impl Replay {
     pub fn completed(&self, host: &str, play: usize, task: usize) -> Option<TaskStatus> {
         self.done
             .get(&(host.to_string(), play, task))
+            .copied()
+            .filter(|s| s.is_success())
+    }
+
+    /// How this task ended on this host, failures included, and whether its failure
+    /// was ignored: what a resumed run replays through blocks (see
+    /// `execute::scheduler`).
+    pub fn recorded(&self, host: &str, play: usize, task: usize) -> Option<(TaskStatus, bool)> {
+        let key = (host.to_string(), play, task);
+        let status = *self.done.get(&key)?;
+        Some((status, self.ignored.contains(&key)))
+    }
+
+    /// Whether this handler finished successfully at this flush.
+    pub fn handler_completed(
+        &self,
+        host: &str,
+        play: usize,
+        flush: usize,
+        handler: usize,
+    ) -> Option<TaskStatus> {
+        self.handlers
+            .get(&(host.to_string(), play, flush, handler))
             .copied()
             .filter(|s| s.is_success())
     }
@@ -498,6 +570,7 @@ mod tests {
             register: Some(("out".into(), serde_json::json!({"rc": task}))),
             facts: serde_json::Map::new(),
             inventory: Vec::new(),
+            ignored: false,
             at: timestamp(),
         }
     }

@@ -158,6 +158,8 @@ mod tests {
             },
             done: HashMap::new(),
             started_not_done: vec![],
+            ignored: Default::default(),
+            handlers: HashMap::new(),
             inventory: vec![],
             play_hosts: HashMap::new(),
             vars: HashMap::new(),

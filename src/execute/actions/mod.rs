@@ -26,6 +26,7 @@ mod fetch;
 mod file;
 mod group_by;
 mod lineinfile;
+mod meta;
 mod modprobe;
 mod package;
 mod pause;
@@ -247,6 +248,7 @@ pub async fn run(cx: &Cx<'_>) -> TResult<TaskOutcome> {
         Action::Pause(p) => return pause::run(cx, p).await,
         Action::AddHost(a) => return add_host::run(cx, a),
         Action::GroupBy(g) => return group_by::run(cx, g),
+        Action::Meta(m) => return meta::run(cx, *m),
         _ => {}
     }
 
@@ -305,7 +307,8 @@ pub async fn run(cx: &Cx<'_>) -> TResult<TaskOutcome> {
         | Action::SetFact(_)
         | Action::Pause(_)
         | Action::AddHost(_)
-        | Action::GroupBy(_) => unreachable_action(),
+        | Action::GroupBy(_)
+        | Action::Meta(_) => unreachable_action(),
     };
     Ok(TaskOutcome::plain(result))
 }

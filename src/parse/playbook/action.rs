@@ -16,7 +16,7 @@ pub const ACTIONS: &[&str] = &[
     "fail", "debug", "set_fact", "pause", "add_host", "group_by",
     "lineinfile", "replace", "blockinfile", "stat", "slurp", "unarchive",
     "systemd_service", "systemd", "service", "package", "apt", "dnf", "yum", "sysctl", "modprobe",
-    "uri",
+    "uri", "meta",
 ];
 
 /// Prefixes Ansible users write before builtin action names.
@@ -46,8 +46,6 @@ pub const UNSUPPORTED_ACTIONS: &[(&str, &str)] = &[
         "rtmig has no roles; list the tasks in the play",
     ),
     ("setup", "facts are gathered by `gather_facts`"),
-    ("meta", "rtmig has no handlers or meta tasks"),
-    ("block", "rtmig has no blocks; list the tasks directly"),
 ];
 
 /// The action an action key names, without its prefix (`ansible.builtin.shell` gives
@@ -95,6 +93,9 @@ pub fn parse(
     value: &Node,
     args: Option<&Node>,
 ) -> Option<Action> {
+    if name == "meta" {
+        return meta(ctx, value);
+    }
     let mut entries: Vec<(Key, Node)> = Vec::new();
     let mut free_cmd: Option<Text> = None;
     match &value.value {
@@ -196,6 +197,46 @@ pub fn parse(
         "uri" => a.uri(),
         _ => None,
     }
+}
+
+/// The `meta` actions rtmig has, and Ansible's others with why not.
+const METAS: &[(&str, Meta)] = &[
+    ("flush_handlers", Meta::FlushHandlers),
+    ("end_play", Meta::EndPlay),
+    ("end_host", Meta::EndHost),
+    ("noop", Meta::Noop),
+];
+const UNSUPPORTED_METAS: &[(&str, &str)] = &[
+    (
+        "refresh_inventory",
+        "rtmig reads the inventory once; use `add_host`",
+    ),
+    (
+        "clear_host_errors",
+        "a failed host stops for the run; use `ignore_errors` or a `rescue`",
+    ),
+    ("clear_facts", "facts are gathered once per host"),
+    ("end_batch", "use `end_play`"),
+    ("end_role", "rtmig has no roles here"),
+    ("reset_connection", "connections are kept for the run"),
+];
+
+/// `meta: flush_handlers` (a word, not arguments).
+fn meta(ctx: &mut Ctx, value: &Node) -> Option<Action> {
+    let word = value.value.scalar_text().unwrap_or_default();
+    if let Some((_, m)) = METAS.iter().find(|(n, _)| *n == word) {
+        return Some(Action::Meta(*m));
+    }
+    let names: Vec<&str> = METAS.iter().map(|(n, _)| *n).collect();
+    let message = match UNSUPPORTED_METAS.iter().find(|(n, _)| *n == word) {
+        Some((_, why)) => format!("`meta: {word}` is not supported: {why}"),
+        None => format!(
+            "unknown `meta` action `{word}`, expected one of {}",
+            list(&names)
+        ),
+    };
+    ctx.error(value.pos, message);
+    None
 }
 
 /// One action's arguments being read.

@@ -11,6 +11,7 @@
 //! `!vault` value in variables is decrypted while the file is read.
 
 mod action;
+mod block;
 mod ctx;
 mod node;
 mod play;
@@ -117,7 +118,7 @@ impl Playbook {
     /// Every `template` source found at parse time, with the place of its `src`.
     pub fn template_files(&self) -> Vec<(&Path, &Location)> {
         let mut out = Vec::new();
-        for task in self.plays.iter().flat_map(|p| &p.tasks) {
+        for task in self.plays.iter().flat_map(|p| p.all_tasks()) {
             if let Action::Template(t) = &task.action
                 && let Some(path) = &t.src_path
             {
@@ -129,6 +130,34 @@ impl Playbook {
 }
 
 impl Play {
+    /// The play's tasks, then its handlers.
+    pub fn all_tasks(&self) -> impl Iterator<Item = &Task> {
+        self.tasks.iter().chain(&self.handlers)
+    }
+
+    /// The task of a step: index `i` in `tasks`, or handler `i - tasks.len()` (the
+    /// runner numbers handlers after the tasks).
+    pub fn step(&self, i: usize) -> &Task {
+        match self.tasks.get(i) {
+            Some(t) => t,
+            None => &self.handlers[i - self.tasks.len()],
+        }
+    }
+
+    /// The handlers a `notify` name runs: those with this `name` or `listen` topic, in
+    /// the order defined.
+    pub fn handlers_for(&self, name: &str) -> Vec<usize> {
+        self.handlers
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| {
+                h.name.as_ref().is_some_and(|n| n.value == name)
+                    || h.listen.iter().any(|l| l == name)
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+
     /// Every play-level string rendered at run time: `hosts`, `serial` templates,
     /// `vars`, `vars_files`, `become_user`, `environment`. Tasks have their own.
     pub fn strings(&self) -> Vec<Templated<'_>> {
@@ -387,6 +416,7 @@ impl Action {
                 );
                 numbers.push(&u.timeout);
             }
+            Action::Meta(_) => {}
         }
         for n in numbers.into_iter().flatten() {
             if let Number::Template(t) = n {

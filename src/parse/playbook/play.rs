@@ -1,8 +1,9 @@
 //! Plays: the top of a playbook, a list of mappings of play keywords.
 
+use super::block::{Flat, check_notify, handler_list, task_list};
 use super::ctx::{Ctx, is_template};
 use super::node::{Node, Pos, Value};
-use super::task::{become_method, parse_task};
+use super::task::become_method;
 use super::types::*;
 use crate::parse::InputError;
 
@@ -25,6 +26,8 @@ pub const PLAY_KEYWORDS: &[&str] = &[
     "pre_tasks",
     "tasks",
     "post_tasks",
+    "handlers",
+    "force_handlers",
 ];
 
 /// Ansible play keywords rtmig knows but does not have.
@@ -35,10 +38,6 @@ const UNSUPPORTED_KEYWORDS: &[(&str, &str)] = &[
     ),
     ("include", "list the plays in one file"),
     ("roles", "rtmig has no roles; list the tasks in the play"),
-    (
-        "handlers",
-        "rtmig has no handlers; add a task with `when: <registered>.changed`",
-    ),
     (
         "strategy",
         "hosts always run their tasks independently (Ansible's `free` within a batch)",
@@ -132,14 +131,22 @@ fn parse_play(ctx: &mut Ctx, node: &Node) -> Option<Play> {
     let environment = get("environment")
         .map(|n| ctx.environment(n))
         .unwrap_or_default();
-    let mut tasks = Vec::new();
+    let mut flat = Flat::default();
+    let mut flush_points = Vec::new();
     for section in ["pre_tasks", "tasks", "post_tasks"] {
         if let Some(list) = get(section) {
-            tasks.extend(task_list(ctx, list, section));
+            task_list(ctx, list, section, &mut flat);
         }
+        flush_points.push(flat.tasks.len());
     }
+    let handlers = get("handlers")
+        .map(|n| handler_list(ctx, n))
+        .unwrap_or_default();
+    let force_handlers = get("force_handlers")
+        .and_then(|n| ctx.boolean(n, "force_handlers"))
+        .unwrap_or(false);
     let hosts = hosts?;
-    Some(Play {
+    let play = Play {
         location: ctx.loc(node.pos),
         name: name.unwrap_or_else(|| hosts.value.clone()),
         hosts,
@@ -154,28 +161,14 @@ fn parse_play(ctx: &mut Ctx, node: &Node) -> Option<Play> {
         gather_facts,
         tags,
         environment,
-        tasks,
-    })
-}
-
-fn task_list(ctx: &mut Ctx, node: &Node, section: &str) -> Vec<Task> {
-    match &node.value {
-        Value::Null => Vec::new(),
-        Value::Seq(items) => items
-            .iter()
-            .filter_map(|item| parse_task(ctx, item))
-            .collect(),
-        other => {
-            ctx.error(
-                node.pos,
-                format!(
-                    "`{section}` must be a list of tasks, found {}",
-                    other.kind()
-                ),
-            );
-            Vec::new()
-        }
-    }
+        tasks: flat.tasks,
+        blocks: flat.blocks,
+        flush_points,
+        handlers,
+        force_handlers,
+    };
+    check_notify(ctx, &play);
+    Some(play)
 }
 
 /// A pattern, or a list of patterns joined with `,` as Ansible does.

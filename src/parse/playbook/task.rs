@@ -38,20 +38,12 @@ pub const TASK_KEYWORDS: &[&str] = &[
     "no_log",
     "check_mode",
     "args",
+    "notify",
+    "listen",
 ];
 
 /// Ansible task keywords rtmig knows but does not have, with what to do instead.
 const UNSUPPORTED_KEYWORDS: &[(&str, &str)] = &[
-    (
-        "notify",
-        "rtmig has no handlers; add a task with `when: <registered>.changed`",
-    ),
-    ("block", "rtmig has no blocks; list the tasks directly"),
-    (
-        "rescue",
-        "rtmig has no blocks; use `ignore_errors` and `register`",
-    ),
-    ("always", "rtmig has no blocks"),
     (
         "async",
         "tasks run in parallel across hosts already; use `timeout` to bound one",
@@ -189,6 +181,15 @@ pub fn parse_task(ctx: &mut Ctx, node: &Node) -> Option<Task> {
         .unwrap_or(false);
     let check_mode = get("check_mode").and_then(|n| ctx.boolean(n, "check_mode"));
     let loop_ = parse_loop(ctx, entries);
+    let notify = get("notify")
+        .map(|n| names(ctx, n, "notify"))
+        .unwrap_or_default();
+    let listen = get("listen")
+        .map(|n| names(ctx, n, "listen"))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| t.value)
+        .collect();
 
     if matches!(action, Some(Action::Transfer(_))) && delegate_to.is_some() {
         ctx.error(
@@ -222,7 +223,18 @@ pub fn parse_task(ctx: &mut Ctx, node: &Node) -> Option<Task> {
         environment,
         no_log,
         check_mode,
+        block: None,
+        notify,
+        listen,
     })
+}
+
+/// A name or a list of names (`notify`, `listen`).
+fn names(ctx: &mut Ctx, node: &Node, key: &str) -> Vec<Text> {
+    match &node.value {
+        Value::Seq(items) => items.iter().filter_map(|n| ctx.text(n, key)).collect(),
+        _ => ctx.text(node, key).into_iter().collect(),
+    }
 }
 
 /// rtmig becomes through sudo only; `become_method: sudo` is accepted for Ansible files.

@@ -87,8 +87,71 @@ pub struct Play {
     pub tags: Vec<String>,
     /// Environment variables for every task's remote command (a task's own win).
     pub environment: IndexMap<String, Text>,
-    /// `pre_tasks`, `tasks` and `post_tasks`, in that order (rtmig has no handlers).
+    /// `pre_tasks`, `tasks` and `post_tasks`, in that order, blocks flattened: a block's
+    /// tasks, then its `rescue`, then its `always` (each task names its innermost block
+    /// in [`Task::block`], and [`Play::blocks`] says where each section starts).
     pub tasks: Vec<Task>,
+    /// Every `block` of the play, outer blocks before the blocks they hold.
+    pub blocks: Vec<Block>,
+    /// Where handlers are flushed as Ansible flushes them: the index in `tasks` of the
+    /// first task after `pre_tasks`, after `tasks`, and `tasks.len()` (after
+    /// `post_tasks`). A `meta: flush_handlers` task flushes too.
+    pub flush_points: Vec<usize>,
+    /// `handlers:`, in the order defined (the order they run in). Role handlers are
+    /// appended here.
+    pub handlers: Vec<Task>,
+    /// `force_handlers: true` (or `--force-handlers`): a failed host still runs the
+    /// handlers notified before it failed.
+    pub force_handlers: bool,
+}
+
+/// A `block` with its `rescue` and `always`, as ranges of [`Play::tasks`]: its own tasks
+/// are `start..rescue`, its rescue `rescue..always`, its always `always..end`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    /// Where the block's mapping starts.
+    pub location: Location,
+    pub name: Option<String>,
+    /// The block holding this one (an index in [`Play::blocks`]).
+    pub parent: Option<usize>,
+    pub start: usize,
+    pub rescue: usize,
+    pub always: usize,
+    pub end: usize,
+}
+
+/// Which part of a block a task is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Block,
+    Rescue,
+    Always,
+}
+
+impl Block {
+    /// The section holding task `i` (which must be within `start..end`).
+    pub fn section(&self, i: usize) -> Section {
+        if i < self.rescue {
+            Section::Block
+        } else if i < self.always {
+            Section::Rescue
+        } else {
+            Section::Always
+        }
+    }
+
+    /// Where `section` ends.
+    pub fn section_end(&self, section: Section) -> usize {
+        match section {
+            Section::Block => self.rescue,
+            Section::Rescue => self.always,
+            Section::Always => self.end,
+        }
+    }
+
+    pub fn contains(&self, i: usize) -> bool {
+        (self.start..self.end).contains(&i)
+    }
 }
 
 /// How many hosts each batch takes: `serial: 2`, `serial: "30%"`, `serial: [1, 2, 4]`
@@ -168,6 +231,12 @@ pub struct Task {
     /// Ansible's `check_mode`: `Some(false)` runs the task for real under `--check`
     /// (read-only probes such as a preflight); `Some(true)` always runs it in check mode.
     pub check_mode: Option<bool>,
+    /// The innermost `block` holding the task (an index in [`Play::blocks`]).
+    pub block: Option<usize>,
+    /// `notify:` handler names or `listen` topics, checked against the play's handlers.
+    pub notify: Vec<Text>,
+    /// For a handler: the `listen` topics it also answers to.
+    pub listen: Vec<String>,
 }
 
 /// `loop:` (or `with_<plugin>:`) and `loop_control:`.
@@ -239,6 +308,7 @@ pub enum Action {
     Sysctl(Sysctl),
     Modprobe(Modprobe),
     Uri(Box<Uri>),
+    Meta(Meta),
 }
 
 impl Action {
@@ -276,6 +346,7 @@ impl Action {
             Action::Sysctl(_) => "sysctl",
             Action::Modprobe(_) => "modprobe",
             Action::Uri(_) => "uri",
+            Action::Meta(_) => "meta",
         }
     }
 
@@ -290,6 +361,7 @@ impl Action {
                 | Action::Pause(_)
                 | Action::AddHost(_)
                 | Action::GroupBy(_)
+                | Action::Meta(_)
         )
     }
 
@@ -744,4 +816,28 @@ pub struct Uri {
     pub url_password: Option<Text>,
     pub force_basic_auth: Option<Flag>,
     pub follow_redirects: Option<Text>,
+}
+
+/// `meta:`: what the play does next for the host (the scheduler acts on it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Meta {
+    /// Run the notified handlers now.
+    FlushHandlers,
+    /// Stop the play for every host (not a failure); later batches do not start.
+    EndPlay,
+    /// Stop the play for this host (not a failure).
+    EndHost,
+    /// Nothing.
+    Noop,
+}
+
+impl Meta {
+    pub fn name(self) -> &'static str {
+        match self {
+            Meta::FlushHandlers => "flush_handlers",
+            Meta::EndPlay => "end_play",
+            Meta::EndHost => "end_host",
+            Meta::Noop => "noop",
+        }
+    }
 }
