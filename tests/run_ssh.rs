@@ -1710,3 +1710,97 @@ fn node_modules_over_ssh_check_then_act_then_rerun_ok() {
         );
     }
 }
+
+const BLOCKS_AND_HANDLERS: &str = r#"
+- hosts: nodes
+  gather_facts: false
+  vars:
+    dir: "OUT/{{ inventory_hostname }}"
+  handlers:
+    - name: restart app
+      shell: echo restarted >> {{ dir }}/events
+    - name: note the config
+      listen: config changed
+      shell: echo noted >> {{ dir }}/events
+  tasks:
+    - file: {path: "{{ dir }}", state: directory}
+    - name: deploy
+      block:
+        - name: the config
+          copy: {content: "v1 {{ inventory_hostname }}\n", dest: "{{ dir }}/app.conf"}
+          notify: [restart app, config changed]
+        - name: a check that fails on h1
+          shell: test {{ inventory_hostname }} != h1
+      rescue:
+        - name: put the old config back
+          copy: {content: "rolled back after {{ ansible_failed_task.name }}\n", dest: "{{ dir }}/app.conf"}
+          notify: restart app
+      always:
+        - shell: echo always >> {{ dir }}/events
+    - name: a block no rescue catches
+      block:
+        - shell: test {{ inventory_hostname }} != h2
+      always:
+        - shell: echo always2 >> {{ dir }}/events
+"#;
+
+// One end-to-end run over SSH: h1 fails in a block and is rescued, h2 fails where no
+// rescue catches it (its always runs, its handlers do not), h0 succeeds; handlers run
+// once per host in the order defined; a rerun changes nothing and notifies nothing.
+#[test]
+fn blocks_and_handlers_on_three_hosts_where_two_fail_differently() {
+    let ws = Workspace::new();
+    let client = TestClient::new();
+    let _hosts = fleet(&ws, &client, 3);
+    let out = ws.path("out");
+    ws.write(
+        "site.yaml",
+        &BLOCKS_AND_HANDLERS.replace("OUT", &out.display().to_string()),
+    );
+    let run = rtmig(&ws, &client)
+        .args(["run", "-i", "inventory.yaml", "site.yaml"])
+        .output()
+        .expect_code(2);
+    let stdout = run.stdout();
+    let read = |h: &str, f: &str| std::fs::read_to_string(out.join(h).join(f)).unwrap_or_default();
+    assert_eq!(read("h0", "app.conf"), "v1 h0\n");
+    assert_eq!(read("h0", "events"), "always\nalways2\nrestarted\nnoted\n");
+    assert_eq!(
+        read("h1", "app.conf"),
+        "rolled back after a check that fails on h1\n"
+    );
+    assert_eq!(read("h1", "events"), "always\nalways2\nrestarted\nnoted\n");
+    assert_eq!(read("h2", "app.conf"), "v1 h2\n");
+    assert_eq!(read("h2", "events"), "always\nalways2\n", "{stdout}");
+    let recap = |h: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(h) && l.contains(" : ok="))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .unwrap_or_default()
+    };
+    assert!(
+        recap("h1").contains("failed=0") && recap("h1").contains("rescued=1"),
+        "{stdout}"
+    );
+    assert!(
+        recap("h2").contains("failed=1") && recap("h2").contains("rescued=0"),
+        "{stdout}"
+    );
+
+    // A fresh run changes no config (h1's put back as deployed), so no handler runs.
+    std::fs::write(out.join("h1/app.conf"), "v1 h1\n").unwrap();
+    rtmig(&ws, &client)
+        .args(["run", "-i", "inventory.yaml", "site.yaml", "--fresh"])
+        .output()
+        .expect_code(2);
+    assert_eq!(
+        read("h0", "events"),
+        "always\nalways2\nrestarted\nnoted\nalways\nalways2\n"
+    );
+    // h1's rescue changed its config again: only the handler it notifies runs.
+    assert_eq!(
+        read("h1", "events"),
+        "always\nalways2\nrestarted\nnoted\nalways\nalways2\nrestarted\n"
+    );
+}

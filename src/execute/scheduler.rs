@@ -3,7 +3,9 @@
 //! other hosts, at most `forks` hosts at once. It owns the rules that span hosts:
 //! `run_once`, `any_errors_fatal`, `max_fail_percentage`, failed hosts leaving later
 //! plays, Ctrl-C, the journal (a host's next task starts only once its last outcome is
-//! on disk) and skipping what an interrupted run already finished.
+//! on disk) and skipping what an interrupted run already finished. Each host walks its
+//! tasks through their blocks ([`super::flow`]: rescue, always) and runs its notified
+//! handlers at the flush points.
 //!
 //! What one task does on one host is the [`TaskRunner`]'s business.
 

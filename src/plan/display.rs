@@ -136,7 +136,7 @@ fn write_tasks(f: &mut fmt::Formatter<'_>, play: &PlayPlan) -> fmt::Result {
     if !play.handlers.is_empty() {
         writeln!(
             f,
-            "  handlers, in this order, on the hosts whose tasks notified them and changed something; flushed after pre_tasks, tasks and post_tasks{}:",
+            "  handlers, in this order, on the hosts whose tasks notified them and changed something; flushed after pre_tasks, tasks and post_tasks, and by meta: flush_handlers{}:",
             if play.force_handlers {
                 " (also on failed hosts: force_handlers)"
             } else {

@@ -213,7 +213,10 @@ pub fn build(
             }
             tasks.push(TaskPlan {
                 index: task_index,
-                name: task.display_name().to_string(),
+                name: match (&task.name, &task.action) {
+                    (None, Action::Meta(m)) => m.name().to_string(),
+                    _ => task.display_name().to_string(),
+                },
                 action: task.action.name(),
                 run_once: task.run_once || task.action.bypasses_host_loop(),
                 delegate_to: task.delegate_to.as_ref().map(|d| d.value.clone()),

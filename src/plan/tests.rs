@@ -730,3 +730,51 @@ fn containerd_hosts_toml_carries_mirrors_insecure_registries_and_certificates() 
         "{tls}"
     );
 }
+
+#[test]
+fn blocks_and_handlers_are_shown_and_a_rescue_without_its_block_is_left_out() {
+    let text = "\
+- hosts: workers
+  gather_facts: false
+  handlers:
+    - name: restart
+      shell: systemctl restart app
+      listen: app changed
+  tasks:
+    - name: upgrade
+      tags: [up]
+      block:
+        - shell: step
+          notify: app changed
+      rescue:
+        - shell: undo
+          tags: [up, undo]
+      always:
+        - meta: flush_handlers
+";
+    let all = plan(text, &PlanOptions::default());
+    let shown = all.to_string();
+    assert!(
+        shown.contains(
+            "       block [upgrade]:\n    1.   shell     shell\n                   tags: up; notify: restart\n       rescue (when the block fails):\n    2.   shell     shell\n"
+        ),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("       always:\n    3.   meta      flush_handlers\n"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("    1. shell     restart\n                 listen: app changed\n"),
+        "{shown}"
+    );
+    // `--tags undo` keeps the rescue alone: nothing in the block can fail, so it goes.
+    let tags = vec!["undo".to_string()];
+    let opts = PlanOptions {
+        tags: &tags,
+        ..Default::default()
+    };
+    let only = plan(text, &opts);
+    assert!(only.plays[0].tasks.is_empty(), "{:?}", only.plays[0].tasks);
+    assert_eq!(only.plays[0].skipped_tasks, 3);
+}
