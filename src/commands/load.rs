@@ -81,7 +81,7 @@ pub fn check_templates(playbook: &Playbook, templates: &Templates) -> Result<(),
     };
     for play in &playbook.plays {
         play.strings().into_iter().for_each(&mut check);
-        for task in &play.tasks {
+        for task in play.all_tasks() {
             task.strings().into_iter().for_each(&mut check);
         }
     }
