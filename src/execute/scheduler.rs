@@ -96,6 +96,8 @@ pub struct ScheduledTask {
     /// Handlers notified when the task reports `changed` (indices in `handlers`).
     pub notify: Vec<usize>,
     pub meta: Option<Meta>,
+    /// A failure no rescue catches stops the batch.
+    pub any_errors_fatal: bool,
 }
 
 /// A handler of the play, run at a flush when notified.
@@ -161,6 +163,7 @@ impl ScheduledPlay {
                     block: t.block,
                     notify: t.notify.clone(),
                     meta: t.meta,
+                    any_errors_fatal: t.any_errors_fatal,
                 })
                 .collect(),
             any_errors_fatal: p.any_errors_fatal,
@@ -689,7 +692,7 @@ async fn run_host(
         if !finish(sh, host, play.index, step, &task.name, outcome).await {
             return true;
         }
-        if failed && !caught && play.any_errors_fatal {
+        if failed && !caught && (play.any_errors_fatal || task.any_errors_fatal) {
             batch_abort.store(true, Ordering::SeqCst);
         }
         if status == TaskStatus::Changed {

@@ -132,6 +132,9 @@ pub struct TaskPlan {
     pub notify: Vec<usize>,
     /// `Some` for a `meta` task: the scheduler acts on it.
     pub meta: Option<Meta>,
+    /// A failure no rescue catches stops the batch (the task's, its block's or the
+    /// play's `any_errors_fatal`).
+    pub any_errors_fatal: bool,
 }
 
 /// What narrows the plan, from the command line.
@@ -228,6 +231,7 @@ pub fn build(
                     Action::Meta(m) => Some(m),
                     _ => None,
                 },
+                any_errors_fatal: task.any_errors_fatal.unwrap_or(play.any_errors_fatal),
             });
         }
 

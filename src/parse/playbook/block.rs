@@ -28,6 +28,7 @@ const BLOCK_KEYWORDS: &[&str] = &[
     "ignore_errors",
     "no_log",
     "check_mode",
+    "any_errors_fatal",
 ];
 
 /// The play's tasks being flattened.
@@ -50,6 +51,7 @@ struct Inherited {
     ignore_errors: Option<bool>,
     no_log: Option<bool>,
     check_mode: Option<bool>,
+    any_errors_fatal: Option<bool>,
 }
 
 /// Read a `pre_tasks`/`tasks`/`post_tasks` list into `flat`.
@@ -179,6 +181,9 @@ fn block_into(
     if let Some(n) = get("become_method") {
         become_method(ctx, n);
     }
+    if let Some(n) = get("any_errors_fatal") {
+        mine.any_errors_fatal = ctx.boolean(n, "any_errors_fatal").or(mine.any_errors_fatal);
+    }
     if let Some(n) = get("tags") {
         for t in ctx.tags(n) {
             if !mine.tags.contains(&t) {
@@ -289,6 +294,9 @@ fn inherit(task: &mut Task, entries: &[(Key, Node)], from: &Inherited) {
     }
     if task.check_mode.is_none() {
         task.check_mode = from.check_mode;
+    }
+    if task.any_errors_fatal.is_none() {
+        task.any_errors_fatal = from.any_errors_fatal;
     }
 }
 

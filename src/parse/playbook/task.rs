@@ -40,6 +40,7 @@ pub const TASK_KEYWORDS: &[&str] = &[
     "args",
     "notify",
     "listen",
+    "any_errors_fatal",
 ];
 
 /// Ansible task keywords rtmig knows but does not have, with what to do instead.
@@ -56,7 +57,6 @@ const UNSUPPORTED_KEYWORDS: &[(&str, &str)] = &[
         "delegate_facts",
         "facts set on a delegated task stay with the task's host",
     ),
-    ("any_errors_fatal", "set it on the play"),
     (
         "ignore_unreachable",
         "an unreachable host stops for this run",
@@ -181,6 +181,7 @@ pub fn parse_task(ctx: &mut Ctx, node: &Node) -> Option<Task> {
         .unwrap_or(false);
     let check_mode = get("check_mode").and_then(|n| ctx.boolean(n, "check_mode"));
     let loop_ = parse_loop(ctx, entries);
+    let any_errors_fatal = get("any_errors_fatal").and_then(|n| ctx.boolean(n, "any_errors_fatal"));
     let notify = get("notify")
         .map(|n| names(ctx, n, "notify"))
         .unwrap_or_default();
@@ -226,6 +227,7 @@ pub fn parse_task(ctx: &mut Ctx, node: &Node) -> Option<Task> {
         block: None,
         notify,
         listen,
+        any_errors_fatal,
     })
 }
 

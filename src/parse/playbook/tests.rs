@@ -632,7 +632,7 @@ fn rescue_or_always_without_block_is_located() {
 fn a_block_with_an_action_or_an_unknown_keyword_is_refused() {
     assert_eq!(
         errors("- hosts: all\n  tasks:\n    - block:\n        - shell: ls\n      shell: ls\n"),
-        "site.yaml:5:7: unknown block keyword `shell`: a block takes a list under `block` (an action goes in a task of it), and `rescue`, `always`, `name`, `when`, `become`, `become_user`, `become_method`, `tags`, `delegate_to`, `vars`, `environment`, `ignore_errors`, `no_log`, `check_mode`"
+        "site.yaml:5:7: unknown block keyword `shell`: a block takes a list under `block` (an action goes in a task of it), and `rescue`, `always`, `name`, `when`, `become`, `become_user`, `become_method`, `tags`, `delegate_to`, `vars`, `environment`, `ignore_errors`, `no_log`, `check_mode`, `any_errors_fatal`"
     );
 }
 
@@ -659,6 +659,7 @@ fn blocks_are_flattened_with_their_keywords_inherited() {
       tags: [t1]
       vars: {x: 1}
       ignore_errors: true
+      any_errors_fatal: true
       block:
         - shell: b0
           when: b
@@ -715,6 +716,8 @@ fn blocks_are_flattened_with_their_keywords_inherited() {
     assert_eq!(b0.tags, ["t1"]);
     assert!(b0.vars.contains_key("x"));
     assert!(b0.ignore_errors);
+    assert_eq!(b0.any_errors_fatal, Some(true));
+    assert_eq!(play.tasks[0].any_errors_fatal, None);
     assert_eq!(play.tasks[3].become_, Some(true));
     assert!(
         !play.tasks[4].ignore_errors,

@@ -237,6 +237,8 @@ pub struct Task {
     pub notify: Vec<Text>,
     /// For a handler: the `listen` topics it also answers to.
     pub listen: Vec<String>,
+    /// `any_errors_fatal` on the task or its block; `None`: the play's.
+    pub any_errors_fatal: Option<bool>,
 }
 
 /// `loop:` (or `with_<plugin>:`) and `loop_control:`.
