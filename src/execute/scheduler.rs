@@ -1213,6 +1213,49 @@ mod tests {
         assert!(replay.completed("b", 0, 2).is_some());
     }
 
+    // Guards: a notification made before the run stopped (here b failed; a kill leaves
+    // the same journal) is neither lost nor repeated on resume: b runs its handler once
+    // after the resumed task, a (whose handler ran) does not run it again.
+    #[tokio::test]
+    async fn resume_keeps_pending_notifications_and_runs_each_handler_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let with_handler = || {
+            let mut p = play(&["a", "b"], 2, 2);
+            for t in &mut p.tasks {
+                t.notify = vec![0];
+            }
+            p.flush_points = vec![2];
+            p.handlers = vec![ScheduledHandler {
+                name: "h".into(),
+                notify: vec![],
+            }];
+            p
+        };
+        let fake = Arc::new(Fake {
+            fail: vec![("b", 1)],
+            calls: Mutex::new(vec![]),
+        });
+        let (first, recap, _) = run(fake.clone(), &[with_handler()], dir.path(), None).await;
+        assert_eq!(first.exit_code, 2);
+        let calls = lock(&fake.calls).clone();
+        // The handler is step 2 (after the play's 2 tasks); it ran once on a only.
+        assert_eq!(calls.iter().filter(|c| c.1 == 2).count(), 1, "{calls:?}");
+        assert!(calls.contains(&("a".to_string(), 2)));
+        assert_eq!(recap.hosts["a"].changed, 3);
+
+        let replay = Replay::load(&dir.path().join("journal.jsonl")).unwrap();
+        let fake = Arc::new(Fake {
+            fail: vec![],
+            calls: Mutex::new(vec![]),
+        });
+        let (second, _, _) = run(fake.clone(), &[with_handler()], dir.path(), Some(replay)).await;
+        assert_eq!(second.exit_code, 0);
+        assert_eq!(
+            lock(&fake.calls).clone(),
+            vec![("b".to_string(), 1), ("b".to_string(), 2)]
+        );
+    }
+
     /// Chooses the hosts when a play starts; records what the journal gave it.
     struct Chooser {
         inner: Fake,
