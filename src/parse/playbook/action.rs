@@ -3,7 +3,7 @@
 
 use super::ctx::{Ctx, is_template, list};
 use super::node::{Key, Node, Pos, Value};
-use super::resolve_source;
+use super::resolve_task_source;
 use super::types::*;
 
 mod system;
@@ -35,16 +35,6 @@ pub const UNSUPPORTED_ACTIONS: &[(&str, &str)] = &[
     ("get_url", "use `shell: curl ...`"),
     ("synchronize", "use `copy` or `transfer`"),
     ("include_vars", "use play `vars_files`"),
-    ("include_tasks", "list the tasks in the play"),
-    ("import_tasks", "list the tasks in the play"),
-    (
-        "include_role",
-        "rtmig has no roles; list the tasks in the play",
-    ),
-    (
-        "import_role",
-        "rtmig has no roles; list the tasks in the play",
-    ),
     ("setup", "facts are gathered by `gather_facts`"),
     ("meta", "rtmig has no handlers or meta tasks"),
     ("block", "rtmig has no blocks; list the tasks directly"),
@@ -269,14 +259,18 @@ impl Args<'_> {
         if is_template(&src.value) {
             return None;
         }
-        let found = resolve_source(&self.ctx.dir, subdir, &src.value);
+        let role = self.ctx.role.clone();
+        let found = resolve_task_source(role.as_deref(), &self.ctx.dir, subdir, &src.value);
         if found.is_none() {
-            let dir = &self.ctx.dir;
+            let dirs = role.iter().map(|r| &r.path).chain([&self.ctx.dir]);
+            let looked: Vec<String> = dirs
+                .flat_map(|d| [d.join(subdir).join(&src.value), d.join(&src.value)])
+                .map(|p| format!("`{}`", p.display()))
+                .collect();
             let message = format!(
-                "{what} `{}` not found (looked for `{}` and `{}`)",
+                "{what} `{}` not found (looked for {})",
                 src.value,
-                dir.join(subdir).join(&src.value).display(),
-                dir.join(&src.value).display()
+                super::ctx::and_list(&looked)
             );
             self.ctx
                 .errors

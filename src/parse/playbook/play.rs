@@ -1,10 +1,11 @@
 //! Plays: the top of a playbook, a list of mappings of play keywords.
 
 use super::ctx::{Ctx, is_template};
-use super::node::{Node, Pos, Value};
-use super::task::{become_method, parse_task};
+use super::import;
+use super::node::{Key, Node, Pos, Value};
+use super::task::become_method;
 use super::types::*;
-use crate::parse::InputError;
+use crate::parse::{InputError, Location};
 
 /// The play keywords rtmig has.
 pub const PLAY_KEYWORDS: &[&str] = &[
@@ -23,18 +24,14 @@ pub const PLAY_KEYWORDS: &[&str] = &[
     "tags",
     "environment",
     "pre_tasks",
+    "roles",
     "tasks",
     "post_tasks",
 ];
 
 /// Ansible play keywords rtmig knows but does not have.
 const UNSUPPORTED_KEYWORDS: &[(&str, &str)] = &[
-    (
-        "import_playbook",
-        "list the plays in one file, or run the playbooks one after another",
-    ),
-    ("include", "list the plays in one file"),
-    ("roles", "rtmig has no roles; list the tasks in the play"),
+    ("include", "write `import_playbook`"),
     (
         "handlers",
         "rtmig has no handlers; add a task with `when: <registered>.changed`",
@@ -82,10 +79,87 @@ pub fn parse_plays(ctx: &mut Ctx, root: &Node) -> Vec<Play> {
     if items.is_empty() {
         ctx.error(root.pos, "the playbook has no plays");
     }
-    items
-        .iter()
-        .filter_map(|item| parse_play(ctx, item))
-        .collect()
+    let mut plays = Vec::new();
+    for item in items {
+        match import_playbook_key(item) {
+            Some((key, value)) => plays.extend(import_playbook(ctx, item, key, value)),
+            None => plays.extend(parse_play(ctx, item)),
+        }
+    }
+    plays
+}
+
+/// `- import_playbook: FILE` (or `ansible.builtin.import_playbook`).
+fn import_playbook_key(node: &Node) -> Option<(&Key, &Node)> {
+    let Value::Map(entries) = &node.value else {
+        return None;
+    };
+    entries.iter().find_map(|(k, v)| {
+        let bare = k.name.strip_prefix("ansible.builtin.").unwrap_or(&k.name);
+        (bare == "import_playbook").then_some((k, v))
+    })
+}
+
+/// The plays of another playbook, relative to this one's folder, read with their own
+/// folder (their `vars_files`, roles and sources are found from there, as Ansible
+/// does). `tags` and `vars` on the import apply to each play.
+fn import_playbook(ctx: &mut Ctx, node: &Node, key: &Key, value: &Node) -> Vec<Play> {
+    let entries = match &node.value {
+        Value::Map(e) => e.as_slice(),
+        _ => &[],
+    };
+    let known = [key.name.as_str(), "name", "tags", "vars"];
+    ctx.check_keys(entries, &known, &[], "keyword of `import_playbook`");
+    let get = |n: &str| entries.iter().find(|(k, _)| k.name == n).map(|(_, v)| v);
+    let tags = get("tags").map(|n| ctx.tags(n)).unwrap_or_default();
+    let vars = get("vars").map(|n| ctx.vars(n, "vars")).unwrap_or_default();
+    let Some(file) = ctx.text(value, "import_playbook") else {
+        return Vec::new();
+    };
+    if is_template(&file.value) {
+        ctx.error(
+            value.pos,
+            "`import_playbook` is static: its file name cannot be a template",
+        );
+        return Vec::new();
+    }
+    let path = ctx.dir.join(&file.value);
+    if !path.is_file() {
+        ctx.error(
+            value.pos,
+            format!("`import_playbook`: playbook `{}` not found", path.display()),
+        );
+        return Vec::new();
+    }
+    if let Err(message) = import::enter(ctx, &path) {
+        ctx.error(value.pos, message);
+        return Vec::new();
+    }
+    let Some(root) = import::read_import(ctx, &path, value.pos, "the playbook") else {
+        ctx.stack.pop();
+        return Vec::new();
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let outer_dir = std::mem::replace(&mut ctx.dir, dir);
+    let mut plays = import::within(ctx, &path, |ctx| parse_plays(ctx, &root));
+    ctx.dir = outer_dir;
+    ctx.stack.pop();
+    for play in &mut plays {
+        for t in &tags {
+            if !play.tags.contains(t) {
+                play.tags.push(t.clone());
+            }
+        }
+        if !vars.is_empty() {
+            let own = std::mem::take(&mut play.vars);
+            play.vars = vars.clone();
+            play.vars.extend(own);
+        }
+    }
+    plays
 }
 
 fn parse_play(ctx: &mut Ctx, node: &Node) -> Option<Play> {
@@ -132,12 +206,19 @@ fn parse_play(ctx: &mut Ctx, node: &Node) -> Option<Play> {
     let environment = get("environment")
         .map(|n| ctx.environment(n))
         .unwrap_or_default();
+    let outer_roles = ctx.play_roles.take();
     let mut tasks = Vec::new();
-    for section in ["pre_tasks", "tasks", "post_tasks"] {
+    for section in ["pre_tasks", "roles", "tasks", "post_tasks"] {
         if let Some(list) = get(section) {
-            tasks.extend(task_list(ctx, list, section));
+            if section == "roles" {
+                tasks.extend(import::roles(ctx, list));
+            } else {
+                let what = format!("`{section}`");
+                tasks.extend(import::task_list(ctx, list, &what));
+            }
         }
     }
+    let roles = std::mem::replace(&mut ctx.play_roles, outer_roles);
     let hosts = hosts?;
     Some(Play {
         location: ctx.loc(node.pos),
@@ -155,27 +236,10 @@ fn parse_play(ctx: &mut Ctx, node: &Node) -> Option<Play> {
         tags,
         environment,
         tasks,
+        dir: ctx.dir.clone(),
+        role_defaults: roles.defaults,
+        role_vars: roles.vars,
     })
-}
-
-fn task_list(ctx: &mut Ctx, node: &Node, section: &str) -> Vec<Task> {
-    match &node.value {
-        Value::Null => Vec::new(),
-        Value::Seq(items) => items
-            .iter()
-            .filter_map(|item| parse_task(ctx, item))
-            .collect(),
-        other => {
-            ctx.error(
-                node.pos,
-                format!(
-                    "`{section}` must be a list of tasks, found {}",
-                    other.kind()
-                ),
-            );
-            Vec::new()
-        }
-    }
 }
 
 /// A pattern, or a list of patterns joined with `,` as Ansible does.
@@ -318,51 +382,60 @@ fn load_vars_files(ctx: &mut Ctx, files: &[Text]) -> Vars {
             continue;
         }
         let path = ctx.dir.join(&file.value);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) => {
-                ctx.errors.push(InputError::at(
-                    &file.location,
-                    format!("cannot read vars file `{}`: {e}", path.display()),
-                ));
-                continue;
-            }
-        };
-        let (text, encrypted) = match ctx.decryption.file(text.trim_start()) {
-            Some(Ok(plain)) => (plain, true),
-            Some(Err(e)) => {
-                ctx.errors.push(InputError {
-                    file: path.clone(),
-                    position: Some((1, 1)),
-                    message: e.to_string(),
-                });
-                continue;
-            }
-            None => (text, false),
-        };
-        if text.trim().is_empty() {
-            continue;
+        if let Some(found) = read_vars_file(ctx, &path, &file.location) {
+            vars.extend(found);
         }
-        let root = match super::read_node(&path, &text) {
-            Ok(root) => root,
-            Err(e) => {
-                ctx.errors.push(e);
-                continue;
-            }
-        };
-        let mut sub = Ctx::new(&path);
-        sub.decryption = ctx.decryption.clone();
-        let mut found = sub.vars(&root, "vars_files");
-        ctx.errors.append(&mut sub.errors);
-        if encrypted {
-            for data in found.values_mut() {
-                ctx.decryption.vault.reveal_strings(&data.value);
-                data.strings.clear();
-            }
-        }
-        vars.extend(found);
     }
     vars
+}
+
+/// One vars file (a play's `vars_files`, a role's `defaults/` or `vars/`), its read
+/// error at `at`, its own errors located in it. A vault-encrypted file is decrypted.
+pub fn read_vars_file(ctx: &mut Ctx, path: &std::path::Path, at: &Location) -> Option<Vars> {
+    let path = path.to_path_buf();
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) => {
+            ctx.errors.push(InputError::at(
+                at,
+                format!("cannot read vars file `{}`: {e}", path.display()),
+            ));
+            return None;
+        }
+    };
+    let (text, encrypted) = match ctx.decryption.file(text.trim_start()) {
+        Some(Ok(plain)) => (plain, true),
+        Some(Err(e)) => {
+            ctx.errors.push(InputError {
+                file: path.clone(),
+                position: Some((1, 1)),
+                message: e.to_string(),
+            });
+            return None;
+        }
+        None => (text, false),
+    };
+    if text.trim().is_empty() {
+        return Some(Vars::new());
+    }
+    let root = match super::read_node(&path, &text) {
+        Ok(root) => root,
+        Err(e) => {
+            ctx.errors.push(e);
+            return None;
+        }
+    };
+    let mut sub = Ctx::new(&path);
+    sub.decryption = ctx.decryption.clone();
+    let mut found = sub.vars(&root, "vars_files");
+    ctx.errors.append(&mut sub.errors);
+    if encrypted {
+        for data in found.values_mut() {
+            ctx.decryption.vault.reveal_strings(&data.value);
+            data.strings.clear();
+        }
+    }
+    Some(found)
 }
 
 fn vars_files(ctx: &mut Ctx, node: &Node) -> Vec<Text> {

@@ -222,6 +222,7 @@ pub fn parse_task(ctx: &mut Ctx, node: &Node) -> Option<Task> {
         environment,
         no_log,
         check_mode,
+        role: ctx.role.clone(),
     })
 }
 

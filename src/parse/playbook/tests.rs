@@ -429,10 +429,10 @@ fn unknown_play_keyword_lists_the_known_ones() {
 }
 
 #[test]
-fn import_playbook_is_rejected_clearly() {
+fn a_missing_imported_playbook_is_located() {
     assert_eq!(
         errors("- import_playbook: other.yaml\n"),
-        "site.yaml:1:3: `import_playbook` is not supported: list the plays in one file, or run the playbooks one after another"
+        "site.yaml:1:20: `import_playbook`: playbook `./other.yaml` not found"
     );
 }
 

@@ -87,8 +87,29 @@ pub struct Play {
     pub tags: Vec<String>,
     /// Environment variables for every task's remote command (a task's own win).
     pub environment: IndexMap<String, Text>,
-    /// `pre_tasks`, `tasks` and `post_tasks`, in that order (rtmig has no handlers).
+    /// `pre_tasks`, the roles' tasks, `tasks` and `post_tasks`, in that order, with
+    /// `import_tasks`/`import_role` spliced in (rtmig has no handlers).
     pub tasks: Vec<Task>,
+    /// The folder of the playbook file the play was written in (an `import_playbook`
+    /// file's own): relative `src` of its tasks are found from here.
+    pub dir: PathBuf,
+    /// The `defaults/` of the play's roles (`roles:` and `import_role`), later roles
+    /// winning: as Ansible's public roles, every task of the play sees them, below the
+    /// inventory's variables.
+    pub role_defaults: Vars,
+    /// The `vars/` of the same roles, seen by every task of the play above play vars
+    /// (a role's own tasks have them in their `vars` too).
+    pub role_vars: Vars,
+}
+
+/// The role a task came from: its own `defaults/` (below the inventory's variables,
+/// above other roles' defaults) and its folder, searched first for `template`/`copy`
+/// sources.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoleScope {
+    pub name: String,
+    pub path: PathBuf,
+    pub defaults: Vars,
 }
 
 /// How many hosts each batch takes: `serial: 2`, `serial: "30%"`, `serial: [1, 2, 4]`
@@ -168,6 +189,8 @@ pub struct Task {
     /// Ansible's `check_mode`: `Some(false)` runs the task for real under `--check`
     /// (read-only probes such as a preflight); `Some(true)` always runs it in check mode.
     pub check_mode: Option<bool>,
+    /// The role the task belongs to (`roles:`, `import_role`, `include_role`).
+    pub role: Option<std::sync::Arc<RoleScope>>,
 }
 
 /// `loop:` (or `with_<plugin>:`) and `loop_control:`.

@@ -1,0 +1,83 @@
+//! Roles, `import_tasks` and `import_playbook` through the real binary on hosts reached
+//! with `ansible_connection: local`: what lands on disk follows Ansible's precedence
+//! (the expected files are what ansible-playbook 2.21 wrote for the same fixture).
+
+mod support;
+
+use support::Workspace;
+
+/// The fixture `tests/fixtures/roles` in a workspace, with an inventory of two hosts
+/// (n1 overrides the role default `port`).
+fn roles_workspace() -> Workspace {
+    let ws = Workspace::new();
+    ws.copy_fixture("tests/fixtures/roles", "site");
+    ws.write(
+        "site/inventory.yaml",
+        &format!(
+            "all:\n  vars:\n    ansible_connection: local\n    out: {}\n  children:\n    nodes:\n      hosts:\n        n1: {{port: 8080}}\n        n2:\n",
+            ws.path("out").display()
+        ),
+    );
+    ws
+}
+
+#[test]
+fn a_role_with_defaults_vars_templates_files_and_a_dependency_leaves_ansibles_files() {
+    let ws = roles_workspace();
+    let run = ws
+        .rtmig()
+        .args(["run", "-i", "site/inventory.yaml", "site/site.yml"])
+        .output()
+        .expect_code(0);
+    let expect = [
+        (
+            "n1",
+            "port=8080 listen=0.0.0.0:8080 colour=role-colour greeting=param role=web\n",
+            "listen=0.0.0.0:8080 colour=role-colour suffix=imported\n",
+        ),
+        (
+            "n2",
+            "port=80 listen=0.0.0.0:80 colour=role-colour greeting=param role=web\n",
+            "listen=0.0.0.0:80 colour=role-colour suffix=imported\n",
+        ),
+    ];
+    for (host, page, after) in expect {
+        assert_eq!(ws.read(&format!("out/{host}/page")), page);
+        assert_eq!(ws.read(&format!("out/{host}/after")), after);
+        assert_eq!(ws.read(&format!("out/{host}/base")), "base\n");
+        assert_eq!(ws.read(&format!("out/{host}/blob")), "from the role\n");
+    }
+    // The dependency first, then the role, then the play's tasks.
+    let out = run.stdout();
+    let at = |s: &str| out.find(s).unwrap_or_else(|| panic!("{s} not in {out}"));
+    assert!(at("base writes its mark") < at("web page from the role's template"));
+    assert!(at("web page from the role's template") < at("a play task sees the role's"));
+    // A rerun changes nothing.
+    let again = ws
+        .rtmig()
+        .args(["run", "-i", "site/inventory.yaml", "site/site.yml"])
+        .output()
+        .expect_code(0);
+    assert!(again.stdout().contains("changed=0"), "{}", again.stdout());
+}
+
+#[test]
+fn a_missing_role_is_located_before_any_host_is_touched() {
+    let ws = roles_workspace();
+    ws.write(
+        "site/broken.yml",
+        "- hosts: nodes\n  gather_facts: false\n  pre_tasks:\n    - file: {path: \"{{ out }}\", state: directory}\n  roles: [nosuch]\n",
+    );
+    let run = ws
+        .rtmig()
+        .args(["run", "-i", "site/inventory.yaml", "site/broken.yml"])
+        .output();
+    assert_ne!(run.code(), 0);
+    assert!(
+        run.stderr()
+            .contains("broken.yml:5:11: role `nosuch` not found"),
+        "{}",
+        run.stderr()
+    );
+    assert!(!ws.path("out").exists());
+}
