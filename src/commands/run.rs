@@ -226,6 +226,7 @@ pub fn run(args: &RunArgs, verbose: u8) -> anyhow::Result<Status> {
                     index: t.index,
                     name: t.name.clone(),
                     run_once: t.run_once,
+                    span: t.span,
                 })
                 .collect(),
             any_errors_fatal: p.any_errors_fatal,

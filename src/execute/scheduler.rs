@@ -29,6 +29,9 @@ pub struct TaskOutcome {
     /// What `add_host`/`group_by` changed in the inventory (already applied by the
     /// runner; journaled so that `--resume` applies it again).
     pub inventory: Vec<InventoryChange>,
+    /// For `include_tasks`/`include_role`: how many times its tasks run on this host,
+    /// each time with these variables (the loop variable); `None` or empty: not at all.
+    pub iterations: Option<Vec<HostVars>>,
 }
 
 impl TaskOutcome {
@@ -38,6 +41,7 @@ impl TaskOutcome {
             register: None,
             facts: HostVars::new(),
             inventory: Vec::new(),
+            iterations: None,
         }
     }
 }
@@ -86,6 +90,8 @@ pub struct ScheduledTask {
     pub index: usize,
     pub name: String,
     pub run_once: bool,
+    /// For an include: how many of the scheduled tasks right after it are its own.
+    pub span: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -453,6 +459,7 @@ async fn run_host(
                 host,
                 play.index,
                 Step::Facts,
+                &[],
                 "Gathering Facts",
                 outcome,
             )
@@ -462,16 +469,48 @@ async fn run_host(
             }
         }
     }
-    for (position, task) in play.tasks.iter().enumerate() {
+    // The includes being run, innermost last.
+    let mut frames: Vec<Frame> = Vec::new();
+    let mut position = 0;
+    // Never goes back (an include's tasks run again per item), so hosts waiting for a
+    // `run_once` see progress only.
+    let mut reached = 0;
+    loop {
+        if let Some(f) = frames.last_mut()
+            && position == f.end
+        {
+            f.current += 1;
+            if f.current < f.iterations.len() {
+                position = f.start;
+            } else {
+                frames.pop();
+            }
+            continue;
+        }
+        let Some(task) = play.tasks.get(position) else {
+            break;
+        };
         // Positions count from 1: 0 is a host that has not started (facts gathering).
-        slot.progress.reach(host, position + 1);
+        reached = reached.max(position + 1);
+        slot.progress.reach(host, reached);
         if sh.stop.load(Ordering::SeqCst) || batch_abort.load(Ordering::SeqCst) {
             return true;
         }
+        let iteration: Vec<usize> = frames.iter().map(|f| f.current).collect();
+        let task_vars = || {
+            let mut v = host_vars();
+            for f in &frames {
+                v.extend(f.iterations[f.current].clone());
+            }
+            v
+        };
+        // An include runs again on resume (it only decides, on the controller): its
+        // tasks that finished are skipped one by one.
         if let Some(status) = sh
             .replay
             .as_ref()
-            .and_then(|r| r.completed(host, play.index, task.index))
+            .filter(|_| task.span == 0)
+            .and_then(|r| r.completed_in(host, play.index, task.index, &iteration))
         {
             sh.reporter.emit(Event::TaskAlreadyDone {
                 host: host.to_string(),
@@ -480,10 +519,11 @@ async fn run_host(
                 name: task.name.clone(),
                 status,
             });
+            position += 1;
             continue;
         }
         if once.get(&task.index).is_some_and(|c| !c.initialized()) {
-            slot.wait_for_batch(position + 1).await;
+            slot.wait_for_batch(reached).await;
             if sh.stop.load(Ordering::SeqCst) || batch_abort.load(Ordering::SeqCst) {
                 return true;
             }
@@ -492,6 +532,7 @@ async fn run_host(
             host: host.to_string(),
             play: play.index,
             task: task.index,
+            iteration: iteration.clone(),
             at: timestamp(),
         });
         sh.reporter.emit(Event::TaskStarted {
@@ -519,14 +560,15 @@ async fn run_host(
             }
             None => {
                 sh.runner
-                    .run_task(host, play.index, task.index, host_vars())
+                    .run_task(host, play.index, task.index, task_vars())
                     .await
             }
         };
         let status = outcome.result.status;
         let ignored = outcome.result.ignored;
         let step = Step::Task(task.index);
-        if !finish(sh, host, play.index, step, &task.name, outcome).await {
+        let iterations = outcome.iterations.clone().unwrap_or_default();
+        if !finish(sh, host, play.index, step, &iteration, &task.name, outcome).await {
             return true;
         }
         if !status.is_success() && !ignored {
@@ -535,8 +577,30 @@ async fn run_host(
             }
             return false;
         }
+        position += 1;
+        if task.span > 0 {
+            if iterations.is_empty() || !status.is_success() {
+                position += task.span;
+            } else {
+                frames.push(Frame {
+                    start: position,
+                    end: position + task.span,
+                    iterations,
+                    current: 0,
+                });
+            }
+        }
     }
     true
+}
+
+/// An include whose tasks a host is running: positions `start..end` of the play's
+/// scheduled tasks, once per iteration.
+struct Frame {
+    start: usize,
+    end: usize,
+    iterations: Vec<HostVars>,
+    current: usize,
 }
 
 /// Record a step's outcome: host variables, journal (durably, for tasks: fact gathering
@@ -547,6 +611,7 @@ async fn finish(
     host: &str,
     play: usize,
     step: Step,
+    iteration: &[usize],
     name: &str,
     outcome: TaskOutcome,
 ) -> bool {
@@ -563,6 +628,7 @@ async fn finish(
             host: host.to_string(),
             play,
             task,
+            iteration: iteration.to_vec(),
             status: outcome.result.status,
             register: outcome.register.clone(),
             facts: outcome.facts.clone(),
@@ -629,6 +695,7 @@ mod tests {
                     register: Some((format!("r{task}"), serde_json::json!(task))),
                     facts: HostVars::new(),
                     inventory: Vec::new(),
+                    iterations: None,
                 }
             })
         }
@@ -657,6 +724,7 @@ mod tests {
                     index: i,
                     name: format!("t{i}"),
                     run_once: false,
+                    span: 0,
                 })
                 .collect(),
             any_errors_fatal: false,

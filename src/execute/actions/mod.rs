@@ -25,6 +25,7 @@ mod fail;
 mod fetch;
 mod file;
 mod group_by;
+mod include;
 mod lineinfile;
 mod modprobe;
 mod package;
@@ -247,6 +248,7 @@ pub async fn run(cx: &Cx<'_>) -> TResult<TaskOutcome> {
         Action::Pause(p) => return pause::run(cx, p).await,
         Action::AddHost(a) => return add_host::run(cx, a),
         Action::GroupBy(g) => return group_by::run(cx, g),
+        Action::Include(i) => return include::run(cx, i),
         _ => {}
     }
 
@@ -305,7 +307,8 @@ pub async fn run(cx: &Cx<'_>) -> TResult<TaskOutcome> {
         | Action::SetFact(_)
         | Action::Pause(_)
         | Action::AddHost(_)
-        | Action::GroupBy(_) => unreachable_action(),
+        | Action::GroupBy(_)
+        | Action::Include(_) => unreachable_action(),
     };
     Ok(TaskOutcome::plain(result))
 }

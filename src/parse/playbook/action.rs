@@ -19,6 +19,10 @@ pub const ACTIONS: &[&str] = &[
     "uri",
 ];
 
+/// Task entries read as actions that bring in other tasks (see [`super::import`]); not
+/// listed among the actions in messages.
+const INCLUDES: &[&str] = &["include_tasks", "include_role"];
+
 /// Prefixes Ansible users write before builtin action names.
 const PREFIXES: &[&str] = &["ansible.builtin.", "ansible.legacy."];
 
@@ -50,7 +54,7 @@ pub fn action_name(key: &str) -> Option<&'static str> {
         .iter()
         .find_map(|p| key.strip_prefix(p))
         .unwrap_or(key);
-    ACTIONS.iter().copied().find(|a| *a == bare)
+    ACTIONS.iter().chain(INCLUDES).copied().find(|a| *a == bare)
 }
 
 /// Whether a key looks like an Ansible module rtmig does not have.
@@ -97,6 +101,19 @@ pub fn parse(
                 value: cmd,
                 location: ctx.loc(value.pos),
             });
+        }
+        // `include_tasks: FILE`.
+        Value::Str(_)
+            if name == "include_tasks"
+                && !value.value.scalar_text().unwrap_or_default().contains('=') =>
+        {
+            entries.push((
+                Key {
+                    name: "file".into(),
+                    pos: value.pos,
+                },
+                value.clone(),
+            ));
         }
         Value::Str(s) => match key_values(s, value.pos) {
             Ok(kv) => entries.extend(kv),
@@ -184,6 +201,8 @@ pub fn parse(
         "sysctl" => a.sysctl(),
         "modprobe" => a.modprobe(),
         "uri" => a.uri(),
+        "include_tasks" => a.include(IncludeKind::Tasks),
+        "include_role" => a.include(IncludeKind::Role),
         _ => None,
     }
 }
@@ -277,6 +296,68 @@ impl Args<'_> {
                 .push(crate::parse::InputError::at(&src.location, message));
         }
         found
+    }
+
+    /// `include_tasks: {file}` or `include_role: {name, tasks_from, ...}`; the tasks
+    /// themselves are read by [`super::import`].
+    fn include(&mut self, kind: IncludeKind) -> Option<Action> {
+        let (arg, known): (&str, &[&str]) = match kind {
+            IncludeKind::Tasks => ("file", &["file", "apply"]),
+            IncludeKind::Role => (
+                "name",
+                &[
+                    "name",
+                    "tasks_from",
+                    "defaults_from",
+                    "vars_from",
+                    "public",
+                    "allow_duplicates",
+                    "rolespec_validate",
+                    "apply",
+                    "handlers_from",
+                ],
+            ),
+        };
+        self.known(known);
+        for refused in ["apply", "handlers_from"] {
+            if let Some(node) = self.get(refused).cloned() {
+                let message = format!(
+                    "`{refused}` of `{}` is not supported yet: put the keywords on the included tasks",
+                    self.name
+                );
+                self.ctx.error(node.pos, message);
+            }
+        }
+        let Some(node) = self.get(arg).cloned() else {
+            self.missing(arg);
+            return None;
+        };
+        let what = self.ctx.text(&node, arg)?;
+        if is_template(&what.value) {
+            let message = format!(
+                "a templated `{}` name is not supported yet: name the file (pass values with `vars:`)",
+                self.name
+            );
+            self.ctx.error(node.pos, message);
+            return None;
+        }
+        let mut from = |n: &str| {
+            let node = self.get(n).cloned()?;
+            self.ctx.plain(&node, n)
+        };
+        let tasks_from = from("tasks_from");
+        let defaults_from = from("defaults_from");
+        let vars_from = from("vars_from");
+        let public = self.flag("public", false);
+        Some(Action::Include(Include {
+            kind,
+            what,
+            tasks_from,
+            defaults_from,
+            vars_from,
+            public,
+            span: 0,
+        }))
     }
 
     fn command(&mut self, free: Option<Text>) -> Option<Action> {

@@ -208,18 +208,75 @@ fn task_entry(ctx: &mut Ctx, node: &Node) -> Vec<Task> {
     match kind {
         Kind::ImportTasks => import_tasks(ctx, entries, key, value),
         Kind::ImportRole => import_role(ctx, entries, key, value),
-        Kind::IncludeTasks | Kind::IncludeRole => {
-            ctx.error(
-                key.pos,
-                format!(
-                    "`{}` is not supported yet: use `{}` (static, read with the playbook)",
-                    key.name,
-                    key.name.replace("include_", "import_")
-                ),
-            );
-            Vec::new()
-        }
+        Kind::IncludeTasks | Kind::IncludeRole => include(ctx, node),
     }
+}
+
+/// `include_tasks`/`include_role`: the include itself (a task deciding at run time
+/// whether and how often its tasks run), then its tasks, read now.
+fn include(ctx: &mut Ctx, node: &Node) -> Vec<Task> {
+    let Some(mut header) = parse_task(ctx, node) else {
+        return Vec::new();
+    };
+    let Action::Include(inc) = &header.action else {
+        return Vec::new();
+    };
+    let at = Pos {
+        line: inc.what.location.line,
+        column: inc.what.location.column,
+    };
+    let mut body = match inc.kind {
+        IncludeKind::Tasks => match resolve_tasks_file(ctx, &inc.what, at, "include_tasks") {
+            Some(path) => tasks_file(ctx, &path, at),
+            None => Vec::new(),
+        },
+        IncludeKind::Role => {
+            let load = RoleLoad {
+                name: inc.what.clone(),
+                name_pos: at,
+                tasks_from: inc.tasks_from.clone(),
+                defaults_from: inc.defaults_from.clone(),
+                vars_from: inc.vars_from.clone(),
+                public: inc.public,
+                params: Vars::new(),
+            };
+            load_role(ctx, load, &Inherit::default())
+        }
+    };
+    // The include's `vars` are its tasks' too (below their own).
+    let inherit = Inherit {
+        vars: header.vars.clone(),
+        ..Inherit::default()
+    };
+    for t in &mut body {
+        inherit.apply(t);
+    }
+    if let Action::Include(inc) = &mut header.action {
+        inc.span = body.len();
+    }
+    let mut out = vec![header];
+    out.extend(body);
+    out
+}
+
+/// A tasks file named at `at` (after `what:`), found or reported there.
+fn resolve_tasks_file(ctx: &mut Ctx, file: &Text, at: Pos, what: &str) -> Option<PathBuf> {
+    let found = find_tasks_file(ctx, &file.value);
+    if found.is_none() {
+        let looked = tasks_dirs(ctx)
+            .iter()
+            .map(|d| format!("`{}`", d.join(&file.value).display()))
+            .collect::<Vec<_>>();
+        ctx.error(
+            at,
+            format!(
+                "`{what}`: file `{}` not found (looked for {})",
+                file.value,
+                super::ctx::and_list(&looked)
+            ),
+        );
+    }
+    found
 }
 
 /// Check an import's keys: its own key, `own` arguments when given inline, and the
@@ -257,19 +314,7 @@ fn import_tasks(ctx: &mut Ctx, entries: &[(Key, Node)], key: &Key, value: &Node)
         );
         return Vec::new();
     }
-    let Some(path) = find_tasks_file(ctx, &file.value) else {
-        let looked = tasks_dirs(ctx)
-            .iter()
-            .map(|d| format!("`{}`", d.join(&file.value).display()))
-            .collect::<Vec<_>>();
-        ctx.error(
-            value.pos,
-            format!(
-                "`import_tasks`: file `{}` not found (looked for {})",
-                file.value,
-                super::ctx::and_list(&looked)
-            ),
-        );
+    let Some(path) = resolve_tasks_file(ctx, &file, value.pos, "import_tasks") else {
         return Vec::new();
     };
     let mut tasks = tasks_file(ctx, &path, value.pos);

@@ -285,6 +285,7 @@ impl Action {
                 texts.push(&g.key);
                 texts.extend(g.parents.iter().flat_map(|d| &d.strings));
             }
+            Action::Include(i) => texts.push(&i.what),
             Action::Pause(p) => {
                 texts.extend(&p.prompt);
                 numbers.extend([&p.seconds, &p.minutes]);

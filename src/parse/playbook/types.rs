@@ -262,6 +262,7 @@ pub enum Action {
     Sysctl(Sysctl),
     Modprobe(Modprobe),
     Uri(Box<Uri>),
+    Include(Include),
 }
 
 impl Action {
@@ -299,6 +300,10 @@ impl Action {
             Action::Sysctl(_) => "sysctl",
             Action::Modprobe(_) => "modprobe",
             Action::Uri(_) => "uri",
+            Action::Include(i) => match i.kind {
+                IncludeKind::Tasks => "include_tasks",
+                IncludeKind::Role => "include_role",
+            },
         }
     }
 
@@ -313,6 +318,7 @@ impl Action {
                 | Action::Pause(_)
                 | Action::AddHost(_)
                 | Action::GroupBy(_)
+                | Action::Include(_)
         )
     }
 
@@ -542,6 +548,32 @@ pub struct GroupBy {
     pub key: Text,
     /// A list or a single name.
     pub parents: Option<Data>,
+}
+
+/// `include_tasks` / `include_role`. rtmig reads the file (or role) with the playbook, so
+/// its errors are located before anything connects, and puts its tasks right after
+/// this one in the play's list; at run time this task decides, per host, whether they
+/// run (`when`) and how many times (once, or once per `loop` item with the loop
+/// variable set).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Include {
+    pub kind: IncludeKind,
+    /// The tasks file, or the role's name, as written.
+    pub what: Text,
+    /// For a role: `tasks_from`, `defaults_from`, `vars_from`, `public` (default false).
+    pub tasks_from: Option<String>,
+    pub defaults_from: Option<String>,
+    pub vars_from: Option<String>,
+    pub public: bool,
+    /// How many of the play's tasks right after this one it brings in (nested
+    /// includes' tasks counted).
+    pub span: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncludeKind {
+    Tasks,
+    Role,
 }
 
 /// `pause`: wait a while, or ask the operator (refused when not on a terminal).

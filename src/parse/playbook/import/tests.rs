@@ -348,3 +348,75 @@ fn import_playbook_splices_plays_read_from_their_own_folder() {
     let d = tree(&[("site.yml", "- import_playbook: site.yml\n")]);
     assert!(errors(d.path()).contains("site.yml:1:20: `site.yml` is imported into itself"));
 }
+
+#[test]
+fn include_tasks_is_followed_by_its_tasks_read_now() {
+    let d = tree(&[
+        (
+            "site.yml",
+            "- hosts: all
+  tasks:
+    - name: inc
+      include_tasks: a.yml
+      loop: [1, 2]
+      vars: {v: 1}
+      when: go
+    - name: after
+      debug: msg=x
+",
+        ),
+        (
+            "a.yml",
+            "- name: a1\n  debug: msg=a\n- include_role: {name: r}\n",
+        ),
+        ("roles/r/tasks/main.yml", "- name: r1\n  debug: msg=r\n"),
+    ]);
+    let pb = ok(d.path());
+    let tasks = &pb.plays[0].tasks;
+    assert_eq!(names(tasks), ["inc", "a1", "include_role", "r1", "after"]);
+    let Action::Include(inc) = &tasks[0].action else {
+        panic!("{:?}", tasks[0].action)
+    };
+    assert_eq!(inc.span, 3);
+    assert!(tasks[0].loop_.is_some());
+    // The include's `when` is its own (decided at run time), its vars its tasks' too.
+    assert!(tasks[1].when.is_empty());
+    assert_eq!(tasks[1].vars["v"].value, serde_json::json!(1));
+    let Action::Include(role) = &tasks[2].action else {
+        panic!()
+    };
+    assert_eq!(role.span, 1);
+    assert!(!role.public);
+    assert!(pb.plays[0].role_defaults.is_empty());
+}
+
+#[test]
+fn include_errors_are_located_before_the_run() {
+    let d = tree(&[
+        (
+            "site.yml",
+            "- hosts: all
+  tasks:
+    - include_tasks: nope.yml
+    - include_tasks: \"{{ f }}.yml\"
+    - include_tasks: bad.yml
+    - include_role: {name: nosuch}
+",
+        ),
+        ("bad.yml", "- debug: {nope: 1}\n"),
+    ]);
+    let e = errors(d.path());
+    assert!(
+        e.contains("site.yml:3:22: `include_tasks`: file `nope.yml` not found"),
+        "{e}"
+    );
+    assert!(
+        e.contains("site.yml:4:22: a templated `include_tasks` name is not supported yet"),
+        "{e}"
+    );
+    assert!(e.contains("site.yml:6:28: role `nosuch` not found"), "{e}");
+    assert!(
+        e.contains("bad.yml:1:11: unknown argument of `debug` `nope`"),
+        "{e}"
+    );
+}
