@@ -46,6 +46,11 @@ fn a_role_with_defaults_vars_templates_files_and_a_dependency_leaves_ansibles_fi
         assert_eq!(ws.read(&format!("out/{host}/after")), after);
         assert_eq!(ws.read(&format!("out/{host}/base")), "base\n");
         assert_eq!(ws.read(&format!("out/{host}/blob")), "from the role\n");
+        // include_vars, nested under `name`, rendered for the host.
+        assert_eq!(
+            ws.read(&format!("out/{host}/motd")),
+            format!("hello {host}\n")
+        );
         // include_tasks with a loop: its tasks once per letter, with the include's vars.
         assert_eq!(ws.read(&format!("out/{host}/item-a")), "inc-a\n");
         assert_eq!(ws.read(&format!("out/{host}/item-b")), "inc-b\n");
@@ -67,7 +72,7 @@ fn a_role_with_defaults_vars_templates_files_and_a_dependency_leaves_ansibles_fi
         .expect_code(0);
     // The fixture's shell tasks report changed, as Ansible's do; nothing else does.
     assert!(
-        again.stdout().contains("n2 : ok=12   changed=4 "),
+        again.stdout().contains("n2 : ok=14   changed=4 "),
         "{}",
         again.stdout()
     );

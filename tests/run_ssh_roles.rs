@@ -55,6 +55,10 @@ fn a_role_and_its_includes_leave_the_same_files_over_ssh() {
         );
         assert_eq!(ws.read(&format!("out/{host}/blob")), "from the role\n");
         assert_eq!(ws.read(&format!("out/{host}/base")), "base\n");
+        assert_eq!(
+            ws.read(&format!("out/{host}/motd")),
+            format!("hello {host}\n")
+        );
         assert_eq!(ws.read(&format!("out/{host}/item-a")), "inc-a\n");
         assert_eq!(ws.read(&format!("out/{host}/item-b")), "inc-b\n");
         assert_eq!(ws.read(&format!("out/{host}/runs")), "a\nb\n");

@@ -26,6 +26,7 @@ mod fetch;
 mod file;
 mod group_by;
 mod include;
+mod include_vars;
 mod lineinfile;
 mod modprobe;
 mod package;
@@ -249,6 +250,7 @@ pub async fn run(cx: &Cx<'_>) -> TResult<TaskOutcome> {
         Action::AddHost(a) => return add_host::run(cx, a),
         Action::GroupBy(g) => return group_by::run(cx, g),
         Action::Include(i) => return include::run(cx, i),
+        Action::IncludeVars(i) => return include_vars::run(cx, i),
         _ => {}
     }
 
@@ -308,7 +310,8 @@ pub async fn run(cx: &Cx<'_>) -> TResult<TaskOutcome> {
         | Action::Pause(_)
         | Action::AddHost(_)
         | Action::GroupBy(_)
-        | Action::Include(_) => unreachable_action(),
+        | Action::Include(_)
+        | Action::IncludeVars(_) => unreachable_action(),
     };
     Ok(TaskOutcome::plain(result))
 }

@@ -19,9 +19,9 @@ pub const ACTIONS: &[&str] = &[
     "uri",
 ];
 
-/// Task entries read as actions that bring in other tasks (see [`super::import`]); not
-/// listed among the actions in messages.
-const INCLUDES: &[&str] = &["include_tasks", "include_role"];
+/// Actions that bring in other files (tasks: see [`super::import`]); not listed among
+/// the actions in messages.
+const INCLUDES: &[&str] = &["include_tasks", "include_role", "include_vars"];
 
 /// Prefixes Ansible users write before builtin action names.
 const PREFIXES: &[&str] = &["ansible.builtin.", "ansible.legacy."];
@@ -38,7 +38,6 @@ pub const UNSUPPORTED_ACTIONS: &[(&str, &str)] = &[
     ("script", "use `copy` then `shell`"),
     ("get_url", "use `shell: curl ...`"),
     ("synchronize", "use `copy` or `transfer`"),
-    ("include_vars", "use play `vars_files`"),
     ("setup", "facts are gathered by `gather_facts`"),
     ("meta", "rtmig has no handlers or meta tasks"),
     ("block", "rtmig has no blocks; list the tasks directly"),
@@ -102,9 +101,9 @@ pub fn parse(
                 location: ctx.loc(value.pos),
             });
         }
-        // `include_tasks: FILE`.
+        // `include_tasks: FILE`, `include_vars: FILE`.
         Value::Str(_)
-            if name == "include_tasks"
+            if (name == "include_tasks" || name == "include_vars")
                 && !value.value.scalar_text().unwrap_or_default().contains('=') =>
         {
             entries.push((
@@ -203,6 +202,7 @@ pub fn parse(
         "uri" => a.uri(),
         "include_tasks" => a.include(IncludeKind::Tasks),
         "include_role" => a.include(IncludeKind::Role),
+        "include_vars" => a.include_vars(),
         _ => None,
     }
 }
@@ -358,6 +358,36 @@ impl Args<'_> {
             public,
             span: 0,
         }))
+    }
+
+    /// `include_vars: FILE` or `{file: FILE, name: NAME}`: a literal FILE (relative to
+    /// the role's `vars/`, then the playbook's `vars/` and folder) is read now.
+    fn include_vars(&mut self) -> Option<Action> {
+        self.known(&["file", "name"]);
+        let Some(file) = self.text("file") else {
+            self.missing("file");
+            return None;
+        };
+        let name = match self.get("name").cloned() {
+            Some(n) => self.ctx.identifier(&n, "name"),
+            None => None,
+        };
+        let vars = if is_template(&file.value) {
+            None
+        } else {
+            let role = self.ctx.role.clone();
+            match resolve_task_source(role.as_deref(), &self.ctx.dir, "vars", &file.value) {
+                Some(path) => super::play::read_vars_file(self.ctx, &path, &file.location),
+                None => {
+                    self.ctx.errors.push(crate::parse::InputError::at(
+                        &file.location,
+                        format!("`include_vars`: file `{}` not found", file.value),
+                    ));
+                    None
+                }
+            }
+        };
+        Some(Action::IncludeVars(IncludeVars { file, vars, name }))
     }
 
     fn command(&mut self, free: Option<Text>) -> Option<Action> {

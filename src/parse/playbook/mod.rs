@@ -286,6 +286,15 @@ impl Action {
                 texts.extend(g.parents.iter().flat_map(|d| &d.strings));
             }
             Action::Include(i) => texts.push(&i.what),
+            Action::IncludeVars(i) => {
+                texts.push(&i.file);
+                texts.extend(
+                    i.vars
+                        .iter()
+                        .flat_map(|v| v.values())
+                        .flat_map(|d| &d.strings),
+                );
+            }
             Action::Pause(p) => {
                 texts.extend(&p.prompt);
                 numbers.extend([&p.seconds, &p.minutes]);

@@ -263,6 +263,7 @@ pub enum Action {
     Modprobe(Modprobe),
     Uri(Box<Uri>),
     Include(Include),
+    IncludeVars(IncludeVars),
 }
 
 impl Action {
@@ -300,6 +301,7 @@ impl Action {
             Action::Sysctl(_) => "sysctl",
             Action::Modprobe(_) => "modprobe",
             Action::Uri(_) => "uri",
+            Action::IncludeVars(_) => "include_vars",
             Action::Include(i) => match i.kind {
                 IncludeKind::Tasks => "include_tasks",
                 IncludeKind::Role => "include_role",
@@ -319,6 +321,7 @@ impl Action {
                 | Action::AddHost(_)
                 | Action::GroupBy(_)
                 | Action::Include(_)
+                | Action::IncludeVars(_)
         )
     }
 
@@ -568,6 +571,17 @@ pub struct Include {
     /// How many of the play's tasks right after this one it brings in (nested
     /// includes' tasks counted).
     pub span: usize,
+}
+
+/// `include_vars`: a YAML file's variables become the host's (as `set_fact`'s, for the
+/// rest of the run), nested under `name` when given.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncludeVars {
+    pub file: Text,
+    /// The file's variables, read with the playbook (vault-encrypted ones decrypted);
+    /// `None` when `file` is a template, read at run time.
+    pub vars: Option<Vars>,
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

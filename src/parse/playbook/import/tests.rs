@@ -420,3 +420,38 @@ fn include_errors_are_located_before_the_run() {
         "{e}"
     );
 }
+
+#[test]
+fn include_vars_reads_a_literal_file_now_and_leaves_a_templated_one_for_the_run() {
+    let d = tree(&[
+        (
+            "site.yml",
+            "- hosts: all
+  tasks:
+    - include_vars: v.yml
+    - include_vars: {file: \"{{ f }}.yml\", name: nest}
+    - include_vars: nope.yml
+",
+        ),
+        ("vars/v.yml", "a: 1\n"),
+    ]);
+    let e = errors(d.path());
+    assert_eq!(
+        e.trim(),
+        "site.yml:5:21: `include_vars`: file `nope.yml` not found"
+    );
+    std::fs::write(d.path().join("site.yml"), "- hosts: all\n  tasks:\n    - include_vars: v.yml\n    - include_vars: {file: \"{{ f }}.yml\", name: nest}\n").expect("write");
+    let pb = ok(d.path());
+    let Action::IncludeVars(i) = &pb.plays[0].tasks[0].action else {
+        panic!()
+    };
+    assert_eq!(
+        i.vars.as_ref().map(|v| v["a"].value.clone()),
+        Some(serde_json::json!(1))
+    );
+    let Action::IncludeVars(i) = &pb.plays[0].tasks[1].action else {
+        panic!()
+    };
+    assert!(i.vars.is_none());
+    assert_eq!(i.name.as_deref(), Some("nest"));
+}
