@@ -147,3 +147,20 @@ fn a_missing_role_is_located_before_any_host_is_touched() {
     );
     assert!(!ws.path("out").exists());
 }
+
+#[test]
+fn a_templated_vars_file_is_read_per_host_when_the_play_starts() {
+    let ws = roles_workspace();
+    ws.write("site/vars/n1.yml", "motd: one\n");
+    ws.write("site/vars/n2.yml", "motd: two\n");
+    ws.write(
+        "site/per-host.yml",
+        "- hosts: nodes\n  gather_facts: false\n  vars_files: [\"vars/{{ inventory_hostname }}.yml\"]\n  tasks:\n    - file: {path: \"{{ out }}\", state: directory}\n    - copy: {content: \"{{ motd }}\\n\", dest: \"{{ out }}/{{ inventory_hostname }}.motd\"}\n",
+    );
+    ws.rtmig()
+        .args(["run", "-i", "site/inventory.yaml", "site/per-host.yml"])
+        .output()
+        .expect_code(0);
+    assert_eq!(ws.read("out/n1.motd"), "one\n");
+    assert_eq!(ws.read("out/n2.motd"), "two\n");
+}

@@ -219,6 +219,7 @@ fn parse_play(ctx: &mut Ctx, node: &Node) -> Option<Play> {
         }
     }
     let roles = std::mem::replace(&mut ctx.play_roles, outer_roles);
+    let tasks: Vec<Task> = run_time_vars_files(&vars_files).chain(tasks).collect();
     let hosts = hosts?;
     Some(Play {
         location: ctx.loc(node.pos),
@@ -367,18 +368,15 @@ fn percentage(ctx: &mut Ctx, node: &Node) -> Option<f64> {
     }
 }
 
-/// Read the play's `vars_files` now, relative to the playbook's folder, later files
-/// winning: rtmig checks them before anything runs, so a path cannot be a template. A
-/// vault-encrypted file is decrypted (its strings are secrets, never checked as
-/// templates), and so is a `!vault` value in one.
+/// Read the play's literal `vars_files` now, relative to the playbook's folder, later
+/// files winning, so a missing one is an error before anything runs (templated ones are
+/// read per host: see [`run_time_vars_files`]). A vault-encrypted file is decrypted
+/// (its strings are secrets, never checked as templates), and so is a `!vault` value.
 fn load_vars_files(ctx: &mut Ctx, files: &[Text]) -> Vars {
     let mut vars = Vars::new();
     for file in files {
         if is_template(&file.value) {
-            ctx.errors.push(InputError::at(
-                &file.location,
-                "a `vars_files` path cannot be a template here: rtmig reads vars files before the play starts",
-            ));
+            // Read per host when the play starts (see `run_time_vars_files`).
             continue;
         }
         let path = ctx.dir.join(&file.value);
@@ -436,6 +434,50 @@ pub fn read_vars_file(ctx: &mut Ctx, path: &std::path::Path, at: &Location) -> O
         }
     }
     Some(found)
+}
+
+/// A templated `vars_files` entry (`vars/{{ ansible_os_family }}.yml`) is read per host
+/// when the play starts, as Ansible does: rtmig puts an `include_vars` of it before the
+/// play's first task (so its variables rank with `set_fact`'s, above task vars, where
+/// Ansible ranks them with the play's).
+fn run_time_vars_files(files: &[Text]) -> impl Iterator<Item = Task> + '_ {
+    files
+        .iter()
+        .filter(|f| is_template(&f.value))
+        .map(|file| Task {
+            location: file.location.clone(),
+            digest: format!("vars_files:{}", file.value),
+            name: Some(Text {
+                value: format!("vars_files {}", file.value),
+                location: file.location.clone(),
+            }),
+            action: Action::IncludeVars(IncludeVars {
+                file: file.clone(),
+                vars: None,
+                name: None,
+            }),
+            action_location: file.location.clone(),
+            when: Vec::new(),
+            register: None,
+            until: Vec::new(),
+            retries: None,
+            delay: None,
+            ignore_errors: false,
+            changed_when: Vec::new(),
+            failed_when: Vec::new(),
+            delegate_to: None,
+            run_once: false,
+            become_: None,
+            become_user: None,
+            tags: vec!["always".into()],
+            timeout: None,
+            loop_: None,
+            vars: Vars::new(),
+            environment: Default::default(),
+            no_log: false,
+            check_mode: None,
+            role: None,
+        })
 }
 
 fn vars_files(ctx: &mut Ctx, node: &Node) -> Vec<Text> {
