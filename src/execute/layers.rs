@@ -41,7 +41,8 @@ pub struct VarLayers {
     base: Mutex<(u64, HashMap<String, Arc<HostVars>>)>,
     play_layers: Mutex<HashMap<usize, Arc<HostVars>>>,
     role_defaults: Mutex<HashMap<usize, Arc<HostVars>>>,
-    mentions_hostvars: Mutex<HashMap<(usize, usize), bool>>,
+    /// By play and task location (tasks of imported files share line numbers).
+    mentions_hostvars: Mutex<HashMap<(usize, crate::parse::Location), bool>>,
     /// `groups`, one layer shared by every host: a copy per host would make memory
     /// grow with hosts × hosts. Tagged with the inventory generation.
     groups_layer: Mutex<(u64, Arc<HostVars>)>,
@@ -255,7 +256,7 @@ impl VarLayers {
     }
 
     fn task_mentions_hostvars(&self, play_idx: usize, task: &Task) -> bool {
-        let key = (play_idx, task.location.line as usize);
+        let key = (play_idx, task.location.clone());
         let mut cache = lock(&self.mentions_hostvars);
         *cache.entry(key).or_insert_with(|| {
             format!("{task:?}").contains("hostvars")
