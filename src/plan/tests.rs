@@ -749,6 +749,11 @@ fn an_include_counts_its_planned_tasks_and_takes_them_out_when_left_out() {
     let all = build(&pb, &cluster(), &PlanOptions::default()).unwrap_or_else(|e| panic!("{e}"));
     let spans: Vec<usize> = all.plays[0].tasks.iter().map(|t| t.span).collect();
     assert_eq!(spans, [2, 0, 0, 0, 2, 0, 0]);
+    assert!(
+        all.to_string()
+            .contains("brings in the next 2 tasks, run per host as it decides"),
+        "{all}"
+    );
     // `--tags x`: the first include and its tagged task; the second include is left
     // out and so is its tagged task (as Ansible: an include's tags are its own).
     let only = vec!["x".to_string()];
