@@ -164,3 +164,31 @@ fn a_templated_vars_file_is_read_per_host_when_the_play_starts() {
     assert_eq!(ws.read("out/n1.motd"), "one\n");
     assert_eq!(ws.read("out/n2.motd"), "two\n");
 }
+
+/// `validate`'s undefined-variable check knows what roles, includes and include_vars
+/// define (their defaults and vars, an include's vars and loop variable): the fixture is
+/// clean, and a typo in an included file is still named at its place.
+#[test]
+fn validate_knows_the_variables_of_roles_includes_and_include_vars() {
+    let ws = roles_workspace();
+    ws.rtmig()
+        .args(["validate", "-i", "site/inventory.yaml", "site/site.yml"])
+        .output()
+        .expect_code(0);
+    let per_item = ws.read("site/tasks/per-item.yml");
+    ws.write(
+        "site/tasks/per-item.yml",
+        &per_item.replacen("{{ letter }}", "{{ leter }}", 1),
+    );
+    let out = ws
+        .rtmig()
+        .args(["validate", "-i", "site/inventory.yaml", "site/site.yml"])
+        .output()
+        .expect_code(1);
+    let err = out.stderr();
+    assert!(
+        err.contains("tasks/per-item.yml:2:") && err.contains("`leter` is undefined"),
+        "{err}"
+    );
+    assert_eq!(err.matches("is undefined").count(), 1, "{err}");
+}
