@@ -1387,3 +1387,50 @@ fn resume_through_blocks_ends_where_an_uninterrupted_run_would() {
     // Over both runs, the handler ran once on each host.
     assert_eq!(ws.read("out/n1.log").matches("handler").count(), 1);
 }
+
+/// A looped `include_tasks` inside a block: its tasks once per item, then the block's
+/// failure rescued, `always`, and the play goes on (the merge of blocks and includes:
+/// the scheduler's walk through blocks and its include frames).
+#[test]
+fn a_looped_include_inside_a_block_runs_per_item_then_rescue_and_always() {
+    let ws = Workspace::new();
+    let inv = inventory(&ws, &["n1"]);
+    let log = ws.path("log");
+    ws.write(
+        "inc.yml",
+        &format!("- shell: echo {{{{ item }}}} >> {}\n", log.display()),
+    );
+    let play = ws.write(
+        "site.yml",
+        &format!(
+            r#"- hosts: nodes
+  gather_facts: false
+  tasks:
+    - block:
+        - include_tasks: inc.yml
+          loop: [a, b]
+        - name: fails
+          shell: "false"
+        - shell: echo not-reached >> {log}
+      rescue:
+        - shell: echo rescued {{{{ ansible_failed_task.name }}}} >> {log}
+      always:
+        - shell: echo always >> {log}
+    - shell: echo after >> {log}
+"#,
+            log = log.display()
+        ),
+    );
+    let out = ws
+        .rtmig()
+        .args([
+            "run".as_ref(),
+            "-i".as_ref(),
+            inv.as_os_str(),
+            play.as_os_str(),
+        ])
+        .output()
+        .expect_code(0);
+    assert!(out.stdout().contains("rescued=1"), "{}", out.stdout());
+    assert_eq!(ws.read("log"), "a\nb\nrescued fails\nalways\nafter\n");
+}

@@ -5,7 +5,9 @@
 //! `group_vars/`, `host_vars/`), extra vars (`-e`), the play's `vars:` and
 //! `vars_files`, the task's `vars:`, loop variable and `index_var`, every `register` and
 //! `set_fact` name of the playbook (they outlive their play), `add_host` variables,
-//! facts and connection
+//! `include_vars` files' variables, the play's roles' defaults and vars (and a role
+//! task's own defaults), an `include_tasks`/`include_role`'s vars and loop variables for
+//! the tasks it brings in, facts and connection
 //! variables (any `ansible_*` name), and Ansible's magic variables. A name guarded in
 //! the same task (`x | default(..)`, `x is defined` in any of its strings, a `when:`
 //! included) is not reported. Only `validate` runs this check: a run finds an
@@ -83,6 +85,11 @@ pub fn check(
         global.extend(task.register.iter().cloned());
         match &task.action {
             Action::SetFact(s) => global.extend(s.facts.keys().cloned()),
+            // A file's variables (read with the playbook when literal), or its `name:`.
+            Action::IncludeVars(v) => {
+                global.extend(v.name.iter().cloned());
+                global.extend(v.vars.iter().flat_map(|vars| vars.keys().cloned()));
+            }
             // Variables of a host added at run time, read by the plays after.
             Action::AddHost(a) => global.extend(a.vars.keys().cloned()),
             _ => {}
@@ -110,7 +117,13 @@ pub fn check(
         )
     };
     for play in &playbook.plays {
-        let play_known = |n: &str| global.contains(n) || play.vars.contains_key(n);
+        // The play's roles' defaults and vars are seen by every task of the play.
+        let play_known = |n: &str| {
+            global.contains(n)
+                || play.vars.contains_key(n)
+                || play.role_defaults.contains_key(n)
+                || play.role_vars.contains_key(n)
+        };
         let play_strings = play.strings();
         let play_guards: HashSet<String> = play_strings
             .iter()
@@ -125,14 +138,28 @@ pub fn check(
                 );
             }
         }
-        for task in &play.tasks {
+        // The includes the current task is inside: (index of its last task, the names
+        // the include gives its tasks: its vars, loop variable and index_var).
+        let mut includes: Vec<(usize, HashSet<String>)> = Vec::new();
+        for (i, task) in play.tasks.iter().enumerate() {
+            while includes.last().is_some_and(|(last, _)| *last < i) {
+                includes.pop();
+            }
             let loop_var = task.loop_.as_ref().map(|l| l.loop_var.as_str());
             let index_var = task.loop_.as_ref().and_then(|l| l.index_var.as_deref());
+            let inherited = |n: &str| includes.iter().any(|(_, names)| names.contains(n));
+            let role_default = |n: &str| {
+                task.role
+                    .as_ref()
+                    .is_some_and(|r| r.defaults.contains_key(n))
+            };
             let known = |n: &str| {
                 play_known(n)
                     || task.vars.contains_key(n)
                     || Some(n) == loop_var
                     || Some(n) == index_var
+                    || inherited(n)
+                    || role_default(n)
             };
             let strings = task.strings();
             let guards: HashSet<String> = strings.iter().flat_map(|s| guarded(s.value())).collect();
@@ -163,6 +190,14 @@ pub fn check(
                         conditional,
                     );
                 }
+            }
+            if let Action::Include(inc) = &task.action
+                && inc.span > 0
+            {
+                let mut names: HashSet<String> = task.vars.keys().cloned().collect();
+                names.extend(loop_var.map(str::to_string));
+                names.extend(index_var.map(str::to_string));
+                includes.push((i + inc.span, names));
             }
         }
     }

@@ -1,6 +1,7 @@
 //! The variable layers a task sees, and their caches. Lowest precedence first:
-//! inventory (with the magic variables), `groups`, play vars, the play's magic host
-//! lists, task vars, what the run set (facts, registered, `set_fact`: data, never
+//! role defaults (the play's roles', then the task's role's), inventory (with the
+//! magic variables), `groups`, play vars then role vars, the play's magic host lists
+//! (and `role_name`/`role_path`), task vars (a role task's include its role's vars), what the run set (facts, registered, `set_fact`: data, never
 //! rendered), extra vars; `hostvars` when the task mentions it. Layers that do not
 //! depend on the task are built once and shared (an `Arc` each), so a run's memory does
 //! not grow with hosts × tasks; those built from the inventory are tagged with its
@@ -39,7 +40,9 @@ pub struct VarLayers {
     /// Per host, tagged with the inventory generation it was built from.
     base: Mutex<(u64, HashMap<String, Arc<HostVars>>)>,
     play_layers: Mutex<HashMap<usize, Arc<HostVars>>>,
-    mentions_hostvars: Mutex<HashMap<(usize, usize), bool>>,
+    role_defaults: Mutex<HashMap<usize, Arc<HostVars>>>,
+    /// By play and task location (tasks of imported files share line numbers).
+    mentions_hostvars: Mutex<HashMap<(usize, crate::parse::Location), bool>>,
     /// `groups`, one layer shared by every host: a copy per host would make memory
     /// grow with hosts × hosts. Tagged with the inventory generation.
     groups_layer: Mutex<(u64, Arc<HostVars>)>,
@@ -71,6 +74,7 @@ impl VarLayers {
             extra: Arc::new(extra_vars),
             base: Mutex::new((0, HashMap::new())),
             play_layers: Mutex::new(HashMap::new()),
+            role_defaults: Mutex::new(HashMap::new()),
             mentions_hostvars: Mutex::new(HashMap::new()),
             groups_layer,
             play_hosts: Mutex::new(HashMap::new()),
@@ -145,20 +149,35 @@ impl VarLayers {
         modes: Modes,
     ) -> Vars {
         let mut v = Vars::new();
+        // Role defaults, below the inventory: every public role's of the play, then the
+        // task's own role's.
+        let play = &self.playbook.plays[play_idx];
+        if !play.role_defaults.is_empty() {
+            v.push_layer(self.role_defaults_layer(play_idx));
+        }
+        if let Some(role) = task.and_then(|t| t.role.as_deref())
+            && !role.defaults.is_empty()
+        {
+            v.push_layer(data_layer(&role.defaults));
+        }
         v.push_layer(self.base_vars(host, modes));
         // Above the inventory's variables, as the magic ones in `base_vars` are.
         v.push_layer(self.groups());
         v.push_layer(self.play_layer(play_idx));
         v.push_raw_layer(self.play_magic(play_idx, host));
+        if let Some(role) = task.and_then(|t| t.role.as_deref()) {
+            v.push_raw_layer(HostVars::from_iter([
+                ("role_name".to_string(), json!(role.name)),
+                (
+                    "role_path".to_string(),
+                    json!(role.path.display().to_string()),
+                ),
+            ]));
+        }
         if let Some(task) = task
             && !task.vars.is_empty()
         {
-            let layer: HostVars = task
-                .vars
-                .iter()
-                .map(|(k, d)| (k.clone(), d.value.clone()))
-                .collect();
-            v.push_layer(layer);
+            v.push_layer(data_layer(&task.vars));
         }
         if !run.is_empty() {
             v.push_raw_layer(run.clone());
@@ -212,25 +231,32 @@ impl VarLayers {
             .clone()
     }
 
-    /// A play's vars as written (templates rendered on use), shared by all its hosts.
+    /// A play's vars as written (templates rendered on use), then its roles' `vars/`
+    /// (above play vars, as Ansible's role vars are), shared by all its hosts.
     fn play_layer(&self, play_idx: usize) -> Arc<HostVars> {
         let mut cache = lock(&self.play_layers);
         cache
             .entry(play_idx)
             .or_insert_with(|| {
-                Arc::new(
-                    self.playbook.plays[play_idx]
-                        .vars
-                        .iter()
-                        .map(|(k, d)| (k.clone(), d.value.clone()))
-                        .collect(),
-                )
+                let play = &self.playbook.plays[play_idx];
+                let mut layer = data_layer(&play.vars);
+                layer.extend(data_layer(&play.role_vars));
+                Arc::new(layer)
             })
             .clone()
     }
 
+    /// The play's roles' defaults, shared by all its hosts.
+    fn role_defaults_layer(&self, play_idx: usize) -> Arc<HostVars> {
+        let mut cache = lock(&self.role_defaults);
+        cache
+            .entry(play_idx)
+            .or_insert_with(|| Arc::new(data_layer(&self.playbook.plays[play_idx].role_defaults)))
+            .clone()
+    }
+
     fn task_mentions_hostvars(&self, play_idx: usize, task: &Task) -> bool {
-        let key = (play_idx, task.location.line as usize);
+        let key = (play_idx, task.location.clone());
         let mut cache = lock(&self.mentions_hostvars);
         *cache.entry(key).or_insert_with(|| {
             format!("{task:?}").contains("hostvars")
@@ -258,6 +284,13 @@ impl VarLayers {
         }
         Arc::new(all)
     }
+}
+
+/// Variables as written, as one layer (templates rendered on use).
+fn data_layer(vars: &crate::parse::playbook::Vars) -> HostVars {
+    vars.iter()
+        .map(|(k, d)| (k.clone(), d.value.clone()))
+        .collect()
 }
 
 /// The `groups` variable of an inventory, as one layer.

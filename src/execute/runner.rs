@@ -227,6 +227,7 @@ impl Runner {
         let mut results = Vec::new();
         let mut facts = HostVars::new();
         let mut inventory = Vec::new();
+        let mut iterations: Option<Vec<HostVars>> = None;
         let mut any_changed = false;
         let mut failed: Option<TaskResult> = None;
         let mut unreachable: Option<TaskResult> = None;
@@ -249,6 +250,15 @@ impl Runner {
             }
             let o = self.run_with_retries(host, play_idx, task, &vars).await?;
             let r = o.result;
+            if let Some(its) = o.iterations {
+                iterations
+                    .get_or_insert_default()
+                    .extend(its.into_iter().map(|mut v| {
+                        // The loop variable, and `index_var`/`ansible_loop` when asked.
+                        v.extend(item_vars.clone());
+                        v
+                    }));
+            }
             facts.extend(o.facts);
             inventory.extend(o.inventory);
             let mut reg = if r.registered.is_object() {
@@ -304,6 +314,7 @@ impl Runner {
             register: None,
             facts,
             inventory,
+            iterations,
         })
     }
 
@@ -543,6 +554,7 @@ impl TaskRunner for Runner {
                         register: None,
                         facts: f,
                         inventory: Vec::new(),
+                        iterations: None,
                     });
                 }
                 Err(e) => actions::transport_failure(&e),

@@ -34,6 +34,9 @@ pub struct TaskOutcome {
     /// What `add_host`/`group_by` changed in the inventory (already applied by the
     /// runner; journaled so that `--resume` applies it again).
     pub inventory: Vec<InventoryChange>,
+    /// For `include_tasks`/`include_role`: how many times its tasks run on this host,
+    /// each time with these variables (the loop variable); `None` or empty: not at all.
+    pub iterations: Option<Vec<HostVars>>,
 }
 
 impl TaskOutcome {
@@ -43,6 +46,7 @@ impl TaskOutcome {
             register: None,
             facts: HostVars::new(),
             inventory: Vec::new(),
+            iterations: None,
         }
     }
 }
@@ -98,6 +102,8 @@ pub struct ScheduledTask {
     pub meta: Option<Meta>,
     /// A failure no rescue catches stops the batch.
     pub any_errors_fatal: bool,
+    /// For an include: how many of the scheduled tasks right after it are its own.
+    pub span: usize,
 }
 
 /// A handler of the play, run at a flush when notified.
@@ -164,6 +170,7 @@ impl ScheduledPlay {
                     notify: t.notify.clone(),
                     meta: t.meta,
                     any_errors_fatal: t.any_errors_fatal,
+                    span: t.span,
                 })
                 .collect(),
             any_errors_fatal: p.any_errors_fatal,
@@ -540,6 +547,7 @@ async fn run_host(
                 host,
                 play.index,
                 Step::Facts,
+                &[],
                 "Gathering Facts",
                 outcome,
             )
@@ -554,13 +562,23 @@ async fn run_host(
     let recorded = replayed(sh, play, host);
     let mut handlers = Handlers::default();
     let mut last_failure: Option<(String, serde_json::Value)> = None;
+    // The includes being run, innermost last.
+    let mut frames: Vec<Frame> = Vec::new();
+    // Whether the walk's last move was a failure's (out of an include, into a rescue).
+    let mut left_by_failure = false;
+    // Never goes back (an include's tasks run again per item), so hosts waiting for a
+    // `run_once` see progress only.
+    let mut reached = 0;
+    let stopped = || {
+        sh.stop.load(Ordering::SeqCst)
+            || batch_abort.load(Ordering::SeqCst)
+            || sh.play_ended.load(Ordering::SeqCst)
+    };
     let mut next = walk.start();
     loop {
         let position = match next {
             Next::Run(p) => p,
-            Next::Done => {
-                return handlers.flush_until(sh, play, host, usize::MAX).await;
-            }
+            Next::Done => play.tasks.len(),
             Next::Failed => {
                 if play.force_handlers {
                     handlers.flush_until(sh, play, host, usize::MAX).await;
@@ -568,27 +586,59 @@ async fn run_host(
                 return false;
             }
         };
+        // An include's tasks run once per iteration: leaving its range going forward,
+        // back to its first task for the next item; left by a failure (to a rescue, or
+        // failed), the include is over.
+        if let Some(f) = frames.last_mut()
+            && !(f.start..f.end).contains(&position)
+        {
+            f.current += 1;
+            if !left_by_failure && position >= f.end && f.current < f.iterations.len() {
+                next = Next::Run(f.start);
+            } else {
+                frames.pop();
+            }
+            continue;
+        }
+        if position >= play.tasks.len() {
+            return handlers.flush_until(sh, play, host, usize::MAX).await;
+        }
         let task = &play.tasks[position];
         // Positions count from 1: 0 is a host that has not started (facts gathering).
-        slot.progress.reach(host, position + 1);
-        if sh.stop.load(Ordering::SeqCst)
-            || batch_abort.load(Ordering::SeqCst)
-            || sh.play_ended.load(Ordering::SeqCst)
-        {
+        reached = reached.max(position + 1);
+        slot.progress.reach(host, reached);
+        if stopped() {
             return true;
         }
         if !handlers.flush_until(sh, play, host, task.index).await {
             return false;
         }
-        let stopped = || {
-            sh.stop.load(Ordering::SeqCst)
-                || batch_abort.load(Ordering::SeqCst)
-                || sh.play_ended.load(Ordering::SeqCst)
-        };
         if stopped() {
             return true;
         }
-        if let Some((status, ignored)) = recorded[position] {
+        let iteration: Vec<usize> = frames.iter().map(|f| f.current).collect();
+        let task_vars = || {
+            let mut v = host_vars();
+            for f in &frames {
+                v.extend(f.iterations[f.current].clone());
+            }
+            v
+        };
+        // On resume, what the interrupted run recorded: a task of the play as replayed
+        // through its blocks, one an include brought in per iteration; an include runs
+        // again (it only decides, on the controller) and its finished tasks are skipped
+        // one by one.
+        let before = if task.span > 0 {
+            None
+        } else if iteration.is_empty() {
+            recorded[position]
+        } else {
+            sh.replay
+                .as_ref()
+                .and_then(|r| r.completed_in(host, play.index, task.index, &iteration))
+                .map(|s| (s, false))
+        };
+        if let Some((status, ignored)) = before {
             sh.reporter.emit(Event::TaskAlreadyDone {
                 host: host.to_string(),
                 play: play.index,
@@ -615,11 +665,12 @@ async fn run_host(
                     Meta::Noop => {}
                 }
             }
+            left_by_failure = failed;
             next = walk.after(position, failed).0;
             continue;
         }
         if once.get(&task.index).is_some_and(|c| !c.initialized()) {
-            slot.wait_for_batch(position + 1).await;
+            slot.wait_for_batch(reached).await;
             if stopped() {
                 return true;
             }
@@ -628,6 +679,7 @@ async fn run_host(
             host: host.to_string(),
             play: play.index,
             task: task.index,
+            iteration: iteration.clone(),
             at: timestamp(),
         });
         sh.reporter.emit(Event::TaskStarted {
@@ -655,7 +707,7 @@ async fn run_host(
             }
             None => {
                 sh.runner
-                    .run_task(host, play.index, task.index, host_vars())
+                    .run_task(host, play.index, task.index, task_vars())
                     .await
             }
         };
@@ -689,7 +741,8 @@ async fn run_host(
             }
         }
         let step = Step::Task(task.index);
-        if !finish(sh, host, play.index, step, &task.name, outcome).await {
+        let iterations = outcome.iterations.clone().unwrap_or_default();
+        if !finish(sh, host, play.index, step, &iteration, &task.name, outcome).await {
             return true;
         }
         if failed && !caught && (play.any_errors_fatal || task.any_errors_fatal) {
@@ -716,7 +769,21 @@ async fn run_host(
                 Meta::Noop => {}
             }
         }
+        left_by_failure = failed;
         next = after;
+        // An include: its tasks follow, once per iteration (none: passed over).
+        if task.span > 0 && !failed {
+            if iterations.is_empty() || !status.is_success() {
+                next = walk.after(position + task.span, false).0;
+            } else {
+                frames.push(Frame {
+                    start: position + 1,
+                    end: position + 1 + task.span,
+                    iterations,
+                    current: 0,
+                });
+            }
+        }
     }
 }
 
@@ -857,9 +924,19 @@ fn replayed(sh: &Shared, play: &ScheduledPlay, host: &str) -> Vec<Option<(TaskSt
         let Some((status, ignored)) = replay.recorded(host, play.index, play.tasks[p].index) else {
             return used;
         };
-        used[p] = Some((status, ignored));
+        let span = play.tasks[p].span;
+        let failed = !status.is_success() && !ignored;
+        // An include is never replayed (it decides again, and its tasks are looked up
+        // per iteration): the walk passes over the tasks it brought in.
+        if span == 0 {
+            used[p] = Some((status, ignored));
+        }
         let was_failing = walk.failing;
-        next = walk.after(p, !status.is_success() && !ignored).0;
+        next = if span > 0 && !failed {
+            walk.after(p + span, false).0
+        } else {
+            walk.after(p, failed).0
+        };
         if walk.failing {
             if !was_failing {
                 failing_since.clear();
@@ -877,6 +954,15 @@ fn replayed(sh: &Shared, play: &ScheduledPlay, host: &str) -> Vec<Option<(TaskSt
     used
 }
 
+/// An include whose tasks a host is running: positions `start..end` of the play's
+/// scheduled tasks, once per iteration.
+struct Frame {
+    start: usize,
+    end: usize,
+    iterations: Vec<HostVars>,
+    current: usize,
+}
+
 /// Record a step's outcome: host variables, journal (durably, for tasks: fact gathering
 /// is not journaled), recap, events. Returns false when the journal could not be
 /// written (the run must stop).
@@ -885,6 +971,7 @@ async fn finish(
     host: &str,
     play: usize,
     step: Step,
+    iteration: &[usize],
     name: &str,
     outcome: TaskOutcome,
 ) -> bool {
@@ -901,6 +988,7 @@ async fn finish(
             host: host.to_string(),
             play,
             task,
+            iteration: iteration.to_vec(),
             status: outcome.result.status,
             register: outcome.register.clone(),
             facts: outcome.facts.clone(),
@@ -968,6 +1056,7 @@ mod tests {
                     register: Some((format!("r{task}"), serde_json::json!(task))),
                     facts: HostVars::new(),
                     inventory: Vec::new(),
+                    iterations: None,
                 }
             })
         }

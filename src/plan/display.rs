@@ -195,6 +195,12 @@ fn write_task(
     if !task.when.is_empty() {
         notes.push(format!("when: {}", task.when.join(" and ")));
     }
+    if task.span > 0 {
+        notes.push(format!(
+            "brings in the next {}, run per host as it decides",
+            plural(task.span, "task", "tasks")
+        ));
+    }
     let own: Vec<&str> = task
         .tags
         .iter()

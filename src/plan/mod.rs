@@ -135,6 +135,9 @@ pub struct TaskPlan {
     /// A failure no rescue catches stops the batch (the task's, its block's or the
     /// play's `any_errors_fatal`).
     pub any_errors_fatal: bool,
+    /// For `include_tasks`/`include_role`: how many of the plan's tasks right after
+    /// this one are its own (run per host as it decides); 0 otherwise.
+    pub span: usize,
 }
 
 /// What narrows the plan, from the command line.
@@ -207,12 +210,38 @@ pub fn build(
 
         let mut tasks = Vec::new();
         let mut skipped_tasks = 0;
+        // Includes in the plan, innermost last: (plan position, last task index).
+        let mut open: Vec<(usize, usize)> = Vec::new();
+        // An include left out leaves its tasks out (they run only through it).
+        let mut left_out_until: Option<usize> = None;
         for (task_index, task) in play.tasks.iter().enumerate() {
+            while open.last().is_some_and(|&(_, last)| task_index > last) {
+                open.pop();
+            }
+            if left_out_until.is_some_and(|last| task_index <= last) {
+                skipped_tasks += 1;
+                continue;
+            }
+            left_out_until = None;
+            let span = match &task.action {
+                crate::parse::playbook::Action::Include(i) => i.span,
+                _ => 0,
+            };
             let before_start = start.is_some_and(|s| (index, task_index) < s);
             let tags = task_tags(play, task);
             if before_start || !selected_by_tags(&tags, opts.tags, opts.skip_tags) {
                 skipped_tasks += 1;
+                if span > 0 {
+                    left_out_until = Some(task_index + span);
+                }
                 continue;
+            }
+            for &(position, _) in &open {
+                let header: &mut TaskPlan = &mut tasks[position];
+                header.span += 1;
+            }
+            if span > 0 {
+                open.push((tasks.len(), task_index + span));
             }
             tasks.push(TaskPlan {
                 index: task_index,
@@ -232,6 +261,7 @@ pub fn build(
                     _ => None,
                 },
                 any_errors_fatal: task.any_errors_fatal.unwrap_or(play.any_errors_fatal),
+                span: 0,
             });
         }
 

@@ -778,3 +778,38 @@ fn blocks_and_handlers_are_shown_and_a_rescue_without_its_block_is_left_out() {
     assert!(only.plays[0].tasks.is_empty(), "{:?}", only.plays[0].tasks);
     assert_eq!(only.plays[0].skipped_tasks, 3);
 }
+
+#[test]
+fn an_include_counts_its_planned_tasks_and_takes_them_out_when_left_out() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(
+        dir.path().join("inc.yml"),
+        "- {name: i1, debug: msg=1, tags: [x]}\n- {name: i2, debug: msg=2}\n",
+    )
+    .expect("write");
+    let site = dir.path().join("site.yaml");
+    std::fs::write(
+        &site,
+        "- hosts: all\n  tasks:\n    - {name: inc, include_tasks: inc.yml, tags: [x]}\n    - {name: after, debug: msg=a}\n    - {name: inc2, include_tasks: inc.yml}\n",
+    )
+    .expect("write");
+    let pb = crate::parse::playbook::load(&site).unwrap_or_else(|e| panic!("{e}"));
+    let all = build(&pb, &cluster(), &PlanOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let spans: Vec<usize> = all.plays[0].tasks.iter().map(|t| t.span).collect();
+    assert_eq!(spans, [2, 0, 0, 0, 2, 0, 0]);
+    assert!(
+        all.to_string()
+            .contains("brings in the next 2 tasks, run per host as it decides"),
+        "{all}"
+    );
+    // `--tags x`: the first include and its tagged task; the second include is left
+    // out and so is its tagged task (as Ansible: an include's tags are its own).
+    let only = vec!["x".to_string()];
+    let opts = PlanOptions {
+        tags: &only,
+        ..PlanOptions::default()
+    };
+    let p = build(&pb, &cluster(), &opts).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(task_names(&p.plays[0]), ["inc", "i1"]);
+    assert_eq!(p.plays[0].tasks[0].span, 1);
+}

@@ -40,12 +40,18 @@ pub enum Record {
         host: String,
         play: usize,
         task: usize,
+        /// For a task brought in by `include_tasks`/`include_role`: which run of each
+        /// enclosing include (its loop item's index), outermost first.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        iteration: Vec<usize>,
         at: String,
     },
     Done {
         host: String,
         play: usize,
         task: usize,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        iteration: Vec<usize>,
         status: TaskStatus,
         /// `register:` name and value.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -322,6 +328,8 @@ pub struct Replay {
     pub header: RunHeader,
     /// Finished tasks: (host, play, task) → status.
     pub done: HashMap<(String, usize, usize), TaskStatus>,
+    /// Finished runs of included tasks: (host, play, task, iteration) → status.
+    pub iterated: HashMap<(String, usize, usize, Vec<usize>), TaskStatus>,
     /// Tasks started but never recorded as finished: run again on resume.
     pub started_not_done: Vec<(String, usize, usize)>,
     /// Registered results and facts per host, in the order they were recorded.
@@ -353,6 +361,7 @@ impl Replay {
         let complete = ends_with_newline(path).unwrap_or(false);
         let mut header = None;
         let mut done = HashMap::new();
+        let mut iterated = HashMap::new();
         let mut started = Vec::new();
         let mut vars: HashMap<String, serde_json::Map<String, serde_json::Value>> = HashMap::new();
         let mut inventory_changes = Vec::new();
@@ -388,12 +397,21 @@ impl Replay {
                     }
                 }
                 Record::Start {
-                    host, play, task, ..
-                } => started.push((host, play, task)),
+                    host,
+                    play,
+                    task,
+                    iteration,
+                    ..
+                } => {
+                    if iteration.is_empty() {
+                        started.push((host, play, task))
+                    }
+                }
                 Record::Done {
                     host,
                     play,
                     task,
+                    iteration,
                     status,
                     register,
                     facts,
@@ -417,7 +435,11 @@ impl Replay {
                         entry.insert(name, value);
                     }
                     entry.extend(facts);
-                    done.insert((host, play, task), status);
+                    if iteration.is_empty() {
+                        done.insert((host, play, task), status);
+                    } else {
+                        iterated.insert((host, play, task, iteration), status);
+                    }
                 }
                 Record::HandlerDone {
                     host,
@@ -459,6 +481,7 @@ impl Replay {
         Ok(Replay {
             header,
             done,
+            iterated,
             started_not_done,
             vars,
             inventory: inventory_changes,
@@ -498,6 +521,24 @@ impl Replay {
     ) -> Option<TaskStatus> {
         self.handlers
             .get(&(host.to_string(), play, flush, handler))
+            .copied()
+            .filter(|s| s.is_success())
+    }
+
+    /// [`Replay::completed`] for one run of a task an include brought in (`iteration`
+    /// empty: a task of the play itself).
+    pub fn completed_in(
+        &self,
+        host: &str,
+        play: usize,
+        task: usize,
+        iteration: &[usize],
+    ) -> Option<TaskStatus> {
+        if iteration.is_empty() {
+            return self.completed(host, play, task);
+        }
+        self.iterated
+            .get(&(host.to_string(), play, task, iteration.to_vec()))
             .copied()
             .filter(|s| s.is_success())
     }
@@ -566,6 +607,7 @@ mod tests {
             host: host.into(),
             play: 0,
             task,
+            iteration: Vec::new(),
             status,
             register: Some(("out".into(), serde_json::json!({"rc": task}))),
             facts: serde_json::Map::new(),
@@ -584,6 +626,7 @@ mod tests {
             host: "n1".into(),
             play: 0,
             task: 0,
+            iteration: Vec::new(),
             at: timestamp(),
         });
         j.record_durable(&done("n1", 0, TaskStatus::Changed))
@@ -593,6 +636,7 @@ mod tests {
             host: "n1".into(),
             play: 0,
             task: 1,
+            iteration: Vec::new(),
             at: timestamp(),
         });
         j.record_durable(&done("n2", 0, TaskStatus::Failed))

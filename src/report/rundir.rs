@@ -157,6 +157,7 @@ mod tests {
                 started: String::new(),
             },
             done: HashMap::new(),
+            iterated: HashMap::new(),
             started_not_done: vec![],
             ignored: Default::default(),
             handlers: HashMap::new(),

@@ -48,5 +48,6 @@ pub(super) fn run(cx: &Cx<'_>, a: &AddHost) -> TResult<TaskOutcome> {
         register: None,
         facts: HostVars::new(),
         inventory: vec![change],
+        iterations: None,
     })
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::{Cx, TResult, file_result, located};
 use crate::execute::files::{self, FileSpec};
 use crate::execute::remote::Remote;
-use crate::parse::playbook::{Copy, CopySource, resolve_source};
+use crate::parse::playbook::{Copy, CopySource, resolve_task_source};
 use crate::report::TaskResult;
 
 pub(super) async fn run(cx: &Cx<'_>, remote: &Remote<'_>, c: &Copy) -> TResult<TaskResult> {
@@ -23,7 +23,7 @@ pub(super) async fn run(cx: &Cx<'_>, remote: &Remote<'_>, c: &Copy) -> TResult<T
                 Some(p) => p.clone(),
                 None => {
                     let name = cx.text(src)?;
-                    resolve_source(&cx.runner.playbook.dir, "files", &name)
+                    resolve_task_source(cx.task.role.as_deref(), &cx.play.dir, "files", &name)
                         .ok_or_else(|| located(&src.location, format!("file `{name}` not found")))?
                 }
             };

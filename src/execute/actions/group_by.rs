@@ -42,5 +42,6 @@ pub(super) fn run(cx: &Cx<'_>, g: &GroupBy) -> TResult<TaskOutcome> {
         register: None,
         facts: HostVars::new(),
         inventory: vec![change],
+        iterations: None,
     })
 }

@@ -25,6 +25,8 @@ mod fail;
 mod fetch;
 mod file;
 mod group_by;
+mod include;
+mod include_vars;
 mod lineinfile;
 mod meta;
 mod modprobe;
@@ -249,6 +251,8 @@ pub async fn run(cx: &Cx<'_>) -> TResult<TaskOutcome> {
         Action::AddHost(a) => return add_host::run(cx, a),
         Action::GroupBy(g) => return group_by::run(cx, g),
         Action::Meta(m) => return meta::run(cx, *m),
+        Action::Include(i) => return include::run(cx, i),
+        Action::IncludeVars(i) => return include_vars::run(cx, i),
         _ => {}
     }
 
@@ -309,6 +313,7 @@ pub async fn run(cx: &Cx<'_>) -> TResult<TaskOutcome> {
         | Action::AddHost(_)
         | Action::GroupBy(_)
         | Action::Meta(_) => unreachable_action(),
+        Action::Include(_) | Action::IncludeVars(_) => unreachable_action(),
     };
     Ok(TaskOutcome::plain(result))
 }

@@ -26,5 +26,6 @@ pub(super) fn run(cx: &Cx<'_>, sf: &SetFact) -> TResult<TaskOutcome> {
         register: None,
         facts,
         inventory: Vec::new(),
+        iterations: None,
     })
 }

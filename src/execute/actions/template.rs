@@ -3,7 +3,7 @@
 
 use super::{Cx, TResult, located, put_content};
 use crate::execute::remote::Remote;
-use crate::parse::playbook::{TemplateFile, resolve_source};
+use crate::parse::playbook::{TemplateFile, resolve_task_source};
 use crate::report::TaskResult;
 
 pub(super) async fn run(cx: &Cx<'_>, remote: &Remote<'_>, t: &TemplateFile) -> TResult<TaskResult> {
@@ -11,7 +11,7 @@ pub(super) async fn run(cx: &Cx<'_>, remote: &Remote<'_>, t: &TemplateFile) -> T
         Some(p) => p.clone(),
         None => {
             let name = cx.text(&t.src)?;
-            resolve_source(&cx.runner.playbook.dir, "templates", &name)
+            resolve_task_source(cx.task.role.as_deref(), &cx.play.dir, "templates", &name)
                 .ok_or_else(|| located(&t.src.location, format!("template `{name}` not found")))?
         }
     };

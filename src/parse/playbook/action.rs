@@ -3,7 +3,7 @@
 
 use super::ctx::{Ctx, is_template, list};
 use super::node::{Key, Node, Pos, Value};
-use super::resolve_source;
+use super::resolve_task_source;
 use super::types::*;
 
 mod system;
@@ -18,6 +18,10 @@ pub const ACTIONS: &[&str] = &[
     "systemd_service", "systemd", "service", "package", "apt", "dnf", "yum", "sysctl", "modprobe",
     "uri", "meta",
 ];
+
+/// Actions that bring in other files (tasks: see [`super::import`]); not listed among
+/// the actions in messages.
+const INCLUDES: &[&str] = &["include_tasks", "include_role", "include_vars"];
 
 /// Prefixes Ansible users write before builtin action names.
 const PREFIXES: &[&str] = &["ansible.builtin.", "ansible.legacy."];
@@ -34,17 +38,6 @@ pub const UNSUPPORTED_ACTIONS: &[(&str, &str)] = &[
     ("script", "use `copy` then `shell`"),
     ("get_url", "use `shell: curl ...`"),
     ("synchronize", "use `copy` or `transfer`"),
-    ("include_vars", "use play `vars_files`"),
-    ("include_tasks", "list the tasks in the play"),
-    ("import_tasks", "list the tasks in the play"),
-    (
-        "include_role",
-        "rtmig has no roles; list the tasks in the play",
-    ),
-    (
-        "import_role",
-        "rtmig has no roles; list the tasks in the play",
-    ),
     ("setup", "facts are gathered by `gather_facts`"),
 ];
 
@@ -58,7 +51,7 @@ pub fn action_name(key: &str) -> Option<&'static str> {
         .iter()
         .find_map(|p| key.strip_prefix(p))
         .unwrap_or(key);
-    ACTIONS.iter().copied().find(|a| *a == bare)
+    ACTIONS.iter().chain(INCLUDES).copied().find(|a| *a == bare)
 }
 
 /// Whether a key looks like an Ansible module rtmig does not have.
@@ -108,6 +101,19 @@ pub fn parse(
                 value: cmd,
                 location: ctx.loc(value.pos),
             });
+        }
+        // `include_tasks: FILE`, `include_vars: FILE`.
+        Value::Str(_)
+            if (name == "include_tasks" || name == "include_vars")
+                && !value.value.scalar_text().unwrap_or_default().contains('=') =>
+        {
+            entries.push((
+                Key {
+                    name: "file".into(),
+                    pos: value.pos,
+                },
+                value.clone(),
+            ));
         }
         Value::Str(s) => match key_values(s, value.pos) {
             Ok(kv) => entries.extend(kv),
@@ -195,6 +201,9 @@ pub fn parse(
         "sysctl" => a.sysctl(),
         "modprobe" => a.modprobe(),
         "uri" => a.uri(),
+        "include_tasks" => a.include(IncludeKind::Tasks),
+        "include_role" => a.include(IncludeKind::Role),
+        "include_vars" => a.include_vars(),
         _ => None,
     }
 }
@@ -310,20 +319,116 @@ impl Args<'_> {
         if is_template(&src.value) {
             return None;
         }
-        let found = resolve_source(&self.ctx.dir, subdir, &src.value);
+        let role = self.ctx.role.clone();
+        let found = resolve_task_source(role.as_deref(), &self.ctx.dir, subdir, &src.value);
         if found.is_none() {
-            let dir = &self.ctx.dir;
+            let dirs = role.iter().map(|r| &r.path).chain([&self.ctx.dir]);
+            let looked: Vec<String> = dirs
+                .flat_map(|d| [d.join(subdir).join(&src.value), d.join(&src.value)])
+                .map(|p| format!("`{}`", p.display()))
+                .collect();
             let message = format!(
-                "{what} `{}` not found (looked for `{}` and `{}`)",
+                "{what} `{}` not found (looked for {})",
                 src.value,
-                dir.join(subdir).join(&src.value).display(),
-                dir.join(&src.value).display()
+                super::ctx::and_list(&looked)
             );
             self.ctx
                 .errors
                 .push(crate::parse::InputError::at(&src.location, message));
         }
         found
+    }
+
+    /// `include_tasks: {file}` or `include_role: {name, tasks_from, ...}`; the tasks
+    /// themselves are read by [`super::import`].
+    fn include(&mut self, kind: IncludeKind) -> Option<Action> {
+        let (arg, known): (&str, &[&str]) = match kind {
+            IncludeKind::Tasks => ("file", &["file", "apply"]),
+            IncludeKind::Role => (
+                "name",
+                &[
+                    "name",
+                    "tasks_from",
+                    "defaults_from",
+                    "vars_from",
+                    "public",
+                    "allow_duplicates",
+                    "rolespec_validate",
+                    "apply",
+                    "handlers_from",
+                ],
+            ),
+        };
+        self.known(known);
+        for refused in ["apply", "handlers_from"] {
+            if let Some(node) = self.get(refused).cloned() {
+                let message = format!(
+                    "`{refused}` of `{}` is not supported yet: put the keywords on the included tasks",
+                    self.name
+                );
+                self.ctx.error(node.pos, message);
+            }
+        }
+        let Some(node) = self.get(arg).cloned() else {
+            self.missing(arg);
+            return None;
+        };
+        let what = self.ctx.text(&node, arg)?;
+        if is_template(&what.value) {
+            let message = format!(
+                "a templated `{}` name is not supported yet: name the file (pass values with `vars:`)",
+                self.name
+            );
+            self.ctx.error(node.pos, message);
+            return None;
+        }
+        let mut from = |n: &str| {
+            let node = self.get(n).cloned()?;
+            self.ctx.plain(&node, n)
+        };
+        let tasks_from = from("tasks_from");
+        let defaults_from = from("defaults_from");
+        let vars_from = from("vars_from");
+        let public = self.flag("public", false);
+        Some(Action::Include(Include {
+            kind,
+            what,
+            tasks_from,
+            defaults_from,
+            vars_from,
+            public,
+            span: 0,
+        }))
+    }
+
+    /// `include_vars: FILE` or `{file: FILE, name: NAME}`: a literal FILE (relative to
+    /// the role's `vars/`, then the playbook's `vars/` and folder) is read now.
+    fn include_vars(&mut self) -> Option<Action> {
+        self.known(&["file", "name"]);
+        let Some(file) = self.text("file") else {
+            self.missing("file");
+            return None;
+        };
+        let name = match self.get("name").cloned() {
+            Some(n) => self.ctx.identifier(&n, "name"),
+            None => None,
+        };
+        let vars = if is_template(&file.value) {
+            None
+        } else {
+            let role = self.ctx.role.clone();
+            match resolve_task_source(role.as_deref(), &self.ctx.dir, "vars", &file.value) {
+                Some(path) => super::play::read_vars_file(self.ctx, &path, &file.location),
+                None => {
+                    self.ctx.errors.push(crate::parse::InputError::at(
+                        &file.location,
+                        format!("`include_vars`: file `{}` not found", file.value),
+                    ));
+                    None
+                }
+            }
+        };
+        Some(Action::IncludeVars(IncludeVars { file, vars, name }))
     }
 
     fn command(&mut self, free: Option<Text>) -> Option<Action> {

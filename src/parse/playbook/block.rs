@@ -129,7 +129,8 @@ fn list_into(
             );
             continue;
         }
-        if let Some(mut task) = parse_task(ctx, item) {
+        // A task, or the tasks an import or include brings in.
+        for mut task in super::import::task_entry(ctx, item) {
             if let Some(entries) = entries {
                 inherit(&mut task, entries, inherited);
             }

@@ -17,6 +17,13 @@ pub struct Ctx {
     pub errors: Vec<InputError>,
     /// Decrypts `!vault` values in variables.
     pub decryption: Decryption,
+    /// The files being imported into one another, outermost first (`import_playbook`,
+    /// `import_tasks`, roles' task files): a file met again is a recursion.
+    pub stack: Vec<PathBuf>,
+    /// The role whose tasks are being read.
+    pub role: Option<std::sync::Arc<super::types::RoleScope>>,
+    /// What the current play's roles give it (see [`super::import`]).
+    pub play_roles: super::import::PlayRoles,
 }
 
 impl Ctx {
@@ -30,6 +37,9 @@ impl Ctx {
             dir,
             errors: Vec::new(),
             decryption: Decryption::default(),
+            stack: Vec::new(),
+            role: None,
+            play_roles: Default::default(),
         }
     }
 
@@ -335,6 +345,15 @@ impl Ctx {
             }
         }
         env
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+pub fn and_list(items: &[String]) -> String {
+    match items.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
     }
 }
 

@@ -13,6 +13,7 @@
 mod action;
 mod block;
 mod ctx;
+mod import;
 mod node;
 mod play;
 mod task;
@@ -58,9 +59,15 @@ pub fn parse_with(
     let root = read_node(path, text)?;
     let mut ctx = ctx::Ctx::new(path);
     ctx.decryption = decryption.clone();
+    ctx.stack
+        .push(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()));
     let plays = play::parse_plays(&mut ctx, &root);
     if !ctx.errors.is_empty() {
-        ctx.errors.sort_by_key(|e| e.position);
+        // The playbook's own errors first, then each imported file's, each in order.
+        let main = path.to_path_buf();
+        ctx.errors.sort_by(|a, b| {
+            (a.file != main, &a.file, a.position).cmp(&(b.file != main, &b.file, b.position))
+        });
         return Err(InputErrors(ctx.errors));
     }
     Ok(Playbook {
@@ -89,6 +96,18 @@ pub fn resolve_source(dir: &Path, subdir: &str, src: &str) -> Option<PathBuf> {
     [dir.join(subdir).join(src), dir.join(src)]
         .into_iter()
         .find(|p| p.is_file())
+}
+
+/// [`resolve_source`] for a task: in its role's folder first (`ROLE/templates/SRC`,
+/// `ROLE/SRC`), then in `dir` (the play's folder), as Ansible searches a role's files.
+pub fn resolve_task_source(
+    role: Option<&RoleScope>,
+    dir: &Path,
+    subdir: &str,
+    src: &str,
+) -> Option<PathBuf> {
+    role.and_then(|r| resolve_source(&r.path, subdir, src))
+        .or_else(|| resolve_source(dir, subdir, src))
 }
 
 /// A string to check or render: a template (`{{ }}` inside text) or a bare expression.
@@ -294,6 +313,16 @@ impl Action {
             Action::GroupBy(g) => {
                 texts.push(&g.key);
                 texts.extend(g.parents.iter().flat_map(|d| &d.strings));
+            }
+            Action::Include(i) => texts.push(&i.what),
+            Action::IncludeVars(i) => {
+                texts.push(&i.file);
+                texts.extend(
+                    i.vars
+                        .iter()
+                        .flat_map(|v| v.values())
+                        .flat_map(|d| &d.strings),
+                );
             }
             Action::Pause(p) => {
                 texts.extend(&p.prompt);

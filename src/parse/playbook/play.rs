@@ -2,10 +2,11 @@
 
 use super::block::{Flat, check_notify, handler_list, task_list};
 use super::ctx::{Ctx, is_template};
-use super::node::{Node, Pos, Value};
+use super::import;
+use super::node::{Key, Node, Pos, Value};
 use super::task::become_method;
 use super::types::*;
-use crate::parse::InputError;
+use crate::parse::{InputError, Location};
 
 /// The play keywords rtmig has.
 pub const PLAY_KEYWORDS: &[&str] = &[
@@ -24,6 +25,7 @@ pub const PLAY_KEYWORDS: &[&str] = &[
     "tags",
     "environment",
     "pre_tasks",
+    "roles",
     "tasks",
     "post_tasks",
     "handlers",
@@ -32,12 +34,7 @@ pub const PLAY_KEYWORDS: &[&str] = &[
 
 /// Ansible play keywords rtmig knows but does not have.
 const UNSUPPORTED_KEYWORDS: &[(&str, &str)] = &[
-    (
-        "import_playbook",
-        "list the plays in one file, or run the playbooks one after another",
-    ),
-    ("include", "list the plays in one file"),
-    ("roles", "rtmig has no roles; list the tasks in the play"),
+    ("include", "write `import_playbook`"),
     (
         "strategy",
         "hosts always run their tasks independently (Ansible's `free` within a batch)",
@@ -81,10 +78,87 @@ pub fn parse_plays(ctx: &mut Ctx, root: &Node) -> Vec<Play> {
     if items.is_empty() {
         ctx.error(root.pos, "the playbook has no plays");
     }
-    items
-        .iter()
-        .filter_map(|item| parse_play(ctx, item))
-        .collect()
+    let mut plays = Vec::new();
+    for item in items {
+        match import_playbook_key(item) {
+            Some((key, value)) => plays.extend(import_playbook(ctx, item, key, value)),
+            None => plays.extend(parse_play(ctx, item)),
+        }
+    }
+    plays
+}
+
+/// `- import_playbook: FILE` (or `ansible.builtin.import_playbook`).
+fn import_playbook_key(node: &Node) -> Option<(&Key, &Node)> {
+    let Value::Map(entries) = &node.value else {
+        return None;
+    };
+    entries.iter().find_map(|(k, v)| {
+        let bare = k.name.strip_prefix("ansible.builtin.").unwrap_or(&k.name);
+        (bare == "import_playbook").then_some((k, v))
+    })
+}
+
+/// The plays of another playbook, relative to this one's folder, read with their own
+/// folder (their `vars_files`, roles and sources are found from there, as Ansible
+/// does). `tags` and `vars` on the import apply to each play.
+fn import_playbook(ctx: &mut Ctx, node: &Node, key: &Key, value: &Node) -> Vec<Play> {
+    let entries = match &node.value {
+        Value::Map(e) => e.as_slice(),
+        _ => &[],
+    };
+    let known = [key.name.as_str(), "name", "tags", "vars"];
+    ctx.check_keys(entries, &known, &[], "keyword of `import_playbook`");
+    let get = |n: &str| entries.iter().find(|(k, _)| k.name == n).map(|(_, v)| v);
+    let tags = get("tags").map(|n| ctx.tags(n)).unwrap_or_default();
+    let vars = get("vars").map(|n| ctx.vars(n, "vars")).unwrap_or_default();
+    let Some(file) = ctx.text(value, "import_playbook") else {
+        return Vec::new();
+    };
+    if is_template(&file.value) {
+        ctx.error(
+            value.pos,
+            "`import_playbook` is static: its file name cannot be a template",
+        );
+        return Vec::new();
+    }
+    let path = ctx.dir.join(&file.value);
+    if !path.is_file() {
+        ctx.error(
+            value.pos,
+            format!("`import_playbook`: playbook `{}` not found", path.display()),
+        );
+        return Vec::new();
+    }
+    if let Err(message) = import::enter(ctx, &path) {
+        ctx.error(value.pos, message);
+        return Vec::new();
+    }
+    let Some(root) = import::read_import(ctx, &path, value.pos, "the playbook") else {
+        ctx.stack.pop();
+        return Vec::new();
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let outer_dir = std::mem::replace(&mut ctx.dir, dir);
+    let mut plays = import::within(ctx, &path, |ctx| parse_plays(ctx, &root));
+    ctx.dir = outer_dir;
+    ctx.stack.pop();
+    for play in &mut plays {
+        for t in &tags {
+            if !play.tags.contains(t) {
+                play.tags.push(t.clone());
+            }
+        }
+        if !vars.is_empty() {
+            let own = std::mem::take(&mut play.vars);
+            play.vars = vars.clone();
+            play.vars.extend(own);
+        }
+    }
+    plays
 }
 
 fn parse_play(ctx: &mut Ctx, node: &Node) -> Option<Play> {
@@ -131,11 +205,23 @@ fn parse_play(ctx: &mut Ctx, node: &Node) -> Option<Play> {
     let environment = get("environment")
         .map(|n| ctx.environment(n))
         .unwrap_or_default();
+    let outer_roles = ctx.play_roles.take();
     let mut flat = Flat::default();
+    // A templated `vars_files` entry: read per host when the play starts.
+    flat.tasks.extend(run_time_vars_files(&vars_files));
     let mut flush_points = Vec::new();
-    for section in ["pre_tasks", "tasks", "post_tasks"] {
+    for section in ["pre_tasks", "roles", "tasks", "post_tasks"] {
         if let Some(list) = get(section) {
-            task_list(ctx, list, section, &mut flat);
+            if section == "roles" {
+                flat.tasks.extend(import::roles(ctx, list));
+            } else {
+                task_list(ctx, list, section, &mut flat);
+            }
+        }
+        // As Ansible compiles a play: a flush after pre_tasks, after the roles and the
+        // tasks together, after post_tasks.
+        if section == "roles" {
+            continue;
         }
         flush_points.push(flat.tasks.len());
     }
@@ -145,6 +231,7 @@ fn parse_play(ctx: &mut Ctx, node: &Node) -> Option<Play> {
     let force_handlers = get("force_handlers")
         .and_then(|n| ctx.boolean(n, "force_handlers"))
         .unwrap_or(false);
+    let roles = std::mem::replace(&mut ctx.play_roles, outer_roles);
     let hosts = hosts?;
     let play = Play {
         location: ctx.loc(node.pos),
@@ -166,6 +253,9 @@ fn parse_play(ctx: &mut Ctx, node: &Node) -> Option<Play> {
         flush_points,
         handlers,
         force_handlers,
+        dir: ctx.dir.clone(),
+        role_defaults: roles.defaults,
+        role_vars: roles.vars,
     };
     check_notify(ctx, &play);
     Some(play)
@@ -296,66 +386,120 @@ fn percentage(ctx: &mut Ctx, node: &Node) -> Option<f64> {
     }
 }
 
-/// Read the play's `vars_files` now, relative to the playbook's folder, later files
-/// winning: rtmig checks them before anything runs, so a path cannot be a template. A
-/// vault-encrypted file is decrypted (its strings are secrets, never checked as
-/// templates), and so is a `!vault` value in one.
+/// Read the play's literal `vars_files` now, relative to the playbook's folder, later
+/// files winning, so a missing one is an error before anything runs (templated ones are
+/// read per host: see [`run_time_vars_files`]). A vault-encrypted file is decrypted
+/// (its strings are secrets, never checked as templates), and so is a `!vault` value.
 fn load_vars_files(ctx: &mut Ctx, files: &[Text]) -> Vars {
     let mut vars = Vars::new();
     for file in files {
         if is_template(&file.value) {
-            ctx.errors.push(InputError::at(
-                &file.location,
-                "a `vars_files` path cannot be a template here: rtmig reads vars files before the play starts",
-            ));
+            // Read per host when the play starts (see `run_time_vars_files`).
             continue;
         }
         let path = ctx.dir.join(&file.value);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) => {
-                ctx.errors.push(InputError::at(
-                    &file.location,
-                    format!("cannot read vars file `{}`: {e}", path.display()),
-                ));
-                continue;
-            }
-        };
-        let (text, encrypted) = match ctx.decryption.file(text.trim_start()) {
-            Some(Ok(plain)) => (plain, true),
-            Some(Err(e)) => {
-                ctx.errors.push(InputError {
-                    file: path.clone(),
-                    position: Some((1, 1)),
-                    message: e.to_string(),
-                });
-                continue;
-            }
-            None => (text, false),
-        };
-        if text.trim().is_empty() {
-            continue;
+        if let Some(found) = read_vars_file(ctx, &path, &file.location) {
+            vars.extend(found);
         }
-        let root = match super::read_node(&path, &text) {
-            Ok(root) => root,
-            Err(e) => {
-                ctx.errors.push(e);
-                continue;
-            }
-        };
-        let mut sub = Ctx::new(&path);
-        sub.decryption = ctx.decryption.clone();
-        let mut found = sub.vars(&root, "vars_files");
-        ctx.errors.append(&mut sub.errors);
-        if encrypted {
-            for data in found.values_mut() {
-                ctx.decryption.vault.reveal_strings(&data.value);
-                data.strings.clear();
-            }
-        }
-        vars.extend(found);
     }
     vars
+}
+
+/// One vars file (a play's `vars_files`, a role's `defaults/` or `vars/`), its read
+/// error at `at`, its own errors located in it. A vault-encrypted file is decrypted.
+pub fn read_vars_file(ctx: &mut Ctx, path: &std::path::Path, at: &Location) -> Option<Vars> {
+    let path = path.to_path_buf();
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) => {
+            ctx.errors.push(InputError::at(
+                at,
+                format!("cannot read vars file `{}`: {e}", path.display()),
+            ));
+            return None;
+        }
+    };
+    let (text, encrypted) = match ctx.decryption.file(text.trim_start()) {
+        Some(Ok(plain)) => (plain, true),
+        Some(Err(e)) => {
+            ctx.errors.push(InputError {
+                file: path.clone(),
+                position: Some((1, 1)),
+                message: e.to_string(),
+            });
+            return None;
+        }
+        None => (text, false),
+    };
+    if text.trim().is_empty() {
+        return Some(Vars::new());
+    }
+    let root = match super::read_node(&path, &text) {
+        Ok(root) => root,
+        Err(e) => {
+            ctx.errors.push(e);
+            return None;
+        }
+    };
+    let mut sub = Ctx::new(&path);
+    sub.decryption = ctx.decryption.clone();
+    let mut found = sub.vars(&root, "vars_files");
+    ctx.errors.append(&mut sub.errors);
+    if encrypted {
+        for data in found.values_mut() {
+            ctx.decryption.vault.reveal_strings(&data.value);
+            data.strings.clear();
+        }
+    }
+    Some(found)
+}
+
+/// A templated `vars_files` entry (`vars/{{ ansible_os_family }}.yml`) is read per host
+/// when the play starts, as Ansible does: rtmig puts an `include_vars` of it before the
+/// play's first task (so its variables rank with `set_fact`'s, above task vars, where
+/// Ansible ranks them with the play's).
+fn run_time_vars_files(files: &[Text]) -> impl Iterator<Item = Task> + '_ {
+    files
+        .iter()
+        .filter(|f| is_template(&f.value))
+        .map(|file| Task {
+            location: file.location.clone(),
+            digest: format!("vars_files:{}", file.value),
+            name: Some(Text {
+                value: format!("vars_files {}", file.value),
+                location: file.location.clone(),
+            }),
+            action: Action::IncludeVars(IncludeVars {
+                file: file.clone(),
+                vars: None,
+                name: None,
+            }),
+            action_location: file.location.clone(),
+            when: Vec::new(),
+            register: None,
+            until: Vec::new(),
+            retries: None,
+            delay: None,
+            ignore_errors: false,
+            changed_when: Vec::new(),
+            failed_when: Vec::new(),
+            delegate_to: None,
+            run_once: false,
+            become_: None,
+            become_user: None,
+            tags: vec!["always".into()],
+            timeout: None,
+            loop_: None,
+            vars: Vars::new(),
+            environment: Default::default(),
+            no_log: false,
+            check_mode: None,
+            role: None,
+            block: None,
+            notify: Vec::new(),
+            listen: Vec::new(),
+            any_errors_fatal: None,
+        })
 }
 
 fn vars_files(ctx: &mut Ctx, node: &Node) -> Vec<Text> {

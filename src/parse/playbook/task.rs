@@ -228,6 +228,7 @@ pub fn parse_task(ctx: &mut Ctx, node: &Node) -> Option<Task> {
         notify,
         listen,
         any_errors_fatal,
+        role: ctx.role.clone(),
     })
 }
 

@@ -87,7 +87,8 @@ pub struct Play {
     pub tags: Vec<String>,
     /// Environment variables for every task's remote command (a task's own win).
     pub environment: IndexMap<String, Text>,
-    /// `pre_tasks`, `tasks` and `post_tasks`, in that order, blocks flattened: a block's
+    /// `pre_tasks`, the roles' tasks, `tasks` and `post_tasks`, in that order, with
+    /// `import_tasks`/`import_role` spliced in and blocks flattened: a block's
     /// tasks, then its `rescue`, then its `always` (each task names its innermost block
     /// in [`Task::block`], and [`Play::blocks`] says where each section starts).
     pub tasks: Vec<Task>,
@@ -103,6 +104,16 @@ pub struct Play {
     /// `force_handlers: true` (or `--force-handlers`): a failed host still runs the
     /// handlers notified before it failed.
     pub force_handlers: bool,
+    /// The folder of the playbook file the play was written in (an `import_playbook`
+    /// file's own): relative `src` of its tasks are found from here.
+    pub dir: PathBuf,
+    /// The `defaults/` of the play's roles (`roles:` and `import_role`), later roles
+    /// winning: as Ansible's public roles, every task of the play sees them, below the
+    /// inventory's variables.
+    pub role_defaults: Vars,
+    /// The `vars/` of the same roles, seen by every task of the play above play vars
+    /// (a role's own tasks have them in their `vars` too).
+    pub role_vars: Vars,
 }
 
 /// A `block` with its `rescue` and `always`, as ranges of [`Play::tasks`]: its own tasks
@@ -152,6 +163,16 @@ impl Block {
     pub fn contains(&self, i: usize) -> bool {
         (self.start..self.end).contains(&i)
     }
+}
+
+/// The role a task came from: its own `defaults/` (below the inventory's variables,
+/// above other roles' defaults) and its folder, searched first for `template`/`copy`
+/// sources.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoleScope {
+    pub name: String,
+    pub path: PathBuf,
+    pub defaults: Vars,
 }
 
 /// How many hosts each batch takes: `serial: 2`, `serial: "30%"`, `serial: [1, 2, 4]`
@@ -239,6 +260,8 @@ pub struct Task {
     pub listen: Vec<String>,
     /// `any_errors_fatal` on the task or its block; `None`: the play's.
     pub any_errors_fatal: Option<bool>,
+    /// The role the task belongs to (`roles:`, `import_role`, `include_role`).
+    pub role: Option<std::sync::Arc<RoleScope>>,
 }
 
 /// `loop:` (or `with_<plugin>:`) and `loop_control:`.
@@ -311,6 +334,8 @@ pub enum Action {
     Modprobe(Modprobe),
     Uri(Box<Uri>),
     Meta(Meta),
+    Include(Include),
+    IncludeVars(IncludeVars),
 }
 
 impl Action {
@@ -349,6 +374,11 @@ impl Action {
             Action::Modprobe(_) => "modprobe",
             Action::Uri(_) => "uri",
             Action::Meta(_) => "meta",
+            Action::IncludeVars(_) => "include_vars",
+            Action::Include(i) => match i.kind {
+                IncludeKind::Tasks => "include_tasks",
+                IncludeKind::Role => "include_role",
+            },
         }
     }
 
@@ -364,6 +394,8 @@ impl Action {
                 | Action::AddHost(_)
                 | Action::GroupBy(_)
                 | Action::Meta(_)
+                | Action::Include(_)
+                | Action::IncludeVars(_)
         )
     }
 
@@ -593,6 +625,43 @@ pub struct GroupBy {
     pub key: Text,
     /// A list or a single name.
     pub parents: Option<Data>,
+}
+
+/// `include_tasks` / `include_role`. rtmig reads the file (or role) with the playbook, so
+/// its errors are located before anything connects, and puts its tasks right after
+/// this one in the play's list; at run time this task decides, per host, whether they
+/// run (`when`) and how many times (once, or once per `loop` item with the loop
+/// variable set).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Include {
+    pub kind: IncludeKind,
+    /// The tasks file, or the role's name, as written.
+    pub what: Text,
+    /// For a role: `tasks_from`, `defaults_from`, `vars_from`, `public` (default false).
+    pub tasks_from: Option<String>,
+    pub defaults_from: Option<String>,
+    pub vars_from: Option<String>,
+    pub public: bool,
+    /// How many of the play's tasks right after this one it brings in (nested
+    /// includes' tasks counted).
+    pub span: usize,
+}
+
+/// `include_vars`: a YAML file's variables become the host's (as `set_fact`'s, for the
+/// rest of the run), nested under `name` when given.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncludeVars {
+    pub file: Text,
+    /// The file's variables, read with the playbook (vault-encrypted ones decrypted);
+    /// `None` when `file` is a template, read at run time.
+    pub vars: Option<Vars>,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncludeKind {
+    Tasks,
+    Role,
 }
 
 /// `pause`: wait a while, or ask the operator (refused when not on a terminal).

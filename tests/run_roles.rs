@@ -1,0 +1,194 @@
+//! Roles, `import_tasks` and `import_playbook` through the real binary on hosts reached
+//! with `ansible_connection: local`: what lands on disk follows Ansible's precedence
+//! (the expected files are what ansible-playbook 2.21 wrote for the same fixture).
+
+mod support;
+
+use support::Workspace;
+
+/// The fixture `tests/fixtures/roles` in a workspace, with an inventory of two hosts
+/// (n1 overrides the role default `port`).
+fn roles_workspace() -> Workspace {
+    let ws = Workspace::new();
+    ws.copy_fixture("tests/fixtures/roles", "site");
+    ws.write(
+        "site/inventory.yaml",
+        &format!(
+            "all:\n  vars:\n    ansible_connection: local\n    out: {}\n  children:\n    nodes:\n      hosts:\n        n1: {{port: 8080}}\n        n2:\n",
+            ws.path("out").display()
+        ),
+    );
+    ws
+}
+
+#[test]
+fn a_role_with_defaults_vars_templates_files_and_a_dependency_leaves_ansibles_files() {
+    let ws = roles_workspace();
+    let run = ws
+        .rtmig()
+        .args(["run", "-i", "site/inventory.yaml", "site/site.yml"])
+        .output()
+        .expect_code(0);
+    let expect = [
+        (
+            "n1",
+            "port=8080 listen=0.0.0.0:8080 colour=role-colour greeting=param role=web\n",
+            "listen=0.0.0.0:8080 colour=role-colour suffix=imported\n",
+        ),
+        (
+            "n2",
+            "port=80 listen=0.0.0.0:80 colour=role-colour greeting=param role=web\n",
+            "listen=0.0.0.0:80 colour=role-colour suffix=imported\n",
+        ),
+    ];
+    for (host, page, after) in expect {
+        assert_eq!(ws.read(&format!("out/{host}/page")), page);
+        assert_eq!(ws.read(&format!("out/{host}/after")), after);
+        assert_eq!(ws.read(&format!("out/{host}/base")), "base\n");
+        assert_eq!(ws.read(&format!("out/{host}/blob")), "from the role\n");
+        // include_vars, nested under `name`, rendered for the host.
+        assert_eq!(
+            ws.read(&format!("out/{host}/motd")),
+            format!("hello {host}\n")
+        );
+        // include_tasks with a loop: its tasks once per letter, with the include's vars.
+        assert_eq!(ws.read(&format!("out/{host}/item-a")), "inc-a\n");
+        assert_eq!(ws.read(&format!("out/{host}/item-b")), "inc-b\n");
+        assert_eq!(ws.read(&format!("out/{host}/runs")), "a\nb\n");
+    }
+    // include_role with `when`: on n1 only.
+    assert_eq!(ws.read("out/n1/other"), "other 8080 web\n");
+    assert!(!ws.path("out/n2/other").exists());
+    // The dependency first, then the role, then the play's tasks.
+    let out = run.stdout();
+    let at = |s: &str| out.find(s).unwrap_or_else(|| panic!("{s} not in {out}"));
+    assert!(at("base writes its mark") < at("web page from the role's template"));
+    assert!(at("web page from the role's template") < at("a play task sees the role's"));
+    // A rerun changes nothing.
+    let again = ws
+        .rtmig()
+        .args(["run", "-i", "site/inventory.yaml", "site/site.yml"])
+        .output()
+        .expect_code(0);
+    // The fixture's shell tasks report changed, as Ansible's do; nothing else does.
+    assert!(
+        again.stdout().contains("n2 : ok=14   changed=4 "),
+        "{}",
+        again.stdout()
+    );
+}
+
+#[test]
+fn resume_does_not_repeat_included_tasks_that_finished() {
+    let ws = roles_workspace();
+    std::fs::create_dir_all(ws.path("out")).expect("out");
+    ws.write("out/stop-b", "");
+    let first = ws
+        .rtmig()
+        .args(["run", "-i", "site/inventory.yaml", "site/site.yml"])
+        .output()
+        .expect_code(2);
+    assert!(
+        first
+            .stdout()
+            .contains("failed: [n1] fails while a stop file is there"),
+        "{}",
+        first.stdout()
+    );
+    assert_eq!(ws.read("out/n1/runs"), "a\nb\n");
+    assert!(!ws.path("out/n1/other").exists());
+    std::fs::remove_file(ws.path("out/stop-b")).expect("rm");
+    ws.rtmig()
+        .args([
+            "run",
+            "-i",
+            "site/inventory.yaml",
+            "site/site.yml",
+            "--resume",
+        ])
+        .output()
+        .expect_code(0);
+    // Letter a's tasks and letter b's first two are not run again.
+    for host in ["n1", "n2"] {
+        assert_eq!(ws.read(&format!("out/{host}/runs")), "a\nb\n", "{host}");
+    }
+    assert_eq!(ws.read("out/n1/other"), "other 8080 web\n");
+    // Each run of an included task is journaled with its iteration.
+    // The run dir is beside the inventory.
+    let runs = support::runs_in(&ws.path("site"));
+    assert_eq!(runs.len(), 1);
+    let journal = support::journal(&runs[0]);
+    let done_b: Vec<_> = journal
+        .iter()
+        .filter(|r| {
+            r["t"] == "done" && r["host"] == "n1" && r["iteration"] == serde_json::json!([1])
+        })
+        .collect();
+    assert_eq!(done_b.len(), 4, "{done_b:#?}");
+}
+
+#[test]
+fn a_missing_role_is_located_before_any_host_is_touched() {
+    let ws = roles_workspace();
+    ws.write(
+        "site/broken.yml",
+        "- hosts: nodes\n  gather_facts: false\n  pre_tasks:\n    - file: {path: \"{{ out }}\", state: directory}\n  roles: [nosuch]\n",
+    );
+    let run = ws
+        .rtmig()
+        .args(["run", "-i", "site/inventory.yaml", "site/broken.yml"])
+        .output();
+    assert_ne!(run.code(), 0);
+    assert!(
+        run.stderr()
+            .contains("broken.yml:5:11: role `nosuch` not found"),
+        "{}",
+        run.stderr()
+    );
+    assert!(!ws.path("out").exists());
+}
+
+#[test]
+fn a_templated_vars_file_is_read_per_host_when_the_play_starts() {
+    let ws = roles_workspace();
+    ws.write("site/vars/n1.yml", "motd: one\n");
+    ws.write("site/vars/n2.yml", "motd: two\n");
+    ws.write(
+        "site/per-host.yml",
+        "- hosts: nodes\n  gather_facts: false\n  vars_files: [\"vars/{{ inventory_hostname }}.yml\"]\n  tasks:\n    - file: {path: \"{{ out }}\", state: directory}\n    - copy: {content: \"{{ motd }}\\n\", dest: \"{{ out }}/{{ inventory_hostname }}.motd\"}\n",
+    );
+    ws.rtmig()
+        .args(["run", "-i", "site/inventory.yaml", "site/per-host.yml"])
+        .output()
+        .expect_code(0);
+    assert_eq!(ws.read("out/n1.motd"), "one\n");
+    assert_eq!(ws.read("out/n2.motd"), "two\n");
+}
+
+/// `validate`'s undefined-variable check knows what roles, includes and include_vars
+/// define (their defaults and vars, an include's vars and loop variable): the fixture is
+/// clean, and a typo in an included file is still named at its place.
+#[test]
+fn validate_knows_the_variables_of_roles_includes_and_include_vars() {
+    let ws = roles_workspace();
+    ws.rtmig()
+        .args(["validate", "-i", "site/inventory.yaml", "site/site.yml"])
+        .output()
+        .expect_code(0);
+    let per_item = ws.read("site/tasks/per-item.yml");
+    ws.write(
+        "site/tasks/per-item.yml",
+        &per_item.replacen("{{ letter }}", "{{ leter }}", 1),
+    );
+    let out = ws
+        .rtmig()
+        .args(["validate", "-i", "site/inventory.yaml", "site/site.yml"])
+        .output()
+        .expect_code(1);
+    let err = out.stderr();
+    assert!(
+        err.contains("tasks/per-item.yml:2:") && err.contains("`leter` is undefined"),
+        "{err}"
+    );
+    assert_eq!(err.matches("is undefined").count(), 1, "{err}");
+}
