@@ -192,3 +192,49 @@ fn validate_knows_the_variables_of_roles_includes_and_include_vars() {
     );
     assert_eq!(err.matches("is undefined").count(), 1, "{err}");
 }
+
+/// A role's handlers join the play's (before its own, as Ansible orders them): notified
+/// from the role's tasks and the play's, each runs once at the flush, with the role's
+/// defaults; a rerun that changes nothing notifies nothing.
+#[test]
+fn a_roles_handlers_run_once_with_the_roles_variables() {
+    let ws = Workspace::new();
+    let log = ws.path("log");
+    ws.write(
+        "site/inventory.yaml",
+        "all:\n  vars:\n    ansible_connection: local\n  hosts:\n    n1:\n",
+    );
+    ws.write("site/roles/svc/defaults/main.yml", "greeting: hi\n");
+    ws.write(
+        "site/roles/svc/tasks/main.yml",
+        &format!(
+            "- name: config\n  copy: {{content: \"a\\n\", dest: \"{}/conf\"}}\n  notify: restart svc\n",
+            ws.path("").display()
+        ),
+    );
+    ws.write(
+        "site/roles/svc/handlers/main.yml",
+        &format!(
+            "- name: restart svc\n  shell: echo restart {{{{ greeting }}}} >> {}\n",
+            log.display()
+        ),
+    );
+    ws.write(
+        "site/site.yml",
+        &format!(
+            "- hosts: all\n  gather_facts: false\n  roles: [svc]\n  tasks:\n    - name: more config\n      copy: {{content: \"b\\n\", dest: \"{}/conf2\"}}\n      notify: [restart svc, own]\n  handlers:\n    - name: own\n      shell: echo own >> {}\n",
+            ws.path("").display(),
+            log.display()
+        ),
+    );
+    let run = || {
+        ws.rtmig()
+            .args(["run", "-i", "site/inventory.yaml", "site/site.yml"])
+            .output()
+            .expect_code(0)
+    };
+    run();
+    assert_eq!(ws.read("log"), "restart hi\nown\n");
+    run();
+    assert_eq!(ws.read("log"), "restart hi\nown\n");
+}

@@ -31,6 +31,9 @@ pub struct PlayRoles {
     /// Roles already in the play (folder and parameters): Ansible runs a role once per
     /// play unless its `meta/main.yml` says `allow_duplicates: true`.
     seen: Vec<(PathBuf, String)>,
+    /// The roles' `handlers/main.yml`, in the order the roles came: Ansible puts them
+    /// before the play's own handlers.
+    pub handlers: Vec<Task>,
 }
 
 impl PlayRoles {
@@ -567,7 +570,10 @@ fn import_role(ctx: &mut Ctx, entries: &[(Key, Node)], key: &Key, value: &Node) 
         .and_then(|v| ctx.boolean(v, "public"))
         .unwrap_or(true);
     if let Some(v) = get("handlers_from") {
-        ctx.error(v.pos, "`handlers_from`: handlers are not supported yet");
+        ctx.error(
+            v.pos,
+            "`handlers_from` is not supported yet: rtmig reads the role's handlers/main.yml",
+        );
     }
     let load = RoleLoad {
         name,
@@ -706,17 +712,7 @@ fn load_role(ctx: &mut Ctx, load: RoleLoad, inherit: &Inherit) -> Vec<Task> {
         return Vec::new();
     }
     ctx.play_roles.seen.push(key);
-    if role_file(&dir.join("handlers"), None).is_some() {
-        ctx.error(
-            at,
-            format!(
-                "role `{name}` has handlers (`{}`): handlers are not supported yet",
-                dir.join("handlers").display()
-            ),
-        );
-        ctx.stack.pop();
-        return Vec::new();
-    }
+    let handlers_file = role_file(&dir.join("handlers"), None);
     let mut tasks = Vec::new();
     if let Some((meta_path, meta)) = meta {
         within(ctx, &meta_path, |ctx| {
@@ -747,14 +743,24 @@ fn load_role(ctx: &mut Ctx, load: RoleLoad, inherit: &Inherit) -> Vec<Task> {
     }
     let outer_role = ctx.role.replace(scope);
     let mut own = main.map_or_else(Vec::new, |p| tasks_file(ctx, &p, at));
+    // The role's handlers: notified by name or `listen` from anywhere in the play,
+    // with the role's vars and parameters, its files searched first.
+    let mut handlers = match &handlers_file {
+        Some(path) => match read_import(ctx, path, at, "the role's handlers file") {
+            Some(node) => within(ctx, path, |ctx| super::block::handler_list(ctx, &node)),
+            None => Vec::new(),
+        },
+        None => Vec::new(),
+    };
     ctx.role = outer_role;
     ctx.stack.pop();
-    for t in &mut own {
+    for t in own.iter_mut().chain(handlers.iter_mut()) {
         let mut merged = vars.clone();
         merged.extend(std::mem::take(&mut t.vars));
         merged.extend(load.params.clone());
         t.vars = merged;
     }
+    ctx.play_roles.handlers.append(&mut handlers);
     tasks.extend(own);
     for t in &mut tasks {
         inherit.apply(t);

@@ -225,13 +225,16 @@ fn parse_play(ctx: &mut Ctx, node: &Node) -> Option<Play> {
         }
         flush_points.push(flat.tasks.len());
     }
-    let handlers = get("handlers")
+    let own_handlers = get("handlers")
         .map(|n| handler_list(ctx, n))
         .unwrap_or_default();
     let force_handlers = get("force_handlers")
         .and_then(|n| ctx.boolean(n, "force_handlers"))
         .unwrap_or(false);
-    let roles = std::mem::replace(&mut ctx.play_roles, outer_roles);
+    let mut roles = std::mem::replace(&mut ctx.play_roles, outer_roles);
+    // The roles' handlers first, then the play's (Ansible's order).
+    let mut handlers = std::mem::take(&mut roles.handlers);
+    handlers.extend(own_handlers);
     let hosts = hosts?;
     let play = Play {
         location: ctx.loc(node.pos),

@@ -301,8 +301,26 @@ fn unknown_roles_handlers_and_recursive_dependencies_are_located_errors() {
         e.starts_with("site.yml:3:7: role `nosuch` not found (looked in `roles`"),
         "{e}"
     );
+    // A role's handlers (here a dependency's) join the play's, before its own; a
+    // notify naming none of them is located.
     let d = with_site(
-        "- hosts: all\n  roles: [web]\n",
+        "- hosts: all\n  roles: [web]\n  tasks:\n    - {debug: msg=x, notify: [h, own]}\n  handlers:\n    - {name: own, debug: msg=own}\n",
+        &[(
+            "roles/base/handlers/main.yml",
+            "- name: h\n  debug: msg=h\n",
+        )],
+    );
+    let pb = ok(d.path());
+    assert_eq!(names(&pb.plays[0].handlers), ["h", "own"]);
+    assert_eq!(
+        pb.plays[0].handlers[0]
+            .role
+            .as_ref()
+            .map(|r| r.name.as_str()),
+        Some("base")
+    );
+    let d = with_site(
+        "- hosts: all\n  roles: [web]\n  tasks:\n    - {debug: msg=x, notify: nosuch}\n",
         &[(
             "roles/base/handlers/main.yml",
             "- name: h\n  debug: msg=h\n",
@@ -310,8 +328,7 @@ fn unknown_roles_handlers_and_recursive_dependencies_are_located_errors() {
     );
     let e = errors(d.path());
     assert!(
-        e.contains("roles/web/meta/main.yml:3:11: role `base` has handlers")
-            && e.contains("handlers are not supported yet"),
+        e.contains("site.yml:4:30: handler `nosuch` not found"),
         "{e}"
     );
     let d = with_site(
