@@ -238,3 +238,47 @@ fn a_roles_handlers_run_once_with_the_roles_variables() {
     run();
     assert_eq!(ws.read("log"), "restart hi\nown\n");
 }
+
+/// Blocks inside a role's tasks and an imported file, the import itself inside a play's
+/// block: a role task's failure is rescued in the role, the imported block's `always`
+/// runs, an unrescued failure in the imported file goes to the play's rescue. The log
+/// and `rescued=2` are what ansible-playbook 2.21 gives for the same files.
+#[test]
+fn blocks_inside_roles_and_imported_files_follow_ansibles_rules() {
+    let ws = Workspace::new();
+    let log = ws.path("log");
+    let l = log.display();
+    ws.write(
+        "site/inventory.yaml",
+        "all:\n  vars:\n    ansible_connection: local\n  hosts:\n    n1:\n",
+    );
+    ws.write(
+        "site/roles/r/tasks/main.yml",
+        &format!(
+            "- block:\n    - name: role fails\n      shell: \"false\"\n  rescue:\n    - shell: echo role-rescued {{{{ who }}}} >> {l}\n"
+        ),
+    );
+    ws.write("site/roles/r/defaults/main.yml", "who: r\n");
+    ws.write(
+        "site/more.yml",
+        &format!(
+            "- block:\n    - shell: echo imported >> {l}\n  always:\n    - shell: echo imported-always >> {l}\n- name: imported fails\n  shell: \"false\"\n"
+        ),
+    );
+    ws.write(
+        "site/site.yml",
+        &format!(
+            "- hosts: all\n  gather_facts: false\n  roles: [r]\n  tasks:\n    - block:\n        - import_tasks: more.yml\n        - shell: echo not-reached >> {l}\n      rescue:\n        - shell: echo play-rescued {{{{ ansible_failed_task.name }}}} >> {l}\n    - shell: echo after >> {l}\n"
+        ),
+    );
+    let out = ws
+        .rtmig()
+        .args(["run", "-i", "site/inventory.yaml", "site/site.yml"])
+        .output()
+        .expect_code(0);
+    assert!(out.stdout().contains("rescued=2"), "{}", out.stdout());
+    assert_eq!(
+        ws.read("log"),
+        "role-rescued r\nimported\nimported-always\nplay-rescued imported fails\nafter\n"
+    );
+}

@@ -38,6 +38,35 @@ pub struct Flat {
     pub blocks: Vec<Block>,
 }
 
+impl Flat {
+    /// One task (or none), in no block.
+    pub fn of(task: Option<Task>) -> Flat {
+        Flat {
+            tasks: task.into_iter().collect(),
+            blocks: Vec::new(),
+        }
+    }
+
+    /// Append `other` (an imported file's or a role's tasks and blocks, its indices its
+    /// own) inside block `parent`: its ranges and block numbers shifted to ours, its
+    /// outermost blocks and loose tasks under `parent`.
+    pub fn append(&mut self, other: Flat, parent: Option<usize>) {
+        let (t0, b0) = (self.tasks.len(), self.blocks.len());
+        for mut b in other.blocks {
+            b.start += t0;
+            b.rescue += t0;
+            b.always += t0;
+            b.end += t0;
+            b.parent = b.parent.map(|p| p + b0).or(parent);
+            self.blocks.push(b);
+        }
+        for mut t in other.tasks {
+            t.block = t.block.map(|b| b + b0).or(parent);
+            self.tasks.push(t);
+        }
+    }
+}
+
 /// What enclosing blocks give their tasks.
 #[derive(Debug, Clone, Default)]
 struct Inherited {
@@ -56,7 +85,19 @@ struct Inherited {
 
 /// Read a `pre_tasks`/`tasks`/`post_tasks` list into `flat`.
 pub fn task_list(ctx: &mut Ctx, node: &Node, section: &str, flat: &mut Flat) {
-    list_into(ctx, node, section, None, &Inherited::default(), flat);
+    list_into(
+        ctx,
+        node,
+        &format!("`{section}`"),
+        None,
+        &Inherited::default(),
+        flat,
+    );
+}
+
+/// Read a list of tasks named `what` in messages (`a tasks file`) into `flat`.
+pub fn list_of(ctx: &mut Ctx, node: &Node, what: &str, flat: &mut Flat) {
+    list_into(ctx, node, what, None, &Inherited::default(), flat);
 }
 
 /// Read `handlers:`: plain tasks (no blocks), each may `listen`.
@@ -102,10 +143,7 @@ fn list_into(
         other => {
             ctx.error(
                 node.pos,
-                format!(
-                    "`{section}` must be a list of tasks, found {}",
-                    other.kind()
-                ),
+                format!("{section} must be a list of tasks, found {}", other.kind()),
             );
             return;
         }
@@ -129,10 +167,11 @@ fn list_into(
             );
             continue;
         }
-        // A task, or the tasks an import or include brings in.
-        for mut task in super::import::task_entry(ctx, item) {
+        // A task, or the tasks (and blocks) an import or include brings in.
+        let mut entry = super::import::task_entry(ctx, item);
+        for task in &mut entry.tasks {
             if let Some(entries) = entries {
-                inherit(&mut task, entries, inherited);
+                inherit(task, entries, inherited);
             }
             if !task.listen.is_empty() {
                 ctx.errors.push(crate::parse::InputError::at(
@@ -140,9 +179,8 @@ fn list_into(
                     "`listen` is for handlers; this task is in a task list",
                 ));
             }
-            task.block = parent;
-            flat.tasks.push(task);
         }
+        flat.append(entry, parent);
     }
 }
 
@@ -228,21 +266,21 @@ fn block_into(
         end: start,
     });
     if let Some(n) = get("block") {
-        list_into(ctx, n, "block", Some(id), &mine, flat);
+        list_into(ctx, n, "`block`", Some(id), &mine, flat);
     }
     let rescue = flat.tasks.len();
     if let Some(n) = get("rescue") {
         if rescue == start {
             // Nothing can fail in an empty block: its rescue never runs (still checked).
             let mut unused = Flat::default();
-            list_into(ctx, n, "rescue", None, &mine, &mut unused);
+            list_into(ctx, n, "`rescue`", None, &mine, &mut unused);
         } else {
-            list_into(ctx, n, "rescue", Some(id), &mine, flat);
+            list_into(ctx, n, "`rescue`", Some(id), &mine, flat);
         }
     }
     let always = flat.tasks.len();
     if let Some(n) = get("always") {
-        list_into(ctx, n, "always", Some(id), &mine, flat);
+        list_into(ctx, n, "`always`", Some(id), &mine, flat);
     }
     let end = flat.tasks.len();
     let b = &mut flat.blocks[id];

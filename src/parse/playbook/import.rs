@@ -12,6 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::block::Flat;
 use super::ctx::{Ctx, is_template};
 use super::node::{Key, Node, Pos, Value};
 use super::task::{become_method, parse_task};
@@ -180,47 +181,22 @@ impl Inherit {
 
 /// A list of task entries (`tasks:`, a tasks file): each a task, or an import that
 /// gives several.
-pub fn task_list(ctx: &mut Ctx, node: &Node, what: &str) -> Vec<Task> {
-    match &node.value {
-        Value::Null => Vec::new(),
-        Value::Seq(items) => items
-            .iter()
-            .flat_map(|item| task_entry(ctx, item))
-            .collect(),
-        other => {
-            ctx.error(
-                node.pos,
-                format!("{what} must be a list of tasks, found {}", other.kind()),
-            );
-            Vec::new()
-        }
-    }
+pub fn task_list(ctx: &mut Ctx, node: &Node, what: &str) -> Flat {
+    let mut flat = Flat::default();
+    super::block::list_of(ctx, node, what, &mut flat);
+    flat
 }
 
 /// One entry of a task list: a task, or the tasks an import brings in.
-pub(crate) fn task_entry(ctx: &mut Ctx, node: &Node) -> Vec<Task> {
+pub(crate) fn task_entry(ctx: &mut Ctx, node: &Node) -> Flat {
     let Value::Map(entries) = &node.value else {
-        return parse_task(ctx, node).into_iter().collect();
+        return Flat::of(parse_task(ctx, node));
     };
-    // The play's own lists read blocks (block.rs) before they get here.
-    if let Some((k, _)) = entries
-        .iter()
-        .find(|(k, _)| matches!(k.name.as_str(), "block" | "rescue" | "always"))
-    {
-        ctx.error(
-            k.pos,
-            format!(
-                "`{}` in a tasks file read by an import or include (or in a role) is not supported yet: move the block into the play's own task list",
-                k.name
-            ),
-        );
-        return Vec::new();
-    }
     let found = entries
         .iter()
         .find_map(|(k, v)| kind(&k.name).map(|kind| (k, v, kind)));
     let Some((key, value, kind)) = found else {
-        return parse_task(ctx, node).into_iter().collect();
+        return Flat::of(parse_task(ctx, node));
     };
     match kind {
         Kind::ImportTasks => import_tasks(ctx, entries, key, value),
@@ -231,12 +207,12 @@ pub(crate) fn task_entry(ctx: &mut Ctx, node: &Node) -> Vec<Task> {
 
 /// `include_tasks`/`include_role`: the include itself (a task deciding at run time
 /// whether and how often its tasks run), then its tasks, read now.
-fn include(ctx: &mut Ctx, node: &Node) -> Vec<Task> {
+fn include(ctx: &mut Ctx, node: &Node) -> Flat {
     let Some(mut header) = parse_task(ctx, node) else {
-        return Vec::new();
+        return Flat::default();
     };
     let Action::Include(inc) = &header.action else {
-        return Vec::new();
+        return Flat::default();
     };
     let at = Pos {
         line: inc.what.location.line,
@@ -245,7 +221,7 @@ fn include(ctx: &mut Ctx, node: &Node) -> Vec<Task> {
     let mut body = match inc.kind {
         IncludeKind::Tasks => match resolve_tasks_file(ctx, &inc.what, at, "include_tasks") {
             Some(path) => tasks_file(ctx, &path, at),
-            None => Vec::new(),
+            None => Flat::default(),
         },
         IncludeKind::Role => {
             let load = RoleLoad {
@@ -265,14 +241,14 @@ fn include(ctx: &mut Ctx, node: &Node) -> Vec<Task> {
         vars: header.vars.clone(),
         ..Inherit::default()
     };
-    for t in &mut body {
+    for t in &mut body.tasks {
         inherit.apply(t);
     }
     if let Action::Include(inc) = &mut header.action {
-        inc.span = body.len();
+        inc.span = body.tasks.len();
     }
-    let mut out = vec![header];
-    out.extend(body);
+    let mut out = Flat::of(Some(header));
+    out.append(body, None);
     out
 }
 
@@ -305,7 +281,7 @@ fn check_import_keys(ctx: &mut Ctx, entries: &[(Key, Node)], key: &Key) {
 }
 
 /// `import_tasks: FILE` (or `import_tasks: {file: FILE}`).
-fn import_tasks(ctx: &mut Ctx, entries: &[(Key, Node)], key: &Key, value: &Node) -> Vec<Task> {
+fn import_tasks(ctx: &mut Ctx, entries: &[(Key, Node)], key: &Key, value: &Node) -> Flat {
     check_import_keys(ctx, entries, key);
     let inherit = Inherit::parse(ctx, entries);
     let file = match &value.value {
@@ -322,20 +298,20 @@ fn import_tasks(ctx: &mut Ctx, entries: &[(Key, Node)], key: &Key, value: &Node)
         _ => ctx.text(value, "import_tasks"),
     };
     let Some(file) = file else {
-        return Vec::new();
+        return Flat::default();
     };
     if is_template(&file.value) {
         ctx.error(
             value.pos,
             "`import_tasks` is static: its file name cannot be a template here; use `include_tasks`",
         );
-        return Vec::new();
+        return Flat::default();
     }
     let Some(path) = resolve_tasks_file(ctx, &file, value.pos, "import_tasks") else {
-        return Vec::new();
+        return Flat::default();
     };
     let mut tasks = tasks_file(ctx, &path, value.pos);
-    for t in &mut tasks {
+    for t in &mut tasks.tasks {
         inherit.apply(t);
     }
     tasks
@@ -437,14 +413,14 @@ pub fn within<T>(ctx: &mut Ctx, path: &Path, f: impl FnOnce(&mut Ctx) -> T) -> T
 }
 
 /// The tasks of a tasks file, imported at `at` (in the current file).
-fn tasks_file(ctx: &mut Ctx, path: &Path, at: Pos) -> Vec<Task> {
+fn tasks_file(ctx: &mut Ctx, path: &Path, at: Pos) -> Flat {
     if let Err(message) = enter(ctx, path) {
         ctx.error(at, message);
-        return Vec::new();
+        return Flat::default();
     }
     let tasks = match read_import(ctx, path, at, "the tasks file") {
         Some(node) => within(ctx, path, |ctx| task_list(ctx, &node, "a tasks file")),
-        None => Vec::new(),
+        None => Flat::default(),
     };
     ctx.stack.pop();
     tasks
@@ -464,10 +440,16 @@ struct RoleLoad {
 }
 
 /// A play's `roles:` list.
-pub fn roles(ctx: &mut Ctx, node: &Node) -> Vec<Task> {
+pub fn roles(ctx: &mut Ctx, node: &Node) -> Flat {
     match &node.value {
-        Value::Null => Vec::new(),
-        Value::Seq(items) => items.iter().flat_map(|n| role_entry(ctx, n)).collect(),
+        Value::Null => Flat::default(),
+        Value::Seq(items) => {
+            let mut flat = Flat::default();
+            for n in items {
+                flat.append(role_entry(ctx, n), None);
+            }
+            flat
+        }
         other => {
             ctx.error(
                 node.pos,
@@ -476,14 +458,14 @@ pub fn roles(ctx: &mut Ctx, node: &Node) -> Vec<Task> {
                     other.kind()
                 ),
             );
-            Vec::new()
+            Flat::default()
         }
     }
 }
 
 /// One entry of `roles:` or of a role's `dependencies`: `name`, or `{role: name, ...}`
 /// with task keywords and role parameters.
-fn role_entry(ctx: &mut Ctx, node: &Node) -> Vec<Task> {
+fn role_entry(ctx: &mut Ctx, node: &Node) -> Flat {
     let (name, entries): (Option<Text>, &[(Key, Node)]) = match &node.value {
         Value::Map(entries) => {
             let name_node = entries
@@ -494,14 +476,14 @@ fn role_entry(ctx: &mut Ctx, node: &Node) -> Vec<Task> {
                 Some(n) => (ctx.text(n, "role"), entries),
                 None => {
                     ctx.error(node.pos, "a role entry needs `role: NAME`");
-                    return Vec::new();
+                    return Flat::default();
                 }
             }
         }
         _ => (ctx.text(node, "role"), &[]),
     };
     let Some(name) = name else {
-        return Vec::new();
+        return Flat::default();
     };
     let name_pos = Pos {
         line: name.location.line,
@@ -547,20 +529,20 @@ const IMPORT_ROLE_ARGS: &[&str] = &[
 ];
 
 /// `import_role: {name: x, tasks_from: y, ...}`.
-fn import_role(ctx: &mut Ctx, entries: &[(Key, Node)], key: &Key, value: &Node) -> Vec<Task> {
+fn import_role(ctx: &mut Ctx, entries: &[(Key, Node)], key: &Key, value: &Node) -> Flat {
     check_import_keys(ctx, entries, key);
     let inherit = Inherit::parse(ctx, entries);
     let Some(args) = ctx.map(value, "`import_role`") else {
-        return Vec::new();
+        return Flat::default();
     };
     ctx.check_keys(args, IMPORT_ROLE_ARGS, &[], "argument of `import_role`");
     let get = |n: &str| args.iter().find(|(k, _)| k.name == n).map(|(_, v)| v);
     let Some(name_node) = get("name") else {
         ctx.error(value.pos, "`import_role` needs `name`");
-        return Vec::new();
+        return Flat::default();
     };
     let Some(name) = ctx.text(name_node, "name") else {
-        return Vec::new();
+        return Flat::default();
     };
     let from = |ctx: &mut Ctx, n: &str| get(n).and_then(|v| ctx.plain(v, n));
     let tasks_from = from(ctx, "tasks_from");
@@ -664,7 +646,7 @@ fn read_meta(ctx: &mut Ctx, dir: &Path, at: Pos) -> Option<(PathBuf, Meta)> {
 }
 
 /// Bring in a role: its dependencies' tasks, then its own, with its defaults and vars.
-fn load_role(ctx: &mut Ctx, load: RoleLoad, inherit: &Inherit) -> Vec<Task> {
+fn load_role(ctx: &mut Ctx, load: RoleLoad, inherit: &Inherit) -> Flat {
     let at = load.name_pos;
     let name = &load.name.value;
     if is_template(name) {
@@ -672,7 +654,7 @@ fn load_role(ctx: &mut Ctx, load: RoleLoad, inherit: &Inherit) -> Vec<Task> {
             at,
             "a role name cannot be a template here: roles are read with the playbook",
         );
-        return Vec::new();
+        return Flat::default();
     }
     let Some(dir) = find_role(ctx, name) else {
         let looked: Vec<String> = role_dirs(ctx)
@@ -686,13 +668,13 @@ fn load_role(ctx: &mut Ctx, load: RoleLoad, inherit: &Inherit) -> Vec<Task> {
                 super::ctx::and_list(&looked)
             ),
         );
-        return Vec::new();
+        return Flat::default();
     };
     let canonical = std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone());
     // A role depending on itself, before it counts as already in the play.
     if let Err(message) = enter(ctx, &dir) {
         ctx.error(at, message);
-        return Vec::new();
+        return Flat::default();
     }
     let meta = read_meta(ctx, &dir, at);
     let allow_duplicates = meta.as_ref().is_some_and(|(_, m)| m.allow_duplicates);
@@ -709,15 +691,15 @@ fn load_role(ctx: &mut Ctx, load: RoleLoad, inherit: &Inherit) -> Vec<Task> {
     );
     if ctx.play_roles.seen.contains(&key) && !allow_duplicates {
         ctx.stack.pop();
-        return Vec::new();
+        return Flat::default();
     }
     ctx.play_roles.seen.push(key);
     let handlers_file = role_file(&dir.join("handlers"), None);
-    let mut tasks = Vec::new();
+    let mut tasks = Flat::default();
     if let Some((meta_path, meta)) = meta {
         within(ctx, &meta_path, |ctx| {
             for dep in &meta.dependencies {
-                tasks.extend(role_entry(ctx, dep));
+                tasks.append(role_entry(ctx, dep), None);
             }
         });
     }
@@ -742,7 +724,7 @@ fn load_role(ctx: &mut Ctx, load: RoleLoad, inherit: &Inherit) -> Vec<Task> {
         );
     }
     let outer_role = ctx.role.replace(scope);
-    let mut own = main.map_or_else(Vec::new, |p| tasks_file(ctx, &p, at));
+    let mut own = main.map_or_else(Flat::default, |p| tasks_file(ctx, &p, at));
     // The role's handlers: notified by name or `listen` from anywhere in the play,
     // with the role's vars and parameters, its files searched first.
     let mut handlers = match &handlers_file {
@@ -754,15 +736,15 @@ fn load_role(ctx: &mut Ctx, load: RoleLoad, inherit: &Inherit) -> Vec<Task> {
     };
     ctx.role = outer_role;
     ctx.stack.pop();
-    for t in own.iter_mut().chain(handlers.iter_mut()) {
+    for t in own.tasks.iter_mut().chain(handlers.iter_mut()) {
         let mut merged = vars.clone();
         merged.extend(std::mem::take(&mut t.vars));
         merged.extend(load.params.clone());
         t.vars = merged;
     }
     ctx.play_roles.handlers.append(&mut handlers);
-    tasks.extend(own);
-    for t in &mut tasks {
+    tasks.append(own, None);
+    for t in &mut tasks.tasks {
         inherit.apply(t);
     }
     if load.public {

@@ -213,7 +213,7 @@ fn parse_play(ctx: &mut Ctx, node: &Node) -> Option<Play> {
     for section in ["pre_tasks", "roles", "tasks", "post_tasks"] {
         if let Some(list) = get(section) {
             if section == "roles" {
-                flat.tasks.extend(import::roles(ctx, list));
+                flat.append(import::roles(ctx, list), None);
             } else {
                 task_list(ctx, list, section, &mut flat);
             }
