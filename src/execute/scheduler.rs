@@ -650,20 +650,8 @@ async fn run_host(
                 handlers.notify(&task.notify);
             }
             let failed = !status.is_success() && !ignored;
-            if !failed && let Some(meta) = task.meta {
-                match meta {
-                    Meta::FlushHandlers => {
-                        if !handlers.flush(sh, play, host, task.index).await {
-                            return false;
-                        }
-                    }
-                    Meta::EndHost => return true,
-                    Meta::EndPlay => {
-                        sh.play_ended.store(true, Ordering::SeqCst);
-                        return true;
-                    }
-                    Meta::Noop => {}
-                }
+            if !failed && let Some(ret) = run_meta(sh, play, host, &mut handlers, task).await {
+                return ret;
             }
             left_by_failure = failed;
             next = walk.after(position, failed).0;
@@ -753,21 +741,9 @@ async fn run_host(
         }
         if !failed
             && status != TaskStatus::Skipped
-            && let Some(meta) = task.meta
+            && let Some(ret) = run_meta(sh, play, host, &mut handlers, task).await
         {
-            match meta {
-                Meta::FlushHandlers => {
-                    if !handlers.flush(sh, play, host, task.index).await {
-                        return false;
-                    }
-                }
-                Meta::EndHost => return true,
-                Meta::EndPlay => {
-                    sh.play_ended.store(true, Ordering::SeqCst);
-                    return true;
-                }
-                Meta::Noop => {}
-            }
+            return ret;
         }
         left_by_failure = failed;
         next = after;
@@ -784,6 +760,26 @@ async fn run_host(
                 });
             }
         }
+    }
+}
+
+/// What a `meta` task that ran (or ran before a resume) does to the host's play:
+/// `Some(r)` when `run_host` must return `r` now.
+async fn run_meta(
+    sh: &Arc<Shared>,
+    play: &ScheduledPlay,
+    host: &str,
+    handlers: &mut Handlers,
+    task: &ScheduledTask,
+) -> Option<bool> {
+    match task.meta? {
+        Meta::FlushHandlers => (!handlers.flush(sh, play, host, task.index).await).then_some(false),
+        Meta::EndHost => Some(true),
+        Meta::EndPlay => {
+            sh.play_ended.store(true, Ordering::SeqCst);
+            Some(true)
+        }
+        Meta::Noop => None,
     }
 }
 
