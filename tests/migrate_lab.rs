@@ -1820,3 +1820,119 @@ fn leaked_pod_ips_and_dockers_iptables_rules_do_not_outlive_docker() {
         assert!(runtime.starts_with("docker://"), "{node} runs {runtime}");
     }
 }
+
+/// What a preview must leave as it was on a host: the files the migration edits, the
+/// services, the backups, containerd's images, Docker's rules, the pod IP reservations.
+fn node_state(lab: &Lab, host: &str) -> String {
+    lab.sh(
+        host,
+        "sha256sum /etc/containerd/config.toml /var/lib/kubelet/kubeadm-flags.env /etc/crictl.yaml \
+           /etc/docker/daemon.json /etc/systemd/system/kubelet.service.d/* /lib/systemd/system/kubelet.service \
+           /var/lib/kubelet/config.yaml 2>&1
+         for u in kubelet docker docker.socket containerd; do
+           echo \"$u $(systemctl is-active $u) $(systemctl is-enabled $u)\"
+         done
+         ls -R /var/backups/rtmig 2>&1 | head -n 5
+         echo \"images $(ctr -n k8s.io images ls -q | sort | sha256sum)\"
+         echo \"containers $(ctr -n k8s.io containers ls -q | wc -l)\"
+         echo \"live-restore $(docker info --format '{{.LiveRestoreEnabled}}')\"
+         echo \"docker rules $(iptables-save 2>/dev/null | grep -c DOCKER)\"
+         echo \"pod ips $(ls /var/lib/cni/networks/* 2>/dev/null | wc -l)\"",
+    )
+}
+
+/// The console's lines for one host's task: its result line and what follows it (a diff,
+/// a message) up to the next result line.
+fn task_output(out: &str, host: &str, task: &str) -> String {
+    let mut found = String::new();
+    let mut inside = false;
+    for line in out.lines() {
+        let result_line = [
+            "ok: [",
+            "changed: [",
+            "skipping: [",
+            "failed: [",
+            "fatal: [",
+            "ignored: [",
+        ]
+        .iter()
+        .any(|p| line.starts_with(p));
+        if result_line || line.starts_with("PLAY") || line.starts_with("  batch") {
+            inside = result_line && line.contains(&format!("[{host}] ")) && line.contains(task);
+        }
+        if inside {
+            found.push_str(line);
+            found.push('\n');
+        }
+    }
+    found
+}
+
+/// `--check --diff` previews the whole migration on the live cluster, node by node: each
+/// file that would change as a diff, each service that would stop or start; nothing on
+/// any node changes (no cordon, no backup, no service, no image, no file).
+#[test]
+fn check_diff_previews_the_whole_migration_and_changes_nothing() {
+    // (The default lab's Docker runs with live-restore.)
+    let lab = Lab::up("default", |_| {});
+    let nodes = hosts(&lab);
+    let before: Vec<String> = nodes.iter().map(|h| node_state(&lab, h)).collect();
+    let runtimes = lab.runtimes();
+
+    let out = lab
+        .rtmig(MIGRATE)
+        .args(["--check", "--diff"])
+        .args(ACCEPT)
+        .output()
+        .expect_code(0);
+    let text = out.stdout();
+    for h in &nodes {
+        for (task, shows) in [
+            (
+                "Write containerd's config.toml",
+                "+++ after: /etc/containerd/config.toml",
+            ),
+            ("Write /etc/crictl.yaml", "+++ after: /etc/crictl.yaml"),
+            ("Turn docker live-restore off", "+  \"live-restore\": false"),
+            (
+                "Reload Docker without live-restore",
+                "+ActiveState=active (reloaded)",
+            ),
+            (
+                "Point the kubelet at containerd",
+                "--container-runtime-endpoint=unix:///run/containerd/containerd.sock",
+            ),
+            (
+                "Remove Docker's flags from the kubelet's flag files",
+                "-KUBELET_KUBEADM_ARGS=\"--network-plugin=cni",
+            ),
+            // services: the state each would reach
+            ("Stop the kubelet", "+ActiveState=inactive"),
+            ("Stop and disable docker", "+++ after: unit docker.socket"),
+            ("Stop and disable docker", "+UnitFileState=disabled"),
+            (
+                "Enable and restart containerd",
+                "+ActiveState=active (restarted)",
+            ),
+            ("Start the kubelet", "+ActiveState=active (restarted)"),
+        ] {
+            let got = task_output(&text, h, task);
+            assert!(
+                got.starts_with("changed: ") && got.contains(shows),
+                "{h}: {task}: wanted a change showing {shows:?}, got:\n{got}\n--- whole output:\n{text}"
+            );
+        }
+        let cordon = task_output(&text, h, "Cordon the node");
+        assert!(cordon.starts_with("skipping: "), "{h}: {cordon}");
+    }
+    let after: Vec<String> = nodes.iter().map(|h| node_state(&lab, h)).collect();
+    for ((h, b), a) in nodes.iter().zip(&before).zip(&after) {
+        assert_eq!(b, a, "{h} changed under --check");
+    }
+    assert_eq!(lab.runtimes(), runtimes);
+    assert!(
+        lab.cordon_history().0.is_empty(),
+        "a node was cordoned under --check"
+    );
+    assert_eq!(lab.unready_or_cordoned(), Vec::<String>::new());
+}

@@ -232,6 +232,9 @@ impl Runner {
         let mut failed: Option<TaskResult> = None;
         let mut unreachable: Option<TaskResult> = None;
         let mut stdout = String::new();
+        // Each item's diff, in item order (Ansible shows one per item): a looped edit
+        // previews under `--check --diff` as a single one does.
+        let mut diffs = String::new();
         for (index, _) in items.iter().enumerate() {
             if index > 0 && pause > 0 {
                 tokio::time::sleep(Duration::from_secs(pause)).await;
@@ -275,6 +278,10 @@ impl Runner {
             if !r.stdout.is_empty() {
                 stdout.push_str(&r.stdout);
             }
+            if let Some(d) = r.diff.as_deref().filter(|d| !d.trim().is_empty()) {
+                diffs.push_str(d.trim_end());
+                diffs.push('\n');
+            }
             any_changed |= r.status == TaskStatus::Changed;
             match r.status {
                 TaskStatus::Unreachable => {
@@ -307,6 +314,9 @@ impl Runner {
             })
         };
         result.stdout = stdout;
+        if !diffs.is_empty() {
+            result.diff = Some(diffs);
+        }
         result.registered =
             json!({"results": results, "changed": any_changed, "msg": "All items completed"});
         Ok(TaskOutcome {

@@ -403,3 +403,27 @@ async fn check_mode_reports_the_change_and_its_diff_without_acting() {
     assert_eq!(std::fs::read_to_string(&dest).unwrap(), "hello\n");
     assert_eq!(f.run(0).await.result.status, TaskStatus::Ok);
 }
+
+/// A looped edit previews as a single one does: under `--check --diff` each item that
+/// would change shows its diff, in item order (the diffs were dropped for loops).
+#[tokio::test]
+async fn check_mode_shows_each_looped_items_diff() {
+    let mut f = fixture(
+        "- copy:\n    content: \"{{ item }}\\n\"\n    dest: \"{{ dir }}/{{ item }}\"\n  loop: [one, two]",
+    );
+    std::fs::write(f.dir.path().join("two"), "two\n").unwrap();
+    f.runner.check = true;
+    f.runner.diff = true;
+    let o = f.run(0).await;
+    assert_eq!(o.result.status, TaskStatus::Changed, "{:?}", o.result);
+    let diff = o.result.diff.unwrap_or_default();
+    assert!(diff.contains("+one"), "{diff}");
+    assert!(
+        !diff.contains("+two"),
+        "an unchanged item showed a diff: {diff}"
+    );
+    assert!(
+        !f.dir.path().join("one").exists(),
+        "check mode wrote the file"
+    );
+}
