@@ -714,6 +714,18 @@ fn kubernetes_1_27_with_flags_in_sysconfig_and_containerd_from_a_tarball() {
     let tarball = containerd_tarball(work.path());
     let (code, _) = lab.exec("node1", "command -v containerd");
     assert_ne!(code, 0, "node1 should start without containerd");
+    // Previewed first: containerd would be pushed and unpacked; nothing is.
+    let install = [
+        "-e".to_string(),
+        "containerd_install=tarball".to_string(),
+        "-e".to_string(),
+        format!("containerd_tarball={}", tarball.display()),
+    ];
+    let preview = preview_changes_nothing(&lab, &install);
+    assert!(
+        task_output(&preview, "node1", "Push the containerd tarball").starts_with("changed: "),
+        "{preview}"
+    );
     lab.rtmig(MIGRATE)
         .args(["-e", "containerd_install=tarball", "-e"])
         .args([format!("containerd_tarball={}", tarball.display())])
@@ -1006,6 +1018,23 @@ fn kubespray_cluster_with_masters_in_kube_node_migrates_them_one_at_a_time() {
         ],
     );
     move_etcd_to_host(&lab, &["node1", "node2", "node3"]);
+    // Previewed: Kubespray's kubelet.env and kubelet.service are among the diffs.
+    let preview = preview_changes_nothing(&lab, &[]);
+    for (task, file) in [
+        (
+            "Remove Docker's flags from the kubelet's flag files",
+            "+++ after: /etc/kubernetes/kubelet.env",
+        ),
+        (
+            "Make the kubelet's unit want containerd, not Docker",
+            "+++ after: /etc/systemd/system/kubelet.service",
+        ),
+    ] {
+        assert!(
+            task_output(&preview, "node4", task).contains(file),
+            "{task}: {preview}"
+        );
+    }
     let seen = lab.etcd_history()["events"].as_array().map_or(0, Vec::len);
 
     lab.rtmig(MIGRATE).args(["--fresh"]).output().expect_code(0);
@@ -1164,6 +1193,17 @@ fn an_air_gapped_cluster_with_a_private_registry_and_digest_pinned_pods_migrates
         "docker images --digests | awk '$1 == \"registry:5000/team/app\" {print $2, $3}'",
     );
     assert!(untagged.starts_with("<none> sha256:"), "{untagged}");
+    // Previewed: the registry's hosts.toml for each node.
+    let preview = preview_changes_nothing(&lab, &[]);
+    assert!(
+        task_output(
+            &preview,
+            "worker1",
+            "Write containerd's hosts.toml for each registry"
+        )
+        .contains("+++ after: /etc/containerd/certs.d/registry:5000/hosts.toml"),
+        "{preview}"
+    );
     // What each node's Docker resolves by tag or by digest, as containerd names it.
     let docker_refs = |h: &str| -> BTreeSet<String> {
         lab.sh(
@@ -1828,7 +1868,10 @@ fn node_state(lab: &Lab, host: &str) -> String {
         host,
         "sha256sum /etc/containerd/config.toml /var/lib/kubelet/kubeadm-flags.env /etc/crictl.yaml \
            /etc/docker/daemon.json /etc/systemd/system/kubelet.service.d/* /lib/systemd/system/kubelet.service \
-           /var/lib/kubelet/config.yaml 2>&1
+           /usr/lib/systemd/system/kubelet.service.d/* /etc/systemd/system/kubelet.service \
+           /etc/sysconfig/kubelet /etc/default/kubelet /etc/kubernetes/kubelet.env \
+           /etc/kubernetes/kubelet-config.yaml /var/lib/kubelet/config.yaml 2>&1
+         command -v containerd
          for u in kubelet docker docker.socket containerd; do
            echo \"$u $(systemctl is-active $u) $(systemctl is-enabled $u)\"
          done
@@ -1839,6 +1882,33 @@ fn node_state(lab: &Lab, host: &str) -> String {
          echo \"docker rules $(iptables-save 2>/dev/null | grep -c DOCKER)\"
          echo \"pod ips $(ls /var/lib/cni/networks/* 2>/dev/null | wc -l)\"",
     )
+}
+
+/// `--check --diff` with `args` on this lab: exit 0, and nothing on any node changed (see
+/// [`node_state`]), no node cordoned, every node on the runtime it had. The console output.
+fn preview_changes_nothing(lab: &Lab, args: &[String]) -> String {
+    let nodes = hosts(lab);
+    let before: Vec<String> = nodes.iter().map(|h| node_state(lab, h)).collect();
+    let (cordons, _) = lab.cordon_history();
+    let runtimes = lab.runtimes();
+    let text = lab
+        .rtmig(MIGRATE)
+        .args(["--check", "--diff"])
+        .args(args)
+        .output()
+        .expect_code(0)
+        .stdout();
+    let after: Vec<String> = nodes.iter().map(|h| node_state(lab, h)).collect();
+    for ((h, b), a) in nodes.iter().zip(&before).zip(&after) {
+        assert_eq!(b, a, "{h} changed under --check:\n{text}");
+    }
+    assert_eq!(lab.runtimes(), runtimes);
+    assert_eq!(
+        lab.cordon_history().0.len(),
+        cordons.len(),
+        "a node was cordoned under --check"
+    );
+    text
 }
 
 /// The console's lines for one host's task: its result line and what follows it (a diff,
@@ -1876,16 +1946,10 @@ fn check_diff_previews_the_whole_migration_and_changes_nothing() {
     // (The default lab's Docker runs with live-restore.)
     let lab = Lab::up("default", |_| {});
     let nodes = hosts(&lab);
-    let before: Vec<String> = nodes.iter().map(|h| node_state(&lab, h)).collect();
-    let runtimes = lab.runtimes();
-
-    let out = lab
-        .rtmig(MIGRATE)
-        .args(["--check", "--diff"])
-        .args(ACCEPT)
-        .output()
-        .expect_code(0);
-    let text = out.stdout();
+    // -v: what the steps that run under --check would do (the images they would carry)
+    let mut args: Vec<String> = ACCEPT.iter().map(|a| a.to_string()).collect();
+    args.push("-v".into());
+    let text = preview_changes_nothing(&lab, &args);
     for h in &nodes {
         for (task, shows) in [
             (
@@ -1893,6 +1957,10 @@ fn check_diff_previews_the_whole_migration_and_changes_nothing() {
                 "+++ after: /etc/containerd/config.toml",
             ),
             ("Write /etc/crictl.yaml", "+++ after: /etc/crictl.yaml"),
+            (
+                "Pre-stage the images into containerd while the node serves",
+                "would carry ",
+            ),
             ("Turn docker live-restore off", "+  \"live-restore\": false"),
             (
                 "Reload Docker without live-restore",
@@ -1925,14 +1993,5 @@ fn check_diff_previews_the_whole_migration_and_changes_nothing() {
         let cordon = task_output(&text, h, "Cordon the node");
         assert!(cordon.starts_with("skipping: "), "{h}: {cordon}");
     }
-    let after: Vec<String> = nodes.iter().map(|h| node_state(&lab, h)).collect();
-    for ((h, b), a) in nodes.iter().zip(&before).zip(&after) {
-        assert_eq!(b, a, "{h} changed under --check");
-    }
-    assert_eq!(lab.runtimes(), runtimes);
-    assert!(
-        lab.cordon_history().0.is_empty(),
-        "a node was cordoned under --check"
-    );
     assert_eq!(lab.unready_or_cordoned(), Vec::<String>::new());
 }
