@@ -1434,3 +1434,71 @@ fn a_looped_include_inside_a_block_runs_per_item_then_rescue_and_always() {
     assert!(out.stdout().contains("rescued=1"), "{}", out.stdout());
     assert_eq!(ws.read("log"), "a\nb\nrescued fails\nalways\nafter\n");
 }
+
+/// `copy` with `remote_src: true` copies a file on the host to another place there, as
+/// Ansible's does: `mode: preserve` keeps the source's mode (a key stays 0600); `--check
+/// --diff` shows the new file and writes nothing; run, then run again: ok; a missing
+/// source is the host's failure, named.
+#[test]
+fn copy_with_remote_src_copies_on_the_host_and_preserves_the_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let ws = Workspace::new();
+    inventory(&ws, &["n1"]);
+    ws.write("src/client.key", "secret key\n");
+    std::fs::set_permissions(
+        ws.path("src/client.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    ws.write("src/ca.crt", "a CA\n");
+    let out = ws.path("out");
+    ws.write(
+        "site.yaml",
+        &format!(
+            r#"
+- hosts: nodes
+  gather_facts: false
+  tasks:
+    - name: copy on the host
+      copy:
+        src: "{src}/{{{{ item }}}}"
+        dest: "{out}/{{{{ item }}}}"
+        remote_src: true
+        mode: preserve
+      loop: [client.key, ca.crt]
+"#,
+            src = ws.path("src").display(),
+            out = out.display()
+        ),
+    );
+    std::fs::create_dir_all(&out).unwrap();
+    let run = |extra: &[&str]| {
+        ws.rtmig()
+            .args(["run", "-i", "inventory.yaml", "site.yaml"])
+            .args(extra)
+            .output()
+    };
+    let preview = run(&["--check", "--diff"]).expect_code(0).stdout();
+    assert!(
+        preview.contains("+secret key") && preview.contains("+a CA"),
+        "{preview}"
+    );
+    assert!(
+        !out.join("client.key").exists(),
+        "check mode wrote the copy"
+    );
+
+    let first = run(&[]).expect_code(0).stdout();
+    assert!(first.contains("changed: [n1] copy on the host"), "{first}");
+    assert_eq!(ws.read("out/client.key"), "secret key\n");
+    assert_eq!(ws.read("out/ca.crt"), "a CA\n");
+    let mode = |f: &str| std::fs::metadata(out.join(f)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode("client.key"), 0o600);
+    assert_eq!(mode("ca.crt"), 0o644);
+    let again = run(&[]).expect_code(0).stdout();
+    assert!(again.contains("ok: [n1] copy on the host"), "{again}");
+
+    std::fs::remove_file(ws.path("src/ca.crt")).unwrap();
+    let missing = run(&[]).expect_code(2).stdout();
+    assert!(missing.contains("ca.crt not found"), "{missing}");
+}

@@ -513,8 +513,18 @@ impl Args<'_> {
     }
 
     fn copy(&mut self) -> Option<Action> {
-        self.known(&["content", "src", "dest", "mode", "owner", "group", "backup"]);
+        self.known(&[
+            "content",
+            "src",
+            "dest",
+            "mode",
+            "owner",
+            "group",
+            "backup",
+            "remote_src",
+        ]);
         let dest = self.required("dest");
+        let remote_src = self.flag("remote_src", false);
         let source = match (self.get("content").cloned(), self.get("src").cloned()) {
             (Some(_), Some(src)) => {
                 self.ctx
@@ -522,6 +532,7 @@ impl Args<'_> {
                 None
             }
             (Some(content), None) => self.ctx.text(&content, "content").map(CopySource::Content),
+            (None, Some(src)) if remote_src => self.ctx.text(&src, "src").map(CopySource::Remote),
             (None, Some(src)) => self.ctx.text(&src, "src").map(|src| {
                 let src_path = self.source(&src, "files", "copy source");
                 CopySource::Src { src, src_path }

@@ -264,7 +264,7 @@ impl Action {
             Action::Copy(c) => {
                 match &c.source {
                     CopySource::Content(t) => texts.push(t),
-                    CopySource::Src { src, .. } => texts.push(src),
+                    CopySource::Src { src, .. } | CopySource::Remote(src) => texts.push(src),
                 }
                 texts.push(&c.dest);
                 texts.extend([&c.mode, &c.owner, &c.group].into_iter().flatten());

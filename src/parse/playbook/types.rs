@@ -471,6 +471,8 @@ pub enum CopySource {
         src: Text,
         src_path: Option<PathBuf>,
     },
+    /// `remote_src: true`: a file on the host itself, copied to `dest` there.
+    Remote(Text),
 }
 
 /// `file`: a path's state and attributes.
