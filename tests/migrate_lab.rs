@@ -289,6 +289,27 @@ fn default_cluster_migrates_through_a_kill_and_resume_then_rolls_back_and_cleans
         "worker1",
         "ctr -n k8s.io containers create registry.k8s.io/pause:3.6 rtmig-test-leftover-sandbox",
     );
+    // Previewed first: the rollback's diffs and services, and nothing changes.
+    let state = node_state(&lab, "worker1");
+    let preview = lab
+        .rtmig(ROLLBACK)
+        .args(["--limit", "worker1", "--check", "--diff"])
+        .output()
+        .expect_code(0)
+        .stdout();
+    assert_eq!(node_state(&lab, "worker1"), state, "{preview}");
+    for (task, shows) in [
+        ("Enable and start Docker", "+ActiveState=active"),
+        (
+            "Restore the kubelet flags and unit, daemon.json, config.toml and crictl.yaml",
+            "+++ after: /var/lib/kubelet/kubeadm-flags.env",
+        ),
+    ] {
+        assert!(
+            task_output(&preview, "worker1", task).contains(shows),
+            "{task}: {shows}: {preview}"
+        );
+    }
     lab.rtmig(ROLLBACK)
         .args(["--limit", "worker1"])
         .output()
