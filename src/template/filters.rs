@@ -57,6 +57,8 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("flatten", flatten);
     env.add_filter("type_debug", type_debug);
     env.add_filter("hash", hash);
+    env.add_filter("comment", comment);
+    env.add_filter("indent", indent);
 
     env.add_test("version", version_test);
     env.add_test("version_compare", version_test);
@@ -1174,4 +1176,127 @@ mod tests {
         }
         assert_eq!(truthy_word("maybe"), None);
     }
+}
+
+/// Ansible's `comment`: `text` as a comment block in a style (`plain` `# `, `erlang`,
+/// `c`, `cblock`, `xml`), each part overridable by keyword (`decoration`, `prefix`,
+/// `prefix_count`, `postfix`, `postfix_count`, `beginning`, `end`, `newline`), as
+/// ansible/plugins/filter/core.py builds it.
+fn comment(text: &str, style: Option<&str>, kwargs: Kwargs) -> Result<String, Error> {
+    let style = style.unwrap_or("plain");
+    let (beginning, decoration, end) = match style {
+        "plain" => ("", "# ", ""),
+        "erlang" => ("", "% ", ""),
+        "c" => ("", "// ", ""),
+        "cblock" => ("/*", " * ", " */"),
+        "xml" => ("<!--", " - ", "-->"),
+        _ => {
+            return Err(invalid(format!(
+                "invalid style `{style}`, expected `plain`, `erlang`, `c`, `cblock` or `xml`"
+            )));
+        }
+    };
+    let get = |key: &str, default: &str| -> Result<String, Error> {
+        Ok(kwargs
+            .get::<Option<Value>>(key)?
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| default.to_string()))
+    };
+    let count =
+        |key: &str| -> Result<usize, Error> { Ok(kwargs.get::<Option<usize>>(key)?.unwrap_or(1)) };
+    let prepostfix = get("decoration", decoration)?;
+    let newline = get("newline", "\n")?;
+    let beginning = get("beginning", beginning)?;
+    // The style's decoration is the text's, the trimmed one the prefix's and postfix's.
+    let decoration = get("decoration", decoration)?;
+    let prefix = get("prefix", prepostfix.trim_end())?;
+    let postfix = get("postfix", prepostfix.trim_end())?;
+    let end = get("end", end)?;
+    let (prefix_count, postfix_count) = (count("prefix_count")?, count("postfix_count")?);
+    kwargs.assert_all_used()?;
+    let mut out = String::new();
+    if !beginning.is_empty() {
+        out.push_str(&beginning);
+        out.push_str(&newline);
+    }
+    if !prefix.is_empty() {
+        let one = if prefix == newline {
+            newline.clone()
+        } else {
+            format!("{prefix}{newline}")
+        };
+        out.push_str(&one.repeat(prefix_count));
+    }
+    let body = format!(
+        "{decoration}{}",
+        text.replace(&newline, &format!("{newline}{decoration}"))
+    )
+    .replace(
+        &format!("{decoration}{newline}"),
+        &format!("{}{newline}", decoration.trim_end()),
+    );
+    out.push_str(&body);
+    for _ in 0..postfix_count {
+        out.push_str(&newline);
+        out.push_str(&postfix);
+    }
+    if !end.is_empty() {
+        out.push_str(&newline);
+        out.push_str(&end);
+    }
+    Ok(out)
+}
+
+/// Jinja2's `indent(width=4, first=False, blank=False)`, which minijinja's differs from:
+/// a trailing newline stays (`"a\nb\n" | indent` is `"a\n    b\n"`, templates of
+/// config blocks rely on it); `width` may be a string, used as the indentation.
+fn indent(
+    text: &str,
+    width: Option<Value>,
+    first: Option<bool>,
+    blank: Option<bool>,
+    kwargs: Kwargs,
+) -> Result<String, Error> {
+    let width = match kwargs.get::<Option<Value>>("width")? {
+        Some(w) => Some(w),
+        None => width,
+    };
+    let first = kwargs
+        .get::<Option<bool>>("first")?
+        .or(first)
+        .unwrap_or(false);
+    let blank = kwargs
+        .get::<Option<bool>>("blank")?
+        .or(blank)
+        .unwrap_or(false);
+    kwargs.assert_all_used()?;
+    let pad = match width {
+        None => "    ".to_string(),
+        Some(w) if w.kind() == ValueKind::String => w.to_string(),
+        Some(w) => {
+            let n = usize::try_from(w.clone()).map_err(|_| {
+                invalid(format!(
+                    "indent width must be a number or a string, not `{w}`"
+                ))
+            })?;
+            " ".repeat(n)
+        }
+    };
+    // As Jinja2: a newline appended so that splitting keeps a trailing empty line.
+    let with_nl = format!("{text}\n");
+    let lines: Vec<&str> = with_nl.lines().collect();
+    let mut out = String::new();
+    for (i, line) in lines.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+            if blank || !line.is_empty() {
+                out.push_str(&pad);
+            }
+        }
+        out.push_str(line);
+    }
+    if first {
+        out.insert_str(0, &pad);
+    }
+    Ok(out)
 }

@@ -407,6 +407,56 @@ fn builtin_string_filters() {
     assert_eq!(render("{{ 42 | string ~ 'x' }}", v), "42x");
 }
 
+/// Outputs as ansible-core 2.21's `indent` (Jinja2's) gives them: a trailing newline kept.
+#[test]
+fn indent_filter_as_jinja2() {
+    let v = json!({"d": "size 10M\ncopytruncate\n", "e": "a\n\nb", "f": "x"});
+    assert_eq!(
+        render("{{ d | indent(4) }}", v.clone()),
+        "size 10M\n    copytruncate\n"
+    );
+    assert_eq!(render("{{ e | indent(2) }}", v.clone()), "a\n\n  b");
+    assert_eq!(
+        render("{{ e | indent(2, blank=true) }}", v.clone()),
+        "a\n  \n  b"
+    );
+    assert_eq!(render("{{ e | indent(2, true) }}", v.clone()), "  a\n\n  b");
+    assert_eq!(render("{{ f | indent }}", v.clone()), "x");
+    assert_eq!(
+        render("{{ d | indent(first=true) }}", v),
+        "    size 10M\n    copytruncate\n"
+    );
+}
+
+/// Outputs as ansible-core 2.21's `comment` filter gives them.
+#[test]
+fn comment_filter_as_ansible() {
+    let v = json!({"m": "Ansible managed", "two": "a\n\nb"});
+    assert_eq!(
+        render("{{ m | comment }}", v.clone()),
+        "#\n# Ansible managed\n#"
+    );
+    assert_eq!(
+        render("{{ two | comment }}", v.clone()),
+        "#\n# a\n#\n# b\n#"
+    );
+    assert_eq!(
+        render("{{ m | comment('cblock') }}", v.clone()),
+        "/*\n *\n * Ansible managed\n *\n */"
+    );
+    assert_eq!(
+        render(
+            "{{ m | comment('c', prefix_count=0, postfix_count=2) }}",
+            v.clone()
+        ),
+        "// Ansible managed\n//\n//"
+    );
+    assert_eq!(
+        render("{{ m | comment(decoration='; ') }}", v),
+        ";\n; Ansible managed\n;"
+    );
+}
+
 #[test]
 fn version_test_and_filter() {
     let v = json!({"kube": "v1.23.17", "new": "1.27.3"});

@@ -71,8 +71,20 @@ pub async fn file(
     if let Some(g) = group {
         attr_cmd.push_str(&format!(" && chgrp {} {p}", quote(g)));
     }
+    let mut parent_attrs = String::new();
+    for (tool, value) in [("chmod", mode), ("chown", owner), ("chgrp", group)] {
+        if let Some(v) = value {
+            parent_attrs.push_str(&format!(" && {tool} {} \"$x\"", quote(v)));
+        }
+    }
     let action = match state {
         FileState::Absent => format!("rm -rf {p}"),
+        // As Ansible's file module: each directory it creates gets the attributes, not
+        // only the last (`{root}/etc/sudoers.d` with mode 0750 makes `{root}/etc` 0750 too).
+        FileState::Directory if !parent_attrs.is_empty() => format!(
+            "m=$(d={p}; while [ ! -e \"$d\" ] && [ ! -L \"$d\" ]; do printf '%s\\n' \"$d\"; d=$(dirname \"$d\"); done); \
+             mkdir -p {p}{attr_cmd} && printf '%s\\n' \"$m\" | while IFS= read -r x; do [ -z \"$x\" ] || {{ true{parent_attrs}; }}; done"
+        ),
         FileState::Directory => format!("mkdir -p {p}{attr_cmd}"),
         FileState::Touch => format!("touch {p}{attr_cmd}"),
         FileState::File => format!("true{attr_cmd}"),
@@ -194,6 +206,43 @@ mod tests {
         let r3 = file(&remote(&t), &p, FileState::Absent, None, None, None, false).await;
         assert_eq!(r3.status, TaskStatus::Changed);
         assert!(!Path::new(&p).exists());
+    }
+
+    /// As Ansible's file module (ansible-playbook 2.21 leaves `a` 0750 too): the
+    /// directories a `state: directory` creates get its mode, those that were there keep
+    /// theirs.
+    #[tokio::test]
+    async fn file_directory_gives_created_parents_the_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |rel: &str| {
+            std::fs::metadata(dir.path().join(rel))
+                .map(|m| m.permissions().mode() & 0o7777)
+                .unwrap_or(0)
+        };
+        std::fs::create_dir(dir.path().join("old")).unwrap();
+        std::fs::set_permissions(
+            dir.path().join("old"),
+            std::fs::Permissions::from_mode(0o711),
+        )
+        .unwrap();
+        let p = dir.path().join("old/a b/c").display().to_string();
+        let t = LocalTransport;
+        let r = file(
+            &remote(&t),
+            &p,
+            FileState::Directory,
+            Some("0750"),
+            None,
+            None,
+            false,
+        )
+        .await;
+        assert_eq!(r.status, TaskStatus::Changed, "{r:?}");
+        assert_eq!(
+            (mode("old"), mode("old/a b"), mode("old/a b/c")),
+            (0o711, 0o750, 0o750)
+        );
     }
 
     /// Each `file` task is one command, changed or not: the host decides and acts in

@@ -495,7 +495,9 @@ impl Args<'_> {
     }
 
     fn template(&mut self) -> Option<Action> {
-        self.known(&["src", "dest", "mode", "owner", "group", "backup"]);
+        self.known(&[
+            "src", "dest", "mode", "owner", "group", "backup", "validate",
+        ]);
         let src = self.required("src");
         let dest = self.required("dest");
         let src_path = src
@@ -509,6 +511,7 @@ impl Args<'_> {
             owner: self.text("owner"),
             group: self.text("group"),
             backup: self.flag("backup", false),
+            validate: self.validate(),
         }))
     }
 

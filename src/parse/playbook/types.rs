@@ -448,6 +448,8 @@ pub struct TemplateFile {
     pub group: Option<Text>,
     /// Keep the replaced file beside it.
     pub backup: bool,
+    /// Ansible's `validate`: a command (`%s` the new file) that must accept the content.
+    pub validate: Option<Text>,
 }
 
 /// `copy`: upload `content` or a local file `src` (only when it differs).
