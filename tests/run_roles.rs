@@ -239,6 +239,41 @@ fn a_roles_handlers_run_once_with_the_roles_variables() {
     assert_eq!(ws.read("log"), "restart hi\nown\n");
 }
 
+/// A role's handler that is a `command` gets the play's `environment` (znz's timesyncd
+/// role runs `timedatectl` from a handler; rtmig ran it without the play's PATH).
+#[test]
+fn a_handlers_command_has_the_plays_environment() {
+    let ws = Workspace::new();
+    ws.write(
+        "site/inventory.yaml",
+        "all:\n  vars:\n    ansible_connection: local\n  hosts:\n    n1:\n",
+    );
+    let out = ws.path("out");
+    ws.write(
+        "site/roles/r/tasks/main.yml",
+        &format!(
+            "- copy: {{content: \"a\\n\", dest: \"{}\"}}\n  notify: h\n",
+            ws.path("conf").display()
+        ),
+    );
+    ws.write(
+        "site/roles/r/handlers/main.yml",
+        &format!(
+            "- name: h\n  command: sh -c 'echo $GREETING > {}'\n",
+            out.display()
+        ),
+    );
+    ws.write(
+        "site/site.yml",
+        "- hosts: all\n  gather_facts: false\n  environment: {GREETING: from-play}\n  roles: [r]\n",
+    );
+    ws.rtmig()
+        .args(["run", "-i", "site/inventory.yaml", "site/site.yml"])
+        .output()
+        .expect_code(0);
+    assert_eq!(ws.read("out"), "from-play\n");
+}
+
 /// Blocks inside a role's tasks and an imported file, the import itself inside a play's
 /// block: a role task's failure is rescued in the role, the imported block's `always`
 /// runs, an unrescued failure in the imported file goes to the play's rescue. The log

@@ -27,10 +27,14 @@ pub(super) async fn run(cx: &Cx<'_>, remote: &Remote<'_>, c: &Command) -> TResul
     } else if let Some(exe) = cx.opt_text(&c.executable)? {
         cmd = format!("{} -c {}", quote(&exe), quote(&cmd));
     }
-    let mut environment = Vec::new();
-    for (k, v) in &cx.task.environment {
-        environment.push((k.clone(), cx.text(v)?));
+    // The play's then the task's (the task's win), as for every other action: a handler
+    // has the play's `environment` too (it was run without it).
+    let mut merged: indexmap::IndexMap<&String, String> = indexmap::IndexMap::new();
+    for (k, v) in cx.play.environment.iter().chain(&cx.task.environment) {
+        merged.insert(k, cx.text(v)?);
     }
+    let environment: Vec<(String, String)> =
+        merged.into_iter().map(|(k, v)| (k.clone(), v)).collect();
     let args = ShellArgs {
         cmd,
         chdir: cx.opt_text(&c.chdir)?,
