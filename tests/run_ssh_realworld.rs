@@ -249,4 +249,7 @@ realworld!(
     tristan_weil_motd,
     linuxhq_logrotate,
     linuxhq_sudo,
+    linuxhq_sysctl,
+    linuxhq_openssh,
+    linuxhq_ntp,
 );
