@@ -1137,47 +1137,6 @@ fn superset(state: &State, value: &Value, other: &Value) -> Result<bool, Error> 
     Ok(b.iter().all(|x| a.contains(x)))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn python_replacement_syntax() {
-        assert_eq!(replacement(r"\1-\2"), "${1}-${2}");
-        assert_eq!(replacement(r"\g<name>x\g<1>"), "${name}x${1}");
-        assert_eq!(replacement("cost $5"), "cost $$5");
-        assert_eq!(replacement(r"a\nb\\c"), "a\nb\\c");
-    }
-
-    #[test]
-    fn base64_round_trips() {
-        for text in ["", "f", "fo", "foo", "foob", "fooba", "foobar", "héllo\n"] {
-            let encoded = base64_encode(text.as_bytes());
-            assert_eq!(base64_decode(&encoded).unwrap(), text.as_bytes(), "{text}");
-        }
-        assert_eq!(base64_encode(b"foobar"), "Zm9vYmFy");
-        assert_eq!(base64_encode(b"fo"), "Zm8=");
-        assert_eq!(base64_decode("Zm9v\nYmE="), Some(b"fooba".to_vec()));
-        assert_eq!(base64_decode("Zm9v!"), None);
-        // Unpadded, URL-safe and line-broken input, as the hand-written decoder took.
-        assert_eq!(base64_decode("Zm8"), Some(b"fo".to_vec()));
-        assert_eq!(base64_decode("-_8="), base64_decode("+/8="));
-        assert_eq!(base64_decode("Zm9v\r\n YmFy"), Some(b"foobar".to_vec()));
-        assert_eq!(base64_decode("Zm9v=x"), None);
-    }
-
-    #[test]
-    fn truthy_words() {
-        for yes in ["yes", "Yes", "on", "TRUE", "1", " true "] {
-            assert_eq!(truthy_word(yes), Some(true), "{yes}");
-        }
-        for no in ["no", "off", "False", "0", ""] {
-            assert_eq!(truthy_word(no), Some(false), "{no}");
-        }
-        assert_eq!(truthy_word("maybe"), None);
-    }
-}
-
 /// Ansible's `comment`: `text` as a comment block in a style (`plain` `# `, `erlang`,
 /// `c`, `cblock`, `xml`), each part overridable by keyword (`decoration`, `prefix`,
 /// `prefix_count`, `postfix`, `postfix_count`, `beginning`, `end`, `newline`), as
@@ -1204,13 +1163,12 @@ fn comment(text: &str, style: Option<&str>, kwargs: Kwargs) -> Result<String, Er
     };
     let count =
         |key: &str| -> Result<usize, Error> { Ok(kwargs.get::<Option<usize>>(key)?.unwrap_or(1)) };
-    let prepostfix = get("decoration", decoration)?;
     let newline = get("newline", "\n")?;
     let beginning = get("beginning", beginning)?;
     // The style's decoration is the text's, the trimmed one the prefix's and postfix's.
     let decoration = get("decoration", decoration)?;
-    let prefix = get("prefix", prepostfix.trim_end())?;
-    let postfix = get("postfix", prepostfix.trim_end())?;
+    let prefix = get("prefix", decoration.trim_end())?;
+    let postfix = get("postfix", decoration.trim_end())?;
     let end = get("end", end)?;
     let (prefix_count, postfix_count) = (count("prefix_count")?, count("postfix_count")?);
     kwargs.assert_all_used()?;
@@ -1299,4 +1257,45 @@ fn indent(
         out.insert_str(0, &pad);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_replacement_syntax() {
+        assert_eq!(replacement(r"\1-\2"), "${1}-${2}");
+        assert_eq!(replacement(r"\g<name>x\g<1>"), "${name}x${1}");
+        assert_eq!(replacement("cost $5"), "cost $$5");
+        assert_eq!(replacement(r"a\nb\\c"), "a\nb\\c");
+    }
+
+    #[test]
+    fn base64_round_trips() {
+        for text in ["", "f", "fo", "foo", "foob", "fooba", "foobar", "héllo\n"] {
+            let encoded = base64_encode(text.as_bytes());
+            assert_eq!(base64_decode(&encoded).unwrap(), text.as_bytes(), "{text}");
+        }
+        assert_eq!(base64_encode(b"foobar"), "Zm9vYmFy");
+        assert_eq!(base64_encode(b"fo"), "Zm8=");
+        assert_eq!(base64_decode("Zm9v\nYmE="), Some(b"fooba".to_vec()));
+        assert_eq!(base64_decode("Zm9v!"), None);
+        // Unpadded, URL-safe and line-broken input, as the hand-written decoder took.
+        assert_eq!(base64_decode("Zm8"), Some(b"fo".to_vec()));
+        assert_eq!(base64_decode("-_8="), base64_decode("+/8="));
+        assert_eq!(base64_decode("Zm9v\r\n YmFy"), Some(b"foobar".to_vec()));
+        assert_eq!(base64_decode("Zm9v=x"), None);
+    }
+
+    #[test]
+    fn truthy_words() {
+        for yes in ["yes", "Yes", "on", "TRUE", "1", " true "] {
+            assert_eq!(truthy_word(yes), Some(true), "{yes}");
+        }
+        for no in ["no", "off", "False", "0", ""] {
+            assert_eq!(truthy_word(no), Some(false), "{no}");
+        }
+        assert_eq!(truthy_word("maybe"), None);
+    }
 }

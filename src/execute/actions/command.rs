@@ -29,12 +29,7 @@ pub(super) async fn run(cx: &Cx<'_>, remote: &Remote<'_>, c: &Command) -> TResul
     }
     // The play's then the task's (the task's win), as for every other action: a handler
     // has the play's `environment` too (it was run without it).
-    let mut merged: indexmap::IndexMap<&String, String> = indexmap::IndexMap::new();
-    for (k, v) in cx.play.environment.iter().chain(&cx.task.environment) {
-        merged.insert(k, cx.text(v)?);
-    }
-    let environment: Vec<(String, String)> =
-        merged.into_iter().map(|(k, v)| (k.clone(), v)).collect();
+    let environment = cx.environment()?;
     let args = ShellArgs {
         cmd,
         chdir: cx.opt_text(&c.chdir)?,

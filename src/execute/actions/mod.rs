@@ -410,13 +410,19 @@ impl Host<'_> {
 }
 
 impl Cx<'_> {
-    /// The play's then the task's `environment` (the task's win), as `export`s.
-    pub fn exports(&self) -> TResult<String> {
+    /// The play's then the task's `environment` (the task's win), rendered, in order.
+    pub fn environment(&self) -> TResult<Vec<(String, String)>> {
         let mut vars: indexmap::IndexMap<&str, String> = indexmap::IndexMap::new();
         for (k, v) in self.play.environment.iter().chain(&self.task.environment) {
             vars.insert(k, self.text(v)?);
         }
-        Ok(vars
+        Ok(vars.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    }
+
+    /// [`Cx::environment`] as `export`s.
+    pub fn exports(&self) -> TResult<String> {
+        Ok(self
+            .environment()?
             .iter()
             .map(|(k, v)| format!("export {k}={}; ", crate::shell_words::quote(v)))
             .collect())
