@@ -506,3 +506,16 @@ fn jitter(d: Duration) -> Duration {
 /// A byte stream an SSH connection runs over (TCP, or a channel on a bastion).
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+#[cfg(test)]
+mod tests {
+    /// Every connection keeps four tokio channels of russh's messages, each allocating 32
+    /// slots up front: unpatched russh 0.65 has 552-byte messages (a certificate inline),
+    /// ~72 KiB per connection. vendor/russh.patch boxes the certificate and the key; an
+    /// update of russh that loses the patch fails here (vendor/README.md).
+    #[test]
+    fn russh_messages_stay_small() {
+        let msg = std::mem::size_of::<russh::client::Msg>();
+        assert!(msg <= 192, "russh::client::Msg is {msg} bytes");
+    }
+}
