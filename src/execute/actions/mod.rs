@@ -128,8 +128,13 @@ impl Cx<'_> {
         render_text(self.templates(), t, self.vars)
     }
 
+    /// An optional argument, rendered; `None` when not given or when it renders to
+    /// `omit` (`"{{ x | default(omit) }}"`), as Ansible leaves such an argument out.
     pub fn opt_text(&self, t: &Option<Text>) -> TResult<Option<String>> {
-        t.as_ref().map(|t| self.text(t)).transpose()
+        Ok(t.as_ref()
+            .map(|t| self.text(t))
+            .transpose()?
+            .filter(|v| v != crate::template::OMIT))
     }
 
     pub fn number(&self, n: &Number) -> TResult<u64> {
@@ -142,8 +147,9 @@ impl Cx<'_> {
 
     /// A boolean argument (`enabled: "{{ x }}"`), rendered; `default` when not given.
     pub fn flag(&self, t: &Option<Text>, default: bool) -> TResult<bool> {
-        let Some(t) = t else { return Ok(default) };
-        let word = self.text(t)?;
+        let (Some(t), Some(word)) = (t, self.opt_text(t)?) else {
+            return Ok(default);
+        };
         crate::words::boolean(&word).ok_or_else(|| {
             located(
                 &t.location,
@@ -155,10 +161,9 @@ impl Cx<'_> {
     /// A word out of `choices` (`state: "{{ svc_state }}"`), rendered; `default` when
     /// not given.
     pub fn choice(&self, t: &Option<Text>, choices: &[&str], default: &str) -> TResult<String> {
-        let Some(t) = t else {
+        let (Some(t), Some(word)) = (t, self.opt_text(t)?) else {
             return Ok(default.to_string());
         };
-        let word = self.text(t)?;
         if !choices.contains(&word.as_str()) {
             let list: Vec<String> = choices.iter().map(|c| format!("`{c}`")).collect();
             return Err(located(
