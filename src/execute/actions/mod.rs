@@ -44,6 +44,10 @@ mod unarchive;
 mod uri;
 mod wait_for;
 
+mod cron;
+mod mount;
+mod timezone;
+
 use std::time::Duration;
 
 use serde_json::json;
@@ -310,6 +314,9 @@ pub async fn run(cx: &Cx<'_>) -> TResult<TaskOutcome> {
         Action::Sysctl(s) => sysctl::run(cx, &remote, s).await?,
         Action::Modprobe(m) => modprobe::run(cx, &remote, m).await?,
         Action::Uri(u) => uri::run(cx, &remote, u).await?,
+        Action::Cron(c) => cron::run(cx, &remote, c).await?,
+        Action::Mount(m) => mount::run(cx, &remote, m).await?,
+        Action::Timezone(t) => timezone::run(cx, &remote, t).await?,
         Action::Assert(_)
         | Action::Fail(_)
         | Action::Debug(_)
@@ -484,6 +491,22 @@ pub(crate) fn install_fakes(dir: &std::path::Path) -> std::path::PathBuf {
         (
             "apt-get",
             include_str!("../../../tests/fixtures/fakebin/apt-get"),
+        ),
+        (
+            "crontab",
+            include_str!("../../../tests/fixtures/fakebin/crontab"),
+        ),
+        (
+            "timedatectl",
+            include_str!("../../../tests/fixtures/fakebin/timedatectl"),
+        ),
+        (
+            "mount",
+            include_str!("../../../tests/fixtures/fakebin/mount"),
+        ),
+        (
+            "umount",
+            include_str!("../../../tests/fixtures/fakebin/umount"),
         ),
     ];
     let bin = dir.join("bin");
