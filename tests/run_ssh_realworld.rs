@@ -257,4 +257,5 @@ realworld!(
     linuxhq_openssh,
     linuxhq_ntp,
     linuxhq_cronie,
+    oasis_timezone,
 );
