@@ -258,4 +258,5 @@ realworld!(
     linuxhq_ntp,
     linuxhq_cronie,
     oasis_timezone,
+    kubespray_swapoff,
 );
