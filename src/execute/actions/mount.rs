@@ -174,6 +174,20 @@ fn is_mounted(mountpoint: bool, mountinfo: &str, name: &str) -> bool {
 const MARK: &str = "rtmig-mount";
 
 pub async fn mount(host: &Host<'_>, s: &MountSpec, check: bool, want_diff: bool) -> TaskResult {
+    if matches!(s.state.as_str(), "mounted" | "present") {
+        let missing: Vec<&str> = [("src", &s.src), ("fstype", &s.fstype)]
+            .into_iter()
+            .filter(|(_, v)| v.is_none())
+            .map(|(k, _)| k)
+            .collect();
+        if !missing.is_empty() {
+            return failure(format!(
+                "state is {} but all of the following are missing: {}",
+                s.state,
+                missing.join(", ")
+            ));
+        }
+    }
     let fstab = quote(&s.fstab);
     let name = quote(&s.name);
     let probe = format!(
