@@ -259,4 +259,5 @@ realworld!(
     linuxhq_cronie,
     oasis_timezone,
     kubespray_swapoff,
+    michaelrigart_mount,
 );
