@@ -46,6 +46,7 @@ mod wait_for;
 
 mod cron;
 mod mount;
+mod service_facts;
 mod timezone;
 
 use std::time::Duration;
@@ -317,6 +318,7 @@ pub async fn run(cx: &Cx<'_>) -> TResult<TaskOutcome> {
         Action::Cron(c) => cron::run(cx, &remote, c).await?,
         Action::Mount(m) => mount::run(cx, &remote, m).await?,
         Action::Timezone(t) => timezone::run(cx, &remote, t).await?,
+        Action::ServiceFacts => return service_facts::run(cx, &remote).await,
         Action::Assert(_)
         | Action::Fail(_)
         | Action::Debug(_)

@@ -19,7 +19,7 @@ pub const ACTIONS: &[&str] = &[
     "lineinfile", "replace", "blockinfile", "stat", "slurp", "unarchive",
     "systemd_service", "systemd", "service", "package", "apt", "dnf", "yum", "sysctl", "modprobe",
     "uri", "meta",
-    "cron", "mount", "timezone",
+    "cron", "mount", "timezone", "service_facts",
 ];
 
 /// Actions that bring in other files (tasks: see [`super::import`]); not listed among
@@ -212,6 +212,7 @@ pub fn parse(
         "cron" => a.cron(),
         "mount" => a.mount(),
         "timezone" => a.timezone(),
+        "service_facts" => a.service_facts(),
         _ => None,
     }
 }

@@ -449,6 +449,7 @@ impl Action {
             Action::Cron(c) => texts.extend(c.texts()),
             Action::Mount(m) => texts.extend(m.texts()),
             Action::Timezone(t) => texts.extend([&t.name, &t.hwclock].into_iter().flatten()),
+            Action::ServiceFacts => {}
         }
         for n in numbers.into_iter().flatten() {
             if let Number::Template(t) = n {

@@ -339,6 +339,8 @@ pub enum Action {
     Cron(Box<Cron>),
     Mount(Box<Mount>),
     Timezone(Timezone),
+    /// `service_facts`: `ansible_facts.services` from systemd.
+    ServiceFacts,
 }
 
 impl Action {
@@ -385,6 +387,7 @@ impl Action {
             Action::Cron(_) => "cron",
             Action::Mount(_) => "mount",
             Action::Timezone(_) => "timezone",
+            Action::ServiceFacts => "service_facts",
         }
     }
 

@@ -144,6 +144,13 @@ impl Args<'_> {
     }
 }
 
+impl Args<'_> {
+    pub(super) fn service_facts(&mut self) -> Option<Action> {
+        self.known(&[]);
+        Some(Action::ServiceFacts)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
