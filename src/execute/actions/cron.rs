@@ -637,6 +637,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn backup_keeps_the_crontab_as_it_was_before_a_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = LocalTransport;
+        let r = remote(&t);
+        let host = fake_host(&r, dir.path());
+        let path = dir.path().join("job");
+        std::fs::write(&path, "MAILTO=ops\n").unwrap();
+        let mut s = spec("job", "/bin/true");
+        s.cron_file = Some(path.display().to_string());
+        s.user = Some("root".into());
+        s.backup = true;
+        let res = cron(&host, &s, false, false).await;
+        assert_eq!(res.status, TaskStatus::Changed, "{res:?}");
+        let backup = res.registered["backup_file"].as_str().unwrap().to_string();
+        assert_eq!(std::fs::read_to_string(&backup).unwrap(), "MAILTO=ops\n");
+        std::fs::remove_file(&backup).unwrap();
+        let res = cron(&host, &s, false, false).await;
+        assert_eq!(res.status, TaskStatus::Ok);
+        assert!(res.registered.get("backup_file").is_none());
+    }
+
+    #[tokio::test]
     async fn a_cron_file_is_written_and_removed_with_its_last_job() {
         let dir = tempfile::tempdir().unwrap();
         let t = LocalTransport;
