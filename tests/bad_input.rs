@@ -593,6 +593,9 @@ fn validate_names_an_undefined_variable_with_its_place() {
     - template:
         src: t.j2
         dest: /tmp/t
+    - service_facts:
+    - debug:
+        msg: "{{ services | length }}"
 "#,
     );
     ws.write(
@@ -633,6 +636,7 @@ fn validate_names_an_undefined_variable_with_its_place() {
         "`local`",
         "from_add_host",
         "`idx`",
+        "`services`",
     ] {
         assert!(!err.contains(defined), "`{defined}` reported:\n{err}");
     }

@@ -1804,3 +1804,126 @@ fn blocks_and_handlers_on_three_hosts_where_two_fail_differently() {
         "always\nalways2\nrestarted\nnoted\nalways\nalways2\nrestarted\n"
     );
 }
+
+/// The host-configuration modules over SSH against the fakes (`crontab`,
+/// `timedatectl`, `systemctl`) and a per-host fstab and cron.d: `--check --diff`
+/// changes nothing and shows each edit, the run leaves Ansible's lines, a rerun is ok.
+const HOST_CONFIG: &str = r#"
+- hosts: nodes
+  gather_facts: false
+  environment:
+    PATH: "NODES/{{ inventory_hostname }}/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
+  vars:
+    dir: "NODES/{{ inventory_hostname }}"
+  tasks:
+    - name: image gc
+      ansible.builtin.cron: {name: image gc, job: crictl rmi --prune, minute: "*/30", user: root, cron_file: "{{ dir }}/cron.d/gc"}
+    - name: root heartbeat
+      cron: {name: heartbeat, job: /usr/bin/true, special_time: hourly}
+    - name: data disk in fstab
+      ansible.posix.mount: {path: /srv/data, src: /dev/vdb1, fstype: ext4, opts: noatime, state: present, fstab: "{{ dir }}/fstab"}
+    - name: swap out of fstab
+      mount: name=none fstype=swap state=absent fstab={{ dir }}/fstab
+    - name: the zone
+      community.general.timezone: {name: Europe/Paris}
+    - service_facts:
+    - name: the services as Ansible shapes them
+      assert:
+        that:
+          - ansible_facts.services['containerd.service'].state == 'running'
+          - services['containerd.service'].status == 'enabled'
+"#;
+
+#[test]
+fn host_config_modules_over_ssh_check_then_act_then_rerun_ok() {
+    let ws = Workspace::new();
+    let client = TestClient::new();
+    let _hosts = fleet(&ws, &client, 2);
+    let nodes = ws.path("nodes");
+    let fakes = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fakebin");
+    for h in names(2) {
+        let dir = nodes.join(&h);
+        let bin = dir.join("bin");
+        let state = dir.join("state");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::create_dir_all(dir.join("cron.d")).unwrap();
+        for tool in ["systemctl", "crontab", "timedatectl"] {
+            std::fs::copy(fakes.join(tool), bin.join(tool)).unwrap();
+        }
+        for d in ["units", "active", "enabled"] {
+            std::fs::create_dir_all(state.join(d)).unwrap();
+            std::fs::write(state.join(d).join("containerd.service"), "").unwrap();
+        }
+        std::fs::write(
+            dir.join("fstab"),
+            "UUID=1 / ext4 defaults 0 1\n/swap.img none swap sw 0 0\n",
+        )
+        .unwrap();
+    }
+    ws.write(
+        "site.yaml",
+        &HOST_CONFIG.replace("NODES", &nodes.display().to_string()),
+    );
+    let file = |h: &str, rel: &str| std::fs::read_to_string(nodes.join(h).join(rel));
+
+    let check = rtmig(&ws, &client)
+        .args([
+            "run",
+            "-i",
+            "inventory.yaml",
+            "site.yaml",
+            "--check",
+            "--diff",
+        ])
+        .output()
+        .expect_code(0);
+    let stdout = check.stdout();
+    for line in [
+        "+#Ansible: image gc",
+        "+@hourly /usr/bin/true",
+        "+/dev/vdb1 /srv/data ext4 noatime 0 0",
+        "-/swap.img none swap sw 0 0",
+        "+name: Europe/Paris",
+    ] {
+        assert!(stdout.contains(line), "{line}:\n{stdout}");
+    }
+    for h in names(2) {
+        assert!(file(&h, "cron.d/gc").is_err());
+        assert!(file(&h, "state/crontabs/root").is_err());
+        assert!(file(&h, "state/time/timezone").is_err());
+        assert_eq!(
+            file(&h, "fstab").unwrap(),
+            "UUID=1 / ext4 defaults 0 1\n/swap.img none swap sw 0 0\n"
+        );
+    }
+
+    rtmig(&ws, &client)
+        .args(["run", "-i", "inventory.yaml", "site.yaml"])
+        .output()
+        .expect_code(0);
+    for h in names(2) {
+        assert_eq!(
+            file(&h, "cron.d/gc").unwrap(),
+            "#Ansible: image gc\n*/30 * * * * root crictl rmi --prune\n"
+        );
+        assert_eq!(
+            file(&h, "state/crontabs/root").unwrap(),
+            "#Ansible: heartbeat\n@hourly /usr/bin/true\n"
+        );
+        assert_eq!(
+            file(&h, "fstab").unwrap(),
+            "UUID=1 / ext4 defaults 0 1\n/dev/vdb1 /srv/data ext4 noatime 0 0\n"
+        );
+        assert_eq!(file(&h, "state/time/timezone").unwrap(), "Europe/Paris\n");
+    }
+
+    let again = rtmig(&ws, &client)
+        .args(["run", "-i", "inventory.yaml", "site.yaml"])
+        .output()
+        .expect_code(0);
+    let stdout = again.stdout();
+    assert!(
+        !stdout.contains("changed: ["),
+        "a rerun changed something:\n{stdout}"
+    );
+}

@@ -18,13 +18,17 @@ use support::sshd::{SshdBuilder, TestClient};
 /// The tag on the fixtures' tasks that cannot run on a test host (real package installs).
 const SKIP: &str = "rtmig_test_skip";
 
-const FAKES: [&str; 6] = [
+const FAKES: [&str; 10] = [
     "systemctl",
     "sysctl",
     "lsmod",
     "modprobe",
     "dpkg-query",
     "apt-get",
+    "crontab",
+    "timedatectl",
+    "mount",
+    "umount",
 ];
 
 /// A fresh `root` for one run: the fake tools in `root/bin`, their state in `root/state`
@@ -252,4 +256,8 @@ realworld!(
     linuxhq_sysctl,
     linuxhq_openssh,
     linuxhq_ntp,
+    linuxhq_cronie,
+    oasis_timezone,
+    kubespray_swapoff,
+    michaelrigart_mount,
 );

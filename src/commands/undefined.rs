@@ -92,6 +92,10 @@ pub fn check(
             }
             // Variables of a host added at run time, read by the plays after.
             Action::AddHost(a) => global.extend(a.vars.keys().cloned()),
+            // Its facts, also injected as a variable (Ansible's INJECT_FACTS_AS_VARS).
+            Action::ServiceFacts => {
+                global.insert("services".into());
+            }
             _ => {}
         }
     }

@@ -431,7 +431,7 @@ fn parse_backup(out: &ExecOutput) -> Option<String> {
         .find_map(|l| l.strip_prefix("backup=").map(str::to_string))
 }
 
-fn unified_diff(path: &str, old: &str, new: &str) -> String {
+pub(crate) fn unified_diff(path: &str, old: &str, new: &str) -> String {
     similar::TextDiff::from_lines(old, new)
         .unified_diff()
         .context_radius(3)

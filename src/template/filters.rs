@@ -59,6 +59,7 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("hash", hash);
     env.add_filter("comment", comment);
     env.add_filter("indent", indent);
+    env.add_filter("subelements", super::lookup::subelements_filter);
 
     env.add_test("version", version_test);
     env.add_test("version_compare", version_test);

@@ -280,6 +280,21 @@ fn lists(terms: &[Value]) -> Result<Vec<Vec<Value>>, Error> {
         .collect()
 }
 
+/// The `subelements` filter (`users | subelements('keys')`, with `skip_missing` as a
+/// third argument or by name): the lookup's pairs.
+pub(super) fn subelements_filter(
+    list: Value,
+    key: Value,
+    skip_missing: Option<Value>,
+    kwargs: Kwargs,
+) -> Result<Value, Error> {
+    let mut terms = vec![list, key];
+    if let Some(skip) = skip_missing {
+        terms.push(Value::from_pairs([("skip_missing", skip.is_true())]));
+    }
+    Ok(Value::from(subelements(&terms, &kwargs)?))
+}
+
 /// `with_subelements: [users, keys]`: each (parent, sub-item) pair.
 fn subelements(terms: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
     let skip_missing = match terms.get(2) {

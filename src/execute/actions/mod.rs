@@ -44,6 +44,11 @@ mod unarchive;
 mod uri;
 mod wait_for;
 
+mod cron;
+mod mount;
+mod service_facts;
+mod timezone;
+
 use std::time::Duration;
 
 use serde_json::json;
@@ -128,8 +133,13 @@ impl Cx<'_> {
         render_text(self.templates(), t, self.vars)
     }
 
+    /// An optional argument, rendered; `None` when not given or when it renders to
+    /// `omit` (`"{{ x | default(omit) }}"`), as Ansible leaves such an argument out.
     pub fn opt_text(&self, t: &Option<Text>) -> TResult<Option<String>> {
-        t.as_ref().map(|t| self.text(t)).transpose()
+        Ok(t.as_ref()
+            .map(|t| self.text(t))
+            .transpose()?
+            .filter(|v| v != crate::template::OMIT))
     }
 
     pub fn number(&self, n: &Number) -> TResult<u64> {
@@ -142,8 +152,9 @@ impl Cx<'_> {
 
     /// A boolean argument (`enabled: "{{ x }}"`), rendered; `default` when not given.
     pub fn flag(&self, t: &Option<Text>, default: bool) -> TResult<bool> {
-        let Some(t) = t else { return Ok(default) };
-        let word = self.text(t)?;
+        let (Some(t), Some(word)) = (t, self.opt_text(t)?) else {
+            return Ok(default);
+        };
         crate::words::boolean(&word).ok_or_else(|| {
             located(
                 &t.location,
@@ -155,10 +166,9 @@ impl Cx<'_> {
     /// A word out of `choices` (`state: "{{ svc_state }}"`), rendered; `default` when
     /// not given.
     pub fn choice(&self, t: &Option<Text>, choices: &[&str], default: &str) -> TResult<String> {
-        let Some(t) = t else {
+        let (Some(t), Some(word)) = (t, self.opt_text(t)?) else {
             return Ok(default.to_string());
         };
-        let word = self.text(t)?;
         if !choices.contains(&word.as_str()) {
             let list: Vec<String> = choices.iter().map(|c| format!("`{c}`")).collect();
             return Err(located(
@@ -305,6 +315,10 @@ pub async fn run(cx: &Cx<'_>) -> TResult<TaskOutcome> {
         Action::Sysctl(s) => sysctl::run(cx, &remote, s).await?,
         Action::Modprobe(m) => modprobe::run(cx, &remote, m).await?,
         Action::Uri(u) => uri::run(cx, &remote, u).await?,
+        Action::Cron(c) => cron::run(cx, &remote, c).await?,
+        Action::Mount(m) => mount::run(cx, &remote, m).await?,
+        Action::Timezone(t) => timezone::run(cx, &remote, t).await?,
+        Action::ServiceFacts => return service_facts::run(cx, &remote).await,
         Action::Assert(_)
         | Action::Fail(_)
         | Action::Debug(_)
@@ -479,6 +493,22 @@ pub(crate) fn install_fakes(dir: &std::path::Path) -> std::path::PathBuf {
         (
             "apt-get",
             include_str!("../../../tests/fixtures/fakebin/apt-get"),
+        ),
+        (
+            "crontab",
+            include_str!("../../../tests/fixtures/fakebin/crontab"),
+        ),
+        (
+            "timedatectl",
+            include_str!("../../../tests/fixtures/fakebin/timedatectl"),
+        ),
+        (
+            "mount",
+            include_str!("../../../tests/fixtures/fakebin/mount"),
+        ),
+        (
+            "umount",
+            include_str!("../../../tests/fixtures/fakebin/umount"),
         ),
     ];
     let bin = dir.join("bin");

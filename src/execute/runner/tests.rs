@@ -427,3 +427,18 @@ async fn check_mode_shows_each_looped_items_diff() {
         "check mode wrote the file"
     );
 }
+
+/// An argument rendering to `omit` is left out, as Ansible leaves it out (the
+/// placeholder reached cron as a special time and an insertafter before).
+#[tokio::test]
+async fn an_argument_rendering_to_omit_is_left_out() {
+    let f = fixture(
+        "- cron:\n    name: t\n    job: /bin/true\n    user: root\n    cron_file: \"{{ dir }}/c\"\n    special_time: \"{{ st | default(omit) }}\"\n    insertafter: \"{{ ia | default(omit) }}\"\n    disabled: \"{{ off | default(omit) }}\"",
+    );
+    let o = f.run(0).await;
+    assert_eq!(o.result.status, TaskStatus::Changed, "{:?}", o.result);
+    assert_eq!(
+        std::fs::read_to_string(f.dir.path().join("c")).unwrap(),
+        "#Ansible: t\n* * * * * root /bin/true\n"
+    );
+}

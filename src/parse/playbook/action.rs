@@ -6,7 +6,9 @@ use super::node::{Key, Node, Pos, Value};
 use super::resolve_task_source;
 use super::types::*;
 
+mod hostconf;
 mod system;
+pub use hostconf::{CRON_SPECIAL_TIMES, MOUNT_STATES};
 pub use system::SYSTEMD_STATES;
 
 /// Every action rtmig has, as written without prefix.
@@ -17,6 +19,7 @@ pub const ACTIONS: &[&str] = &[
     "lineinfile", "replace", "blockinfile", "stat", "slurp", "unarchive",
     "systemd_service", "systemd", "service", "package", "apt", "dnf", "yum", "sysctl", "modprobe",
     "uri", "meta",
+    "cron", "mount", "timezone", "service_facts",
 ];
 
 /// Actions that bring in other files (tasks: see [`super::import`]); not listed among
@@ -30,6 +33,8 @@ const PREFIXES: &[&str] = &["ansible.builtin.", "ansible.legacy."];
 const COLLECTION_ACTIONS: &[(&str, &str)] = &[
     ("ansible.posix.sysctl", "sysctl"),
     ("community.general.modprobe", "modprobe"),
+    ("ansible.posix.mount", "mount"),
+    ("community.general.timezone", "timezone"),
 ];
 
 /// Common Ansible modules rtmig does not have, with what to write instead.
@@ -204,6 +209,10 @@ pub fn parse(
         "include_tasks" => a.include(IncludeKind::Tasks),
         "include_role" => a.include(IncludeKind::Role),
         "include_vars" => a.include_vars(),
+        "cron" => a.cron(),
+        "mount" => a.mount(),
+        "timezone" => a.timezone(),
+        "service_facts" => a.service_facts(),
         _ => None,
     }
 }

@@ -20,7 +20,7 @@ mod task;
 mod types;
 
 pub use action::ACTIONS;
-pub use action::SYSTEMD_STATES;
+pub use action::{CRON_SPECIAL_TIMES, MOUNT_STATES, SYSTEMD_STATES};
 pub use ctx::is_template;
 pub use play::{PLAY_KEYWORDS, parse_serial_word};
 pub use task::TASK_KEYWORDS;
@@ -446,6 +446,10 @@ impl Action {
                 numbers.push(&u.timeout);
             }
             Action::Meta(_) => {}
+            Action::Cron(c) => texts.extend(c.texts()),
+            Action::Mount(m) => texts.extend(m.texts()),
+            Action::Timezone(t) => texts.extend([&t.name, &t.hwclock].into_iter().flatten()),
+            Action::ServiceFacts => {}
         }
         for n in numbers.into_iter().flatten() {
             if let Number::Template(t) = n {

@@ -450,7 +450,7 @@ fn unknown_action_lists_the_actions() {
         errors("- hosts: all\n  tasks:\n    - frobnicate: ls\n"),
         "site.yaml:3:7: unknown action or task keyword `frobnicate`; the actions are `shell`, `command`, \
          `template`, `copy`, `file`, `fetch`, `transfer`, `wait_for`, `assert`, `fail`, `debug`, `set_fact`, `pause`, `add_host`, `group_by`, `lineinfile`, `replace`, `blockinfile`, `stat`, `slurp`, `unarchive`, \
-         `systemd_service`, `systemd`, `service`, `package`, `apt`, `dnf`, `yum`, `sysctl`, `modprobe`, `uri`, `meta`"
+         `systemd_service`, `systemd`, `service`, `package`, `apt`, `dnf`, `yum`, `sysctl`, `modprobe`, `uri`, `meta`, `cron`, `mount`, `timezone`, `service_facts`"
     );
 }
 
@@ -478,7 +478,7 @@ fn task_without_action() {
         errors("- hosts: all\n  tasks:\n    - name: nothing\n      when: x\n"),
         "site.yaml:3:7: a task needs an action, one of `shell`, `command`, `template`, `copy`, `file`, \
          `fetch`, `transfer`, `wait_for`, `assert`, `fail`, `debug`, `set_fact`, `pause`, `add_host`, `group_by`, `lineinfile`, `replace`, `blockinfile`, `stat`, `slurp`, `unarchive`, \
-         `systemd_service`, `systemd`, `service`, `package`, `apt`, `dnf`, `yum`, `sysctl`, `modprobe`, `uri`, `meta`"
+         `systemd_service`, `systemd`, `service`, `package`, `apt`, `dnf`, `yum`, `sysctl`, `modprobe`, `uri`, `meta`, `cron`, `mount`, `timezone`, `service_facts`"
     );
 }
 

@@ -336,6 +336,11 @@ pub enum Action {
     Meta(Meta),
     Include(Include),
     IncludeVars(IncludeVars),
+    Cron(Box<Cron>),
+    Mount(Box<Mount>),
+    Timezone(Timezone),
+    /// `service_facts`: `ansible_facts.services` from systemd.
+    ServiceFacts,
 }
 
 impl Action {
@@ -379,6 +384,10 @@ impl Action {
                 IncludeKind::Tasks => "include_tasks",
                 IncludeKind::Role => "include_role",
             },
+            Action::Cron(_) => "cron",
+            Action::Mount(_) => "mount",
+            Action::Timezone(_) => "timezone",
+            Action::ServiceFacts => "service_facts",
         }
     }
 
@@ -915,4 +924,104 @@ impl Meta {
             Meta::Noop => "noop",
         }
     }
+}
+
+/// `cron` (`ansible.builtin.cron`): a job (or, with `env`, a variable) in a user's
+/// crontab or in a `cron_file` under `/etc/cron.d`, under its `#Ansible: NAME` line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cron {
+    pub name: Text,
+    /// Alias `value`; needed for `state: present`.
+    pub job: Option<Text>,
+    pub user: Option<Text>,
+    pub cron_file: Option<Text>,
+    /// `present` (default) or `absent`.
+    pub state: Option<Choice>,
+    pub backup: Option<Flag>,
+    /// `[minute, hour, day, month, weekday]`, each `*` when not given.
+    pub times: [Option<Text>; 5],
+    /// `reboot`, `yearly`, `annually`, `monthly`, `weekly`, `daily`, `hourly`.
+    pub special_time: Option<Choice>,
+    pub disabled: Option<Flag>,
+    pub env: Option<Flag>,
+    pub insertafter: Option<Text>,
+    pub insertbefore: Option<Text>,
+}
+
+impl Cron {
+    /// Every argument's text (for the variable checks).
+    pub fn texts(&self) -> Vec<&Text> {
+        let mut t = vec![&self.name];
+        t.extend(self.times.iter().flatten());
+        t.extend(
+            [
+                &self.job,
+                &self.user,
+                &self.cron_file,
+                &self.state,
+                &self.backup,
+                &self.special_time,
+                &self.disabled,
+                &self.env,
+                &self.insertafter,
+                &self.insertbefore,
+            ]
+            .into_iter()
+            .flatten(),
+        );
+        t
+    }
+}
+
+/// `mount` (`ansible.posix.mount`): a mount point in fstab, and mounted or not.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mount {
+    /// Alias `name`.
+    pub path: Text,
+    pub src: Option<Text>,
+    pub fstype: Option<Text>,
+    /// Default `defaults`.
+    pub opts: Option<Text>,
+    /// Default `0`.
+    pub dump: Option<Text>,
+    /// Default `0`.
+    pub passno: Option<Text>,
+    /// `mounted`, `present`, `absent`, `absent_from_fstab`, `unmounted`, `remounted`.
+    pub state: Choice,
+    /// Default `/etc/fstab`.
+    pub fstab: Option<Text>,
+    /// Default true; false adds `noauto` to the options.
+    pub boot: Option<Flag>,
+    pub backup: Option<Flag>,
+}
+
+impl Mount {
+    /// Every argument's text (for the variable checks).
+    pub fn texts(&self) -> Vec<&Text> {
+        let mut t = vec![&self.path, &self.state];
+        t.extend(
+            [
+                &self.src,
+                &self.fstype,
+                &self.opts,
+                &self.dump,
+                &self.passno,
+                &self.fstab,
+                &self.boot,
+                &self.backup,
+            ]
+            .into_iter()
+            .flatten(),
+        );
+        t
+    }
+}
+
+/// `timezone` (`community.general.timezone`): the system time zone and whether the
+/// hardware clock keeps local time, through `timedatectl`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timezone {
+    pub name: Option<Text>,
+    /// Alias `rtc`: `local` or `UTC`.
+    pub hwclock: Option<Choice>,
 }

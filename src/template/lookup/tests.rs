@@ -132,3 +132,20 @@ fn loop_plugins_give_what_ansible_gives() {
         json!([[{"n": "u1"}, 1], [{"n": "u1"}, 2], [{"n": "u2"}, 3]])
     );
 }
+
+#[test]
+fn the_subelements_filter_gives_the_lookups_pairs() {
+    let (_dir, t, v) = setup();
+    let eval = |e: &str| {
+        t.eval_expr(e, &v)
+            .unwrap_or_else(|err| panic!("{e}: {err}"))
+    };
+    assert_eq!(
+        eval("[{'n': 'u1', 'k': [1, 2]}, {'n': 'u2'}] | subelements('k', skip_missing=True)"),
+        json!([[{"n": "u1"}, 1], [{"n": "u1"}, 2]])
+    );
+    assert_eq!(
+        eval("[{'n': 'u1', 'k': [1]}, {'n': 'u2'}] | subelements('k', True)"),
+        json!([[{"n": "u1"}, 1]])
+    );
+}

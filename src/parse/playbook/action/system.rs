@@ -12,7 +12,7 @@ pub const SYSTEMD_STATES: &[&str] = &["reloaded", "restarted", "started", "stopp
 
 impl Args<'_> {
     /// A boolean argument, literal (checked now) or a template.
-    fn flag_text(&mut self, names: &[&str]) -> Option<Flag> {
+    pub(super) fn flag_text(&mut self, names: &[&str]) -> Option<Flag> {
         let node = self.get_any(names)?;
         let word = match &node.value {
             Value::Bool(b) => Some(b.to_string()),
@@ -35,7 +35,7 @@ impl Args<'_> {
     }
 
     /// A word out of `choices`, literal (checked now) or a template.
-    fn choice(&mut self, names: &[&str], choices: &[&str]) -> Option<Choice> {
+    pub(super) fn choice(&mut self, names: &[&str], choices: &[&str]) -> Option<Choice> {
         let node = self.get_any(names)?;
         let text = self.ctx.text(&node, names[0])?;
         if !is_template(&text.value) && !choices.contains(&text.value.as_str()) {
@@ -52,7 +52,7 @@ impl Args<'_> {
         Some(text)
     }
 
-    fn text_any(&mut self, names: &[&str]) -> Option<Text> {
+    pub(super) fn text_any(&mut self, names: &[&str]) -> Option<Text> {
         let node = self.get_any(names)?;
         self.ctx.text(&node, names[0])
     }
