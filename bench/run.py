@@ -42,6 +42,12 @@ CACHE = Path(os.environ.get("BENCH_CACHE", "/var/cache/rtmig-bench"))
 STATE = Path(os.environ.get("BENCH_STATE", CACHE / "fleet"))
 VENV = Path(os.environ.get("BENCH_VENV", CACHE / "venv"))
 RUNS = CACHE / "runs"
+# Directories of earlier runs are moved here, not removed, while runs are measured: this
+# machine's ext4 has no journal, and there its inode allocator skips every inode freed in
+# the last minute (`recently_deleted`), so removing a run's thousand per-host logs just
+# before the next run made that run's log creation cost up to 40% of rtmig's controller
+# CPU (bench/README.md, session 8). Emptied when the benchmark ends.
+TRASH = RUNS / ".trash"
 BULK = CACHE / "bulk-256MiB.bin"
 BULK_MIB = 256
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -526,13 +532,28 @@ def tail(path: Path, lines: int = 6) -> str:
         return ""
 
 
+def set_aside(path: Path) -> None:
+    """Move `path` (a directory of an earlier run) out of the way without freeing its inodes."""
+    if not path.exists():
+        return
+    TRASH.mkdir(parents=True, exist_ok=True)
+    try:
+        path.rename(TRASH / f"{time.time_ns()}-{path.name}")
+    except OSError:  # another file system (BENCH_STATE elsewhere): remove it after all
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def empty_trash() -> None:
+    shutil.rmtree(TRASH, ignore_errors=True)
+
+
 def run_one(tool: str, cell: Cell, run: int, e: Env, session: str) -> dict:
     n = cell.n
     hosts = e.hosts[: max(n, 1)]
     rundir = RUNS / f"{cell.workload}-{n}-{tool}-{run}"
-    shutil.rmtree(rundir, ignore_errors=True)
+    set_aside(rundir)
     rundir.mkdir(parents=True)
-    shutil.rmtree(STATE / ".rtmig", ignore_errors=True)  # rtmig's run journal beside the inventory
+    set_aside(STATE / ".rtmig")  # rtmig's run journal beside the inventory
     reset_hosts(cell.workload, hosts)
     cmd, env = tool_command(tool, cell.workload, max(n, 1), e, rundir)
     load = os.getloadavg()
@@ -661,9 +682,9 @@ def run_w4(e: Env, session: str) -> dict:
         return {**base, "ok": False, "error": f"skipped: `lab/lab.sh up` failed (exit {up.returncode})"}
     try:
         inv = Path(up.stdout.strip().splitlines()[-1])
-        shutil.rmtree(inv.parent / ".rtmig", ignore_errors=True)
+        set_aside(inv.parent / ".rtmig")
         rundir = RUNS / "W4-rtmig-1"
-        shutil.rmtree(rundir, ignore_errors=True)
+        set_aside(rundir)
         rundir.mkdir(parents=True)
         # The default lab's log agent mounts docker.sock: accepted, as an operator would.
         cmd = [str(e.rtmig), "run", "-i", str(inv), str(playbook), "--yes",
@@ -926,9 +947,9 @@ def warm_up(tools: list[str], e: Env) -> dict[str, str]:
     excluded = {}
     for t in tools:
         rundir = RUNS / f"warmup-{t}"
-        shutil.rmtree(rundir, ignore_errors=True)
+        set_aside(rundir)
         rundir.mkdir(parents=True)
-        shutil.rmtree(STATE / ".rtmig", ignore_errors=True)
+        set_aside(STATE / ".rtmig")
         if t == "rtmig" and not e.rtmig:
             excluded[t] = "no rtmig binary (build it: cargo build --release)"
             continue
@@ -962,9 +983,9 @@ def host_key_check(tools: list[str], e: Env) -> tuple[dict[str, str], dict[str, 
     said, excluded = {}, {}
     for t in tools:
         rundir = RUNS / f"hostkey-{t}"
-        shutil.rmtree(rundir, ignore_errors=True)
+        set_aside(rundir)
         rundir.mkdir(parents=True)
-        shutil.rmtree(STATE / ".rtmig", ignore_errors=True)
+        set_aside(STATE / ".rtmig")
         cmd, env = tool_command(t, "W1", 1, bad, rundir)
         m = measure(cmd, env, rundir, 300)
         log = (rundir / "output.log").read_text(errors="replace").splitlines()
@@ -1103,6 +1124,7 @@ def main(argv: list[str]) -> int:
         print("bench: interrupted; taking the fleet down", file=sys.stderr)
         return 130
     finally:
+        empty_trash()
         if fleet_started and not args.keep_fleet:
             fleet("down")
     report = table([header, *records] if header else records)
