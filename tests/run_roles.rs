@@ -317,3 +317,67 @@ fn blocks_inside_roles_and_imported_files_follow_ansibles_rules() {
         "role-rescued r\nimported\nimported-always\nplay-rescued imported fails\nafter\n"
     );
 }
+
+/// A role's tasks and handlers are shown as Ansible's output shows them, `ROLE : NAME`
+/// (an unnamed one `ROLE : ACTION`), the play's own tasks without a prefix; a handler is
+/// also notified, and a run started with `--start-at-task`, by that shown name (Ansible's
+/// `Task.get_name()`). The names are what ansible-playbook 2.21 printed for these files.
+#[test]
+fn a_roles_tasks_and_handlers_are_shown_and_found_as_role_colon_name() {
+    let ws = Workspace::new();
+    let log = ws.path("log");
+    ws.write(
+        "site/inventory.yaml",
+        "all:\n  vars:\n    ansible_connection: local\n  hosts:\n    n1:\n",
+    );
+    ws.write(
+        "site/roles/svc/tasks/main.yml",
+        &format!(
+            "- name: first\n  shell: echo first >> {log}\n- name: config\n  copy: {{content: \"a\\n\", dest: \"{}\"}}\n  notify: \"svc : restart\"\n- debug: {{msg: unnamed}}\n",
+            ws.path("conf").display(),
+            log = log.display()
+        ),
+    );
+    ws.write(
+        "site/roles/svc/handlers/main.yml",
+        &format!(
+            "- name: restart\n  shell: echo restart >> {}\n",
+            log.display()
+        ),
+    );
+    ws.write(
+        "site/site.yml",
+        "- hosts: all\n  gather_facts: false\n  roles: [svc]\n  tasks:\n    - name: own\n      debug: {msg: own}\n",
+    );
+    let run = ws
+        .rtmig()
+        .args(["run", "-i", "site/inventory.yaml", "site/site.yml"])
+        .output()
+        .expect_code(0);
+    let out = run.stdout();
+    for line in [
+        "changed: [n1] svc : first",
+        "changed: [n1] svc : config",
+        "ok: [n1] svc : debug => unnamed",
+        "ok: [n1] own => own",
+        "changed: [n1] svc : restart",
+    ] {
+        assert!(out.lines().any(|l| l == line), "no `{line}` in:\n{out}");
+    }
+    assert_eq!(ws.read("log"), "first\nrestart\n");
+
+    std::fs::remove_file(ws.path("conf")).expect("conf");
+    ws.rtmig()
+        .args([
+            "run",
+            "-i",
+            "site/inventory.yaml",
+            "site/site.yml",
+            "--start-at-task",
+            "svc : config",
+        ])
+        .output()
+        .expect_code(0);
+    // `first` did not run again; the config changed again and notified the handler.
+    assert_eq!(ws.read("log"), "first\nrestart\nrestart\n");
+}

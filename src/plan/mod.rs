@@ -246,8 +246,8 @@ pub fn build(
             tasks.push(TaskPlan {
                 index: task_index,
                 name: match (&task.name, &task.action) {
-                    (None, Action::Meta(m)) => m.name().to_string(),
-                    _ => task.display_name().to_string(),
+                    (None, Action::Meta(m)) => task.shown_name(m.name()),
+                    _ => task.shown_name(task.display_name()),
                 },
                 action: task.action.name(),
                 run_once: task.run_once || task.action.bypasses_host_loop(),
@@ -298,7 +298,7 @@ pub fn build(
                 .enumerate()
                 .map(|(i, h)| HandlerPlan {
                     index: i,
-                    name: h.display_name().to_string(),
+                    name: h.shown_name(h.display_name()),
                     action: h.action.name(),
                     listen: h.listen.clone(),
                     notify: notified(play, h),
@@ -665,7 +665,8 @@ fn find_start(playbook: &Playbook, wanted: &str) -> Option<(usize, usize)> {
     for (p, play) in playbook.plays.iter().enumerate() {
         for (t, task) in play.tasks.iter().enumerate() {
             let name = task.display_name();
-            if name == wanted || glob(wanted, name) {
+            let shown = task.shown_name(name);
+            if name == wanted || glob(wanted, name) || shown == wanted || glob(wanted, &shown) {
                 return Some((p, t));
             }
         }

@@ -170,8 +170,9 @@ impl Play {
             .iter()
             .enumerate()
             .filter(|(_, h)| {
-                h.name.as_ref().is_some_and(|n| n.value == name)
-                    || h.listen.iter().any(|l| l == name)
+                h.name.as_ref().is_some_and(|n| {
+                    n.value == name || h.role_prefixed(name).is_some_and(|rest| rest == n.value)
+                }) || h.listen.iter().any(|l| l == name)
             })
             .map(|(i, _)| i)
             .collect()
@@ -201,11 +202,27 @@ impl Play {
 }
 
 impl Task {
-    /// The name operators see: `name`, or the action's name when there is none.
+    /// The task's own name: `name`, or the action's name when there is none.
     pub fn display_name(&self) -> &str {
         self.name
             .as_ref()
             .map_or(self.action.name(), |n| n.value.as_str())
+    }
+
+    /// The name operators see, as Ansible's `Task.get_name()`: a role's task is
+    /// `ROLE : NAME` (`TASK [ntp : Install chrony]`).
+    pub fn shown_name(&self, name: &str) -> String {
+        match &self.role {
+            Some(role) => format!("{} : {name}", role.name),
+            None => name.to_string(),
+        }
+    }
+
+    /// `text` without this task's `ROLE : ` prefix, when it has one: a handler is also
+    /// notified, and a task started at (`--start-at-task`), by its shown name.
+    pub fn role_prefixed<'a>(&self, text: &'a str) -> Option<&'a str> {
+        let role = self.role.as_ref()?;
+        text.strip_prefix(role.name.as_str())?.strip_prefix(" : ")
     }
 
     /// Every string of the task that is rendered or evaluated at run time, keywords and
