@@ -10,6 +10,7 @@ pub mod extra_vars;
 pub mod inventory;
 pub mod playbook;
 pub mod vault;
+pub mod yaml11;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

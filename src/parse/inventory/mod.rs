@@ -23,13 +23,13 @@ mod address;
 mod connection;
 mod data;
 mod ini;
-mod output;
+pub(crate) mod output;
 mod pattern;
 mod pyliteral;
 mod runtime;
 mod vars_dirs;
 mod yaml;
-mod yaml11;
+pub(crate) use crate::parse::yaml11;
 
 use std::path::{Path, PathBuf};
 

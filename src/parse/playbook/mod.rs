@@ -77,12 +77,25 @@ pub fn parse_with(
     })
 }
 
-/// A playbook or vars file as a tree of located nodes (YAML 1.1 booleans, a number with
-/// a leading zero kept as text).
+/// A playbook, task or vars file as a tree of located nodes, its plain scalars typed as
+/// Ansible's PyYAML types them (the inventory's reader: `yes`/`on` are booleans, `y`,
+/// `1e3` and dates stay strings, `0755` is octal); `!vault` values kept encrypted.
 fn read_node(path: &Path, text: &str) -> Result<node::Node, InputError> {
-    let mut options = serde_saphyr::Options::default();
-    options.leading_zero_numbers_as_strings = true;
-    serde_saphyr::from_str_with_options(text, options).map_err(|e| InputError::from_yaml(path, &e))
+    let at = |line: u64, column: u64, message: String| InputError {
+        file: path.to_path_buf(),
+        position: Some((line, column)),
+        message,
+    };
+    let root = crate::parse::yaml11::parse_keeping_vault(text)
+        .map_err(|e| at(e.line, e.column, e.message))?;
+    match root {
+        Some(root) => node::Node::from_yaml11(root).map_err(|(p, m)| at(p.line, p.column, m)),
+        // An empty file is null, as PyYAML reads it.
+        None => Ok(node::Node {
+            value: node::Value::Null,
+            pos: node::Pos { line: 1, column: 1 },
+        }),
+    }
 }
 
 /// Find a `template` or `copy` source on the controller the way Ansible does for a

@@ -9,6 +9,8 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::{Spanned, Tagged};
 
+use crate::parse::yaml11;
+
 /// Line and column (1-based) of a node in its file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Pos {
@@ -126,6 +128,66 @@ impl Value {
                     .collect(),
             ),
         }
+    }
+}
+
+impl Node {
+    /// The tree the shared YAML 1.1 reader ([`yaml11`]) composed, typed as PyYAML types
+    /// it. A key that is not a scalar (or is null) is an error at its place.
+    pub fn from_yaml11(n: yaml11::Node) -> Result<Node, (Pos, String)> {
+        use serde_json::Value as J;
+        let pos = Pos {
+            line: n.line,
+            column: n.column,
+        };
+        let value = match n.kind {
+            yaml11::Kind::Vault(payload) => Value::Vault(payload),
+            yaml11::Kind::Scalar(J::Null) => Value::Null,
+            yaml11::Kind::Scalar(J::Bool(b)) => Value::Bool(b),
+            yaml11::Kind::Scalar(J::Number(num)) => {
+                if let Some(i) = num.as_i64() {
+                    Value::Int(i)
+                } else if let Some(u) = num.as_u64() {
+                    Value::UInt(u)
+                } else {
+                    Value::Float(num.as_f64().unwrap_or(f64::NAN))
+                }
+            }
+            yaml11::Kind::Scalar(J::String(s)) => Value::Str(s),
+            yaml11::Kind::Scalar(other) => Value::Str(other.to_string()),
+            yaml11::Kind::Seq(items) => Value::Seq(
+                items
+                    .into_iter()
+                    .map(Node::from_yaml11)
+                    .collect::<Result<_, _>>()?,
+            ),
+            yaml11::Kind::Map(pairs) => {
+                let mut entries = Vec::with_capacity(pairs.len());
+                for (k, v) in pairs {
+                    let kpos = Pos {
+                        line: k.line,
+                        column: k.column,
+                    };
+                    let name = match &k.kind {
+                        yaml11::Kind::Scalar(J::Null) | yaml11::Kind::Scalar(J::Array(_)) => None,
+                        yaml11::Kind::Scalar(v) => Some(yaml11::key_string(v)),
+                        _ => None,
+                    };
+                    let Some(name) = name else {
+                        let found = Node::from_yaml11(k)
+                            .map(|n| n.value.kind())
+                            .unwrap_or("a value");
+                        return Err((
+                            kpos,
+                            format!("a mapping key must be a string, found {found}"),
+                        ));
+                    };
+                    entries.push((Key { name, pos: kpos }, Node::from_yaml11(v)?));
+                }
+                Value::Map(entries)
+            }
+        };
+        Ok(Node { value, pos })
     }
 }
 

@@ -976,14 +976,14 @@ fn a_vault_value_in_play_vars_without_the_right_password_is_located() {
         .to_string();
     assert_eq!(
         err,
-        "site.yaml:6:15: vault-encrypted value and no vault password given (use --vault-password-file or --ask-vault-pass)"
+        "site.yaml:5:18: vault-encrypted value and no vault password given (use --vault-password-file or --ask-vault-pass)"
     );
     let err = parse_with(Path::new("site.yaml"), &text, &vault_with("prod.pass"))
         .unwrap_err()
         .to_string();
     assert_eq!(
         err,
-        "site.yaml:6:15: decryption failed: no vault secret (vault ids tried: default) could decrypt it"
+        "site.yaml:5:18: decryption failed: no vault secret (vault ids tried: default) could decrypt it"
     );
 }
 

@@ -33,6 +33,9 @@ pub enum Kind {
     Seq(Vec<Node>),
     /// Keys in document order, merge keys already applied.
     Map(Vec<(Node, Node)>),
+    /// A `!vault` value left encrypted (its payload), from [`parse_keeping_vault`]: the
+    /// playbook reader decrypts it where the value is used as data.
+    Vault(String),
 }
 
 /// A problem in a YAML text, with its 1-based position.
@@ -61,6 +64,7 @@ impl Node {
             Kind::Scalar(Value::Number(_)) => "a number",
             Kind::Scalar(Value::String(_)) => "a string",
             Kind::Scalar(_) => "a value",
+            Kind::Vault(_) => "a vault-encrypted value",
         }
     }
 
@@ -69,6 +73,7 @@ impl Node {
     pub fn to_value(&self) -> Value {
         match &self.kind {
             Kind::Scalar(v) => v.clone(),
+            Kind::Vault(payload) => Value::String(payload.clone()),
             Kind::Seq(items) => Value::Array(items.iter().map(Node::to_value).collect()),
             Kind::Map(pairs) => {
                 let mut map = Map::new();
@@ -104,12 +109,28 @@ pub fn parse(text: &str) -> Result<Option<Node>, YamlError> {
 
 /// [`parse`], with `!vault` values decrypted or kept as `decryption` says.
 pub fn parse_with(text: &str, decryption: &Decryption) -> Result<Option<Node>, YamlError> {
+    compose(text, Some(decryption))
+}
+
+/// [`parse`] for playbooks and task files: a `!vault` value kept encrypted as
+/// [`Kind::Vault`], and a plain integer with a leading zero (`0644`) kept as its text,
+/// so that `mode: 0644` stays the octal mode it says (what Ansible's file modules make
+/// of the integer 420 PyYAML gives) and `mode: 644` can still be refused.
+pub fn parse_keeping_vault(text: &str) -> Result<Option<Node>, YamlError> {
+    compose(text, None)
+}
+
+/// How deep lists and mappings may nest: what reads the tree afterwards recurses too.
+pub const MAX_DEPTH: usize = 64;
+
+fn compose(text: &str, decryption: Option<&Decryption>) -> Result<Option<Node>, YamlError> {
     let json = serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok();
     let mut composer = Composer {
         parser: Parser::new_from_str(text),
         anchors: HashMap::new(),
         json,
         budget: 1_000_000,
+        depth: 0,
         decryption,
     };
     composer.document()
@@ -122,7 +143,10 @@ struct Composer<'a, 'd> {
     json: bool,
     /// Nodes left to create: aliases can blow up a small file ("billion laughs").
     budget: usize,
-    decryption: &'d Decryption,
+    /// Lists and mappings open around the current node.
+    depth: usize,
+    /// `None`: `!vault` values are kept encrypted.
+    decryption: Option<&'d Decryption>,
 }
 
 type Pos = (u64, u64);
@@ -198,6 +222,25 @@ impl<'a> Composer<'a, '_> {
 
     fn node(&mut self, ev: Event<'a>, pos: Pos) -> Result<Node, YamlError> {
         self.spend(pos)?;
+        if matches!(ev, Event::SequenceStart(..) | Event::MappingStart(..)) {
+            if self.depth >= MAX_DEPTH {
+                return Err(YamlError {
+                    line: pos.0,
+                    column: pos.1,
+                    message: format!(
+                        "nested more than {MAX_DEPTH} levels deep (rtmig's limit for lists and mappings)"
+                    ),
+                });
+            }
+            self.depth += 1;
+            let node = self.node_inner(ev, pos);
+            self.depth -= 1;
+            return node;
+        }
+        self.node_inner(ev, pos)
+    }
+
+    fn node_inner(&mut self, ev: Event<'a>, pos: Pos) -> Result<Node, YamlError> {
         let err = |message: String| YamlError {
             line: pos.0,
             column: pos.1,
@@ -206,10 +249,15 @@ impl<'a> Composer<'a, '_> {
         let (node, anchor) = match ev {
             Event::Scalar(text, style, anchor, tag) => {
                 let tag = tag.map(|t| (t.handle().to_string(), t.suffix().to_string()));
-                let value = self.scalar(&text, style, tag.as_ref()).map_err(err)?;
+                let kind = match (&tag, self.decryption) {
+                    (Some((h, s)), None) if h == "!" && s == "vault" => {
+                        Kind::Vault(text.to_string())
+                    }
+                    _ => Kind::Scalar(self.scalar(&text, style, tag.as_ref()).map_err(err)?),
+                };
                 (
                     Node {
-                        kind: Kind::Scalar(value),
+                        kind,
                         line: pos.0,
                         column: pos.1,
                     },
@@ -336,7 +384,10 @@ impl<'a> Composer<'a, '_> {
                 }
                 ("tag:yaml.org,2002:", "float") => construct_float(text)
                     .ok_or_else(|| format!("`{text}` is not a floating point number")),
-                ("!", "vault") => self.decryption.value(text).map_err(|e| e.to_string()),
+                ("!", "vault") => match self.decryption {
+                    Some(d) => d.value(text).map_err(|e| e.to_string()),
+                    None => Ok(Value::String(text.to_string())),
+                },
                 _ => Err(format!("unsupported tag `{handle}{suffix}`")),
             };
         }
@@ -345,6 +396,9 @@ impl<'a> Composer<'a, '_> {
         }
         if self.json {
             return Ok(resolve_json_plain(text));
+        }
+        if self.decryption.is_none() && leading_zero_int(text) {
+            return Ok(Value::String(text.to_string()));
         }
         Ok(resolve_plain(text))
     }
@@ -387,7 +441,7 @@ fn merge_pairs(value: &Node) -> Result<Vec<(Node, Node)>, YamlError> {
 
 fn count_nodes(n: &Node) -> usize {
     match &n.kind {
-        Kind::Scalar(_) => 1,
+        Kind::Scalar(_) | Kind::Vault(_) => 1,
         Kind::Seq(items) => 1 + items.iter().map(count_nodes).sum::<usize>(),
         Kind::Map(pairs) => {
             1 + pairs
@@ -450,6 +504,14 @@ pub fn resolve_plain(text: &str) -> Value {
         return v;
     }
     Value::String(text.to_string())
+}
+
+/// `0644`, `-017`: an octal integer for PyYAML.
+fn leading_zero_int(text: &str) -> bool {
+    let digits = text.trim_start_matches(['-', '+']);
+    digits.len() > 1
+        && digits.starts_with('0')
+        && digits.bytes().all(|b| matches!(b, b'0'..=b'7' | b'_'))
 }
 
 fn resolve_json_plain(text: &str) -> Value {
@@ -618,6 +680,71 @@ mod tests {
             json!({"a": true, "b": false, "c": true, "d": "y", "e": 493, "f": "1e3", "g": 1500.0,
                    "h": "2024-01-05", "i": 90, "j": 31, "k": null, "l": 1000, "m": 0.5, "n": "yes",
                    "o": "2024-01-05T10:00:00", "p": "0o17", "q": 0, "r": 12, "s": 1.0, "t": "", "u": "10.0.0.1"})
+        );
+    }
+
+    /// tests/fixtures/yaml11/scalars.json: what Ansible's AnsibleLoader (PyYAML) gives
+    /// for each plain scalar, generated by gen.py beside it.
+    fn pyyaml_table() -> Vec<(String, Value)> {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/yaml11/scalars.json"
+        );
+        let text = std::fs::read_to_string(path).unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    #[test]
+    fn every_plain_scalar_is_typed_as_ansibles_pyyaml_types_it() {
+        let table = pyyaml_table();
+        assert!(table.len() > 70, "{}", table.len());
+        let mut wrong = Vec::new();
+        for (text, expected) in &table {
+            let got = v(&format!("k: {text}\n"))["k"].clone();
+            if &got != expected {
+                wrong.push(format!("{text}: got {got}, PyYAML {expected}"));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
+    #[test]
+    fn playbook_reading_differs_only_for_leading_zero_integers() {
+        let mut kept = Vec::new();
+        for (text, expected) in pyyaml_table() {
+            let got = parse_keeping_vault(&format!("k: {text}\n"))
+                .unwrap()
+                .unwrap()
+                .to_value()["k"]
+                .clone();
+            if got != expected {
+                assert_eq!(got, Value::String(text.clone()), "{text}");
+                kept.push(text);
+            }
+        }
+        assert_eq!(kept, ["007", "0755", "-017"]);
+    }
+
+    #[test]
+    fn a_vault_value_is_kept_when_reading_a_playbook() {
+        let n = parse_keeping_vault("a: !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  6162\n")
+            .unwrap()
+            .unwrap();
+        let Kind::Map(pairs) = &n.kind else { panic!() };
+        assert_eq!(
+            pairs[0].1.kind,
+            Kind::Vault("$ANSIBLE_VAULT;1.1;AES256\n6162\n".into())
+        );
+    }
+
+    #[test]
+    fn nesting_deeper_than_the_limit_is_located() {
+        let deep = format!("a:\n  b: {}1{}\n", "[".repeat(70), "]".repeat(70));
+        let err = parse(&deep).unwrap_err();
+        assert_eq!(err.line, 2);
+        assert!(
+            err.message.starts_with("nested more than 64 levels"),
+            "{err:?}"
         );
     }
 
