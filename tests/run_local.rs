@@ -1502,3 +1502,69 @@ fn copy_with_remote_src_copies_on_the_host_and_preserves_the_mode() {
     let missing = run(&[]).expect_code(2).stdout();
     assert!(missing.contains("ca.crt not found"), "{missing}");
 }
+
+/// Plain scalars in a playbook are typed as Ansible's PyYAML types them: `register: y`
+/// and `name: n` stay names, `y`/`n`/`1e3` stay text, `on`/`off` are booleans, `1:30`
+/// is 90. tests/fixtures/yaml11/expected.txt is what ansible-playbook 2.21 wrote; with
+/// ansible-playbook on this machine the test runs it too and compares.
+#[test]
+fn playbook_scalars_are_typed_as_ansible_types_them() {
+    let ws = Workspace::new();
+    inventory(&ws, &["n1"]);
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/yaml11");
+    let site = std::fs::read_to_string(fixtures.join("site.yaml")).unwrap();
+    let expected = std::fs::read_to_string(fixtures.join("expected.txt")).unwrap();
+    ws.write("site.yaml", &site);
+    std::fs::create_dir_all(ws.path("out")).unwrap();
+    let run = ws
+        .rtmig()
+        .args([
+            "run".to_string(),
+            "-i".into(),
+            "inventory.yaml".into(),
+            "site.yaml".into(),
+            "-e".into(),
+            format!("out={}", ws.path("out").display()),
+        ])
+        .output()
+        .expect_code(0);
+    assert_eq!(ws.read("out/n1.txt"), expected);
+    assert!(
+        run.stdout().contains("show => when hello"),
+        "{}",
+        run.stdout()
+    );
+    assert!(
+        run.stdout().contains("changed: [n1] n\n"),
+        "{}",
+        run.stdout()
+    );
+
+    let Some((ansible, python)) = ansible_playbook() else {
+        return;
+    };
+    let live = ws.path("ansible");
+    let home = ws.path("home");
+    std::fs::create_dir_all(&live).unwrap();
+    std::fs::create_dir_all(&home).unwrap();
+    let mut cmd = std::process::Command::new(&ansible);
+    cmd.current_dir(ws.path(""))
+        .env("HOME", &home)
+        .args(["-i", "inventory.yaml", "site.yaml", "-e"])
+        .arg(format!("out={}", live.display()));
+    if let Some(python) = python {
+        cmd.arg("-e")
+            .arg(format!("ansible_python_interpreter={}", python.display()));
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        std::fs::read_to_string(live.join("n1.txt")).unwrap(),
+        expected,
+        "ansible-playbook wrote something else than the committed expectation"
+    );
+}

@@ -33,7 +33,7 @@ pub fn parse(args: &[String], decryption: &Decryption) -> Result<Map<String, Val
                 }
             }
         } else if arg.starts_with('{') {
-            let v: Value = super::yaml_from_str(Path::new("<-e>"), arg)?;
+            let v: Value = super::yaml_value(Path::new("<-e>"), arg)?;
             match v {
                 Value::Object(m) => out.extend(m),
                 _ => {
@@ -78,7 +78,7 @@ fn read_file(path: &Path, decryption: &Decryption) -> Result<Value, InputError> 
         Some(plain) => (plain.map_err(at_start)?, true),
         None => (text, false),
     };
-    let mut value: Value = super::yaml_from_str(path, &text)?;
+    let mut value: Value = super::yaml_value(path, &text)?;
     decrypt_values(&mut value, decryption).map_err(|e| InputError::in_file(path, e.to_string()))?;
     if encrypted {
         decryption.vault.reveal_strings(&value);

@@ -185,6 +185,20 @@ pub fn yaml_from_str<T: serde::de::DeserializeOwned>(
     serde_saphyr::from_str(text).map_err(|e| InputError::from_yaml(path, &e))
 }
 
+/// YAML text from `path` as a plain value, its scalars typed as Ansible's PyYAML types
+/// them ([`yaml11`], the reader of playbooks and inventories); a `!vault` value is its
+/// payload text, an empty document null.
+pub fn yaml_value(path: &Path, text: &str) -> Result<serde_json::Value, InputError> {
+    match yaml11::parse_keeping_vault(text) {
+        Ok(root) => Ok(root.map_or(serde_json::Value::Null, |n| n.to_value())),
+        Err(e) => Err(InputError {
+            file: path.to_path_buf(),
+            position: Some((e.line, e.column)),
+            message: e.message,
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

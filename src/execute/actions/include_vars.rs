@@ -50,7 +50,7 @@ fn read_now(cx: &Cx<'_>, i: &IncludeVars) -> TResult<Vec<(String, Value)>> {
     if text.trim().is_empty() {
         return Ok(Vec::new());
     }
-    let value: Value = serde_saphyr::from_str(&text).map_err(|e| {
+    let value: Value = crate::parse::yaml_value(&path, &text).map_err(|e| {
         located(
             &i.file.location,
             format!("vars file `{}`: {e}", path.display()),
