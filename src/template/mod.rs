@@ -38,7 +38,7 @@
 
 mod error;
 mod filters;
-mod lookup;
+pub(crate) mod lookup;
 mod native;
 mod percent;
 mod undefined;

@@ -297,6 +297,7 @@ pub const WITH_LOOPS: &[&str] = &[
     "together",
     "nested",
     "subelements",
+    "first_found",
 ];
 
 /// What a task does. Accepted with or without the `ansible.builtin.` prefix.
