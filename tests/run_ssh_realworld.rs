@@ -260,4 +260,5 @@ realworld!(
     oasis_timezone,
     kubespray_swapoff,
     michaelrigart_mount,
+    geerlingguy_ntp,
 );
