@@ -261,4 +261,5 @@ realworld!(
     kubespray_swapoff,
     michaelrigart_mount,
     geerlingguy_ntp,
+    thorian93_ntp,
 );
