@@ -262,4 +262,5 @@ realworld!(
     michaelrigart_mount,
     geerlingguy_ntp,
     thorian93_ntp,
+    frzk_chrony,
 );
