@@ -263,4 +263,5 @@ realworld!(
     geerlingguy_ntp,
     thorian93_ntp,
     frzk_chrony,
+    ericsysmin_chrony,
 );
