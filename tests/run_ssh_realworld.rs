@@ -260,4 +260,8 @@ realworld!(
     oasis_timezone,
     kubespray_swapoff,
     michaelrigart_mount,
+    geerlingguy_ntp,
+    thorian93_ntp,
+    frzk_chrony,
+    ericsysmin_chrony,
 );

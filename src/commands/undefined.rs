@@ -31,7 +31,7 @@ pub struct Found {
 }
 
 /// Ansible's magic variables and rtmig's own (besides any `ansible_*`).
-const MAGIC: [&str; 20] = [
+const MAGIC: [&str; 21] = [
     "inventory_hostname",
     "inventory_hostname_short",
     "inventory_dir",
@@ -46,6 +46,7 @@ const MAGIC: [&str; 20] = [
     "environment",
     "role_name",
     "role_path",
+    "ansible_search_path",
     "role_names",
     "lookup",
     "query",

@@ -11,6 +11,7 @@ const SCRIPT: &str = r#"echo "hostname=$(hostname 2>/dev/null || cat /proc/sys/k
 echo "fqdn=$(hostname -f 2>/dev/null || hostname)"
 echo "kernel=$(uname -r)"
 echo "machine=$(uname -m)"
+echo "system=$(uname -s)"
 echo "nproc=$(nproc 2>/dev/null || grep -c ^processor /proc/cpuinfo)"
 awk '/^MemTotal:/ {print "memtotal_kb=" $2} /^MemAvailable:/ {print "memavail_kb=" $2}' /proc/meminfo
 if [ -r /etc/os-release ]; then . /etc/os-release; echo "os_id=$ID"; echo "os_version=$VERSION_ID"; echo "os_name=$NAME"; echo "os_codename=${VERSION_CODENAME:-}"; fi
@@ -64,6 +65,8 @@ pub fn parse(text: &str) -> Map<String, Value> {
         "distribution": get("os_name").split_whitespace().next().unwrap_or_default(),
         "distribution_version": get("os_version"),
         "distribution_release": get("os_codename"),
+        "distribution_major_version": get("os_version").split('.').next().unwrap_or_default(),
+        "system": get("system"),
         "os_family": os_family(&get("os_id")),
         "mounts": mounts,
     });

@@ -174,6 +174,9 @@ impl VarLayers {
                 ),
             ]));
         }
+        if let Some(task) = task {
+            v.push_raw_layer(search_path(task));
+        }
         if let Some(task) = task
             && !task.vars.is_empty()
         {
@@ -287,6 +290,35 @@ impl VarLayers {
 }
 
 /// Variables as written, as one layer (templates rendered on use).
+/// `ansible_search_path` as Ansible sets it for a task (its role's folder, then its
+/// file's folder; absolute) and the task's action for the lookups that search by it
+/// (`first_found`).
+fn search_path(task: &Task) -> HostVars {
+    let absolute = |p: &std::path::Path| {
+        std::path::absolute(p)
+            .unwrap_or_else(|_| p.to_path_buf())
+            .display()
+            .to_string()
+    };
+    let mut paths: Vec<String> = Vec::new();
+    if let Some(role) = task.role.as_deref() {
+        paths.push(absolute(&role.path));
+    }
+    if let Some(dir) = task.location.file.parent() {
+        let dir = absolute(dir);
+        if !paths.contains(&dir) {
+            paths.push(dir);
+        }
+    }
+    HostVars::from_iter([
+        ("ansible_search_path".to_string(), json!(paths)),
+        (
+            crate::template::lookup::first_found::ACTION_VAR.to_string(),
+            json!(task.action.name()),
+        ),
+    ])
+}
+
 fn data_layer(vars: &crate::parse::playbook::Vars) -> HostVars {
     vars.iter()
         .map(|(k, d)| (k.clone(), d.value.clone()))

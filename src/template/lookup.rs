@@ -10,7 +10,7 @@
 //! `default=`), `template` (rendered with the current variables), `pipe` (`sh -c`,
 //! in the playbook dir, stdout stripped; a non-zero exit fails), `vars`, `fileglob`
 //! (files only, sorted), `sequence`, `dict`, `items`, `list`, `together`, `nested`,
-//! `subelements`.
+//! `subelements`, `first_found` (see [`first_found`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -80,6 +80,7 @@ const PLUGINS: &[&str] = &[
     "together",
     "nested",
     "subelements",
+    "first_found",
 ];
 
 fn run(
@@ -243,6 +244,7 @@ fn run(
             }
         }
         "subelements" => subelements(&terms, kwargs)?,
+        "first_found" => first_found::run(state, dirs, terms, kwargs)?,
         other => {
             return Err(invalid(format!(
                 "lookup plugin `{other}` is not supported (rtmig has {})",
@@ -475,5 +477,6 @@ fn sequence_from_map(value: &Value) -> Result<Sequence, Error> {
     Sequence::parse(&words.join(" ")).map_err(invalid)
 }
 
+pub(crate) mod first_found;
 #[cfg(test)]
 mod tests;

@@ -38,7 +38,7 @@
 
 mod error;
 mod filters;
-mod lookup;
+pub(crate) mod lookup;
 mod native;
 mod percent;
 mod undefined;
@@ -192,6 +192,12 @@ impl Sources {
                 format!("cannot read `{}`", path.display()),
             )
             .with_source(err)
+        })?;
+        let text = header_overrides(text).map_err(|message| {
+            minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                format!("`{}`: {message}", path.display()),
+            )
         })?;
         Ok(Some(match percent::rewrite(&text, false) {
             std::borrow::Cow::Borrowed(_) => text,
@@ -685,6 +691,56 @@ fn static_includes(source: &str) -> Vec<Include> {
             })
         })
         .collect()
+}
+
+/// A template file's first line `#jinja2: lstrip_blocks: True, trim_blocks: True` (the
+/// template module's overrides): the line is dropped and `lstrip_blocks: True` strips
+/// the spaces and tabs before a block or comment tag that starts its line, as Jinja
+/// does. `trim_blocks: True` is rtmig's setting already; other overrides are refused.
+fn header_overrides(text: String) -> Result<String, String> {
+    let Some(rest) = text.strip_prefix("#jinja2:") else {
+        return Ok(text);
+    };
+    let (header, body) = rest.split_once('\n').unwrap_or((rest, ""));
+    let mut lstrip = false;
+    for item in header.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (key, value) = item.split_once(':').unwrap_or((item, ""));
+        let on = match value
+            .trim()
+            .trim_matches(['"', '\''])
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "true" | "yes" | "1" => true,
+            "false" | "no" | "0" => false,
+            other => {
+                return Err(format!(
+                    "`#jinja2:` override `{key}` takes True or False, found `{other}`"
+                ));
+            }
+        };
+        match (key.trim(), on) {
+            ("lstrip_blocks", on) => lstrip = on,
+            ("trim_blocks", true) => {}
+            (other, _) => {
+                return Err(format!(
+                    "the `#jinja2:` override `{other}: {}` is not supported (rtmig has `lstrip_blocks` and `trim_blocks: True`)",
+                    value.trim()
+                ));
+            }
+        }
+    }
+    if !lstrip {
+        return Ok(body.to_string());
+    }
+    let mut out = String::with_capacity(body.len());
+    for line in body.split_inclusive('\n') {
+        let trimmed = line.trim_start_matches([' ', '\t']);
+        let tag = (trimmed.starts_with("{%") && !trimmed.starts_with("{%+"))
+            || (trimmed.starts_with("{#") && !trimmed.starts_with("{#+"));
+        out.push_str(if tag { trimmed } else { line });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

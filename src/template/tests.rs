@@ -1154,3 +1154,31 @@ fn bench_render_str() {
     let per = start.elapsed().as_secs_f64() * 1e6 / (n * 10) as f64;
     println!("short render_str with a hostvars lookup: {per:.2} µs");
 }
+
+#[test]
+fn jinja2_header_overrides_as_the_template_module() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = "{% for x in xs %}\n  {% if x %}\n{{ x }}\n  {% endif %}\n{% endfor %}\n";
+    std::fs::write(
+        dir.path().join("on.j2"),
+        format!("#jinja2: lstrip_blocks: True\n{body}"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("off.j2"), body).unwrap();
+    std::fs::write(
+        dir.path().join("bad.j2"),
+        "#jinja2: variable_start_string: '[['\nx\n",
+    )
+    .unwrap();
+    let t = Templates::new(vec![dir.path().to_path_buf()]);
+    let vars = match serde_json::json!({"xs": ["a", "b"]}) {
+        serde_json::Value::Object(m) => Vars::from(m),
+        _ => unreachable!(),
+    };
+    // Jinja2 (what ansible-playbook renders): the header line gone, the indented
+    // block tags' lines empty with lstrip_blocks, two spaces left without.
+    assert_eq!(t.render_file("on.j2", &vars).unwrap(), "a\nb\n");
+    assert_eq!(t.render_file("off.j2", &vars).unwrap(), "  a\n    b\n  ");
+    let err = t.render_file("bad.j2", &vars).unwrap_err().to_string();
+    assert!(err.contains("variable_start_string"), "{err}");
+}

@@ -383,9 +383,10 @@ impl Args<'_> {
             return None;
         };
         let what = self.ctx.text(&node, arg)?;
-        if is_template(&what.value) {
+        // A templated tasks file is rendered per host at run time (see `Include`).
+        if kind == IncludeKind::Role && is_template(&what.value) {
             let message = format!(
-                "a templated `{}` name is not supported yet: name the file (pass values with `vars:`)",
+                "a templated `{}` name is not supported yet: name the role (pass values with `vars:`)",
                 self.name
             );
             self.ctx.error(node.pos, message);
@@ -407,6 +408,8 @@ impl Args<'_> {
             vars_from,
             public,
             span: 0,
+            search: Vec::new(),
+            variant: None,
         }))
     }
 

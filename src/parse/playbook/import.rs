@@ -219,6 +219,13 @@ fn include(ctx: &mut Ctx, node: &Node) -> Flat {
         column: inc.what.location.column,
     };
     let mut body = match inc.kind {
+        IncludeKind::Tasks if is_template(&inc.what.value) => {
+            let (body, search) = variants(ctx, &header, at);
+            if let Action::Include(inc) = &mut header.action {
+                inc.search = search;
+            }
+            body
+        }
         IncludeKind::Tasks => match resolve_tasks_file(ctx, &inc.what, at, "include_tasks") {
             Some(path) => tasks_file(ctx, &path, at),
             None => Flat::default(),
@@ -250,6 +257,62 @@ fn include(ctx: &mut Ctx, node: &Node) -> Flat {
     let mut out = Flat::of(Some(header));
     out.append(body, None);
     out
+}
+
+/// A templated `include_tasks`'s variants: each tasks file in the folders a name is
+/// looked up in (the including file's, the role's `tasks/`, the playbook's), but the
+/// including ones, read now as an include of its own. A file's problems stay with its
+/// variant (reported if a host's name picks it), as Ansible reads only the file it
+/// includes. Returns them and the folders.
+fn variants(ctx: &mut Ctx, header: &Task, at: Pos) -> (Flat, Vec<PathBuf>) {
+    let search = tasks_dirs(ctx);
+    let mut files: Vec<PathBuf> = Vec::new();
+    for dir in &search {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        let mut found: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
+            .map(|p| std::fs::canonicalize(&p).unwrap_or(p))
+            .collect();
+        found.sort();
+        for f in found {
+            let including =
+                ctx.stack.contains(&f) || std::fs::canonicalize(&ctx.file).is_ok_and(|c| c == f);
+            if !including && !files.contains(&f) {
+                files.push(f);
+            }
+        }
+    }
+    let mut out = Flat::default();
+    for path in files {
+        let before = ctx.errors.len();
+        let mut tasks = tasks_file(ctx, &path, at);
+        let errors: Vec<String> = ctx
+            .errors
+            .split_off(before)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        if !errors.is_empty() {
+            tasks = Flat::default();
+        }
+        let mut variant = header.clone();
+        variant.when.clear();
+        variant.loop_ = None;
+        if let Action::Include(inc) = &mut variant.action {
+            inc.what.value = path.display().to_string();
+            inc.span = tasks.tasks.len();
+            inc.search = Vec::new();
+            inc.variant = Some(super::Variant { path, errors });
+        }
+        out.append(Flat::of(Some(variant)), None);
+        out.append(tasks, None);
+    }
+    (out, search)
 }
 
 /// A tasks file named at `at` (after `what:`), found or reported there.

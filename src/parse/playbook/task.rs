@@ -32,6 +32,7 @@ pub const TASK_KEYWORDS: &[&str] = &[
     "with_together",
     "with_nested",
     "with_subelements",
+    "with_first_found",
     "loop_control",
     "vars",
     "environment",

@@ -297,6 +297,7 @@ pub const WITH_LOOPS: &[&str] = &[
     "together",
     "nested",
     "subelements",
+    "first_found",
 ];
 
 /// What a task does. Accepted with or without the `ansible.builtin.` prefix.
@@ -658,6 +659,21 @@ pub struct Include {
     /// How many of the play's tasks right after this one it brings in (nested
     /// includes' tasks counted).
     pub span: usize,
+    /// A templated `include_tasks` name is rendered per host at run time: rtmig reads
+    /// every tasks file it may name (those in `search`) with the playbook, each as a
+    /// variant (an include with `variant` set) inside its span, and the host runs the
+    /// one the name gives.
+    pub search: Vec<std::path::PathBuf>,
+    /// For one of those variants: its file, and its problems (reported only when a
+    /// host's name picks it: Ansible reads only the file it includes).
+    pub variant: Option<Variant>,
+}
+
+/// A tasks file a templated `include_tasks` may name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Variant {
+    pub path: std::path::PathBuf,
+    pub errors: Vec<String>,
 }
 
 /// `include_vars`: a YAML file's variables become the host's (as `set_fact`'s, for the

@@ -149,3 +149,106 @@ fn the_subelements_filter_gives_the_lookups_pairs() {
         json!([[{"n": "u1"}, 1]])
     );
 }
+
+/// A role `r` under a playbook dir: `vars/Debian.yml`, `tasks/debian.yml`,
+/// `files/a.txt`, and the playbook's own `vars/common.yml`; the variables a task of
+/// the role with `action` sees.
+fn first_found_setup(action: &str) -> (tempfile::TempDir, Templates, Vars) {
+    let dir = tempfile::tempdir().unwrap();
+    let pb = dir.path();
+    let role = pb.join("roles/r");
+    for (rel, body) in [
+        ("roles/r/vars/Debian.yml", "a: 1\n"),
+        ("roles/r/tasks/main.yml", "[]\n"),
+        ("roles/r/tasks/debian.yml", "[]\n"),
+        ("roles/r/files/a.txt", "x\n"),
+        ("vars/common.yml", "b: 2\n"),
+    ] {
+        let p = pb.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body).unwrap();
+    }
+    let templates = Templates::new(vec![pb.join("templates"), pb.to_path_buf()]);
+    let vars = match json!({
+        "playbook_dir": pb.display().to_string(),
+        "role_path": role.display().to_string(),
+        "ansible_search_path": [role.display().to_string(), role.join("tasks").display().to_string()],
+        super::first_found::ACTION_VAR: action,
+        "os": "Debian",
+    }) {
+        Json::Object(map) => Vars::from(map),
+        _ => unreachable!(),
+    };
+    (dir, templates, vars)
+}
+
+#[test]
+fn first_found_searches_as_ansible_does() {
+    let (dir, t, v) = first_found_setup("include_vars");
+    let role = dir.path().join("roles/r");
+    let eval = |e: &str| {
+        t.eval_expr(e, &v)
+            .unwrap_or_else(|err| panic!("{e}: {err}"))
+    };
+    let path = |p: std::path::PathBuf| json!(p.display().to_string());
+    // include_vars: the role's vars/ first; the first name that exists wins.
+    assert_eq!(
+        eval("lookup('first_found', ['Ubuntu.yml', os ~ '.yml', 'common.yml'])"),
+        path(role.join("vars/Debian.yml"))
+    );
+    // A name the role lacks falls back to the playbook's vars/.
+    assert_eq!(
+        eval("lookup('first_found', 'nope.yml', 'common.yml')"),
+        path(dir.path().join("vars/common.yml"))
+    );
+    // `paths` joined with each file; a path already naming the subdir is not doubled.
+    assert_eq!(
+        eval("query('first_found', {'files': ['x.yml', 'Debian.yml'], 'paths': ['vars']})"),
+        json!([role.join("vars/Debian.yml").display().to_string()])
+    );
+    // The deprecated comma split of a string term.
+    assert_eq!(
+        eval("lookup('first_found', 'x.yml,Debian.yml')"),
+        path(role.join("vars/Debian.yml"))
+    );
+    // skip: nothing found is an empty list, not an error.
+    assert_eq!(
+        eval("query('first_found', {'files': ['x.yml'], 'skip': true})"),
+        json!([])
+    );
+    assert_eq!(eval("query('first_found', 'x.yml', skip=True)"), json!([]));
+    let err = t
+        .eval_expr("lookup('first_found', ['x.yml', 'y.yml'])", &v)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("No file was found when using first_found"),
+        "{err}"
+    );
+    // with_first_found is the same plugin.
+    assert_eq!(
+        t.query("first_found", vec![json!("Debian.yml")], &v)
+            .unwrap(),
+        json!([role.join("vars/Debian.yml").display().to_string()])
+    );
+}
+
+#[test]
+fn first_found_subdir_follows_the_action() {
+    // include_tasks (and any action without template/var/file in its name) searches
+    // files/, then the folder itself: the role's tasks/ through the task's own folder.
+    let (dir, t, v) = first_found_setup("include_tasks");
+    let role = dir.path().join("roles/r");
+    assert_eq!(
+        t.eval_expr("lookup('first_found', 'debian.yml')", &v)
+            .unwrap(),
+        json!(role.join("tasks/debian.yml").display().to_string())
+    );
+    assert_eq!(
+        t.eval_expr("lookup('first_found', 'a.txt')", &v).unwrap(),
+        json!(role.join("files/a.txt").display().to_string())
+    );
+    // include_vars does not look in files/.
+    let (_dir, t, v) = first_found_setup("include_vars");
+    assert!(t.eval_expr("lookup('first_found', 'a.txt')", &v).is_err());
+}

@@ -427,10 +427,8 @@ fn include_errors_are_located_before_the_run() {
         e.contains("site.yml:3:22: `include_tasks`: file `nope.yml` not found"),
         "{e}"
     );
-    assert!(
-        e.contains("site.yml:4:22: a templated `include_tasks` name is not supported yet"),
-        "{e}"
-    );
+    // A templated name is rendered at run time: no error now.
+    assert!(!e.contains("site.yml:4:"), "{e}");
     assert!(e.contains("site.yml:6:28: role `nosuch` not found"), "{e}");
     assert!(
         e.contains("bad.yml:1:11: unknown argument of `debug` `nope`"),
@@ -471,4 +469,45 @@ fn include_vars_reads_a_literal_file_now_and_leaves_a_templated_one_for_the_run(
     };
     assert!(i.vars.is_none());
     assert_eq!(i.name.as_deref(), Some("nest"));
+}
+
+#[test]
+fn a_templated_include_reads_each_file_it_may_name_as_a_variant() {
+    let d = tree(&[
+        (
+            "site.yml",
+            "- hosts: all\n  tasks:\n    - include_tasks: \"{{ os }}.yml\"\n    - name: after\n      debug: msg=x\n",
+        ),
+        (
+            "Debian.yml",
+            "- name: d1\n  debug: msg=d\n- name: d2\n  debug: msg=d\n",
+        ),
+        ("Other.yml", "- name: o1\n  nosuchmodule: {}\n"),
+    ]);
+    // Other.yml's problem stays with its variant: the playbook loads.
+    let pb = ok(d.path());
+    let tasks = &pb.plays[0].tasks;
+    let Action::Include(inc) = &tasks[0].action else {
+        panic!("{:?}", tasks[0].action)
+    };
+    // Debian.yml's include and its two tasks, Other.yml's include (no tasks).
+    assert_eq!(inc.span, 4);
+    assert!(inc.variant.is_none());
+    assert!(!inc.search.is_empty());
+    let variant = |t: &Task| match &t.action {
+        Action::Include(i) => i.variant.clone(),
+        _ => None,
+    };
+    let debian = variant(&tasks[1]).expect("a variant");
+    assert!(debian.path.ends_with("Debian.yml"));
+    assert!(debian.errors.is_empty());
+    assert_eq!(names(&tasks[2..4]), ["d1", "d2"]);
+    let other = variant(&tasks[4]).expect("a variant");
+    assert!(other.path.ends_with("Other.yml"));
+    assert!(
+        other.errors.iter().any(|e| e.contains("Other.yml:2:3")),
+        "{:?}",
+        other.errors
+    );
+    assert_eq!(names(&tasks[5..]), ["after"]);
 }
