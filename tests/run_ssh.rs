@@ -1602,23 +1602,34 @@ const NODE_MODULES: &str = r#"
         that: svc.status.LoadState == 'loaded' and svc.name == 'containerd'
 "#;
 
+/// A node's folder for the fake tools of tests/fixtures/fakebin: `DIR/bin` with `tools`,
+/// `DIR/state/D` for each of `state`; returns `DIR/state`.
+fn fake_node(dir: &Path, tools: &[&str], state: &[&str]) -> PathBuf {
+    let fakes = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fakebin");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for tool in tools {
+        std::fs::copy(fakes.join(tool), bin.join(tool)).unwrap();
+    }
+    let states = dir.join("state");
+    for d in state {
+        std::fs::create_dir_all(states.join(d)).unwrap();
+    }
+    states
+}
+
 #[test]
 fn node_modules_over_ssh_check_then_act_then_rerun_ok() {
     let ws = Workspace::new();
     let client = TestClient::new();
     let _hosts = fleet(&ws, &client, 2);
     let nodes = ws.path("nodes");
-    let fakes = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fakebin");
     for h in names(2) {
-        let bin = nodes.join(&h).join("bin");
-        let state = nodes.join(&h).join("state");
-        std::fs::create_dir_all(&bin).unwrap();
-        for tool in ["systemctl", "sysctl", "lsmod", "modprobe"] {
-            std::fs::copy(fakes.join(tool), bin.join(tool)).unwrap();
-        }
-        for d in ["units", "active", "enabled", "sysctl"] {
-            std::fs::create_dir_all(state.join(d)).unwrap();
-        }
+        let state = fake_node(
+            &nodes.join(&h),
+            &["systemctl", "sysctl", "lsmod", "modprobe"],
+            &["units", "active", "enabled", "sysctl"],
+        );
         for unit in ["containerd.service", "docker.service"] {
             std::fs::write(state.join("units").join(unit), "").unwrap();
         }
@@ -1840,18 +1851,15 @@ fn host_config_modules_over_ssh_check_then_act_then_rerun_ok() {
     let client = TestClient::new();
     let _hosts = fleet(&ws, &client, 2);
     let nodes = ws.path("nodes");
-    let fakes = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fakebin");
     for h in names(2) {
         let dir = nodes.join(&h);
-        let bin = dir.join("bin");
-        let state = dir.join("state");
-        std::fs::create_dir_all(&bin).unwrap();
+        let state = fake_node(
+            &dir,
+            &["systemctl", "crontab", "timedatectl"],
+            &["units", "active", "enabled"],
+        );
         std::fs::create_dir_all(dir.join("cron.d")).unwrap();
-        for tool in ["systemctl", "crontab", "timedatectl"] {
-            std::fs::copy(fakes.join(tool), bin.join(tool)).unwrap();
-        }
         for d in ["units", "active", "enabled"] {
-            std::fs::create_dir_all(state.join(d)).unwrap();
             std::fs::write(state.join(d).join("containerd.service"), "").unwrap();
         }
         std::fs::write(
