@@ -196,14 +196,19 @@ fn validate_knows_the_variables_of_roles_includes_and_include_vars() {
 /// A role's handlers join the play's (before its own, as Ansible orders them): notified
 /// from the role's tasks and the play's, each runs once at the flush, with the role's
 /// defaults; a rerun that changes nothing notifies nothing.
-#[test]
-fn a_roles_handlers_run_once_with_the_roles_variables() {
-    let ws = Workspace::new();
-    let log = ws.path("log");
+/// `site/inventory.yaml`: one host, n1, on the local connection.
+fn one_local_host(ws: &Workspace) {
     ws.write(
         "site/inventory.yaml",
         "all:\n  vars:\n    ansible_connection: local\n  hosts:\n    n1:\n",
     );
+}
+
+#[test]
+fn a_roles_handlers_run_once_with_the_roles_variables() {
+    let ws = Workspace::new();
+    let log = ws.path("log");
+    one_local_host(&ws);
     ws.write("site/roles/svc/defaults/main.yml", "greeting: hi\n");
     ws.write(
         "site/roles/svc/tasks/main.yml",
@@ -244,10 +249,7 @@ fn a_roles_handlers_run_once_with_the_roles_variables() {
 #[test]
 fn a_handlers_command_has_the_plays_environment() {
     let ws = Workspace::new();
-    ws.write(
-        "site/inventory.yaml",
-        "all:\n  vars:\n    ansible_connection: local\n  hosts:\n    n1:\n",
-    );
+    one_local_host(&ws);
     let out = ws.path("out");
     ws.write(
         "site/roles/r/tasks/main.yml",
@@ -283,10 +285,7 @@ fn blocks_inside_roles_and_imported_files_follow_ansibles_rules() {
     let ws = Workspace::new();
     let log = ws.path("log");
     let l = log.display();
-    ws.write(
-        "site/inventory.yaml",
-        "all:\n  vars:\n    ansible_connection: local\n  hosts:\n    n1:\n",
-    );
+    one_local_host(&ws);
     ws.write(
         "site/roles/r/tasks/main.yml",
         &format!(
@@ -326,10 +325,7 @@ fn blocks_inside_roles_and_imported_files_follow_ansibles_rules() {
 fn a_roles_tasks_and_handlers_are_shown_and_found_as_role_colon_name() {
     let ws = Workspace::new();
     let log = ws.path("log");
-    ws.write(
-        "site/inventory.yaml",
-        "all:\n  vars:\n    ansible_connection: local\n  hosts:\n    n1:\n",
-    );
+    one_local_host(&ws);
     ws.write(
         "site/roles/svc/tasks/main.yml",
         &format!(

@@ -1602,6 +1602,15 @@ const NODE_MODULES: &str = r#"
         that: svc.status.LoadState == 'loaded' and svc.name == 'containerd'
 "#;
 
+/// `rtmig run -i inventory.yaml site.yaml EXTRA...` in the workspace, which must succeed.
+fn run_site(ws: &Workspace, client: &TestClient, extra: &[&str]) -> support::Run {
+    rtmig(ws, client)
+        .args(["run", "-i", "inventory.yaml", "site.yaml"])
+        .args(extra)
+        .output()
+        .expect_code(0)
+}
+
 /// A node's folder for the fake tools of tests/fixtures/fakebin: `DIR/bin` with `tools`,
 /// `DIR/state/D` for each of `state`; returns `DIR/state`.
 fn fake_node(dir: &Path, tools: &[&str], state: &[&str]) -> PathBuf {
@@ -1643,17 +1652,7 @@ fn node_modules_over_ssh_check_then_act_then_rerun_ok() {
     );
     let state = |h: &str, rel: &str| nodes.join(h).join("state").join(rel);
 
-    let check = rtmig(&ws, &client)
-        .args([
-            "run",
-            "-i",
-            "inventory.yaml",
-            "site.yaml",
-            "--check",
-            "--diff",
-        ])
-        .output()
-        .expect_code(0);
+    let check = run_site(&ws, &client, &["--check", "--diff"]);
     let stdout = check.stdout();
     assert!(stdout.contains("+net.ipv4.ip_forward=1"), "{stdout}");
     // Each service that would start or stop, as a before/after.
@@ -1685,10 +1684,7 @@ fn node_modules_over_ssh_check_then_act_then_rerun_ok() {
         }
     }
 
-    rtmig(&ws, &client)
-        .args(["run", "-i", "inventory.yaml", "site.yaml"])
-        .output()
-        .expect_code(0);
+    run_site(&ws, &client, &[]);
     for h in names(2) {
         assert!(state(&h, "active/containerd.service").exists());
         assert!(state(&h, "enabled/containerd.service").exists());
@@ -1705,10 +1701,7 @@ fn node_modules_over_ssh_check_then_act_then_rerun_ok() {
         assert!(state(&h, "modules/br_netfilter").exists());
     }
 
-    let again = rtmig(&ws, &client)
-        .args(["run", "-i", "inventory.yaml", "site.yaml"])
-        .output()
-        .expect_code(0);
+    let again = run_site(&ws, &client, &[]);
     let stdout = again.stdout();
     assert!(
         !stdout.contains("changed: ["),
@@ -1874,17 +1867,7 @@ fn host_config_modules_over_ssh_check_then_act_then_rerun_ok() {
     );
     let file = |h: &str, rel: &str| std::fs::read_to_string(nodes.join(h).join(rel));
 
-    let check = rtmig(&ws, &client)
-        .args([
-            "run",
-            "-i",
-            "inventory.yaml",
-            "site.yaml",
-            "--check",
-            "--diff",
-        ])
-        .output()
-        .expect_code(0);
+    let check = run_site(&ws, &client, &["--check", "--diff"]);
     let stdout = check.stdout();
     for line in [
         "+#Ansible: image gc",
@@ -1905,10 +1888,7 @@ fn host_config_modules_over_ssh_check_then_act_then_rerun_ok() {
         );
     }
 
-    rtmig(&ws, &client)
-        .args(["run", "-i", "inventory.yaml", "site.yaml"])
-        .output()
-        .expect_code(0);
+    run_site(&ws, &client, &[]);
     for h in names(2) {
         assert_eq!(
             file(&h, "cron.d/gc").unwrap(),
@@ -1925,10 +1905,7 @@ fn host_config_modules_over_ssh_check_then_act_then_rerun_ok() {
         assert_eq!(file(&h, "state/time/timezone").unwrap(), "Europe/Paris\n");
     }
 
-    let again = rtmig(&ws, &client)
-        .args(["run", "-i", "inventory.yaml", "site.yaml"])
-        .output()
-        .expect_code(0);
+    let again = run_site(&ws, &client, &[]);
     let stdout = again.stdout();
     assert!(
         !stdout.contains("changed: ["),

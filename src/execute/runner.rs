@@ -560,11 +560,8 @@ impl TaskRunner for Runner {
                     let mut r = TaskResult::new(TaskStatus::Ok);
                     r.duration_ms = started.elapsed().as_millis() as u64;
                     return Some(TaskOutcome {
-                        result: r,
-                        register: None,
                         facts: f,
-                        inventory: Vec::new(),
-                        iterations: None,
+                        ..TaskOutcome::plain(r)
                     });
                 }
                 Err(e) => actions::transport_failure(&e),

@@ -43,11 +43,8 @@ pub(super) async fn run(cx: &Cx<'_>, remote: &Remote<'_>) -> TResult<TaskOutcome
     r.registered =
         json!({"changed": false, "failed": false, "ansible_facts": {"services": services}});
     Ok(TaskOutcome {
-        result: r,
-        register: None,
         facts,
-        inventory: Vec::new(),
-        iterations: None,
+        ..TaskOutcome::plain(r)
     })
 }
 

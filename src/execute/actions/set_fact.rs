@@ -22,10 +22,7 @@ pub(super) fn run(cx: &Cx<'_>, sf: &SetFact) -> TResult<TaskOutcome> {
     let mut r = TaskResult::new(TaskStatus::Ok);
     r.registered = json!({"ansible_facts": facts});
     Ok(TaskOutcome {
-        result: r,
-        register: None,
         facts,
-        inventory: Vec::new(),
-        iterations: None,
+        ..TaskOutcome::plain(r)
     })
 }
