@@ -3,8 +3,9 @@
 //! `@file.json`, or an inline YAML/JSON mapping. Later arguments win.
 //!
 //! A vars file may be vault-encrypted as a whole (every string in it is then a secret),
-//! and a value in it that is vault data (`!vault |`) is decrypted: serde-saphyr drops
-//! the tag, so a string that starts with `$ANSIBLE_VAULT;` is taken for one.
+//! and a value in it that is vault data (`!vault |`) is decrypted: the YAML reader
+//! ([`super::yaml_value`]) gives a `!vault` value as its payload text, so a string that
+//! starts with `$ANSIBLE_VAULT;` is taken for one.
 
 use std::path::Path;
 

@@ -4,11 +4,6 @@
 //! playbook is first read into this tree and then checked key by key, collecting every
 //! problem instead of stopping at the first as a derived `Deserialize` would.
 
-use std::fmt;
-
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_saphyr::{Spanned, Tagged};
-
 use crate::parse::yaml11;
 
 /// Line and column (1-based) of a node in its file.
@@ -16,15 +11,6 @@ use crate::parse::yaml11;
 pub struct Pos {
     pub line: u64,
     pub column: u64,
-}
-
-impl Pos {
-    fn of(loc: &serde_saphyr::Location) -> Pos {
-        Pos {
-            line: loc.line(),
-            column: loc.column(),
-        }
-    }
 }
 
 /// One YAML value and where it starts.
@@ -188,133 +174,5 @@ impl Node {
             }
         };
         Ok(Node { value, pos })
-    }
-}
-
-impl<'de> Deserialize<'de> for Node {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let spanned = Spanned::<Tagged<Value>>::deserialize(deserializer)?;
-        let Tagged(value, tag) = spanned.value;
-        // Other tags are read as their plain value, as before.
-        let value = match (value, tag.as_deref()) {
-            (Value::Str(s), Some("!vault")) => Value::Vault(s),
-            (value, _) => value,
-        };
-        Ok(Node {
-            value,
-            // `defined`: a node reached through an alias (`*steps`) or a merge (`<<:`)
-            // is reported where it is written, not at each place that refers to it.
-            pos: Pos::of(&spanned.defined),
-        })
-    }
-}
-
-impl<'de> Deserialize<'de> for Value {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(ValueVisitor)
-    }
-}
-
-struct ValueVisitor;
-
-impl<'de> Visitor<'de> for ValueVisitor {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any YAML value")
-    }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        Value::deserialize(d)
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::Int(v))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(i64::try_from(v).map_or(Value::UInt(v), Value::Int))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(Value::Float(v))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::Str(v.to_string()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::Str(v))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element::<Node>()? {
-            items.push(item);
-        }
-        Ok(Value::Seq(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut entries = Vec::new();
-        while let Some(key) = map.next_key::<Node>()? {
-            let name = key.value.scalar_text().ok_or_else(|| {
-                de::Error::custom(format!(
-                    "line {} column {}: a mapping key must be a string, found {}",
-                    key.pos.line,
-                    key.pos.column,
-                    key.value.kind()
-                ))
-            })?;
-            let value = map.next_value::<Node>()?;
-            entries.push((Key { name, pos: key.pos }, value));
-        }
-        Ok(Value::Map(entries))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(text: &str) -> Node {
-        serde_saphyr::from_str(text).unwrap()
-    }
-
-    #[test]
-    fn nodes_know_where_they_are() {
-        let node = parse("- name: x\n  shell: echo hi\n  when: yes\n");
-        let Value::Seq(items) = &node.value else {
-            panic!("{node:?}")
-        };
-        let Value::Map(entries) = &items[0].value else {
-            panic!()
-        };
-        let (k, v) = &entries[1];
-        assert_eq!(k.name, "shell");
-        assert_eq!((k.pos.line, k.pos.column), (2, 3));
-        assert_eq!(v.value, Value::Str("echo hi".into()));
-        assert_eq!((v.pos.line, v.pos.column), (2, 10));
-        assert_eq!(entries[2].1.value, Value::Bool(true));
-        assert_eq!((items[0].pos.line, items[0].pos.column), (1, 3));
-    }
-
-    #[test]
-    fn a_vault_tag_is_kept_and_other_tags_read_as_before() {
-        let node =
-            parse("a: !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  6162\nb: !weird x\nc: !!str 1\n");
-        let Value::Map(entries) = &node.value else {
-            panic!("{node:?}")
-        };
-        assert_eq!(
-            entries[0].1.value,
-            Value::Vault("$ANSIBLE_VAULT;1.1;AES256\n6162\n".into())
-        );
-        // serde-saphyr places a block scalar at its first line, not at its tag.
-        assert_eq!((entries[0].1.pos.line, entries[0].1.pos.column), (2, 3));
-        assert_eq!(entries[1].1.value, Value::Str("x".into()));
-        assert_eq!(entries[2].1.value, Value::Str("1".into()));
     }
 }
