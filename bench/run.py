@@ -48,6 +48,9 @@ RUNS = CACHE / "runs"
 # before the next run made that run's log creation cost up to 40% of rtmig's controller
 # CPU (bench/README.md, session 8). Emptied when the benchmark ends.
 TRASH = RUNS / ".trash"
+# A failed run's directory (its output, and rtmig's journal and per-host logs) is moved here
+# and kept: the trash is emptied at the end, and a failure must still be readable then.
+FAILED = RUNS / "failed"
 BULK = CACHE / "bulk-256MiB.bin"
 BULK_MIB = 256
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -543,6 +546,24 @@ def set_aside(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def keep_failed(rundir: Path, name: str) -> Path:
+    """Move a failed run's directory, with rtmig's run journal and per-host logs when there
+    are some, to FAILED, out of reach of the trash."""
+    dest = FAILED / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        rundir.rename(dest)
+    except OSError:
+        shutil.copytree(rundir, dest, dirs_exist_ok=True)
+    journal = STATE / ".rtmig"
+    if journal.exists():
+        try:
+            journal.rename(dest / "rtmig-journal")
+        except OSError:
+            shutil.copytree(journal, dest / "rtmig-journal", dirs_exist_ok=True)
+    return dest
+
+
 def empty_trash() -> None:
     shutil.rmtree(TRASH, ignore_errors=True)
 
@@ -565,6 +586,11 @@ def run_one(tool: str, cell: Cell, run: int, e: Env, session: str) -> dict:
         error = f"exit {m.rc}: {tail(rundir / 'output.log', 3)}"
     else:
         error = verify(cell.workload, hosts)
+    cmds = commands_per_action(tool, cell.workload)  # before a failed run's journal moves
+    logdir = rundir
+    if error is not None:
+        logdir = keep_failed(rundir, f"{cell.workload}-{n}-{tool}-{run}")
+        error += f" (output and logs kept in {logdir})"
     host_steps = max(n, 1) * STEPS[cell.workload]
     ctrl = (m.ctrl_user_s or 0) + (m.ctrl_sys_s or 0) if m.ctrl_user_s is not None else None
     rec = {
@@ -591,8 +617,8 @@ def run_one(tool: str, cell: Cell, run: int, e: Env, session: str) -> dict:
             round(m.host_cpu_s * 1000 / host_steps, 3) if m.host_cpu_s is not None and host_steps else None
         ),
         "loadavg_before": [round(x, 2) for x in load],
-        "cmds_per_host_action": commands_per_action(tool, cell.workload),
-        "log": str(rundir / "output.log"),
+        "cmds_per_host_action": cmds,
+        "log": str(logdir / "output.log"),
     }
     if cell.workload == "W3" and m.wall_s > 0:
         rec["mib_per_s"] = round(BULK_MIB / m.wall_s, 1)
