@@ -511,11 +511,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 mod tests {
     /// Every connection keeps four tokio channels of russh's messages, each allocating 32
     /// slots up front: unpatched russh 0.65 has 552-byte messages (a certificate inline),
-    /// ~72 KiB per connection. vendor/russh.patch boxes the certificate and the key; an
-    /// update of russh that loses the patch fails here (vendor/README.md).
+    /// ~72 KiB per connection. vendor/russh.patch boxes the certificate, the key and the
+    /// pending channel open; an update of russh that loses the patch fails here
+    /// (vendor/README.md).
     #[test]
     fn russh_messages_stay_small() {
+        // 552 bytes unpatched (a Certificate inline), 136 with only that boxed, 96 with
+        // the pending channel open of ServerChannelOpenReply boxed too: 88 (vendor/README.md).
         let msg = std::mem::size_of::<russh::client::Msg>();
-        assert!(msg <= 192, "russh::client::Msg is {msg} bytes");
+        assert!(msg <= 96, "russh::client::Msg is {msg} bytes");
     }
 }
