@@ -244,6 +244,67 @@ fn a_roles_handlers_run_once_with_the_roles_variables() {
     assert_eq!(ws.read("log"), "restart hi\nown\n");
 }
 
+/// Handlers that share a name, as ansible-playbook 2.21 runs them (the expected logs are
+/// its own, for these very files): a name notifies one handler, the first of the play's
+/// own list, else of the last role's list; a `listen` topic notifies every listener,
+/// one per handler name. rtmig ran every handler of the name.
+#[test]
+fn handlers_sharing_a_name_run_as_ansible_picks_them() {
+    let ws = Workspace::new();
+    let log = ws.path("log");
+    let log = log.display();
+    one_local_host(&ws);
+    for r in ["a", "b"] {
+        ws.write(
+            &format!("site/roles/{r}/handlers/main.yml"),
+            &format!(
+                "- name: restart\n  shell: echo role-{r} >> {log}\n- name: restart\n  shell: echo role-{r}-2 >> {log}\n"
+            ),
+        );
+        ws.write(
+            &format!("site/roles/{r}/tasks/main.yml"),
+            "- shell: 'true'\n",
+        );
+    }
+    ws.write(
+        "site/own.yml",
+        &format!(
+            "- hosts: all\n  gather_facts: false\n  handlers:\n\
+             \x20   - name: restart\n      shell: echo first >> {log}\n\
+             \x20   - name: restart\n      shell: echo second >> {log}\n\
+             \x20   - name: web a\n      listen: web\n      shell: echo web-a1 >> {log}\n\
+             \x20   - name: web a\n      listen: web\n      shell: echo web-a2 >> {log}\n\
+             \x20   - listen: web\n      shell: echo web-unnamed1 >> {log}\n\
+             \x20   - listen: web\n      shell: echo web-unnamed2 >> {log}\n\
+             \x20 tasks:\n    - name: change\n      shell: 'true'\n      notify: [restart, web]\n"
+        ),
+    );
+    ws.rtmig()
+        .args(["run", "-i", "site/inventory.yaml", "site/own.yml"])
+        .output()
+        .expect_code(0);
+    assert_eq!(
+        ws.read("log"),
+        "first\nweb-a1\nweb-unnamed1\nweb-unnamed2\n"
+    );
+    std::fs::remove_file(ws.path("log")).unwrap();
+    ws.write(
+        "site/roles.yml",
+        &format!(
+            "- hosts: all\n  gather_facts: false\n  roles: [a, b]\n  tasks:\n\
+             \x20   - name: change\n      shell: 'true'\n      notify: restart\n\
+             - hosts: all\n  gather_facts: false\n  roles: [a, b]\n  handlers:\n\
+             \x20   - name: restart\n      shell: echo play >> {log}\n\
+             \x20 tasks:\n    - name: change\n      shell: 'true'\n      notify: [restart, \"a : restart\"]\n"
+        ),
+    );
+    ws.rtmig()
+        .args(["run", "-i", "site/inventory.yaml", "site/roles.yml"])
+        .output()
+        .expect_code(0);
+    assert_eq!(ws.read("log"), "role-b\nrole-a\nplay\n");
+}
+
 /// A role's handler that is a `command` gets the play's `environment` (znz's timesyncd
 /// role runs `timedatectl` from a handler; rtmig ran it without the play's PATH).
 #[test]

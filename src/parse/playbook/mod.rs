@@ -176,19 +176,58 @@ impl Play {
         }
     }
 
-    /// The handlers a `notify` name runs: those with this `name` or `listen` topic, in
-    /// the order defined.
+    /// The handlers a `notify` name runs, as Ansible finds them
+    /// (`search_handlers_by_notification`): its handler lists (each role's, then the
+    /// play's own) are searched from the last, each from its first handler; a name
+    /// (plain or `ROLE : NAME`) notifies the first handler found with it, so the play's
+    /// own shadows a role's and, within one list, the first of a name wins; a `listen`
+    /// topic notifies every handler listening to it, again one per handler name.
+    /// Returned in the order defined, the order they run in.
     pub fn handlers_for(&self, name: &str) -> Vec<usize> {
-        self.handlers
-            .iter()
-            .enumerate()
-            .filter(|(_, h)| {
-                h.name.as_ref().is_some_and(|n| {
-                    n.value == name || h.role_prefixed(name).is_some_and(|rest| rest == n.value)
-                }) || h.listen.iter().any(|l| l == name)
+        let named = |h: &Task| {
+            h.name.as_ref().is_some_and(|n| {
+                n.value == name || h.role_prefixed(name).is_some_and(|rest| rest == n.value)
             })
-            .map(|(i, _)| i)
-            .collect()
+        };
+        let order: Vec<usize> = self.handler_lists().into_iter().rev().flatten().collect();
+        let mut out: Vec<usize> = order
+            .iter()
+            .copied()
+            .find(|&i| named(&self.handlers[i]))
+            .into_iter()
+            .collect();
+        let mut seen: Vec<&str> = Vec::new();
+        for &i in &order {
+            let h = &self.handlers[i];
+            if !h.listen.iter().any(|l| l == name) {
+                continue;
+            }
+            if let Some(n) = &h.name {
+                if seen.contains(&n.value.as_str()) {
+                    continue;
+                }
+                seen.push(&n.value);
+            }
+            if !out.contains(&i) {
+                out.push(i);
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
+    /// The play's handlers as Ansible's handler blocks: one list per role (consecutive
+    /// handlers of one role instance), and the play's own.
+    fn handler_lists(&self) -> Vec<std::ops::Range<usize>> {
+        let origin = |h: &Task| h.role.as_ref().map(std::sync::Arc::as_ptr);
+        let mut lists: Vec<std::ops::Range<usize>> = Vec::new();
+        for (i, h) in self.handlers.iter().enumerate() {
+            match lists.last_mut() {
+                Some(last) if origin(&self.handlers[last.start]) == origin(h) => last.end = i + 1,
+                _ => lists.push(i..i + 1),
+            }
+        }
+        lists
     }
 
     /// Every play-level string rendered at run time: `hosts`, `serial` templates,
