@@ -1568,3 +1568,55 @@ fn playbook_scalars_are_typed_as_ansible_types_them() {
         "ansible-playbook wrote something else than the committed expectation"
     );
 }
+
+/// `ignore_errors: "{{ … }}"` (roles write `"{{ ansible_check_mode }}"`) is rendered for
+/// each host before the task runs, on a task or inherited from its block: true lets the
+/// host go on, false fails it; a rendering that is no boolean fails the task at its
+/// place before its command runs. It was refused as "must be a boolean".
+#[test]
+fn a_templated_ignore_errors_is_read_per_host_before_the_task_runs() {
+    let ws = Workspace::new();
+    inventory(&ws, &["n1", "n2"]);
+    let dir = ws.path("");
+    let dir = dir.display();
+    ws.write(
+        "site.yaml",
+        &format!(
+            "- hosts: all\n  gather_facts: false\n  tasks:\n\
+             \x20   - name: may fail\n      shell: exit 3\n      ignore_errors: \"{{{{ inventory_hostname == 'n1' }}}}\"\n\
+             \x20   - block:\n        - name: in block\n          shell: exit 4\n      ignore_errors: \"{{{{ tolerant | default(true) }}}}\"\n\
+             \x20   - name: after\n      shell: touch {dir}/after-{{{{ inventory_hostname }}}}\n"
+        ),
+    );
+    let run = ws
+        .rtmig()
+        .args(["run", "-i", "inventory.yaml", "site.yaml"])
+        .output()
+        .expect_code(2);
+    assert!(ws.path("after-n1").exists(), "{}", run.stdout());
+    assert!(!ws.path("after-n2").exists(), "{}", run.stdout());
+    assert!(
+        run.stdout().contains("n1 : ok=3    changed=1    unreachable=0    failed=0    skipped=0    rescued=0    ignored=2"),
+        "{}",
+        run.stdout()
+    );
+    ws.write(
+        "bad.yaml",
+        &format!(
+            "- hosts: n1\n  gather_facts: false\n  tasks:\n\
+             \x20   - name: odd\n      shell: touch {dir}/odd-ran\n      ignore_errors: \"{{{{ 'maybe' }}}}\"\n"
+        ),
+    );
+    let bad = ws
+        .rtmig()
+        .args(["run", "-i", "inventory.yaml", "bad.yaml"])
+        .output()
+        .expect_code(2);
+    assert!(
+        bad.stdout()
+            .contains("bad.yaml:6:22: `ignore_errors` rendered to `maybe`, expected a boolean"),
+        "{}",
+        bad.stdout()
+    );
+    assert!(!ws.path("odd-ran").exists());
+}

@@ -114,6 +114,31 @@ impl Runner {
         render_number(&self.templates, n, vars)
     }
 
+    /// The task's `ignore_errors` for this host: the literal, or its template rendered
+    /// and read as Ansible's boolean words. A template that renders to something else
+    /// fails the task before it runs, as Ansible does.
+    fn ignores_errors(
+        &self,
+        host: &str,
+        play_idx: usize,
+        task: &Task,
+        run: &HostVars,
+    ) -> TResult<bool> {
+        let Some(t) = &task.ignore_errors_template else {
+            return Ok(task.ignore_errors);
+        };
+        let vars = self.task_vars(host, play_idx, Some(task), run);
+        let text = actions::render_text(&self.templates, t, &vars)?;
+        crate::words::boolean(&text).ok_or_else(|| {
+            actions::located(
+                &t.location,
+                format!(
+                    "`ignore_errors` rendered to `{text}`, expected a boolean (true/false, yes/no)"
+                ),
+            )
+        })
+    }
+
     fn condition(&self, exprs: &[Expr], vars: &Vars) -> TResult<bool> {
         conditions_hold(&self.templates, exprs, vars)
     }
@@ -141,14 +166,19 @@ impl Runner {
         let started = Instant::now();
         let play = &self.playbook.plays[play_idx];
         let task = play.step(task_idx);
-        let mut outcome = match self.run_inner(host, play_idx, task, &run).await {
+        let ignore = self.ignores_errors(host, play_idx, task, &run);
+        let ran = match &ignore {
+            Ok(_) => self.run_inner(host, play_idx, task, &run).await,
+            Err(e) => Err(TaskError(e.0.clone())),
+        };
+        let mut outcome = match ran {
             Ok(o) => o,
             Err(TaskError(msg)) => {
                 TaskOutcome::plain(TaskResult::new(TaskStatus::Failed).with_msg(msg))
             }
         };
         let r = &mut outcome.result;
-        if r.status == TaskStatus::Failed && task.ignore_errors {
+        if r.status == TaskStatus::Failed && matches!(ignore, Ok(true)) {
             r.ignored = true;
         }
         r.duration_ms = started.elapsed().as_millis() as u64;

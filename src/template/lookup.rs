@@ -32,7 +32,9 @@ pub(crate) fn register(env: &mut Environment<'static>, dirs: Arc<Vec<PathBuf>>) 
         "lookup",
         move |state: &mut State, name: &str, terms: Rest<Value>, kwargs: Kwargs| {
             let wantlist = kwargs.get::<Option<bool>>("wantlist")?.unwrap_or(false);
-            let values = run(state, &lookup_dirs, name, terms.0, &kwargs)?;
+            let Some(values) = run_or_not(state, &lookup_dirs, name, terms.0, &kwargs)? else {
+                return Ok(Value::from(()));
+            };
             if wantlist {
                 return Ok(Value::from(values));
             }
@@ -55,9 +57,53 @@ pub(crate) fn register(env: &mut Environment<'static>, dirs: Arc<Vec<PathBuf>>) 
             name,
             move |state: &mut State, name: &str, terms: Rest<Value>, kwargs: Kwargs| {
                 let _ = kwargs.get::<Option<bool>>("wantlist")?;
-                run(state, &dirs, name, terms.0, &kwargs).map(Value::from)
+                Ok(Value::from(
+                    run_or_not(state, &dirs, name, terms.0, &kwargs)?.unwrap_or_default(),
+                ))
             },
         );
+    }
+}
+
+/// [`run`] under the lookup's `errors=` (Ansible's: `strict`, the default, fails the
+/// template; `warn` says so on stderr and `ignore` does not; both give `None` to
+/// `lookup`, an empty list to `query`). An undefined term fails whatever `errors` says,
+/// as in Ansible, where it fails before the plugin runs.
+fn run_or_not(
+    state: &mut State,
+    dirs: &[PathBuf],
+    name: &str,
+    terms: Vec<Value>,
+    kwargs: &Kwargs,
+) -> Result<Option<Vec<Value>>, Error> {
+    let errors = kwargs.get::<Option<String>>("errors")?;
+    let policy = errors.as_deref().unwrap_or("strict");
+    if !["strict", "warn", "ignore"].contains(&policy) {
+        return Err(invalid(format!(
+            "lookup('{name}'): `errors` must be `strict`, `warn` or `ignore`, got `{policy}`"
+        )));
+    }
+    for term in &terms {
+        super::filters::defined(state, term)?;
+    }
+    let plugin = name.strip_prefix("ansible.builtin.").unwrap_or(name);
+    if !PLUGINS.contains(&plugin) {
+        // An unknown plugin is an error whatever `errors` says (Ansible's too).
+        return run(state, dirs, name, terms, kwargs).map(Some);
+    }
+    match run(state, dirs, name, terms, kwargs) {
+        Ok(values) => Ok(Some(values)),
+        Err(e) if policy == "strict" => Err(e),
+        Err(e) => {
+            if policy == "warn" {
+                let what = e
+                    .detail()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| e.to_string());
+                eprintln!("warning: {what} (the lookup's errors='warn': it gives none)");
+            }
+            Ok(None)
+        }
     }
 }
 

@@ -78,6 +78,7 @@ struct Inherited {
     vars: Vars,
     environment: IndexMap<String, Text>,
     ignore_errors: Option<bool>,
+    ignore_errors_template: Option<Text>,
     no_log: Option<bool>,
     check_mode: Option<bool>,
     any_errors_fatal: Option<bool>,
@@ -239,8 +240,14 @@ fn block_into(
     if let Some(n) = get("environment") {
         mine.environment.extend(ctx.environment(n));
     }
+    if let Some(n) = get("ignore_errors") {
+        let (b, t) = ctx.boolean_or_template(n, "ignore_errors");
+        if b.is_some() || t.is_some() {
+            mine.ignore_errors = b;
+            mine.ignore_errors_template = t;
+        }
+    }
     for (key, slot) in [
-        ("ignore_errors", &mut mine.ignore_errors),
         ("no_log", &mut mine.no_log),
         ("check_mode", &mut mine.check_mode),
     ] {
@@ -321,10 +328,13 @@ fn inherit(task: &mut Task, entries: &[(Key, Node)], from: &Inherited) {
         env.extend(std::mem::take(&mut task.environment));
         task.environment = env;
     }
-    if !has("ignore_errors")
-        && let Some(b) = from.ignore_errors
-    {
-        task.ignore_errors = b;
+    if !has("ignore_errors") {
+        if let Some(b) = from.ignore_errors {
+            task.ignore_errors = b;
+        }
+        if let Some(t) = &from.ignore_errors_template {
+            task.ignore_errors_template = Some(t.clone());
+        }
     }
     if !has("no_log")
         && let Some(b) = from.no_log

@@ -175,6 +175,21 @@ impl Ctx {
         parsed
     }
 
+    /// A boolean, or a template that renders to one for each host (Ansible templates
+    /// its boolean keywords before it reads them).
+    pub fn boolean_or_template(&mut self, node: &Node, key: &str) -> (Option<bool>, Option<Text>) {
+        match &node.value {
+            Value::Str(s) if is_template(s) => (
+                None,
+                Some(Text {
+                    value: s.clone(),
+                    location: self.loc(node.pos),
+                }),
+            ),
+            _ => (self.boolean(node, key), None),
+        }
+    }
+
     /// A non-negative whole number, or a template that renders to one.
     pub fn number(&mut self, node: &Node, key: &str) -> Option<Number> {
         match &node.value {

@@ -283,6 +283,7 @@ impl Task {
         let mut out: Vec<Templated<'_>> = Vec::new();
         let text = Templated::Text;
         out.extend(self.name.iter().map(text));
+        out.extend(self.ignore_errors_template.iter().map(text));
         out.extend(self.when.iter().map(Templated::Expr));
         out.extend(self.until.iter().map(Templated::Expr));
         out.extend(self.changed_when.iter().map(Templated::Expr));

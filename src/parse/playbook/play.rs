@@ -484,6 +484,7 @@ fn run_time_vars_files(files: &[Text]) -> impl Iterator<Item = Task> + '_ {
             retries: None,
             delay: None,
             ignore_errors: false,
+            ignore_errors_template: None,
             changed_when: Vec::new(),
             failed_when: Vec::new(),
             delegate_to: None,

@@ -153,9 +153,11 @@ pub fn parse_task(ctx: &mut Ctx, node: &Node) -> Option<Task> {
         .unwrap_or_default();
     let retries = get("retries").and_then(|n| ctx.number(n, "retries"));
     let delay = get("delay").and_then(|n| ctx.number(n, "delay"));
-    let ignore_errors = get("ignore_errors")
-        .and_then(|n| ctx.boolean(n, "ignore_errors"))
-        .unwrap_or(false);
+    let (ignore_errors, ignore_errors_template) = match get("ignore_errors") {
+        Some(n) => ctx.boolean_or_template(n, "ignore_errors"),
+        None => (None, None),
+    };
+    let ignore_errors = ignore_errors.unwrap_or(false);
     let changed_when = get("changed_when")
         .map(|n| ctx.exprs(n, "changed_when"))
         .unwrap_or_default();
@@ -212,6 +214,7 @@ pub fn parse_task(ctx: &mut Ctx, node: &Node) -> Option<Task> {
         retries,
         delay,
         ignore_errors,
+        ignore_errors_template,
         changed_when,
         failed_when,
         delegate_to,

@@ -228,6 +228,9 @@ pub struct Task {
     /// Seconds between retries (default 5 as in Ansible).
     pub delay: Option<Number>,
     pub ignore_errors: bool,
+    /// `ignore_errors` given as a template (`"{{ ansible_check_mode }}"`): rendered for
+    /// each host before the task runs and read as a boolean, as Ansible does.
+    pub ignore_errors_template: Option<Text>,
     /// Empty: the action decides.
     pub changed_when: Vec<Expr>,
     /// Empty: the action decides.

@@ -252,3 +252,41 @@ fn first_found_subdir_follows_the_action() {
     let (_dir, t, v) = first_found_setup("include_vars");
     assert!(t.eval_expr("lookup('first_found', 'a.txt')", &v).is_err());
 }
+
+/// `errors=`: `ignore` and `warn` turn a failed lookup into none (`lookup`) or an empty
+/// list (`query`), as ansible-playbook 2.21 renders `[{{ lookup('file', missing,
+/// errors='ignore') }}]` to `[]`; `strict` (the default) fails; an unknown plugin, an
+/// undefined term and an unknown `errors` value fail whatever it says.
+#[test]
+fn lookup_errors_ignore_and_warn_give_none_strict_fails() {
+    let (_dir, t, v) = setup();
+    let eval = |e: &str| t.eval_expr(e, &v);
+    for policy in ["ignore", "warn"] {
+        assert_eq!(
+            eval(&format!("lookup('file', 'missing.txt', errors='{policy}')")).unwrap(),
+            Json::Null
+        );
+        assert_eq!(
+            eval(&format!("query('file', 'missing.txt', errors='{policy}')")).unwrap(),
+            json!([])
+        );
+    }
+    assert_eq!(
+        t.render_str("[{{ lookup('file', 'missing.txt', errors='ignore') }}]", &v)
+            .unwrap(),
+        "[]"
+    );
+    assert_eq!(
+        eval("lookup('file', 'data2.txt', errors='ignore')").unwrap(),
+        json!("second")
+    );
+    for bad in [
+        "lookup('file', 'missing.txt')",
+        "lookup('file', 'missing.txt', errors='strict')",
+        "lookup('file', 'missing.txt', errors='loud')",
+        "lookup('nosuchplugin', 'x', errors='ignore')",
+        "lookup('file', nosuchvar, errors='ignore')",
+    ] {
+        assert!(eval(bad).is_err(), "{bad} did not fail");
+    }
+}
