@@ -1270,6 +1270,16 @@ mod tests {
         n
     }
 
+    /// The process's umask, which the shell inherits, read without changing it.
+    fn process_umask() -> u32 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Umask:"))
+            .map(|m| u32::from_str_radix(m.trim(), 8).unwrap())
+            .unwrap()
+    }
+
     fn mode_of(path: &Path) -> u32 {
         use std::os::unix::fs::PermissionsExt;
         std::fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -1315,13 +1325,7 @@ mod tests {
         put_content(&remote(&t), b"a\n", &spec, false, false)
             .await
             .unwrap();
-        // The process's umask, which the shell inherits, read without changing it.
-        let status = std::fs::read_to_string("/proc/self/status").unwrap();
-        let mask = status
-            .lines()
-            .find_map(|l| l.strip_prefix("Umask:"))
-            .map(|m| u32::from_str_radix(m.trim(), 8).unwrap())
-            .unwrap();
+        let mask = process_umask();
         assert_eq!(mode_of(&dest), 0o666 & !mask);
         std::fs::set_permissions(&dest, std::os::unix::fs::PermissionsExt::from_mode(0o640))
             .unwrap();
@@ -1348,12 +1352,7 @@ mod tests {
     #[tokio::test]
     async fn octal_modes_end_exact_whether_given_at_creation_or_by_chmod() {
         let dir = tempfile::tempdir().unwrap();
-        let status = std::fs::read_to_string("/proc/self/status").unwrap();
-        let mask = status
-            .lines()
-            .find_map(|l| l.strip_prefix("Umask:"))
-            .map(|m| u32::from_str_radix(m.trim(), 8).unwrap())
-            .unwrap();
+        let mask = process_umask();
         let t = LocalTransport;
         for (mode, want, by_chmod) in [
             ("0644", 0o644, false),
