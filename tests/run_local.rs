@@ -1620,3 +1620,29 @@ fn a_templated_ignore_errors_is_read_per_host_before_the_task_runs() {
     );
     assert!(!ws.path("odd-ran").exists());
 }
+
+/// An `import_tasks` with a templated `ignore_errors` gives it to every task it brings
+/// in, as ansible-playbook 2.21 does for these files (the failure ignored, the play goes on).
+#[test]
+fn an_imports_templated_ignore_errors_reaches_its_tasks() {
+    let ws = Workspace::new();
+    inventory(&ws, &["n1"]);
+    let dir = ws.path("");
+    let dir = dir.display();
+    ws.write("inc.yaml", "- name: inner fail\n  shell: exit 5\n");
+    ws.write(
+        "site.yaml",
+        &format!(
+            "- hosts: all\n  gather_facts: false\n  vars:\n    tol: true\n  tasks:\n\
+             \x20   - import_tasks: inc.yaml\n      ignore_errors: \"{{{{ tol }}}}\"\n\
+             \x20   - name: after\n      shell: touch {dir}/after\n"
+        ),
+    );
+    let run = ws
+        .rtmig()
+        .args(["run", "-i", "inventory.yaml", "site.yaml"])
+        .output()
+        .expect_code(0);
+    assert!(ws.path("after").exists(), "{}", run.stdout());
+    assert!(run.stdout().contains("ignored=1"), "{}", run.stdout());
+}

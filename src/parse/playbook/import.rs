@@ -110,6 +110,7 @@ struct Inherit {
     vars: Vars,
     environment: indexmap::IndexMap<String, Text>,
     ignore_errors: bool,
+    ignore_errors_template: Option<Text>,
     no_log: bool,
     check_mode: Option<bool>,
     delegate_to: Option<Text>,
@@ -131,7 +132,9 @@ impl Inherit {
                 "vars" => out.vars = ctx.vars(v, "vars"),
                 "environment" => out.environment = ctx.environment(v),
                 "ignore_errors" => {
-                    out.ignore_errors = ctx.boolean(v, "ignore_errors").unwrap_or(false)
+                    let (b, t) = ctx.boolean_or_template(v, "ignore_errors");
+                    out.ignore_errors = b.unwrap_or(false);
+                    out.ignore_errors_template = t;
                 }
                 "no_log" => out.no_log = ctx.boolean(v, "no_log").unwrap_or(false),
                 "check_mode" => out.check_mode = ctx.boolean(v, "check_mode"),
@@ -170,6 +173,9 @@ impl Inherit {
             }
         }
         task.ignore_errors |= self.ignore_errors;
+        if !task.ignore_errors && task.ignore_errors_template.is_none() {
+            task.ignore_errors_template = self.ignore_errors_template.clone();
+        }
         task.no_log |= self.no_log;
         task.check_mode = task.check_mode.or(self.check_mode);
         if task.delegate_to.is_none() {
