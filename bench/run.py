@@ -549,18 +549,18 @@ def set_aside(path: Path) -> None:
 def keep_failed(rundir: Path, name: str) -> Path:
     """Move a failed run's directory, with rtmig's run journal and per-host logs when there
     are some, to FAILED, out of reach of the trash."""
+    def move(src: Path, to: Path) -> None:
+        try:
+            src.rename(to)
+        except OSError:  # another file system
+            shutil.copytree(src, to, dirs_exist_ok=True)
+
     dest = FAILED / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}"
     dest.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        rundir.rename(dest)
-    except OSError:
-        shutil.copytree(rundir, dest, dirs_exist_ok=True)
+    move(rundir, dest)
     journal = STATE / ".rtmig"
     if journal.exists():
-        try:
-            journal.rename(dest / "rtmig-journal")
-        except OSError:
-            shutil.copytree(journal, dest / "rtmig-journal", dirs_exist_ok=True)
+        move(journal, dest / "rtmig-journal")
     return dest
 
 
